@@ -1,0 +1,90 @@
+"""The dataset registry: names (and ``name:argument`` specs) to :class:`DatasetSplits`.
+
+>>> from eblearn.data import load_dataset
+>>> digits = load_dataset("digits")
+>>> len(digits.train), len(digits.test), digits.channels, digits.image_size
+(1347, 450, 1, 8)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from eblearn.data.images import DatasetSplits
+from eblearn.registry import Registry
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    """What a loader is asked for.
+
+    Attributes:
+        argument: The part after ``:`` in ``name:argument`` (a path for ``npz`` and
+            ``imagefolder``), or ``None``.
+        root: Folder where downloadable data sets live (``$EBLEARN_DATA`` or ``./data``).
+        download: Whether a missing data set may be downloaded.
+        image_size: Side to which images of varying sizes are resized, where that applies.
+    """
+
+    argument: str | None
+    root: Path
+    download: bool = False
+    image_size: int | None = None
+
+
+DatasetLoader = Callable[[DatasetRequest], DatasetSplits]
+
+DATASETS: Registry[DatasetLoader] = Registry("dataset")
+"""Loaders by name; ``load_dataset`` is the way to call them."""
+
+NEEDS_ARGUMENT = ("imagefolder", "npz")
+
+
+def default_data_root() -> Path:
+    """``$EBLEARN_DATA`` if set, else ``./data``."""
+    return Path(os.environ.get("EBLEARN_DATA", "data"))
+
+
+def load_dataset(
+    spec: str,
+    root: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    image_size: int | None = None,
+) -> DatasetSplits:
+    """Loads a registered data set by spec.
+
+    Args:
+        spec: ``"digits"``, ``"cifar10"``, ``"cifar100"``, ``"stl10"``, ``"mnist"``,
+            ``"fashion-mnist"``, ``"imagefolder:PATH"`` or ``"npz:PATH"``.
+        root: Folder for downloadable data sets; defaults to ``$EBLEARN_DATA`` or ``./data``.
+        download: Allow torchvision to download a missing data set.
+        image_size: Resize side for image folders whose images differ in size.
+
+    Returns:
+        The train/test (and, where the data set has one, unlabeled) splits.
+
+    Raises:
+        ValueError: On an unknown name (the message lists the valid ones), a missing path,
+            an empty data set, or data set files that are absent.
+    """
+    name, _, argument = spec.partition(":")
+    loader = DATASETS.get(name)
+    if name in NEEDS_ARGUMENT and not argument:
+        raise ValueError(f"dataset {name!r} needs a path: use '{name}:PATH'")
+    if name not in NEEDS_ARGUMENT and argument:
+        raise ValueError(f"dataset {name!r} takes no argument, got {spec!r}")
+    request = DatasetRequest(
+        argument=argument or None,
+        root=Path(root) if root is not None else default_data_root(),
+        download=download,
+        image_size=image_size,
+    )
+    splits = loader(request)
+    if splits.name != spec:
+        splits = DatasetSplits(
+            spec, splits.train, splits.test, splits.unlabeled, splits.mean, splits.std
+        )
+    return splits

@@ -1,0 +1,42 @@
+"""Evaluation: kNN, linear and few-label probes on frozen features, collapse metrics."""
+
+from eblearn.evaluate.collapse import (
+    CollapseReport,
+    CollapseWarning,
+    collapse_report,
+    effective_rank,
+)
+from eblearn.evaluate.knn import knn_accuracy, knn_scores
+from eblearn.evaluate.linear import (
+    FewLabelResult,
+    LinearProbe,
+    few_label_indices,
+    few_label_probe,
+)
+from eblearn.evaluate.protocol import (
+    EvaluationReport,
+    evaluate_encoder,
+    evaluate_features,
+    evaluate_raw_pixels,
+    extract_features,
+    raw_pixel_features,
+)
+
+__all__ = [
+    "CollapseReport",
+    "CollapseWarning",
+    "EvaluationReport",
+    "FewLabelResult",
+    "LinearProbe",
+    "collapse_report",
+    "effective_rank",
+    "evaluate_encoder",
+    "evaluate_features",
+    "evaluate_raw_pixels",
+    "extract_features",
+    "few_label_indices",
+    "few_label_probe",
+    "knn_accuracy",
+    "knn_scores",
+    "raw_pixel_features",
+]

@@ -1,0 +1,32 @@
+"""Gathering batch-wide statistics across processes, with gradients.
+
+Only called when a loss is built with ``gather_distributed=True``: no collective runs unless
+asked for.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+def world_size() -> int:
+    """Number of processes in the default group, 1 when not distributed."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def gather_with_grad(x: Tensor) -> Tensor:
+    """Concatenates ``x`` (shape ``(B, ...)``) from every process along dim 0, rank order.
+
+    The backward pass sums the gradients that every process sends to each slice, so that
+    after data-parallel gradient averaging each process holds the gradient of the loss on the
+    global batch. Without an initialized process group, returns ``x``.
+    """
+    if world_size() == 1:
+        return x
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(x), dim=0)

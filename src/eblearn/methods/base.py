@@ -1,0 +1,109 @@
+"""The method interface: what every self-supervised method in :data:`METHODS` provides.
+
+A method is an ``nn.Module`` holding an ``encoder`` (the backbone that evaluation and export
+use), its heads, its loss and any state (queues, momentum encoders, prototypes) as buffers or
+submodules, so that checkpoints save it. The training engine calls, per step::
+
+    out = method(views)        # dict with "loss", the logged terms, "features", "embeddings"
+    out["loss"].backward(); optimizer.step()
+    method.on_step_end(step, total_steps)   # momentum updates, queues
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from torch import Tensor, nn
+
+from eblearn.nn.backbones import Backbone
+from eblearn.registry import Registry
+
+
+class Method(nn.Module):
+    """Base class of self-supervised methods.
+
+    Subclasses state, in their docstring, the energy, the inference and the anti-collapse
+    strategy, set the class attributes, and implement :meth:`forward`.
+
+    Class attributes:
+        num_views: Number of augmented views ``forward`` takes.
+        min_batch_size: Smallest batch the loss is defined on (2 for batch statistics).
+        batch_statistics: Whether the loss uses statistics over the batch (and so accepts
+            ``gather_distributed``).
+
+    Args:
+        backbone: The encoder to pretrain.
+    """
+
+    num_views: ClassVar[int] = 2
+    min_batch_size: ClassVar[int] = 2
+    batch_statistics: ClassVar[bool] = True
+
+    def __init__(self, backbone: Backbone) -> None:
+        super().__init__()
+        self.encoder = backbone
+
+    @property
+    def feature_dim(self) -> int:
+        """Size of the encoder's features."""
+        return self.encoder.feature_dim
+
+    def check_views(self, views: Sequence[Tensor]) -> None:
+        """Raises ``ValueError`` unless ``views`` are ``num_views`` batches of equal size."""
+        if len(views) < self.num_views:
+            raise ValueError(
+                f"{type(self).__name__} takes {self.num_views} views, got {len(views)}"
+            )
+        sizes = {len(v) for v in views}
+        if len(sizes) != 1:
+            raise ValueError(f"all views must hold the same batch size, got sizes {sorted(sizes)}")
+        batch = sizes.pop()
+        if batch < self.min_batch_size:
+            raise ValueError(
+                f"{type(self).__name__} needs a batch of at least {self.min_batch_size} samples "
+                f"(its loss uses batch statistics), got {batch}; use a larger batch size"
+            )
+
+    def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
+        """Computes the loss on a list of views, each of shape ``(B, C, H, W)``.
+
+        Returns:
+            A dict with ``"loss"`` (scalar to minimize), each loss term (scalars, logged),
+            ``"features"`` (detached encoder features of the first view, ``(B, F)``, for the
+            online probe) and ``"embeddings"`` (detached embeddings the loss compares,
+            ``(B, D)``, for the collapse metrics).
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(views)")
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        """Called after each optimizer step: momentum updates, queue pushes.
+
+        Most methods keep no state between steps, so the base class leaves this empty.
+        """
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+"""Method classes by name; build one with :func:`build_method`."""
+
+
+def build_method(name: str, backbone: Backbone, **hyper_parameters: object) -> Method:
+    """Builds the method registered as ``name`` around ``backbone``.
+
+    Raises:
+        ValueError: On an unknown name (listing the valid ones) or an unknown hyper-parameter
+            (listing the method's).
+    """
+    import inspect
+
+    cls = METHODS.get(name)
+    accepted = [
+        p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "backbone")
+    ]
+    unknown = sorted(set(hyper_parameters) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"method {name!r} has no hyper-parameter(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(accepted)}"
+        )
+    return cls(backbone, **hyper_parameters)

@@ -1,0 +1,18 @@
+"""Networks: backbones (small ConvNet, ResNets with a CIFAR stem), heads, momentum helpers."""
+
+from eblearn.nn.backbones import BACKBONES, Backbone, ConvNet, ResNet, build_backbone
+from eblearn.nn.heads import MLPHead, projection_head
+from eblearn.nn.momentum import cosine_momentum, ema_update, momentum_copy
+
+__all__ = [
+    "BACKBONES",
+    "Backbone",
+    "ConvNet",
+    "MLPHead",
+    "ResNet",
+    "build_backbone",
+    "cosine_momentum",
+    "ema_update",
+    "momentum_copy",
+    "projection_head",
+]

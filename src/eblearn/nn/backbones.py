@@ -1,0 +1,168 @@
+"""Backbones: the encoders whose features evaluation and export use.
+
+A backbone maps images ``(B, C, H, W)`` to features ``(B, feature_dim)`` and declares
+``in_channels`` and ``feature_dim``. Names are registered in :data:`BACKBONES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor, nn
+
+from eblearn.registry import Registry
+
+
+class Backbone(nn.Module):
+    """Base class: checks the input, then calls :meth:`features`.
+
+    Attributes:
+        in_channels: Number of image channels C the backbone takes.
+        feature_dim: Size of the feature vector it returns.
+    """
+
+    in_channels: int
+    feature_dim: int
+
+    def forward(self, images: Tensor) -> Tensor:
+        """Maps images ``(B, in_channels, H, W)`` to features ``(B, feature_dim)``."""
+        if images.ndim != 4 or images.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} takes images of shape (B, {self.in_channels}, H, W), "
+                f"got {tuple(images.shape)}; build the backbone with "
+                f"in_channels={images.shape[1] if images.ndim == 4 else '?'}"
+            )
+        return self.features(images)
+
+    def features(self, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+def _check_channels(in_channels: int) -> None:
+    if in_channels not in (1, 3):
+        raise ValueError(
+            f"backbones take 1-channel (gray) or 3-channel (RGB) images, got in_channels="
+            f"{in_channels}; convert the data set to 1 or 3 channels"
+        )
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ConvNet(Backbone):
+    """A small VGG-style ConvNet for images up to 32 px (digits, MNIST, CIFAR).
+
+    Five 3×3 conv-BN-ReLU layers of widths ``w, w, 2w, 2w, 4w`` with two 2×2 max-pools, then
+    global average pooling: ``feature_dim = 4w``.
+
+    Args:
+        in_channels: Image channels, 1 or 3.
+        width: Base width ``w``.
+
+    Example:
+        >>> import torch
+        >>> ConvNet(in_channels=1, width=8)(torch.zeros(2, 1, 16, 16)).shape
+        torch.Size([2, 32])
+    """
+
+    def __init__(self, in_channels: int = 3, width: int = 32) -> None:
+        super().__init__()
+        _check_channels(in_channels)
+        if width < 1:
+            raise ValueError(f"width must be >= 1, got {width}")
+        self.in_channels = in_channels
+        self.feature_dim = 4 * width
+        self.layers = nn.Sequential(
+            _conv_bn_relu(in_channels, width),
+            _conv_bn_relu(width, width),
+            nn.MaxPool2d(2),  # (B, w, H/2, W/2)
+            _conv_bn_relu(width, 2 * width),
+            _conv_bn_relu(2 * width, 2 * width),
+            nn.MaxPool2d(2),  # (B, 2w, H/4, W/4)
+            _conv_bn_relu(2 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),  # (B, 4w)
+        )
+
+    def features(self, images: Tensor) -> Tensor:
+        return self.layers(images)
+
+
+class ResNet(Backbone):
+    """torchvision's ResNet without its classifier, optionally with a CIFAR stem.
+
+    The CIFAR stem (He et al. 2016, section 4.2; used by SimCLR on CIFAR) replaces the 7×7
+    stride-2 convolution and the max-pool by one 3×3 stride-1 convolution, so 32-px images
+    keep their resolution through the first stage.
+
+    Args:
+        depth: 18 or 50.
+        in_channels: Image channels, 1 or 3.
+        cifar_stem: Use the small-image stem.
+    """
+
+    def __init__(self, depth: int = 18, in_channels: int = 3, cifar_stem: bool = False) -> None:
+        super().__init__()
+        from torchvision.models import resnet18, resnet50
+
+        _check_channels(in_channels)
+        builders = {18: resnet18, 50: resnet50}
+        if depth not in builders:
+            raise ValueError(f"ResNet depth must be one of {sorted(builders)}, got {depth}")
+        net = builders[depth](weights=None)
+        if cifar_stem:
+            net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+            net.maxpool = nn.Identity()
+        elif in_channels != 3:
+            net.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+        self.feature_dim = net.fc.in_features
+        net.fc = nn.Identity()
+        self.net = net
+        self.in_channels = in_channels
+
+    def features(self, images: Tensor) -> Tensor:
+        return self.net(images)
+
+
+BackboneBuilder = Callable[..., Backbone]
+
+BACKBONES: Registry[BackboneBuilder] = Registry("backbone")
+"""Backbone builders by name, each called as ``builder(in_channels=..., image_size=...)``."""
+
+
+@BACKBONES.register("convnet")
+def convnet(in_channels: int = 3, image_size: int = 32, width: int = 32) -> Backbone:
+    """Small 5-layer ConvNet (128-d features) for images up to 32 px."""
+    return ConvNet(in_channels=in_channels, width=width)
+
+
+@BACKBONES.register("resnet18")
+def resnet18(
+    in_channels: int = 3, image_size: int = 224, cifar_stem: bool | None = None
+) -> Backbone:
+    """ResNet-18 (512-d features); CIFAR stem for images of 64 px or less."""
+    stem = image_size <= 64 if cifar_stem is None else cifar_stem
+    return ResNet(18, in_channels=in_channels, cifar_stem=stem)
+
+
+@BACKBONES.register("resnet50")
+def resnet50(
+    in_channels: int = 3, image_size: int = 224, cifar_stem: bool | None = None
+) -> Backbone:
+    """ResNet-50 (2048-d features); CIFAR stem for images of 64 px or less."""
+    stem = image_size <= 64 if cifar_stem is None else cifar_stem
+    return ResNet(50, in_channels=in_channels, cifar_stem=stem)
+
+
+def build_backbone(name: str, in_channels: int, image_size: int, **kwargs: object) -> Backbone:
+    """Builds a registered backbone for images of ``in_channels`` channels and side ``image_size``.
+
+    Raises:
+        ValueError: On an unknown name (listing the valid ones) or a channel count it cannot take.
+    """
+    return BACKBONES.get(name)(in_channels=in_channels, image_size=image_size, **kwargs)

@@ -1,0 +1,79 @@
+"""2-D maps of embeddings, points colored by class."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from eblearn.plot._figure import new_figure, save_figure
+
+MAX_POINTS = 3000
+
+
+def project_2d(features: Tensor, method: str = "tsne", seed: int = 0) -> np.ndarray:
+    """Projects ``(N, D)`` features to ``(N, 2)`` with t-SNE (cosine) or PCA.
+
+    Raises:
+        ValueError: On an unknown ``method`` (valid: ``tsne``, ``pca``).
+    """
+    x = features.float().cpu().numpy()
+    if method == "pca":
+        centered = x - x.mean(0)
+        _, _, vt = np.linalg.svd(centered, full_matrices=False)
+        return centered @ vt[:2].T
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
+        return TSNE(
+            n_components=2, init="pca", metric="cosine", perplexity=perplexity, random_state=seed
+        ).fit_transform(x)
+    raise ValueError(f"unknown projection {method!r}; valid choices: tsne, pca")
+
+
+def plot_embedding(
+    features: Tensor,
+    labels: Tensor,
+    path: str | os.PathLike[str],
+    classes: Sequence[str] = (),
+    title: str = "",
+    method: str = "tsne",
+    seed: int = 0,
+) -> Path:
+    """Draws a 2-D projection of ``features`` ``(N, D)`` colored by ``labels`` ``(N,)``.
+
+    At most :data:`MAX_POINTS` points, drawn at random, are shown.
+    """
+    if len(features) != len(labels):
+        raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
+    if len(features) > MAX_POINTS:
+        keep = torch.randperm(len(features), generator=torch.Generator().manual_seed(seed))
+        keep = keep[:MAX_POINTS]
+        features, labels = features[keep], labels[keep]
+    points = project_2d(features, method, seed)
+    label_array = labels.cpu().numpy()
+    figure = new_figure(6.4, 5.6)
+    axes = figure.subplots()
+    colormap = "tab10" if label_array.max(initial=0) < 10 else "tab20"
+    scatter = axes.scatter(
+        points[:, 0], points[:, 1], c=label_array, cmap=colormap, s=9, alpha=0.85, linewidths=0
+    )
+    names = list(classes) if classes else [str(i) for i in np.unique(label_array)]
+    if len(names) <= 20:
+        handles, _ = scatter.legend_elements(num=len(np.unique(label_array)))
+        axes.legend(
+            handles,
+            names[: len(handles)],
+            fontsize=7,
+            loc="best",
+            markerscale=0.8,
+            title="class",
+            title_fontsize=8,
+        )
+    axes.set(xticks=[], yticks=[], title=title or f"{method.upper()} of the embeddings")
+    return save_figure(figure, path)

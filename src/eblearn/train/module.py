@@ -1,0 +1,218 @@
+"""The Lightning module that pretrains a :class:`~eblearn.methods.Method`.
+
+Data sit on the training device as ``uint8`` images; a step receives a batch of indices,
+gathers the images, augments them on the device (:class:`~eblearn.data.MultiViewAugment`),
+calls the method, checks that every loss term is finite, trains the online linear probe on
+the detached features, and collects embeddings for the per-epoch collapse metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from eblearn import __version__
+from eblearn.data.augment import MultiViewAugment
+from eblearn.evaluate.collapse import CollapseWarning, collapse_report
+from eblearn.methods.base import Method
+from eblearn.train.config import TrainConfig
+from eblearn.train.optim import build_optimizer, parameter_groups, warmup_cosine
+from eblearn.train.seeding import epoch_seed, seed_everything
+
+COLLAPSE_SAMPLE = 4096
+"""Embeddings kept per epoch for the collapse metrics."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or Inf; training stops and the last good checkpoint is kept."""
+
+
+class IndexDataset(Dataset[int]):
+    """The integers ``0 .. n-1``: batches of indices into images held on the device."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
+class EpochShuffle(Sampler[int]):
+    """A permutation of ``range(n)`` drawn from ``(seed, epoch)``: the same after a resume."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        return iter(torch.randperm(self.n, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def index_loader(n: int, batch_size: int, seed: int) -> DataLoader:
+    """Batches of shuffled indices, dropping the last incomplete batch."""
+    return DataLoader(
+        IndexDataset(n), batch_size=batch_size, sampler=EpochShuffle(n, seed), drop_last=True
+    )
+
+
+class PretrainModule(L.LightningModule):
+    """Pretrains ``method`` on ``images`` with ``augment``, per ``config``.
+
+    Args:
+        method: The self-supervised method (its ``encoder`` is what gets evaluated).
+        augment: Turns a batch of images into the method's views.
+        config: The resolved training configuration.
+        images: ``uint8`` pretraining images ``(N, C, H, W)``; kept out of checkpoints.
+        labels: ``(N,)`` labels for the online probe, -1 where unknown.
+        num_classes: Classes of the online probe (0 for none).
+    """
+
+    def __init__(
+        self,
+        method: Method,
+        augment: MultiViewAugment,
+        config: TrainConfig,
+        images: Tensor,
+        labels: Tensor,
+        num_classes: int,
+    ) -> None:
+        super().__init__()
+        self.method = method
+        self.augment = augment
+        self.config = config
+        self.probe = (
+            nn.Linear(method.feature_dim, num_classes)
+            if config.online_probe and num_classes > 0
+            else None
+        )
+        self.images, self.labels = images, labels
+        self.epoch_embeddings: list[Tensor] = []
+
+    # -- data on the device ------------------------------------------------------------------
+
+    def on_fit_start(self) -> None:
+        self.images = self.images.to(self.device)
+        self.labels = self.labels.to(self.device)
+
+    def on_train_epoch_start(self) -> None:
+        seed_everything(epoch_seed(self.config.seed, self.current_epoch, self.global_rank))
+        self.epoch_embeddings = []
+
+    # -- the step ----------------------------------------------------------------------------
+
+    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
+        images = self.images[batch]  # (B, C, H, W) uint8
+        views = self.augment(images)
+        out = self.method(views)
+        scalars = {k: v for k, v in out.items() if v.ndim == 0}
+        self._check_finite(scalars)
+        loss = out["loss"]
+        logs = {f"train/{k}": v.detach() for k, v in scalars.items()}
+        if self.probe is not None:
+            probe_loss, probe_accuracy = self._probe_step(
+                self.probe, out["features"], self.labels[batch]
+            )
+            if probe_loss is not None:
+                loss = loss + probe_loss
+                logs["probe/loss"] = probe_loss.detach()
+                logs["probe/accuracy"] = probe_accuracy
+        self.log("loss", out["loss"].detach(), prog_bar=True, logger=False)
+        self.log_dict(logs, on_step=True, on_epoch=True)
+        self._collect(out["embeddings"])
+        return loss
+
+    def _check_finite(self, scalars: dict[str, Tensor]) -> None:
+        values = torch.stack([v.detach().float() for v in scalars.values()])
+        if bool(torch.isfinite(values).all()):
+            return
+        bad = {k: float(v) for k, v in scalars.items() if not math.isfinite(float(v))}
+        raise NonFiniteLossError(
+            f"training stopped: non-finite loss at step {self.global_step} "
+            f"(epoch {self.current_epoch}): "
+            + ", ".join(f"{k} = {v}" for k, v in bad.items())
+            + "; the last good checkpoint is kept. Lower the learning rate (--lr) or check the "
+            "data for extreme values."
+        )
+
+    @staticmethod
+    def _probe_step(
+        probe: nn.Linear, features: Tensor, labels: Tensor
+    ) -> tuple[Tensor | None, Tensor]:
+        """Cross-entropy and accuracy of the online probe on the labeled part of the batch."""
+        known = labels >= 0
+        if not bool(known.any()):
+            return None, torch.zeros((), device=features.device)
+        logits = probe(features[known].float())
+        loss = F.cross_entropy(logits, labels[known])
+        accuracy = (logits.argmax(1) == labels[known]).float().mean()
+        return loss, accuracy
+
+    def _collect(self, embeddings: Tensor) -> None:
+        """Keeps the epoch's first :data:`COLLAPSE_SAMPLE` embeddings."""
+        if sum(len(e) for e in self.epoch_embeddings) < COLLAPSE_SAMPLE:
+            self.epoch_embeddings.append(embeddings.detach().float())
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.method.on_step_end(self.global_step, int(self.trainer.estimated_stepping_batches))
+
+    def on_train_epoch_end(self) -> None:
+        if not self.epoch_embeddings:
+            return
+        report = collapse_report(torch.cat(self.epoch_embeddings)[:COLLAPSE_SAMPLE])
+        self.log_dict({f"collapse/{k}": v for k, v in report.as_dict().items()})
+        if report.collapsed:
+            warnings.warn(
+                f"epoch {self.current_epoch}: the embeddings have collapsed (normalized std "
+                f"{report.normalized_std:.4f}, effective rank {report.effective_rank:.2f} of "
+                f"{report.dim}): the energy is flat and the features carry no information",
+                CollapseWarning,
+                stacklevel=2,
+            )
+        self.epoch_embeddings = []
+
+    # -- optimization ------------------------------------------------------------------------
+
+    def configure_optimizers(self) -> Any:
+        config = self.config
+        groups = parameter_groups(self.method, float(config.weight_decay or 0.0))
+        if self.probe is not None:
+            groups.append(
+                {
+                    "params": list(self.probe.parameters()),
+                    "weight_decay": 0.0,
+                    "lars_adaptation": False,
+                }
+            )
+        optimizer = build_optimizer(
+            str(config.optimizer), groups, float(config.lr or 0), float(config.weight_decay or 0)
+        )
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup = min(total, int(total * (config.warmup_epochs or 0) / max(1, config.epochs or 1)))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, warmup, total)
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["eblearn"] = {"version": __version__, "config": self.config.to_dict()}
