@@ -97,7 +97,7 @@ def _read_folder_tree(root: Path, classes: tuple[str, ...], size: int | None) ->
         with Image.open(p) as picture:
             picture = picture.convert("RGB")
             if size is None:
-                size = max(picture.size)
+                size = min(picture.size)
             if picture.size != (size, size):
                 picture = _resize_center_crop(picture, size)
             pictures.append(np.asarray(picture))
@@ -127,7 +127,12 @@ def _class_names(root: Path) -> tuple[str, ...]:
 
 @DATASETS.register("imagefolder")
 def load_image_folder(request: DatasetRequest) -> DatasetSplits:
-    """An ``ImageFolder`` tree (``ROOT/<class>/*.jpg``, or ``ROOT/train`` + ``ROOT/test``)."""
+    """An ``ImageFolder`` tree (``ROOT/<class>/*.jpg``, or ``ROOT/train`` + ``ROOT/test``).
+
+    Images are resized so that their shorter side is ``image_size`` (default: the first
+    image's shorter side), then center-cropped to a square. Without train/test folders,
+    20% of each class is held out as the test split.
+    """
     root = _existing_path(request.argument, "imagefolder")
     name = f"imagefolder:{request.argument}"
     test_root = next((root / d for d in ("test", "val") if (root / d).is_dir()), None)

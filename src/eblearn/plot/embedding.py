@@ -13,6 +13,8 @@ from torch import Tensor
 from eblearn.plot._figure import new_figure, save_figure
 
 MAX_POINTS = 3000
+TSNE_ITERATIONS = 500
+"""Half of scikit-learn's default: the map settles well before on a few thousand points."""
 
 
 def project_2d(features: Tensor, method: str = "tsne", seed: int = 0) -> np.ndarray:
@@ -31,7 +33,12 @@ def project_2d(features: Tensor, method: str = "tsne", seed: int = 0) -> np.ndar
 
         perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
         return TSNE(
-            n_components=2, init="pca", metric="cosine", perplexity=perplexity, random_state=seed
+            n_components=2,
+            init="pca",
+            metric="cosine",
+            perplexity=perplexity,
+            max_iter=TSNE_ITERATIONS,
+            random_state=seed,
         ).fit_transform(x)
     raise ValueError(f"unknown projection {method!r}; valid choices: tsne, pca")
 

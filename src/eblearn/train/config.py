@@ -64,7 +64,7 @@ class TrainConfig:
         lr: Peak learning rate; default the optimizer's base rate × batch_size / 256.
         weight_decay: Weight decay (not applied to biases and normalization parameters).
         warmup_epochs: Linear warm-up before the cosine decay.
-        seed: Seed of everything random; each epoch reseeds from (seed, epoch, rank).
+        seed: Seed of everything random; each step reseeds from (seed, step, rank).
         deterministic: Ask PyTorch for deterministic algorithms.
         precision: ``auto`` (bf16-mixed on GPUs that support it, else 32), ``32``,
             ``bf16-mixed`` or ``16-mixed``.

@@ -24,7 +24,7 @@ from eblearn.evaluate.collapse import CollapseWarning, collapse_report
 from eblearn.methods.base import Method
 from eblearn.train.config import TrainConfig
 from eblearn.train.optim import build_optimizer, parameter_groups, warmup_cosine
-from eblearn.train.seeding import epoch_seed, seed_everything
+from eblearn.train.seeding import derived_seed, seed_everything
 
 COLLAPSE_SAMPLE = 4096
 """Embeddings kept per epoch for the collapse metrics."""
@@ -57,7 +57,7 @@ class EpochShuffle(Sampler[int]):
         self.epoch = epoch
 
     def __iter__(self):  # type: ignore[no-untyped-def]
-        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch))
         return iter(torch.randperm(self.n, generator=generator).tolist())
 
     def __len__(self) -> int:
@@ -111,8 +111,12 @@ class PretrainModule(L.LightningModule):
         self.labels = self.labels.to(self.device)
 
     def on_train_epoch_start(self) -> None:
-        seed_everything(epoch_seed(self.config.seed, self.current_epoch, self.global_rank))
         self.epoch_embeddings = []
+
+    def on_train_batch_start(self, batch: Tensor, batch_idx: int) -> None:
+        # Every step's randomness (augmentations, dropout) is a function of (seed, step, rank)
+        # alone, whatever else drew numbers before: a resumed run replays exactly.
+        seed_everything(derived_seed(self.config.seed, self.global_step, self.global_rank))
 
     # -- the step ----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 
 from eblearn.data.augment import AUGMENTATIONS, EvalTransform, MultiViewAugment
 from eblearn.data.images import DatasetSplits
@@ -28,6 +28,7 @@ from eblearn.nn.backbones import build_backbone
 from eblearn.train.checkpoint import (
     AtomicCheckpointIO,
     CheckpointError,
+    EpochCheckpoint,
     load_checkpoint,
     save_checkpoint,
 )
@@ -221,9 +222,7 @@ def pretrain(
         deterministic=config.deterministic,
         logger=RunHistory(run_dir / LOG_FILE, keep_epochs_below=resume_epoch),
         callbacks=[
-            ModelCheckpoint(
-                dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0, every_n_epochs=1
-            ),
+            EpochCheckpoint(run_dir / LAST_CHECKPOINT),
             *callbacks,
         ],
         plugins=[AtomicCheckpointIO()],

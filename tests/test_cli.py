@@ -1,0 +1,117 @@
+"""The command line end to end, on a tiny configuration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from eblearn import __version__
+from eblearn.cli import main
+
+TINY = [
+    "--epochs",
+    "2",
+    "--batch-size",
+    "128",
+    "--backbone-arg",
+    "width=4",
+    "--method-arg",
+    "projector_dims=[32,32]",
+    "--no-progress",
+]
+
+
+def test_help_and_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "--resume" in text and "examples:" in text and "vicreg" in text
+
+
+def test_methods_lists_names_with_a_description(capsys):
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert "vicreg" in out and "VICReg" in out
+    assert main(["datasets"]) == 0 and "digits" in capsys.readouterr().out
+    assert main(["backbones"]) == 0 and "resnet18" in capsys.readouterr().out
+
+
+def test_train_writes_the_run_folder_and_eval_reads_it(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", *TINY, "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "kNN (k=20, cosine)" in out and "raw pixels" in out and "10% of labels" in out
+    for name in (
+        "config.yaml",
+        "checkpoints/last.ckpt",
+        "log.csv",
+        "encoder.pt",
+        "results.json",
+        "loss_curve.png",
+        "embedding.png",
+    ):
+        assert (run_dir / name).is_file(), name
+    results = json.loads((run_dir / "results.json").read_text())
+    assert 0.0 <= results["encoder"]["knn"] <= 1.0
+    assert results["raw_pixels"]["linear"] > 0.9  # raw digits pixels give ~97%
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["epochs"] == 2 and config["backbone_args"] == {"width": 4}
+
+    assert main(["eval", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "1% of labels" in out and "top-5" in out
+    evaluated = json.loads((run_dir / "eval.json").read_text())
+    assert evaluated["encoder"]["knn"] == pytest.approx(results["encoder"]["knn"])
+
+
+def test_config_file_with_command_line_override(tmp_path):
+    from eblearn.cli import build_config, build_parser
+
+    (tmp_path / "run.yaml").write_text("epochs: 7\nseed: 3\nmethod_args: {nu_param: 2}\n")
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--config",
+            str(tmp_path / "run.yaml"),
+            "--seed",
+            "5",
+            "--method-arg",
+            "mu_param=10",
+        ]
+    )
+    config = build_config(args)
+    assert (config.epochs, config.seed) == (7, 5)
+    assert config.method_args == {"nu_param": 2, "mu_param": 10}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["train", "--method", "simclrr"], "unknown method 'simclrr'; valid methods:"),
+        (["train", "--data", "imagenet"], "unknown dataset 'imagenet'; valid datasets:"),
+        (["train", "--backbone", "vgg"], "unknown backbone 'vgg'; valid backbones:"),
+        (["train", "--data", "npz:/no/such/file.npz"], "does not exist"),
+        (["train", "--batch-size", "1"], "at least 2 samples"),
+        (["eval", "/no/such/run"], "is not a run folder"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(arguments, message, capsys, tmp_path):
+    arguments = (
+        [*arguments, "--run-dir", str(tmp_path / "r")] if arguments[0] == "train" else arguments
+    )
+    assert main(arguments) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_existing_run_folder_is_refused(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("epochs: 1\n")
+    assert main(["train", "--run-dir", str(run_dir)]) == 2
+    assert "already holds a run" in capsys.readouterr().err

@@ -1,0 +1,56 @@
+import pytest
+
+from eblearn.train import TrainConfig, resolve
+
+
+def test_defaults_resolve_from_the_data_set():
+    config = resolve(TrainConfig(), channels=1, native_size=8)
+    assert config.image_size == 16 and config.backbone == "convnet"
+    assert config.augmentation == "digits" and config.optimizer == "adamw"
+    assert config.epochs == 60 and config.method_args == {"projector_dims": [512, 512, 512]}
+    assert config.lr == pytest.approx(2e-3)
+    color = resolve(TrainConfig(data="cifar10", batch_size=512), channels=3, native_size=32)
+    assert color.augmentation == "simclr" and color.optimizer == "lars"
+    assert color.lr == pytest.approx(0.6)  # base 0.3 × 512 / 256
+    large = resolve(TrainConfig(data="stl10"), channels=3, native_size=96)
+    assert large.backbone == "resnet18"
+
+
+def test_explicit_values_win():
+    config = resolve(
+        TrainConfig(epochs=3, lr=0.1, method_args={"nu_param": 2.0}), channels=1, native_size=8
+    )
+    assert config.epochs == 3 and config.lr == 0.1
+    assert config.method_args == {"projector_dims": [512, 512, 512], "nu_param": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("method", "simclrr", "unknown method 'simclrr'; valid methods:"),
+        ("backbone", "vgg", "unknown backbone 'vgg'"),
+        ("augmentation", "fancy", "unknown augmentation 'fancy'"),
+        ("optimizer", "adam", "unknown optimizer 'adam'; valid choices: adamw, sgd, lars"),
+        ("precision", "64", "unknown precision '64'"),
+        ("epochs", 0, "epochs must be >= 1"),
+        ("batch_size", 0, "batch_size must be >= 1"),
+        ("lr", -1.0, "lr must be > 0"),
+    ],
+)
+def test_bad_values_are_named(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        resolve(TrainConfig(**{field: value}), channels=1, native_size=8)
+
+
+def test_yaml_round_trip_and_unknown_keys(tmp_path):
+    config = TrainConfig(epochs=5, method_args={"projector_dims": [8, 8]})
+    config.to_yaml(tmp_path / "c.yaml")
+    assert TrainConfig.from_yaml(tmp_path / "c.yaml") == config
+    (tmp_path / "bad.yaml").write_text("epochs: 3\nlearning_rate: 0.1\n")
+    with pytest.raises(ValueError, match=r"unknown config key.*learning_rate; valid keys: method"):
+        TrainConfig.from_yaml(tmp_path / "bad.yaml")
+    with pytest.raises(ValueError, match="does not exist"):
+        TrainConfig.from_yaml(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="mapping"):
+        TrainConfig.from_yaml(tmp_path / "list.yaml")
