@@ -94,13 +94,13 @@ def _read_folder_tree(root: Path, classes: tuple[str, ...], size: int | None) ->
         raise ValueError(f"image folder {str(root)!r} is empty: no image files under it")
     pictures = []
     for p in paths:
-        with Image.open(p) as picture:
-            picture = picture.convert("RGB")
-            if size is None:
-                size = min(picture.size)
-            if picture.size != (size, size):
-                picture = _resize_center_crop(picture, size)
-            pictures.append(np.asarray(picture))
+        with Image.open(p) as opened:
+            picture = opened.convert("RGB")
+        if size is None:
+            size = min(picture.size)
+        if picture.size != (size, size):
+            picture = _resize_center_crop(picture, size)
+        pictures.append(np.asarray(picture))
     images = to_uint8_images(np.stack(pictures), f"images under {str(root)!r}")
     return ImageSet(images, torch.tensor(labels, dtype=torch.int64), classes)
 

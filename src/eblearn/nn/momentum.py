@@ -28,8 +28,8 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     """
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"momentum must lie in [0, 1], got {momentum}")
-    target_params = list(target.parameters())
-    online_params = list(online.parameters())
+    target_params: list[torch.Tensor] = list(target.parameters())
+    online_params: list[torch.Tensor] = list(online.parameters())
     if len(target_params) != len(online_params):
         raise ValueError(
             f"target and online networks differ: {len(target_params)} vs "

@@ -118,7 +118,7 @@ def build_components(
     if config.devices > 1 and METHODS.get(config.method).batch_statistics:
         method_args.setdefault("gather_distributed", True)
     method = build_method(config.method, backbone, **method_args)
-    views = AUGMENTATIONS.get(str(config.augmentation))(config.image_size, data.channels)
+    views = AUGMENTATIONS.get(str(config.augmentation))(int(config.image_size or 0), data.channels)
     augment = MultiViewAugment(views, data.mean, data.std)
     return config, method, augment, EvalTransform(int(config.image_size or 0), data.mean, data.std)
 
