@@ -145,7 +145,8 @@ class PretrainModule(L.LightningModule):
         values = torch.stack([v.detach().float() for v in scalars.values()])
         if bool(torch.isfinite(values).all()):
             return
-        bad = {k: float(v) for k, v in scalars.items() if not math.isfinite(float(v))}
+        values_by_name = {k: float(v.detach()) for k, v in scalars.items()}
+        bad = {k: v for k, v in values_by_name.items() if not math.isfinite(v)}
         raise NonFiniteLossError(
             f"training stopped: non-finite loss at step {self.global_step} "
             f"(epoch {self.current_epoch}): "
