@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import pytest
 import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two workers on two cores: one thread each avoids OpenMP threads fighting over cores,
+    # which slows the many small tensor operations of the tests by an order of magnitude.
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,8 @@ from .conftest import STEPS_PER_EPOCH, tiny_config
 
 KILL_SCRIPT = """
 import os, signal, sys
+import torch
+torch.set_num_threads({threads})  # same as the parent: CPU sums depend on the thread count
 sys.path.insert(0, {root!r})
 from lightning.pytorch.callbacks import Callback
 from tests.train.conftest import tiny_config, tiny_digits
@@ -45,7 +47,10 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, dat
     killed_dir = tmp_path / "killed"
     kill_step = STEPS_PER_EPOCH + 2  # in the middle of the second epoch
     script = KILL_SCRIPT.format(
-        root=str(Path(__file__).parents[2]), kill_step=kill_step, run_dir=str(killed_dir)
+        root=str(Path(__file__).parents[2]),
+        kill_step=kill_step,
+        run_dir=str(killed_dir),
+        threads=torch.get_num_threads(),
     )
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True
