@@ -32,7 +32,7 @@ from eblearn.plot.embedding import plot_embedding
 from eblearn.train.checkpoint import atomic_write_bytes
 from eblearn.train.config import TrainConfig
 from eblearn.train.history import read_history
-from eblearn.train.pretrain import LOG_FILE, Pretrained, load_pretrained, pretrain
+from eblearn.train.pretrain import LOG_FILE, Pretrained, load_pretrained, pretrain, uses_gpu
 
 RESULTS_FILE = "results.json"
 EVAL_FILE = "eval.json"
@@ -98,8 +98,7 @@ class RunSummary:
 
 def evaluation_device(config: TrainConfig) -> torch.device:
     """The GPU when the run may use one, else the CPU."""
-    use_gpu = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-    return torch.device("cuda" if use_gpu else "cpu")
+    return torch.device("cuda" if uses_gpu(config) else "cpu")
 
 
 def evaluate_pretrained(

@@ -10,6 +10,7 @@ A run folder holds::
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 LOG_FILE = "log.csv"
 ENCODER_FILE = "encoder.pt"
 RUN_MARKERS = (CONFIG_FILE, "checkpoints", LOG_FILE, ENCODER_FILE)
+RUN_DIR_ENV = "EBLEARN_RUN_DIR"
 
 
 @dataclass
@@ -106,6 +108,30 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
+def is_launched_worker() -> bool:
+    """True in the processes a DDP launcher starts for local ranks above 0."""
+    return int(os.environ.get("LOCAL_RANK", "0")) > 0
+
+
+def claim_run_dir(config: TrainConfig, resume: bool, overwrite: bool) -> Path:
+    """The run folder, prepared by the first process only.
+
+    With several devices, Lightning starts one more process per device, each running the same
+    command again. Rank 0 prepares the folder and names it in ``$EBLEARN_RUN_DIR``, which the
+    workers inherit, so they neither refuse nor wipe the folder rank 0 has just made.
+    """
+    if is_launched_worker():
+        named = os.environ.get(RUN_DIR_ENV) or config.run_dir
+        if not named:
+            raise ValueError("processes launched per device need --run-dir (or $EBLEARN_RUN_DIR)")
+        return Path(named)
+    run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
+    prepare_run_dir(run_dir, resume, overwrite)
+    if config.devices > 1:
+        os.environ[RUN_DIR_ENV] = str(run_dir)
+    return run_dir
+
+
 def build_components(
     config: TrainConfig, data: DatasetSplits
 ) -> tuple[TrainConfig, Method, MultiViewAugment, EvalTransform]:
@@ -137,12 +163,16 @@ def check_batch(config: TrainConfig, method: Method, n_images: int) -> None:
         )
 
 
+def uses_gpu(config: TrainConfig) -> bool:
+    """Whether the run trains on a CUDA GPU."""
+    return config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+
+
 def resolve_precision(config: TrainConfig) -> str:
     """``auto`` becomes ``bf16-mixed`` on a GPU that supports it, else ``32-true``."""
     if config.precision != "auto":
         return "32-true" if config.precision == "32" else config.precision
-    use_gpu = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-    return "bf16-mixed" if use_gpu and torch.cuda.is_bf16_supported() else "32-true"
+    return "bf16-mixed" if uses_gpu(config) and torch.cuda.is_bf16_supported() else "32-true"
 
 
 def read_run_config(run_dir: Path) -> TrainConfig:
@@ -181,8 +211,7 @@ def pretrain(
     """
     if resume and config.run_dir is None:
         raise ValueError("--resume needs the run folder: pass --run-dir RUN_DIR")
-    run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
-    prepare_run_dir(run_dir, resume, overwrite)
+    run_dir = claim_run_dir(config, resume, overwrite)
     resume_epoch = None
     if resume:
         config = replace(
@@ -199,7 +228,7 @@ def pretrain(
     config, built, augment, eval_transform = build_components(config, data)
     method = method if method is not None else built
     check_batch(config, method, len(data.pretrain_images))
-    if not resume:
+    if not resume and not is_launched_worker():
         config.to_yaml(run_dir / CONFIG_FILE)
 
     pretrain_labels = (
@@ -217,7 +246,7 @@ def pretrain(
         accelerator=config.accelerator,
         devices=config.devices,
         strategy="ddp" if config.devices > 1 else "auto",
-        sync_batchnorm=config.devices > 1,
+        sync_batchnorm=config.devices > 1 and uses_gpu(config),  # SyncBatchNorm needs GPUs
         precision=resolve_precision(config),  # type: ignore[arg-type]
         deterministic=config.deterministic,
         logger=RunHistory(run_dir / LOG_FILE, keep_epochs_below=resume_epoch),
