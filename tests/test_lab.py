@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 
@@ -44,7 +43,7 @@ def test_a_zero_margin_loss_collapses_where_a_margin_loss_does_not(tmp_path) -> 
     # the data is the lowest (a flat energy), the hinge opens a gap of about the margin.
     gaps = {}
     for loss in ("perceptron", "hinge"):
-        config = LabConfig(loss=loss, sampler="uniform", steps=100, out=str(tmp_path / loss))
+        config = LabConfig(loss=loss, sampler="uniform", steps=60, out=str(tmp_path / loss))
         config.__dict__.update(TINY)
         metrics = run_lab(config).metrics
         gaps[loss] = metrics["grid_energy"] - metrics["data_energy"]
@@ -71,4 +70,4 @@ def test_the_command_line_runs_a_lab(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "energy.png" in out
     betas = json.loads((tmp_path / "results.json").read_text())["config"]["betas"]
-    assert betas == [math.inf, 2.0]
+    assert betas == ["inf", 2.0]  # strict JSON

@@ -25,7 +25,8 @@ Samplers (where the contrastive points ȳ come from):
     ``langevin`` / ``hmc``: short chains from uniform noise on the current energy;
     ``cd``: Langevin for ``--sampler-steps`` steps from the data (contrastive divergence);
     ``pcd``: persistent Langevin chains in a replay buffer;
-    ``hard``: the most offending of uniform candidates farther than ``--radius`` from the data;
+    ``hard``: the most offending of ``--candidates`` uniform points farther than ``--radius``
+    from the data point;
     ``generator``: a generator network trained to produce low-energy points (EBGAN);
     ``uniform``: uniform noise; ``none``: no contrastive points (energy loss, score matching).
 """
@@ -97,6 +98,7 @@ class LabConfig:
     sampler_steps: int = 20
     step_size: float = 0.01
     radius: float = 0.3
+    candidates: int = 256
     latent_points: int = 64
     latent_beta: float = math.inf
     betas: tuple[float, ...] = (math.inf, 10.0, 1.0)
@@ -114,7 +116,7 @@ class LabConfig:
         check_choice(self.loss, loss_names(), "loss")
         check_choice(self.sampler, SAMPLERS, "sampler")
         check_choice(self.model, MODELS, "model")
-        for name in ("n", "steps", "batch_size", "latent_points", "resolution"):
+        for name in ("n", "steps", "batch_size", "latent_points", "resolution", "candidates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("lr", "margin", "beta", "step_size", "radius", "latent_beta"):
@@ -179,7 +181,7 @@ class _Negatives:
         return self.draw(y, x)
 
     def _hard(self, y: Tensor, x: Tensor | None) -> Tensor:
-        candidates = self.uniform(1024)
+        candidates = self.uniform(self.config.candidates)
         return most_offending(self.energy, y, candidates, x, radius=self.config.radius)[:, 0]
 
     def _generated(self, y: Tensor, x: Tensor | None) -> Tensor:
@@ -256,8 +258,19 @@ def run_lab(config: LabConfig) -> LabResult:
         "metrics": metrics,
         "seconds": seconds,
     }
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    (out / "results.json").write_text(json.dumps(_json_safe(results), indent=2))
     return LabResult(out, figures, metrics, seconds)
+
+
+def _json_safe(value: Any) -> Any:
+    """Strict JSON: infinities become the strings "inf" / "-inf", tuples lists."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
 
 
 def _build_loss(config: LabConfig) -> nn.Module:
@@ -480,6 +493,9 @@ def add_lab_parser(subparsers: Any) -> None:
     lab.add_argument("--sampler-steps", type=int, default=defaults.sampler_steps)
     lab.add_argument("--step-size", type=float, default=defaults.step_size, help="Langevin η")
     lab.add_argument("--radius", type=float, default=defaults.radius, help="hard negatives")
+    lab.add_argument(
+        "--candidates", type=int, default=defaults.candidates, help="hard-negative candidates"
+    )
     lab.add_argument("--latent-points", type=int, default=defaults.latent_points)
     lab.add_argument(
         "--latent-beta", type=float, default=defaults.latent_beta, help="β of the trained F_β"

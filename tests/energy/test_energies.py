@@ -12,6 +12,7 @@ from eblearn.energy import (
     DecoderLatentEnergy,
     FunctionEnergy,
     GaussianMixtureEnergy,
+    LatentEnergy,
     MLPEnergy,
     QuadraticEnergy,
     energy_and_grad,
@@ -92,3 +93,17 @@ def test_bad_inputs_are_named() -> None:
         energy_and_grad(FunctionEnergy(lambda y: y.sum()), torch.zeros(4, 2))
     with pytest.raises(ValueError, match=r"batch of shape \(B, ...\)"):
         check_answers(torch.zeros(2), None)
+
+
+def test_decoder_energy_table_shortcut_matches_the_generic_path() -> None:
+    torch.manual_seed(0)
+    latent = DecoderLatentEnergy(2, latent_dim=1, periodic=True, hidden=(8,), latent_weight=0.1)
+    y = torch.randn(5, 2, dtype=torch.float64)
+    latent.double()
+    z = torch.rand(7, 1, dtype=torch.float64).unsqueeze(0).expand(5, 7, 1)  # shared, expanded
+    generic = LatentEnergy.energy_table(latent, y, z)
+    torch.testing.assert_close(latent.energy_table(y, z), generic)
+    naive = torch.stack(
+        [torch.stack([latent(y[b : b + 1], z[b, k][None])[0] for k in range(7)]) for b in range(5)]
+    )
+    torch.testing.assert_close(generic, naive)

@@ -69,7 +69,7 @@ def test_sliced_estimators_average_to_the_exact_objective() -> None:
             energy, y, n_projections=4000, variance_reduction=vr, generator=gen
         )
         # Monte Carlo over 8 × 4000 directions: the estimate is within a few percent
-        assert float(sliced) == pytest.approx(float(exact), abs=0.05 * abs(float(exact)) + 0.02)
+        assert sliced.item() == pytest.approx(exact.item(), abs=0.05 * abs(exact.item()) + 0.02)
 
 
 def test_denoising_score_matching_matches_a_per_sample_loop() -> None:

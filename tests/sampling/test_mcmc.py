@@ -15,7 +15,7 @@ from eblearn.energy.free_energy import Enumerate
 from eblearn.energy.models import DecoderLatentEnergy
 from eblearn.sampling import HMCSampler, LangevinSampler
 
-N = 4000
+N = 2000
 MEAN = torch.tensor([1.0, -0.5])
 COV = torch.tensor([[1.0, 0.4], [0.4, 0.6]])
 

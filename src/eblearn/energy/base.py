@@ -76,6 +76,24 @@ class LatentEnergy(nn.Module, ABC):
             Tensor of shape ``(B,)``.
         """
 
+    def energy_table(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+        """``E(x_b, y_b, z_k)`` for every sample ``b`` and latent value ``k``: shape ``(B, K)``.
+
+        The default pairs every sample with every value and makes **one** batched call of
+        :meth:`forward` on ``B·K`` rows. Subclasses may override it when part of the energy
+        does not depend on the sample (a decoder of ``z`` alone is evaluated ``K`` times, not
+        ``B·K``). Inputs are validated by :func:`eblearn.energy.latent_energies`.
+
+        Args:
+            y: Answers, shape ``(B, ...)``.
+            z: Latent values, shape ``(B, K, Dz)``.
+            x: Observations ``(B, ...)`` or ``None``.
+        """
+        batch, k = z.shape[:2]
+        values = self(repeat_each(y, k), z.reshape(batch * k, -1), repeat_each(x, k))
+        check_energy_output(values, batch * k, self)
+        return values.view(batch, k)
+
 
 class FunctionEnergy(Energy):
     """An :class:`Energy` from a plain function ``fn(y, x) -> (B,)`` (or ``fn(y)``).

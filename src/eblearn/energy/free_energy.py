@@ -127,6 +127,9 @@ def _check_latent_set(z: Tensor, batch: int, latent_dim: int) -> bool:
 def latent_energies(latent: LatentEnergy, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
     """``E(x_b, y_b, z_k)`` for every sample and every latent value, in one batched call.
 
+    Calls :meth:`LatentEnergy.energy_table` once (by default one :meth:`forward` on
+    ``B·K`` rows; no Python loop over ``z``).
+
     Args:
         latent: The latent energy.
         y: Answers, shape ``(B, ...)``.
@@ -145,12 +148,13 @@ def latent_energies(latent: LatentEnergy, y: Tensor, z: Tensor, x: Tensor | None
     check_answers(y, x)
     batch = y.shape[0]
     per_sample = _check_latent_set(z, batch, latent.latent_dim)
-    z = expand_options(z, batch, per_sample)  # (B, K, Dz)
-    k = z.shape[1]
-    flat_y, flat_x = repeat_each(y, k), repeat_each(x, k)
-    values = latent(flat_y, z.reshape(batch * k, -1), flat_x)
-    check_energy_output(values, batch * k, latent)
-    return values.view(batch, k)
+    values = latent.energy_table(y, expand_options(z, batch, per_sample), x)
+    if values.shape != (batch, z.shape[-2]):
+        raise ValueError(
+            f"{type(latent).__name__}.energy_table must return shape (B, K) = "
+            f"({batch}, {z.shape[-2]}), got {tuple(values.shape)}"
+        )
+    return values
 
 
 def soft_minimum(energies: Tensor, beta: float, log_weights: Tensor | float = 0.0) -> Tensor:

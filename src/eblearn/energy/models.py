@@ -132,3 +132,21 @@ class DecoderLatentEnergy(LatentEnergy):
         if self.latent_weight:
             energy = energy + self.latent_weight * z.pow(2).sum(dim=1)
         return energy
+
+    def energy_table(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+        """``(B, K)`` energies; without ``x``, a shared set of ``z`` is decoded only once.
+
+        ``||y_b - Dec(z_k)||² = ||y_b||² - 2 y_bᵀ Dec(z_k) + ||Dec(z_k)||²``: ``K`` decoder
+        calls and one matrix product instead of ``B·K`` decoder calls.
+        """
+        shared = z.shape[0] == 1 or z.stride(0) == 0  # one set expanded over the batch
+        if x is not None or not shared:
+            return super().energy_table(y, z, x)
+        codes = z[0]  # (K, Dz)
+        decoded = self.decode(codes)  # (K, D)
+        table = (y.pow(2).sum(1, keepdim=True) - 2 * y @ decoded.T + decoded.pow(2).sum(1)).clamp(
+            min=0
+        )  # (B, K)
+        if self.latent_weight:
+            table = table + self.latent_weight * codes.pow(2).sum(1)
+        return table

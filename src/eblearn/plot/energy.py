@@ -207,9 +207,14 @@ def plot_lab_curves(
     ):
         if history.get(key):
             energy_axes.plot(steps[: len(history[key])], history[key], lw=1.2, label=name)
-    energy_axes.set(
-        xlabel="step", ylabel="energy", title="energies (equal = collapsed)", yscale="symlog"
-    )
+    energy_axes.set(xlabel="step", ylabel="energy", title="energies (equal = collapsed)")
+    plotted = [
+        abs(v)
+        for key in ("data_energy", "negative_energy", "grid_energy")
+        for v in history.get(key, [])
+    ]
+    if plotted and max(plotted) > 10:
+        energy_axes.set_yscale("symlog", linthresh=1.0)  # linear within ±1, log beyond
     energy_axes.legend(fontsize=8)
     if title:
         figure.suptitle(title)

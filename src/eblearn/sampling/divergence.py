@@ -68,8 +68,10 @@ class ReplayBuffer(nn.Module):
 
     Example:
         >>> buffer = ReplayBuffer(100, (2,))
-        >>> index, states = buffer.draw(8)
-        >>> buffer.push(index, states)
+        >>> index, states = buffer.draw(8)  # random slots; unfilled ones start from noise
+        >>> states.shape
+        torch.Size([8, 2])
+        >>> buffer.push(torch.arange(8), states)
         >>> int(buffer.filled.sum())
         8
     """
