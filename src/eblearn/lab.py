@@ -38,13 +38,14 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from eblearn._validate import check_choice, check_positive
 from eblearn.data.toy2d import TOY2D, Toy2D, load_toy
 from eblearn.energy import (
     DecoderLatentEnergy,
@@ -106,12 +107,9 @@ class LabConfig:
     seed: int = 0
     out: str | None = None
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         """Raises ``ValueError`` naming any bad option and its valid choices."""
-        from eblearn._validate import check_choice, check_positive
-
         check_choice(self.data, TOY2D.names(), "toy data set")
         check_choice(self.loss, loss_names(), "loss")
         check_choice(self.sampler, SAMPLERS, "sampler")
@@ -249,12 +247,12 @@ def run_lab(config: LabConfig) -> LabResult:
         else:
             loss_fn = _build_loss(config)
         history = _train(config, energy, loss_fn, negatives_of, data, square, gen)
+        figures = _draw(config, energy, data, negatives_of, history, out, square, gen)
 
     metrics = {key: values[-1] for key, values in history.items() if values and key != "step"}
-    figures = _draw(config, energy, data, negatives_of, history, out, square, gen)
     seconds = time.time() - start
     results = {
-        "config": {k: v for k, v in asdict(config).items() if k != "extra"},
+        "config": asdict(config),
         "metrics": metrics,
         "seconds": seconds,
     }
@@ -275,7 +273,7 @@ def _json_safe(value: Any) -> Any:
 
 def _build_loss(config: LabConfig) -> nn.Module:
     cls = CONTRASTIVE_LOSSES.get(config.loss)
-    options = {
+    options: dict[str, Any] = {
         "hinge": {"margin": config.margin},
         "square-square": {"margin": config.margin},
         "square-exp": {"beta": config.beta},
@@ -515,13 +513,12 @@ def add_lab_parser(subparsers: Any) -> None:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    config = LabConfig(
-        **{
-            key: tuple(value) if isinstance(value, list) else value
-            for key, value in vars(args).items()
-            if key in LabConfig.__dataclass_fields__
-        }
-    )
+    options: dict[str, Any] = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in vars(args).items()
+        if key in LabConfig.__dataclass_fields__
+    }
+    config = LabConfig(**options)
     result = run_lab(config)
     metrics = result.metrics
     print(

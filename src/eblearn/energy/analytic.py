@@ -49,6 +49,10 @@ class QuadraticEnergy(Energy):
         tensor([0.5000])
     """
 
+    mean: Tensor
+    covariance: Tensor
+    precision: Tensor
+
     def __init__(self, mean: Tensor, covariance: Tensor | float = 1.0) -> None:
         super().__init__()
         mean = torch.as_tensor(mean, dtype=torch.get_default_dtype())
@@ -91,6 +95,14 @@ class GaussianMixtureEnergy(Energy):
         >>> mean, cov
         (tensor([0.]), tensor([[1.2500]]))
     """
+
+    means: Tensor
+    covariances: Tensor
+    weights: Tensor
+    precisions: Tensor
+    whiteners: Tensor
+    whitened_means: Tensor
+    log_coefficients: Tensor
 
     def __init__(
         self,

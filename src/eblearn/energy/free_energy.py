@@ -148,6 +148,7 @@ def latent_energies(latent: LatentEnergy, y: Tensor, z: Tensor, x: Tensor | None
     check_answers(y, x)
     batch = y.shape[0]
     per_sample = _check_latent_set(z, batch, latent.latent_dim)
+    z = z.to(device=y.device, dtype=y.dtype)  # a grid built on the CPU follows the data
     values = latent.energy_table(y, expand_options(z, batch, per_sample), x)
     if values.shape != (batch, z.shape[-2]):
         raise ValueError(
@@ -343,7 +344,7 @@ def infer_latent(
                 f"got {type(method).__name__}"
             )
         energies = latent_energies(latent, y, z, x)
-        z = expand_options(z, y.shape[0], z.ndim == 3)
+        z = expand_options(z.to(device=y.device, dtype=y.dtype), y.shape[0], z.ndim == 3)
         best = energies.argmin(dim=1)
         return z[torch.arange(y.shape[0], device=z.device), best]
 

@@ -122,7 +122,9 @@ def plot_energy_panels(
     """
     if not panels:
         raise ValueError("give at least one panel")
-    per_panel = list(data) if isinstance(data, (list, tuple)) else [data] * len(panels)
+    per_panel: list[Tensor | None] = (
+        list(data) if isinstance(data, (list, tuple)) else [data] * len(panels)  # type: ignore[list-item]
+    )
     figure = new_figure(max(5.5, 4.2 * len(panels)), 3.8)
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for i, ((title, fn), ax) in enumerate(zip(panels, axes)):

@@ -76,6 +76,9 @@ class ReplayBuffer(nn.Module):
         8
     """
 
+    states: Tensor
+    filled: Tensor
+
     def __init__(
         self,
         capacity: int,
@@ -97,7 +100,8 @@ class ReplayBuffer(nn.Module):
 
     @property
     def capacity(self) -> int:
-        return self.states.shape[0]
+        """Number of stored states."""
+        return int(self.states.shape[0])
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """``n`` slots at random and their states (noise where unfilled or restarted).
