@@ -471,7 +471,7 @@ def add_lab_parser(subparsers: Any) -> None:
         "  eblearn lab --data ellipse --loss hinge --sampler langevin\n"
         "  eblearn lab --data ellipse --loss energy --sampler none      # collapses\n"
         "  eblearn lab --data ellipse --model latent --loss energy --sampler none\n"
-        "  eblearn lab --data horn --loss square-square --sampler hard\n"
+        "  eblearn lab --data horn --loss hinge --sampler langevin\n"
         "  eblearn lab --data two-moons --loss dsm --sampler none",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
