@@ -26,7 +26,8 @@ Samplers (where the contrastive points ȳ come from):
     ``cd``: Langevin for ``--sampler-steps`` steps from the data (contrastive divergence);
     ``pcd``: persistent Langevin chains in a replay buffer;
     ``hard``: the most offending of ``--candidates`` uniform points farther than ``--radius``
-    from the data point;
+    from the data point (with multimodal answers, as on the horn, other correct answers are
+    "offending" too, and pushing them up fights the data: prefer a sampler there);
     ``generator``: a generator network trained to produce low-energy points (EBGAN);
     ``uniform``: uniform noise; ``none``: no contrastive points (energy loss, score matching).
 """
