@@ -88,7 +88,7 @@ def test_denoising_score_matching_matches_a_per_sample_loop() -> None:
         score = -grad
         target = -(noisy.detach() - y[b]) / sigma**2
         total += 0.5 * float((score - target).pow(2).sum())
-    assert float(got) == pytest.approx(total / 4)
+    assert got.item() == pytest.approx(total / 4)
 
 
 @pytest.mark.parametrize("estimator", ["exact", "sliced", "denoising"])
