@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by eblearn train")
     evaluate.set_defaults(handler=_eval)
+    __import__("eblearn.lab").lab.add_lab_parser(subparsers)  # eblearn lab (the energy lab)
     for name, text in (
         ("methods", "list the self-supervised methods"),
         ("datasets", "list the data sets"),

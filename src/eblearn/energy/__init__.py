@@ -1,0 +1,48 @@
+"""Energies ``F(x, y)`` and ``E(x, y, z)``, free energies, inference and the Gibbs distribution."""
+
+from eblearn.energy.analytic import GaussianMixtureEnergy, QuadraticEnergy
+from eblearn.energy.base import (
+    Energy,
+    EnergyFn,
+    FunctionEnergy,
+    LatentEnergy,
+    energy_and_grad,
+)
+from eblearn.energy.free_energy import (
+    Enumerate,
+    FreeEnergy,
+    GradientDescent,
+    MonteCarlo,
+    free_energy,
+    infer_latent,
+    latent_energies,
+    soft_minimum,
+)
+from eblearn.energy.gibbs import GibbsDistribution
+from eblearn.energy.inference import Inference, infer_descent, infer_enumerate
+from eblearn.energy.models import DecoderLatentEnergy, MLPEnergy, mlp
+
+__all__ = [
+    "DecoderLatentEnergy",
+    "Energy",
+    "EnergyFn",
+    "Enumerate",
+    "FreeEnergy",
+    "FunctionEnergy",
+    "GaussianMixtureEnergy",
+    "GibbsDistribution",
+    "GradientDescent",
+    "Inference",
+    "LatentEnergy",
+    "MLPEnergy",
+    "MonteCarlo",
+    "QuadraticEnergy",
+    "energy_and_grad",
+    "free_energy",
+    "infer_descent",
+    "infer_enumerate",
+    "infer_latent",
+    "latent_energies",
+    "mlp",
+    "soft_minimum",
+]

@@ -1,0 +1,177 @@
+"""Inference of the answer: ``y̌ = argmin_y F(x, y)``.
+
+An energy may have several minima in ``y`` (several answers compatible with ``x``: the horn of
+the energy lab has a whole ellipse of them), so inference returns **all** the solutions it
+found, sorted by energy, and :meth:`Inference.distinct` keeps the different ones.
+
+* :func:`infer_descent`: projected gradient descent from several starts, all run as one
+  batch;
+* :func:`infer_enumerate`: the energies of a candidate set, in one batched call.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from eblearn._validate import check_finite
+from eblearn.energy._descent import Projection, make_projection, projected_descent
+from eblearn.energy.base import EnergyFn, check_energy_output, expand_options, repeat_each
+
+Bound = float | Tensor | None
+
+
+@dataclass
+class Inference:
+    """Candidate answers and their energies, sorted by increasing energy per sample.
+
+    Attributes:
+        y: Answers, shape ``(B, S, ...)``.
+        energy: Their energies, shape ``(B, S)``.
+    """
+
+    y: Tensor
+    energy: Tensor
+
+    @property
+    def best(self) -> Tensor:
+        """``y̌``, the lowest-energy answer of each sample, shape ``(B, ...)``."""
+        return self.y[:, 0]
+
+    def distinct(self, tol: float = 1e-2, max_gap: float = math.inf) -> list[Tensor]:
+        """The different low-energy answers of each sample.
+
+        Goes through the answers in order of energy and keeps one unless it lies within
+        ``tol`` (Euclidean distance) of an answer already kept, or its energy exceeds the
+        best by more than ``max_gap``.
+
+        Args:
+            tol: Distance under which two answers are the same.
+            max_gap: Largest energy above the best that still counts as a solution.
+
+        Returns:
+            One tensor of shape ``(M_b, ...)`` per sample, lowest energy first.
+        """
+        if not tol >= 0:
+            raise ValueError(f"tol must be >= 0, got {tol}")
+        out = []
+        for answers, energies in zip(self.y, self.energy):
+            kept: list[Tensor] = []
+            for answer, value in zip(answers, energies):
+                if value - energies[0] > max_gap:
+                    break
+                if all(torch.dist(answer, other) > tol for other in kept):
+                    kept.append(answer)
+            out.append(torch.stack(kept))
+        return out
+
+
+def _sorted(y: Tensor, energies: Tensor) -> Inference:
+    order = energies.argsort(dim=1)
+    index = order.view(*order.shape, *([1] * (y.ndim - 2))).expand_as(y)
+    return Inference(y.gather(1, index), energies.gather(1, order))
+
+
+def _batch(options: Tensor, x: Tensor | None, per_sample: bool, what: str) -> int:
+    min_ndim = 3 if per_sample else 2
+    if options.ndim < min_ndim:
+        shape = "(B, S, ...)" if per_sample else "(S, ...)"
+        raise ValueError(f"{what} must have shape {shape}, got {tuple(options.shape)}")
+    check_finite(options, what)
+    if x is not None:
+        return x.shape[0]
+    return options.shape[0] if per_sample else 1
+
+
+def _energies(energy: EnergyFn, y: Tensor, x: Tensor | None) -> Tensor:
+    """Energies of ``y`` (B, S, ...) with x (B, ...): one call, shape (B, S)."""
+    batch, s = y.shape[:2]
+    flat_x = repeat_each(x, s)
+    values = energy(y.reshape(batch * s, *y.shape[2:]), flat_x)
+    check_energy_output(values, batch * s, energy)
+    return values.view(batch, s)
+
+
+def infer_descent(
+    energy: EnergyFn,
+    starts: Tensor,
+    x: Tensor | None = None,
+    *,
+    per_sample: bool = False,
+    steps: int = 100,
+    step_size: float = 0.1,
+    momentum: float = 0.0,
+    bounds: tuple[Bound, Bound] | None = None,
+    project: Projection | None = None,
+) -> Inference:
+    """``argmin_y F(x, y)`` by projected gradient descent from several starts.
+
+    All ``B·S`` descents run as one batch: ``y ← Π(y - η ∇_y F(x, y))``.
+
+    Args:
+        energy: An :class:`~eblearn.energy.base.Energy`.
+        starts: Starting answers, shared ``(S, ...)`` or per sample ``(B, S, ...)``.
+        x: Observations ``(B, ...)``, or ``None`` for an unconditional energy.
+        per_sample: Whether ``starts`` has one set per sample.
+        steps: Descent steps.
+        step_size: ``η``.
+        momentum: Heavy-ball momentum in ``[0, 1)``.
+        bounds: ``(low, high)`` box for ``y``.
+        project: Any other projection ``Π`` (applied after the box).
+
+    Returns:
+        :class:`Inference` with every final answer, shape ``(B, S, ...)``, sorted by energy;
+        the energies carry no graph.
+
+    Example:
+        >>> from eblearn.energy.analytic import GaussianMixtureEnergy
+        >>> two_wells = GaussianMixtureEnergy(torch.tensor([[-2.0], [2.0]]), 0.1)
+        >>> result = infer_descent(two_wells, torch.linspace(-3, 3, 8)[:, None], steps=200)
+        >>> [round(float(a), 2) for a in result.distinct(tol=0.1)[0].flatten().sort().values]
+        [-2.0, 2.0]
+    """
+    batch = _batch(starts, x, per_sample, "starts")
+    y0 = expand_options(starts, batch, per_sample)  # (B, S, ...)
+    s = y0.shape[1]
+    flat_x = repeat_each(x, s)
+    flat_x = None if flat_x is None else flat_x.detach()
+    y = projected_descent(
+        lambda v: energy(v, flat_x),
+        y0.reshape(batch * s, *y0.shape[2:]),
+        steps,
+        step_size,
+        momentum,
+        make_projection(bounds, project),
+    ).view_as(y0)
+    with torch.no_grad():
+        return _sorted(y, _energies(energy, y, x))
+
+
+def infer_enumerate(
+    energy: EnergyFn, candidates: Tensor, x: Tensor | None = None, *, per_sample: bool = False
+) -> Inference:
+    """``argmin_y F(x, y)`` over a candidate set, evaluated in one batched call.
+
+    Args:
+        energy: An :class:`~eblearn.energy.base.Energy`.
+        candidates: Shared ``(K, ...)`` or per-sample ``(B, K, ...)`` answers.
+        x: Observations ``(B, ...)`` or ``None``.
+        per_sample: Whether ``candidates`` has one set per sample.
+
+    Returns:
+        :class:`Inference` over all candidates, sorted by energy (with the energies' graph,
+        so it can feed a loss).
+
+    Example:
+        >>> from eblearn.energy.base import FunctionEnergy
+        >>> energy = FunctionEnergy(lambda y, x: (y - x).pow(2).sum(1), conditional=True)
+        >>> result = infer_enumerate(energy, torch.arange(5.0)[:, None], torch.tensor([[2.2]]))
+        >>> result.best
+        tensor([[2.]])
+    """
+    batch = _batch(candidates, x, per_sample, "candidates")
+    y = expand_options(candidates, batch, per_sample)
+    return _sorted(y, _energies(energy, y, x))
