@@ -71,12 +71,12 @@ class EnvSettings:
 
 SETTINGS = {
     "pendulum": EnvSettings(
-        horizon=30,
+        horizon=20,
         episode_steps=100,
         names=("θ (rad)", "θ̇ (rad/s)"),
         dt=0.05,
         planner_defaults={
-            "gradient": {"iterations": 5, "restarts": 4, "lr": 0.1},
+            "gradient": {"iterations": 3, "restarts": 16, "lr": 0.2},
             "cem": {"population": 300, "elites": 30, "iterations": 4},
             "mppi": {"population": 300, "iterations": 3},
         },
@@ -236,7 +236,7 @@ def train_run(
             model,  # type: ignore[arg-type]
             env.cost(),
             data.states,
-            horizon=settings.horizon,
+            horizon=max(settings.horizon, 30),
             iterations=policy_iterations,
             batch_size=128,
             lr=3e-3,
@@ -492,6 +492,7 @@ def _draw(
             features=pendulum_features if env_name == "pendulum" else None,
             dt=settings.dt,
             title=f"{title}, return {results[0].total_reward:.1f}",
+            angles=(0,) if env_name == "pendulum" else (),
         )
         return
     shown = results[:8]

@@ -21,6 +21,14 @@ def pendulum_features(states: Tensor) -> Tensor:
     return torch.stack((theta, states[..., 2]), -1)
 
 
+def _break_wraps(values: np.ndarray) -> np.ndarray:
+    """NaN where an angle in (-π, π] wraps around, so the line is not drawn across the plot."""
+    values = values.astype(float).copy()
+    jumps = np.abs(np.diff(values)) > np.pi
+    values[1:][jumps] = np.nan
+    return values
+
+
 def plot_planned_trajectories(
     episode: Episode,
     path: str | os.PathLike[str],
@@ -28,6 +36,7 @@ def plot_planned_trajectories(
     features: Callable[[Tensor], Tensor] | None = None,
     dt: float = 1.0,
     title: str = "",
+    angles: Sequence[int] = (),
 ) -> Path:
     """One panel per state feature: the executed trajectory and the plans made along it.
 
@@ -43,6 +52,8 @@ def plot_planned_trajectories(
             (identity by default).
         dt: Seconds per step (the x axis is in seconds when given, steps otherwise).
         title: Figure title.
+        angles: Indices of features that are angles in ``(-π, π]``: their lines break where
+            they wrap around instead of crossing the panel.
 
     Returns:
         The PNG's path.
@@ -58,8 +69,9 @@ def plot_planned_trajectories(
     axes_list = figure.subplots(1, len(names), squeeze=False)[0]
     time = np.arange(len(executed)) * dt
     for index, axes in enumerate(axes_list):
+        wrap = _break_wraps if index in angles else (lambda v: v)
         for count, (step, planned) in enumerate(episode.plans):
-            values = transform(planned).cpu().numpy()[:, index]
+            values = wrap(transform(planned).cpu().numpy()[:, index])
             axes.plot(
                 (step + np.arange(len(values))) * dt,
                 values,
@@ -68,7 +80,7 @@ def plot_planned_trajectories(
                 alpha=0.7,
                 label="planned" if count == 0 else None,
             )
-        axes.plot(time, executed[:, index], color="tab:blue", lw=2.0, label="executed")
+        axes.plot(time, wrap(executed[:, index]), color="tab:blue", lw=2.0, label="executed")
         axes.set(xlabel="time (s)" if dt != 1.0 else "step", ylabel=names[index])
     axes_list[0].legend(fontsize=8, loc="best")
     if title:
@@ -174,5 +186,5 @@ def plot_returns(
             label=f"{name} (mean {np.mean(values):.1f})",
         )
     axes.set(xlabel="start", ylabel=ylabel, xticks=np.arange(count), title=title)
-    axes.legend(fontsize=8, loc="lower right")
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(returns))
     return save_figure(figure, path)

@@ -129,18 +129,16 @@ class GradientMPC(Planner):
             shape = (batch, count, 1, self.horizon, self._latent_dim)
             latents = torch.zeros(shape, device=u.device, requires_grad=True)
             parameters.append(latents)
-        optimizer = torch.optim.Adam(parameters, lr=self.lr)
+        adam = _Adam(parameters, self.lr)
         best = _Best(u.detach()[:, 0], None if latents is None or not optimize_z else latents)
+        draws = latents.shape[2] if latents is not None else 1
         for _ in range(iterations):
             cost, _ = self.evaluate(state, u, latents)
             best.update(cost.detach(), u.detach(), latents)
-            optimizer.zero_grad(set_to_none=True)
-            cost.sum().backward()
-            self.backward_evaluations_ += (
-                batch * count * self.horizon * (latents.shape[2] if latents is not None else 1)
-            )
-            optimizer.step()
+            gradients = torch.autograd.grad(cost.sum(), parameters)
+            self.backward_evaluations_ += batch * count * self.horizon * draws
             with torch.no_grad():
+                adam.step(gradients)
                 u.clamp_(-1, 1)
         with torch.no_grad():
             cost, _ = self.evaluate(state, u, latents)
@@ -149,6 +147,33 @@ class GradientMPC(Planner):
             _, states = self.evaluate(state, best.u[:, None], chosen)
         optimized = best.z[:, 0, 0] if best.z is not None else None
         return Plan(self.to_action(best.u), states[:, 0], best.cost, optimized)
+
+
+class _Adam:
+    """Adam [0] on a few tensors, written out (no optimizer object per planning call).
+
+    ``m ← β₁ m + (1-β₁) g``, ``v ← β₂ v + (1-β₂) g²``, ``x ← x - lr · m̂ / (√v̂ + ε)`` with the
+    bias corrections ``m̂ = m / (1-β₁ᵗ)``, ``v̂ = v / (1-β₂ᵗ)``.
+
+    [0] Kingma and Ba, Adam: a method for stochastic optimization, 2015,
+        https://arxiv.org/abs/1412.6980
+    """
+
+    def __init__(self, parameters: list[Tensor], lr: float, betas=(0.9, 0.999), eps=1e-8):
+        self.parameters, self.lr, self.betas, self.eps = parameters, lr, betas, eps
+        self.m = [torch.zeros_like(p) for p in parameters]
+        self.v = [torch.zeros_like(p) for p in parameters]
+        self.t = 0
+
+    def step(self, gradients: tuple[Tensor, ...]) -> None:
+        self.t += 1
+        beta1, beta2 = self.betas
+        correction1, correction2 = 1 - beta1**self.t, 1 - beta2**self.t
+        for parameter, gradient, m, v in zip(self.parameters, gradients, self.m, self.v):
+            m.mul_(beta1).add_(gradient, alpha=1 - beta1)
+            v.mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+            denominator = (v / correction2).sqrt_().add_(self.eps)
+            parameter.addcdiv_(m, denominator, value=-self.lr / correction1)
 
 
 class _Best:

@@ -88,16 +88,19 @@ class TwoRoomsDynamics(Dynamics):
         step = action.clamp(-self.max_step, self.max_step)
         new_x = (x + step[..., 0]).clamp(0.0, 1.0)
         new_y = (y + step[..., 1]).clamp(0.0, 1.0)
-        # A move that enters the slab from a room: where does it hit the face?
+        # A move that enters the slab from a room passes if it stays inside the door from the
+        # face it enters by to the point it leaves the slab (or stops in it): y is linear along
+        # the move, so checking both ends suffices.
         from_left, from_right = x <= self.left_face, x >= self.right_face
         face = torch.where(from_left, torch.full_like(x, self.left_face), self.right_face)
+        far_face = torch.where(from_left, torch.full_like(x, self.right_face), self.left_face)
         enters = (from_left & (new_x > self.left_face)) | (from_right & (new_x < self.right_face))
+        leaves = (from_left & (new_x >= self.right_face)) | (from_right & (new_x <= self.left_face))
         dx = new_x - x
         safe_dx = torch.where(dx.abs() > 1e-12, dx, torch.ones_like(dx))
         y_at_face = y + (face - x) / safe_dx * (new_y - y)
-        # It passes if it meets the face inside the door and ends in the door or a room.
-        passes = self.in_door(y_at_face) & (self.in_door(new_y) | ~self.in_wall(new_x))
-        blocked = enters & ~passes
+        y_at_exit = torch.where(leaves, y + (far_face - x) / safe_dx * (new_y - y), new_y)
+        blocked = enters & ~(self.in_door(y_at_face) & self.in_door(y_at_exit))
         new_x = torch.where(blocked, face, new_x)
         # Inside the doorway, the door posts bound y.
         in_doorway = self.in_wall(new_x)
