@@ -45,7 +45,7 @@ from eblearn.world.planner import LATENT_MODES
 from eblearn.world.planners import PLANNERS, build_planner
 from eblearn.world.policy import Policy, PolicyController, fit_policy
 from eblearn.world.transitions import RandomController, Transitions, collect
-from eblearn.world.two_rooms import TwoRooms, door_pairs, render_two_rooms
+from eblearn.world.two_rooms import TwoRooms, TwoRoomsDynamics, door_pairs, render_two_rooms
 
 INFO_FILE, DATA_FILE, MODEL_FILE, POLICY_FILE = (
     "world.json",
@@ -192,26 +192,9 @@ def train_run(
     torch.manual_seed(seed)
     started = time.perf_counter()
     summary: dict[str, Any] = {"env": env_name, "transitions": len(data), "seed": seed}
+    model: torch.nn.Module
     if settings.pixels:
-        env = make_env(env_name)
-        model: torch.nn.Module = PixelWorldModel(
-            pixels=settings.pixels,
-            action_dim=env.action_dim,
-            action_scale=float(env.action_high.max()),
-        )
-        dynamics = env.dynamics()
-
-        def render(states: Tensor) -> Tensor:
-            return render_two_rooms(states, dynamics, settings.pixels)  # type: ignore[arg-type]
-
-        history = fit_pixel_world_model(
-            model,
-            data,
-            render,
-            epochs=epochs or 5,
-            seed=seed,  # type: ignore[arg-type]
-        )
-        summary.update(model="pixel_world_model", config=model.config())  # type: ignore[operator]
+        model, history = _fit_pixel_model(env_name, data, epochs or 5, seed)
     else:
         model = ForwardModel(
             data.states.shape[1],
@@ -223,17 +206,17 @@ def train_run(
             latent_dropout=latent_dropout,
         )
         history = fit_forward_model(model, data, epochs=epochs or 60, batch_size=128, seed=seed)
-        summary.update(model="forward_model", config=model.config())
+    summary.update(model=type(model).__name__, config=model.config())  # type: ignore[operator]
     save_module(model, run_dir / MODEL_FILE)
     summary["last_epoch"] = history[-1]
     if policy:
-        if settings.pixels:
+        if not isinstance(model, ForwardModel):
             raise ValueError("--policy needs a state environment (pendulum or mountaincar)")
         env = make_env(env_name)
-        learned = Policy(model.state_dim, env.action_low, env.action_high)  # type: ignore[arg-type]
+        learned = Policy(model.state_dim, env.action_low, env.action_high)
         policy_history = fit_policy(
             learned,
-            model,  # type: ignore[arg-type]
+            model,
             env.cost(),
             data.states,
             horizon=max(settings.horizon, 30),
@@ -247,6 +230,26 @@ def train_run(
     summary["seconds"] = round(time.perf_counter() - started, 1)
     _write_json(run_dir / TRAIN_FILE, summary)
     return summary
+
+
+def _fit_pixel_model(
+    env_name: str, data: Transitions, epochs: int, seed: int
+) -> tuple[PixelWorldModel, list[dict[str, float]]]:
+    settings = _settings(env_name)
+    env = make_env(env_name)
+    if not isinstance(env, TwoRooms):
+        raise ValueError(f"pixel world models are trained on two-rooms, not {env_name!r}")
+    model = PixelWorldModel(
+        pixels=settings.pixels,
+        action_dim=env.action_dim,
+        action_scale=float(env.action_high.max()),
+    )
+    dynamics = env.dynamics()
+
+    def render(states: Tensor) -> Tensor:
+        return render_two_rooms(states, dynamics, settings.pixels)
+
+    return model, fit_pixel_world_model(model, data, render, epochs=epochs, seed=seed)
 
 
 @dataclass
@@ -348,7 +351,7 @@ def plan_run(
         else (lambda: make_env(env_name))
     )
     envs: list[Env] = [make() for _ in range(episodes)]
-    controller, _dynamics, encoder, learned = _controller(
+    controller, encoder, learned = _controller(
         run_dir,
         envs[0],
         env_name,
@@ -395,8 +398,8 @@ def _controller(
     warm_start_policy: bool,
     options: dict[str, Any],
     seed: int,
-) -> tuple[Any, Any, Any, Any]:
-    """(controller, planning dynamics, encoder or None, learned model or None)."""
+) -> tuple[Any, Any, Any]:
+    """(controller, encoder or None, learned model or None)."""
     learned = load_module(run_dir / MODEL_FILE) if model == "learned" else None
     policy = None
     if planner == "policy" or warm_start_policy:
@@ -406,7 +409,7 @@ def _controller(
             )
         policy = load_module(run_dir / POLICY_FILE, "policy")
     if planner == "policy":
-        return PolicyController(policy), None, None, learned  # type: ignore[arg-type]
+        return PolicyController(policy), None, learned  # type: ignore[arg-type]
     encoder = None
     if isinstance(learned, PixelWorldModel):
         dynamics: Any = learned.predictor
@@ -423,7 +426,7 @@ def _controller(
     built = build_planner(
         planner, dynamics, cost, horizon, env.action_low, env.action_high, seed=seed, **options
     )
-    return PlannerController(built, encoder), dynamics, encoder, learned
+    return PlannerController(built, encoder), encoder, learned
 
 
 def _summarize(
@@ -462,11 +465,11 @@ def _summarize(
 def _embedding_error(
     model: PixelWorldModel, encoder: Any, env: Env, results: list[Episode]
 ) -> dict[str, float]:
-    dynamics = env.dynamics()
+    dynamics = _rooms(env)
     trajectories = []
     with torch.no_grad():
         for episode in results:
-            images = render_two_rooms(episode.states, dynamics, model.encoder.pixels)  # type: ignore[arg-type]
+            images = render_two_rooms(episode.states, dynamics, model.encoder.pixels)
             trajectories.append((encoder(images), episode.actions))
     longest = max(len(e.actions) for e in results)
     horizons = tuple(k for k in (1, 5, 10) if k <= longest)
@@ -503,15 +506,22 @@ def _draw(
         planned = [None if p is None else probe(p) for p in planned]
     rate = content.get("success_rate", 0.0)
     plot_two_rooms_paths(
-        shown, goals, path, env.dynamics(), planned, title=f"{title}, success {rate:.0%}"
+        shown, goals, path, _rooms(env), planned, title=f"{title}, success {rate:.0%}"
     )
+
+
+def _rooms(env: Env) -> TwoRoomsDynamics:
+    dynamics = env.dynamics()
+    if not isinstance(dynamics, TwoRoomsDynamics):
+        raise ValueError(f"{env.name} is not a two-rooms environment")
+    return dynamics
 
 
 def _position_probe(encoder: Any, env: Env) -> Any:
     """A least-squares linear map from embeddings back to positions (for drawing plans)."""
     positions = torch.rand(2000, 2, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        embeddings = encoder(render_two_rooms(positions, env.dynamics(), encoder.pixels))
+        embeddings = encoder(render_two_rooms(positions, _rooms(env), encoder.pixels))
     design = torch.cat((embeddings, torch.ones(len(embeddings), 1)), 1)
     weights = torch.linalg.lstsq(design, positions).solution
 

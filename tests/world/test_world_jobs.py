@@ -34,7 +34,7 @@ def test_pendulum_collect_train_plan(tmp_path, capsys):
         )
         == 0
     )
-    assert "trained a forward_model on 150 transitions" in capsys.readouterr().out
+    assert "trained a ForwardModel on 150 transitions" in capsys.readouterr().out
     plans = {
         "gradient": ("--planner-arg", "iterations=1", "--planner-arg", "restarts=2"),
         "cem": ("--planner-arg", "population=16", "--planner-arg", "elites=4"),
@@ -48,7 +48,7 @@ def test_pendulum_collect_train_plan(tmp_path, capsys):
             "--planner",
             planner,
             "--episodes",
-            "2",
+            "1",
             "--horizon",
             "4",
             *extra,
@@ -58,8 +58,8 @@ def test_pendulum_collect_train_plan(tmp_path, capsys):
         assert "mean return" in out
         assert "model error" in out
         content = json.loads((tmp_path / "pendulum" / f"plan-{planner}-learned.json").read_text())
-        assert len(content["returns"]) == 2
-        assert content["steps"] == 400
+        assert len(content["returns"]) == 1
+        assert content["steps"] == 200
         assert set(content["model_error"]) == {"rmse@1", "rmse@5", "rmse@10"}
         assert (tmp_path / "pendulum" / f"plan-{planner}-learned.png").read_bytes()[
             :4
@@ -96,7 +96,7 @@ def test_two_rooms_from_pixels(tmp_path, capsys):
     folder = str(tmp_path / "rooms")
     assert run("collect", "--env", "two-rooms", "--steps", "120", "--run-dir", folder) == 0
     assert run("train", "--run-dir", folder, "--epochs", "1") == 0
-    assert "pixel_world_model" in capsys.readouterr().out
+    assert "trained a PixelWorldModel" in capsys.readouterr().out
     code = run(
         "plan",
         "--run-dir",

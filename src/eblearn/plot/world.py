@@ -103,7 +103,7 @@ def plot_two_rooms_paths(
     planned: Sequence[Tensor | None] | None = None,
     title: str = "",
 ) -> Path:
-    """Executed paths in the two rooms (circle: start, star: goal; green reached it).
+    """Executed paths in the two rooms (circle: start, star: its goal, red cross: a failure).
 
     Args:
         episodes: Episodes whose states are positions ``(T + 1, 2)``.
@@ -123,6 +123,7 @@ def plot_two_rooms_paths(
     colors = [
         "tab:blue",
         "tab:orange",
+        "tab:green",
         "tab:purple",
         "tab:brown",
         "tab:pink",
@@ -134,16 +135,17 @@ def plot_two_rooms_paths(
         xy = episode.states.cpu().numpy()
         axes.plot(xy[:, 0], xy[:, 1], "-", color=color, lw=1.6)
         axes.plot(xy[0, 0], xy[0, 1], "o", color=color, ms=5)
-        reached = bool(episode.success)
         axes.plot(
             float(goals[index, 0]),
             float(goals[index, 1]),
             "*",
-            ms=11,
-            color="tab:green" if reached else "tab:red",
+            ms=13,
+            color=color,
             markeredgecolor="k",
-            markeredgewidth=0.5,
+            markeredgewidth=0.6,
         )
+        if not episode.success:  # where a failed episode ended
+            axes.plot(xy[-1, 0], xy[-1, 1], "X", ms=9, color="tab:red", markeredgecolor="k")
         if planned is not None and planned[index] is not None:
             plan = planned[index].cpu().numpy()  # type: ignore[union-attr]
             axes.plot(plan[:, 0], plan[:, 1], "--", color=color, lw=0.9, alpha=0.8)

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from eblearn.world.costs import Cost
-from eblearn.world.dynamics import Dynamics
+from eblearn.world.dynamics import Dynamics, device_of
 from eblearn.world.planner import Plan, Planner, best_of
 
 
@@ -80,7 +80,7 @@ class _SamplingPlanner(Planner):
         warm = self.warm_start(batch)
         if warm is not None:
             return warm[:, 0]
-        return torch.zeros(batch, self.horizon, self.model.action_dim, device=self.model._device())
+        return torch.zeros(batch, self.horizon, self.model.action_dim, device=device_of(self.model))
 
     def _finish(self, state: Tensor, u: Tensor, cost: Tensor, latents: Tensor | None) -> Plan:
         _, states = self.evaluate(state, u[:, None], latents)

@@ -83,6 +83,10 @@ class QuadraticCost(Cost):
         tensor(3.)
     """
 
+    Q: Tensor
+    R: Tensor
+    Q_terminal: Tensor
+
     def __init__(self, Q: Tensor, R: Tensor, Q_terminal: Tensor | None = None) -> None:
         super().__init__()
         check_ndim(Q, 2, "Q", "(S, S)")
@@ -117,6 +121,8 @@ class GoalCost(Cost):
         >>> cost.terminal(torch.tensor([3.0, 4.0]))
         tensor(25.)
     """
+
+    goal: Tensor
 
     def __init__(
         self, step_weight: float = 0.0, terminal_weight: float = 1.0, action_weight: float = 0.0

@@ -48,16 +48,18 @@ class Dynamics(nn.Module):
         self, shape: tuple[int, ...], generator: torch.Generator | None = None
     ) -> Tensor:
         """Draws ``z ~ q(z) ∝ exp(-R(z))``, shape ``(*shape, L)`` (empty when ``L = 0``)."""
-        return torch.randn((*shape, self.latent_dim), generator=generator, device=self._device())
+        return torch.randn((*shape, self.latent_dim), generator=generator, device=device_of(self))
 
     def latent_penalty(self, z: Tensor) -> Tensor:
         """``R(z) = ½ ||z||²`` (the negative log of the standard normal prior), shape ``(...)``."""
         return 0.5 * z.pow(2).sum(-1)
 
-    def _device(self) -> torch.device:
-        for tensor in (*self.parameters(), *self.buffers()):
-            return tensor.device
-        return torch.device("cpu")
+
+def device_of(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (the CPU for a module with none)."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 def check_state_action(model: Dynamics, state: Tensor, action: Tensor) -> None:
@@ -152,6 +154,9 @@ class LinearDynamics(Dynamics):
         >>> model(torch.ones(2), torch.ones(1))
         tensor([1., 2.])
     """
+
+    A: Tensor
+    B: Tensor
 
     def __init__(self, A: Tensor, B: Tensor) -> None:
         super().__init__()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from eblearn.world.dynamics import Dynamics, device_of
 from eblearn.world.models import ForwardModel
 from eblearn.world.rollout import rollout
 from eblearn.world.transitions import Transitions
@@ -69,7 +70,7 @@ def fit_forward_model(
         )
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise ValueError(f"epochs, batch_size and lr must be > 0, got {epochs}, {batch_size}, {lr}")
-    device = model._device()
+    device = device_of(model)
     states, actions, next_states = (
         data.states.to(device),
         data.actions.to(device),
@@ -101,9 +102,7 @@ def fit_forward_model(
     return history
 
 
-def open_loop_errors(
-    model: ForwardModel | torch.nn.Module, states: Tensor, actions: Tensor, horizon: int
-) -> Tensor:
+def open_loop_errors(model: Dynamics, states: Tensor, actions: Tensor, horizon: int) -> Tensor:
     """Errors of the ``k``-step open-loop predictions along one trajectory.
 
     From each visited ``s[t]``, the model is unrolled on the executed actions ``a[t..t+k-1]``
@@ -131,7 +130,7 @@ def open_loop_errors(
 
 
 def model_error_report(
-    model: ForwardModel | torch.nn.Module,
+    model: Dynamics,
     trajectories: Sequence[tuple[Tensor, Tensor]],
     horizons: Sequence[int] = (1, 5, 10),
 ) -> dict[str, float]:

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from eblearn._validate import check_choice
-from eblearn.world.dynamics import Dynamics, check_state_action
+from eblearn.world.dynamics import Dynamics, check_state_action, device_of
 
 PENALTIES = ("kl", "norm")
 
@@ -79,6 +79,15 @@ class ForwardModel(Dynamics):
         ['loss', 'penalty', 'prediction']
     """
 
+    state_mean: Tensor
+    state_std: Tensor
+    action_mean: Tensor
+    action_std: Tensor
+    delta_mean: Tensor
+    delta_std: Tensor
+    latent_mean: Tensor
+    latent_std: Tensor
+
     def __init__(
         self,
         state_dim: int,
@@ -104,7 +113,7 @@ class ForwardModel(Dynamics):
         self.hidden_dims = tuple(hidden_dims)
         self.penalty, self.beta, self.latent_dropout = penalty, beta, latent_dropout
         self.predictor = mlp([state_dim + action_dim + latent_dim, *hidden_dims, state_dim])
-        self.encoder = None
+        self.encoder: nn.Module | None = None
         if latent_dim:
             width = 2 * latent_dim if penalty == "kl" else latent_dim
             self.encoder = mlp([2 * state_dim + action_dim, *hidden_dims, width])
@@ -201,7 +210,7 @@ class ForwardModel(Dynamics):
     def sample_latent(
         self, shape: tuple[int, ...], generator: torch.Generator | None = None
     ) -> Tensor:
-        noise = torch.randn((*shape, self.latent_dim), generator=generator, device=self._device())
+        noise = torch.randn((*shape, self.latent_dim), generator=generator, device=device_of(self))
         return noise * self.latent_std if self.penalty == "norm" else noise
 
     def latent_penalty(self, z: Tensor) -> Tensor:

@@ -123,7 +123,7 @@ class PixelWorldModel(nn.Module):
         action_scale: The largest action (actions are divided by it).
         width: Encoder width.
         hidden_dims: Predictor hidden sizes.
-        loss: The joint-embedding loss (default :class:`~eblearn.losses.VICRegLoss()`).
+        loss: The VICReg loss with its weights (default: the paper's, ``VICRegLoss()``).
 
     Example:
         >>> model = PixelWorldModel(pixels=16, action_dim=2, embedding_dim=8)
@@ -140,7 +140,7 @@ class PixelWorldModel(nn.Module):
         action_scale: float = 1.0,
         width: int = 16,
         hidden_dims: Sequence[int] = (256, 256),
-        loss: nn.Module | None = None,
+        loss: VICRegLoss | None = None,
     ) -> None:
         super().__init__()
         self.encoder = PixelEncoder(1, pixels, embedding_dim, width)
@@ -182,7 +182,7 @@ class PixelWorldModel(nn.Module):
         for t in range(steps):
             predicted = self.predictor(predicted, actions[:, t])
             for name, value in self.criterion.terms(predicted, embeddings[:, t + 1]).items():
-                sums[name] = sums.get(name, 0.0) + value / steps  # type: ignore[assignment]
+                sums[name] = sums[name] + value / steps if name in sums else value / steps
         return {"loss": torch.stack(list(sums.values())).sum(), **sums}
 
 

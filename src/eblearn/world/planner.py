@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from eblearn._validate import check_choice, check_finite
 from eblearn.world.costs import Cost
-from eblearn.world.dynamics import Dynamics
+from eblearn.world.dynamics import Dynamics, device_of
 from eblearn.world.rollout import rollout, trajectory_cost
 
 LATENT_MODES = ("mean", "sample", "optimize")
@@ -125,7 +125,7 @@ class Planner:
         dim = self.model.action_dim
         low = torch.as_tensor(self.action_low, dtype=torch.float32).expand(dim).clone()
         high = torch.as_tensor(self.action_high, dtype=torch.float32).expand(dim).clone()
-        device = self.model._device()
+        device = device_of(self.model)
         return low.to(device), high.to(device)
 
     def to_action(self, u: Tensor) -> Tensor:
@@ -185,7 +185,7 @@ class Planner:
         self._check()
         self.warm_, self.last_plan_ = None, None
         self.evaluations_ = self.backward_evaluations_ = 0
-        self.generator_ = torch.Generator(device=self.model._device()).manual_seed(self.seed)
+        self.generator_ = torch.Generator(device=device_of(self.model)).manual_seed(self.seed)
         return self
 
     def generator(self) -> torch.Generator:
@@ -203,7 +203,7 @@ class Planner:
                 f"({self.model.state_dim},), got {tuple(state.shape)}"
             )
         check_finite(state, "planner state")
-        return state.to(self.model._device(), torch.float32)
+        return state.to(device_of(self.model), torch.float32)
 
     def warm_start(self, batch: int) -> Tensor | None:
         """The shifted previous plan ``(B, 1, H, A)`` when its batch matches, else ``None``."""
@@ -214,7 +214,7 @@ class Planner:
     def random_sequences(self, batch: int, count: int) -> Tensor:
         """``count`` uniform random normalized sequences per problem, ``(B, count, H, A)``."""
         shape = (batch, count, self.horizon, self.model.action_dim)
-        u = torch.rand(shape, generator=self.generator(), device=self.model._device())
+        u = torch.rand(shape, generator=self.generator(), device=device_of(self.model))
         return 2 * u - 1
 
     def plan(self, state: Tensor, initial: Tensor | None = None) -> Plan:

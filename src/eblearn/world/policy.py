@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from eblearn._validate import check_choice
 from eblearn.world.costs import Cost
-from eblearn.world.dynamics import Dynamics
+from eblearn.world.dynamics import Dynamics, device_of
 from eblearn.world.models import mlp
 from eblearn.world.rollout import trajectory_cost
 
@@ -43,6 +43,11 @@ class Policy(nn.Module):
         >>> bool(policy(torch.randn(5, 3)).abs().max() <= 2.0)
         True
     """
+
+    action_low: Tensor
+    action_high: Tensor
+    state_mean: Tensor
+    state_std: Tensor
 
     def __init__(
         self,
@@ -145,7 +150,7 @@ def fit_policy(
             f"horizon, iterations, batch_size and lr must be > 0, got {horizon}, "
             f"{iterations}, {batch_size}, {lr}"
         )
-    device = model._device()
+    device = device_of(model)
     start_states = start_states.to(device)
     policy.state_mean.copy_(start_states.mean(0))
     policy.state_std.copy_(start_states.std(0).clamp_min(1e-6))

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from eblearn._validate import check_finite
 from eblearn.train.checkpoint import load_checkpoint, save_checkpoint
+from eblearn.world.control import Controller
 from eblearn.world.envs import Env
 
 FIELDS = ("states", "actions", "next_states", "rewards", "episodes")
@@ -88,8 +89,11 @@ class Transitions:
         """Both sets, ``other``'s episodes renumbered after ours."""
         offset = int(self.episodes.max()) + 1 if len(self) else 0
         return Transitions(
-            *(torch.cat((getattr(self, f), getattr(other, f))) for f in FIELDS[:-1]),
-            episodes=torch.cat((self.episodes, other.episodes + offset)),
+            torch.cat((self.states, other.states)),
+            torch.cat((self.actions, other.actions)),
+            torch.cat((self.next_states, other.next_states)),
+            torch.cat((self.rewards, other.rewards)),
+            torch.cat((self.episodes, other.episodes + offset)),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -145,7 +149,7 @@ class RandomController:
 def collect(
     env: Env,
     steps: int,
-    controller: object | None = None,
+    controller: Controller | None = None,
     seed: int = 0,
     episode_steps: int | None = None,
 ) -> Transitions:
@@ -176,13 +180,20 @@ def collect(
             if observation is not None:
                 episode += 1
             observation = env.reset(seed=seed + episode)
-            controller.reset()  # type: ignore[attr-defined]
+            controller.reset()
             taken = 0
         state = env.state
         with torch.no_grad():
-            action = controller.act(observation[None])[0]  # type: ignore[attr-defined]
+            action = controller.act(observation[None])[0]
         outcome = env.step(action)
-        for name, value in zip(FIELDS, (state, action.float(), env.state, outcome.reward, episode)):
+        values: tuple[Tensor | float | int, ...] = (
+            state,
+            action.float(),
+            env.state,
+            outcome.reward,
+            episode,
+        )
+        for name, value in zip(FIELDS, values):
             rows[name].append(value)
         observation, taken = outcome.observation, taken + 1
         if outcome.terminated or outcome.truncated:
