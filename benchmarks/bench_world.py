@@ -212,8 +212,8 @@ def part_true(figures: Path | None, load: float) -> None:
         + "\n\nThe starts that begin hanging near the bottom (seeds 3, 4, 9, 10, 11, 13, 17: "
         "|θ| > 120°) need two or three swings and cost about -220 to -250 even for a strong "
         "planner (CEM with horizon 40 and 1,000 × 6 samples gave -220 and -248 on seeds 3 and "
-        "10), so the mean over these 20 starts sits near -135 to -140, not -125; the starts "
-        "near the top return -1 to -130."
+        "10, measured separately), so the mean over these 20 starts sits near -130 to -140, "
+        "not -125; the starts near the top return -1 to -130."
     )
     append_section("World models: planners on the true Pendulum dynamics (issue 6)", body, load)
     if figures:
