@@ -195,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``eblearn`` argument parser with its sub-commands."""
     import eblearn.data  # registers the data sets
     import eblearn.methods  # noqa: F401 - registers the methods
+    from eblearn.world_jobs import add_world_parser
 
     parser = argparse.ArgumentParser(
         prog="eblearn",
@@ -218,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("backbones", "list the backbones"),
     ):
         subparsers.add_parser(name, help=text, description=text).set_defaults(handler=_list(name))
+    add_world_parser(subparsers)
     return parser
 
 
