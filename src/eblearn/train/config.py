@@ -142,13 +142,17 @@ def resolve(config: TrainConfig, channels: int, native_size: int) -> TrainConfig
     from eblearn.methods.base import METHODS
     from eblearn.nn.backbones import BACKBONES
 
-    METHODS.get(config.method)
+    method = METHODS.get(config.method)
     name = config.data.partition(":")[0]
     defaults = DATASET_DEFAULTS.get(name, GENERIC_DEFAULTS)
     image_size = config.image_size or max(MIN_IMAGE_SIZE, native_size)
     backbone = config.backbone or ("convnet" if image_size <= 32 else "resnet18")
     BACKBONES.get(backbone)
-    augmentation = config.augmentation or default_augmentation(channels)
+    augmentation = (
+        config.augmentation
+        or method.preferred_augmentation(channels)
+        or default_augmentation(channels)
+    )
     AUGMENTATIONS.get(augmentation)
     optimizer = config.optimizer or defaults["optimizer"]
     check_choice(optimizer, OPTIMIZERS, "optimizer")

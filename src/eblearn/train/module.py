@@ -110,16 +110,20 @@ class PretrainModule(L.LightningModule):
         self.images = self.images.to(self.device)
         self.labels = self.labels.to(self.device)
 
+    def setup(self, stage: str) -> None:
+        self.method.prepare(len(self.images))
+
     def on_train_epoch_start(self) -> None:
         seed_everything(epoch_seed(self.config.seed, self.current_epoch, self.global_rank))
         self.epoch_embeddings = []
+        self.method.on_epoch_start(self.current_epoch, int(self.trainer.max_epochs or 0))
 
     # -- the step ----------------------------------------------------------------------------
 
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         images = self.images[batch]  # (B, C, H, W) uint8
         views = self.augment(images)
-        out = self.method(views)
+        out = self.method(views, indices=batch) if self.method.uses_indices else self.method(views)
         scalars = {k: v for k, v in out.items() if v.ndim == 0}
         self._check_finite(scalars)
         loss = out["loss"]
