@@ -31,6 +31,10 @@ class SimSiam(Method):
             output (paper: 2048, 2048, 2048).
         predictor_hidden: Bottleneck of the predictor ``h`` (paper: 512).
         use_predictor: Keep the predictor (set False to watch the embeddings collapse).
+        output_batch_norm: Batch-normalize the projector's output (paper: yes). Batch
+            normalization holds every output dimension's batch variance at 1, so without the
+            predictor the collapse it allows is dimensional (the effective rank falls towards
+            1); without it as well, the embeddings collapse to a single point.
 
     Example:
         >>> import torch
@@ -49,13 +53,14 @@ class SimSiam(Method):
         projector_dims: Sequence[int] = (2048, 2048, 2048),
         predictor_hidden: int = 512,
         use_predictor: bool = True,
+        output_batch_norm: bool = True,
     ) -> None:
         super().__init__(backbone)
         if not projector_dims:
             raise ValueError("projector_dims needs at least the output size")
         dim = projector_dims[-1]
         self.projector = MLPHead(
-            backbone.feature_dim, list(projector_dims[:-1]), dim, last_batch_norm=True
+            backbone.feature_dim, list(projector_dims[:-1]), dim, last_batch_norm=output_batch_norm
         )
         self.predictor: nn.Module = (
             MLPHead(dim, [predictor_hidden], dim) if use_predictor else nn.Identity()

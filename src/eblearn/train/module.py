@@ -24,7 +24,7 @@ from eblearn.evaluate.collapse import CollapseWarning, collapse_report
 from eblearn.methods.base import Method
 from eblearn.train.config import TrainConfig
 from eblearn.train.optim import build_optimizer, parameter_groups, warmup_cosine
-from eblearn.train.seeding import epoch_seed, seed_everything
+from eblearn.train.seeding import epoch_seed, seed_everything, step_seed
 
 COLLAPSE_SAMPLE = 4096
 """Embeddings kept per epoch for the collapse metrics."""
@@ -119,6 +119,11 @@ class PretrainModule(L.LightningModule):
         self.method.on_epoch_start(self.current_epoch, int(self.trainer.max_epochs or 0))
 
     # -- the step ----------------------------------------------------------------------------
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning draws from the global generator when it builds an epoch's data iterator,
+        # at another moment after a resume: reseeding every step replays a resumed run exactly.
+        seed_everything(step_seed(self.config.seed, self.global_step, self.global_rank))
 
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         images = self.images[batch]  # (B, C, H, W) uint8

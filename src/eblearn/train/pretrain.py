@@ -10,6 +10,7 @@ A run folder holds::
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -181,7 +182,11 @@ def pretrain(
     if resume and config.run_dir is None:
         raise ValueError("--resume needs the run folder: pass --run-dir RUN_DIR")
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
-    prepare_run_dir(run_dir, resume, overwrite)
+    # Lightning's DDP launcher runs this function again in each process it starts (with
+    # LOCAL_RANK > 0): only the first process checks, clears and writes the run folder.
+    launched = int(os.environ.get("LOCAL_RANK", "0")) > 0
+    if not launched:
+        prepare_run_dir(run_dir, resume, overwrite)
     resume_epoch = None
     if resume:
         config = replace(
@@ -198,7 +203,7 @@ def pretrain(
     config, built, augment, eval_transform = build_components(config, data)
     method = method if method is not None else built
     check_batch(config, method, len(data.pretrain_images))
-    if not resume:
+    if not resume and not launched:
         config.to_yaml(run_dir / CONFIG_FILE)
 
     pretrain_labels = (
@@ -216,7 +221,10 @@ def pretrain(
         accelerator=config.accelerator,
         devices=config.devices,
         strategy="ddp" if config.devices > 1 else "auto",
-        sync_batchnorm=config.devices > 1,
+        # torch's SyncBatchNorm runs on GPUs only; CPU processes keep per-process statistics
+        sync_batchnorm=config.devices > 1
+        and config.accelerator != "cpu"
+        and torch.cuda.is_available(),
         precision=resolve_precision(config),  # type: ignore[arg-type]
         deterministic=config.deterministic,
         logger=RunHistory(run_dir / LOG_FILE, keep_epochs_below=resume_epoch),

@@ -18,3 +18,8 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - code we call may draw from the legacy global state
     torch.manual_seed(seed)
+
+
+def step_seed(seed: int, step: int, rank: int = 0) -> int:
+    """A 32-bit seed for one optimizer step on one process (see :func:`epoch_seed`)."""
+    return (seed * 1_000_003 + step * 15_485_863 + rank * 104_729 + 1) % (2**32)
