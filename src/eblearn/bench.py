@@ -326,9 +326,15 @@ def bench(
         },
         [r.images_per_second for r in rows],
         out / "bench.png",
-        title=f"{base.data}: {base.epochs} epochs, backbone {backbone}, seed {base.seed}",
+        title=f"{_short(base.data)}: {base.epochs} epochs, backbone {backbone}, seed {base.seed}",
     )
     return rows
+
+
+def _short(spec: str) -> str:
+    """``npz:/a/long/path/x.npz`` as ``npz:x.npz``."""
+    name, _, argument = spec.partition(":")
+    return f"{name}:{Path(argument).name}" if argument else name
 
 
 def _device(config: TrainConfig) -> torch.device:
