@@ -20,13 +20,14 @@ from eblearn.data.images import DatasetSplits, ImageSet
 from eblearn.evaluate import CollapseWarning
 from eblearn.train import TrainConfig, pretrain
 
+# One method per kind of state: a queue and a momentum encoder (MoCo v2, whose EMA is BYOL's
+# and MoCo v3's), prototypes and a queue used from epoch 1 (SwAV), a memory bank clustered at
+# every epoch start (DeepCluster-v2, whose bank is the one SimCLR's PIRL option uses).
 STATEFUL = {
     "mocov2": {"projector_dims": [16, 8], "queue_size": 24},
-    "byol": {"projector_dims": [16, 8], "predictor_dims": [16, 8]},
     "swav": {"projector_dims": [16, 8], "num_prototypes": 6, "queue_size": 16,
              "queue_start_epoch": 1},
     "deepclusterv2": {"projector_dims": [16, 8], "num_prototypes": 6},
-    "simclr": {"projector_dims": [16, 8], "memory": "bank", "memory_size": 8},
 }  # fmt: skip
 
 
