@@ -81,9 +81,7 @@ def nt_xent_loss(
     is_second = rows >= batch
     self_column = own + is_second * total  # (2B,)
     positive_column = own + (~is_second) * total
-    logits = logits.masked_fill(
-        F.one_hot(self_column, 2 * total).bool(), float("-inf")
-    )  # a view is not its own negative
+    logits = logits.scatter(1, self_column[:, None], float("-inf"))  # not its own negative
     if negatives is not None:
         negatives = F.normalize(negatives.to(anchors.dtype), dim=1)
         logits = torch.cat([logits, anchors @ negatives.T / temperature], dim=1)  # (2B, 2WB+M)
