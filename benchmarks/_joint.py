@@ -382,7 +382,7 @@ def load_cifar10(root: str | Path | None = None) -> DatasetSplits:
     Looks for ``cifar10.py`` in ``--shared`` candidates: ``../shared/data``,
     ``../../shared/data`` and ``/work/shared/data``.
     """
-    target = Path(root) if root else Path("data") / "cifar10"
+    target = Path(root) if root else Path(__file__).resolve().parent.parent / "data" / "cifar10"
     if not (target / "train.npz").is_file():
         for candidate in (
             Path("../shared/data"),
