@@ -138,10 +138,13 @@ def main() -> None:
                 speed_samples[name][side].append(speed)
                 print(f"seed {seed} {name:12s} {side:8s} kNN {accuracy:.3f}  {speed:.0f} img/s")
     speeds = {m: {k: statistics.median(v) for k, v in s.items()} for m, s in speed_samples.items()}
+    pixels = knn_top1(
+        torch.nn.Flatten(), *data, eval_transform(args.size, 3), torch.device("cpu")
+    )  # the floor: kNN on the normalized pixels of the same images
     text = table(results, speeds)
     minutes = (time.perf_counter() - start) / 60
     print(text)
-    print(f"total {minutes:.1f} min")
+    print(f"raw pixels kNN {pixels:.3f}; total {minutes:.1f} min")
     if args.append:
         command = "python benchmarks/bench_cifar10_knn.py " + " ".join(
             f"--{k.replace('_', '-')} {v}"
@@ -160,7 +163,7 @@ def main() -> None:
             f"on {args.test_images} random test images. Seeds {args.seeds}; 'within spread' "
             "means eblearn's mean is not below lightly's by more than the largest seed-to-seed "
             "range of either side. images/s: wall clock, shared machine (noisy).\n\n"
-            f"{text}\n"
+            f"{text}\n\nkNN on the raw pixels of the same images: {100 * pixels:.1f}%.\n"
         )
         with (ROOT / "BENCHMARKS.md").open("a") as file:
             file.write(section)
