@@ -32,6 +32,7 @@ from eblearn.data.augment import AUGMENTATIONS, EvalTransform, MultiViewAugment
 from eblearn.evaluate import knn_accuracy
 from eblearn.methods import build_method
 from eblearn.nn import Backbone
+from eblearn.train.optim import LARS, parameter_groups
 
 LIGHTLY_METHODS = ("simclr", "mocov2", "byol", "simsiam", "swav", "barlowtwins", "vicreg")
 """Methods lightly has the parts of (a loss and its heads)."""
@@ -322,11 +323,13 @@ def train_method(
     seed: int,
     device: torch.device,
     weight_decay: float = 5e-4,
+    optimizer: str = "sgd",
     autocast: torch.dtype | None = None,
     channels_last: bool = False,
     time_limit: float | None = None,
 ) -> TrainStats:
-    """Trains ``method`` on uint8 ``images`` (on ``device``) with SGD, warm-up + cosine.
+    """Trains ``method`` on uint8 ``images`` (on ``device``) with SGD (momentum 0.9) or
+    eblearn's LARS (no decay or adaptation on biases and norms), warm-up + cosine.
 
     The batch order and the augmentations come from ``seed`` alone, so two methods trained with
     the same seed see the same views. Stops early when ``time_limit`` seconds have passed.
@@ -334,8 +337,11 @@ def train_method(
     method.to(device).train()
     if channels_last:
         method.to(memory_format=torch.channels_last)
-    parameters = [p for p in method.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    if optimizer == "lars":
+        optimizer_ = LARS(parameter_groups(method, weight_decay), lr=lr, weight_decay=weight_decay)
+    else:
+        parameters = [p for p in method.parameters() if p.requires_grad]
+        optimizer_ = torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay)
     steps_per_epoch = len(images) // batch_size
     total = epochs * steps_per_epoch
     warmup = max(1, total // 10)
@@ -350,7 +356,7 @@ def train_method(
             method.on_epoch_start(epoch, epochs)
         order = torch.randperm(len(images), generator=order_generator)
         for i in range(steps_per_epoch):
-            for group in optimizer.param_groups:
+            for group in optimizer_.param_groups:
                 group["lr"] = lr * warmup_cosine_lr(step, total, warmup)
             index = order[i * batch_size : (i + 1) * batch_size].to(images.device)
             views = augment(images[index], generator=generator)
@@ -359,9 +365,9 @@ def train_method(
             with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
                 out = method(views, indices=index) if uses_indices else method(views)
                 loss = out["loss"]
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            optimizer_.step()
             step += 1
             method.on_step_end(step, total)
             if time_limit is not None and time.perf_counter() - start > time_limit:
