@@ -65,6 +65,8 @@ def test_method_args_go_to_the_methods_that_take_them():
     assert "temperature" not in chosen["byol"]
     assert chosen["byol"]["momentum"] == 0.99
     assert chosen["byol"]["projector_dims"] == [512, 128]
+    paper = parse_method_args(["barlowtwins"], [], heads="paper")
+    assert paper == {"barlowtwins": {"projector_dims": [8192, 8192, 8192]}}
     with pytest.raises(ValueError, match="no benched method has a hyper-parameter 'margin'"):
         parse_method_args(["simclr"], [("margin", 1.0)], heads="small")
     with pytest.raises(ValueError, match="'swav' is not among the benched methods"):

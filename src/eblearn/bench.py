@@ -38,7 +38,7 @@ from eblearn.evaluate.protocol import evaluate_features, evaluate_raw_pixels, ex
 from eblearn.methods.base import METHODS
 from eblearn.plot.comparison import plot_method_comparison
 from eblearn.train.checkpoint import atomic_write_bytes
-from eblearn.train.config import TrainConfig
+from eblearn.train.config import SMALL_HEADS, TrainConfig
 from eblearn.train.pretrain import pretrain
 
 DEFAULT_METHODS = (
@@ -54,21 +54,6 @@ DEFAULT_METHODS = (
     "vicreg",
 )
 """The joint-embedding methods, in the order of the talk's families."""
-
-SMALL_HEADS: dict[str, dict[str, Any]] = {
-    "siamese": {"projector_dims": [512, 128]},
-    "simclr": {"projector_dims": [512, 128]},
-    "mocov2": {"projector_dims": [512, 128], "queue_size": 1024},
-    "mocov3": {"projector_dims": [512, 128], "predictor_dims": [512, 128]},
-    "byol": {"projector_dims": [512, 128], "predictor_dims": [512, 128]},
-    "simsiam": {"projector_dims": [512, 512, 512], "predictor_hidden": 128},
-    "deepclusterv2": {"projector_dims": [512, 128], "num_prototypes": 100},
-    "swav": {"projector_dims": [512, 128], "num_prototypes": 100},
-    "barlowtwins": {"projector_dims": [512, 512, 512]},
-    "vicreg": {"projector_dims": [512, 512, 512]},
-}
-"""``--heads small``: heads 512 wide (and fewer prototypes, a shorter queue) for small images
-and CPUs; ``--heads paper`` keeps each method's paper sizes (2048 to 8192 wide)."""
 
 COLUMNS = (
     ("method", "method"),
@@ -197,6 +182,10 @@ def parse_method_args(
 ) -> dict[str, dict[str, Any]]:
     """Each method's hyper-parameters: the ``heads`` preset, then ``KEY=VALUE`` pairs.
 
+    ``heads="small"`` starts from :data:`eblearn.train.config.SMALL_HEADS` (heads 512 wide,
+    fewer prototypes, a shorter queue: for small images and CPUs), ``"paper"`` from each
+    method's own defaults.
+
     A key ``name`` applies to every method that has a hyper-parameter of that name; a key
     ``method:name`` to that method only (and must be one of its hyper-parameters).
 
@@ -205,16 +194,25 @@ def parse_method_args(
             naming a method not benched, or a plain key that no benched method accepts.
 
     Example:
-        >>> parse_method_args(["simclr", "byol"], [("simclr:temperature", 0.2)], "paper")
-        {'simclr': {'temperature': 0.2}, 'byol': {}}
+        >>> chosen = parse_method_args(["simclr", "byol"], [("simclr:temperature", 0.2)], "small")
+        >>> chosen["simclr"]
+        {'projector_dims': [512, 128], 'temperature': 0.2}
+        >>> chosen["byol"]["predictor_dims"]
+        [512, 128]
     """
     if heads not in ("small", "paper"):
         raise ValueError(f"unknown heads preset {heads!r}; valid choices: small, paper")
-    accepted = {}
+    accepted, chosen = {}, {}
     for method in methods:
         signature = inspect.signature(METHODS.get(method).__init__).parameters
         accepted[method] = set(signature) - {"self", "backbone"}
-    chosen = {m: dict(SMALL_HEADS.get(m, {})) if heads == "small" else {} for m in methods}
+        preset = SMALL_HEADS.get(method, {})
+        # "paper" names the defaults explicitly, over data sets' small-head defaults (digits)
+        chosen[method] = (
+            dict(preset)
+            if heads == "small"
+            else {k: _plain(signature[k].default) for k in preset if k in signature}
+        )
     for key, value in pairs:
         target, _, name = key.rpartition(":")
         if target:
@@ -233,6 +231,11 @@ def parse_method_args(
         for method in takers:
             chosen[method][name] = value
     return chosen
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, so that run folders' ``config.yaml`` can hold them."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def bench(
