@@ -102,12 +102,12 @@ def format_table(rows: Sequence[BenchRow], markdown: bool = False) -> str:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(line) + " |" for line in cells])
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(header)]
-    lines = [header, *cells]
+    table = [header, *cells]
     return "\n".join(
         "  ".join(
             c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))
         )
-        for line in lines
+        for line in table
     )
 
 

@@ -106,6 +106,7 @@ class DeepClusterV2(Method):
     """
 
     uses_indices = True
+    kmeans_seed: Tensor
 
     def __init__(
         self,

@@ -59,6 +59,9 @@ class SwAV(Method):
         True
     """
 
+    epoch: Tensor
+    step: Tensor
+
     def __init__(
         self,
         backbone: Backbone,
@@ -95,14 +98,14 @@ class SwAV(Method):
     def preferred_augmentation(cls, channels: int) -> str | None:
         return "multicrop"
 
+    def _queues(self) -> list[FeatureQueue]:
+        return [queue for queue in self.queues if isinstance(queue, FeatureQueue)]
+
     def _queue_scores(self) -> list[Tensor | None]:
         if not self.queues or int(self.epoch) < self.queue_start_epoch:
             return []
         with torch.no_grad():
-            return [
-                self.prototypes(queue.features) if queue.full else None  # type: ignore[union-attr]
-                for queue in self.queues
-            ]
+            return [self.prototypes(q.features) if q.full else None for q in self._queues()]
 
     def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
         self.check_views(views)
@@ -122,8 +125,8 @@ class SwAV(Method):
     def on_step_end(self, step: int, total_steps: int) -> None:
         self.step.fill_(step)
         if self._pending is not None and self.queues:
-            for queue, z in zip(self.queues, self._pending):
-                queue.push(z)  # type: ignore[operator]
+            for queue, z in zip(self._queues(), self._pending):
+                queue.push(z)
         self._pending = None
 
     def on_epoch_start(self, epoch: int, total_epochs: int) -> None:

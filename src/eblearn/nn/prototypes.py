@@ -54,7 +54,7 @@ class Prototypes(nn.Module):
         With ``frozen``, the prototypes receive a zero gradient (still part of the graph, so
         data-parallel training sees every parameter used).
         """
-        weight = self.weight
+        weight: Tensor = self.weight
         if frozen:
             weight = weight.detach() + 0.0 * (weight - weight.detach())
         return F.normalize(z, dim=1) @ F.normalize(weight, dim=1).T
