@@ -1,7 +1,8 @@
 """The joint-embedding methods inside the training engine: an interrupted and resumed run ends
 exactly where an uninterrupted one does (queues, memory banks, prototypes and momentum
 encoders included), SimSiam without its predictor collapses and the engine warns, and
-``eblearn train --devices 2`` runs data-parallel on the CPU."""
+``eblearn train --devices 2`` runs data-parallel on the CPU (DeepCluster-v2: a memory bank
+gathered from both processes, Sinkhorn over both batches, k-means broadcast from rank 0)."""
 
 from __future__ import annotations
 
@@ -119,9 +120,9 @@ def test_eblearn_train_runs_data_parallel_on_two_cpu_processes(tmp_path):
     command = [
         sys.executable, "-m", "eblearn.cli", "train",
         "--data", f"npz:{tmp_path / 'toy.npz'}",
-        "--method", "swav", "--method-arg", "projector_dims=[16,8]",
+        "--method", "deepclusterv2", "--method-arg", "projector_dims=[16,8]",
         "--method-arg", "num_prototypes=6", "--backbone-arg", "width=4",
-        "--epochs", "1", "--batch-size", "8", "--devices", "2", "--accelerator", "cpu",
+        "--epochs", "2", "--batch-size", "8", "--devices", "2", "--accelerator", "cpu",
         "--run-dir", str(run_dir), "--no-progress",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -130,4 +131,8 @@ def test_eblearn_train_runs_data_parallel_on_two_cpu_processes(tmp_path):
     assert "devices: 2" in (run_dir / "config.yaml").read_text()
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     n_train = len(load_dataset(f"npz:{tmp_path / 'toy.npz'}").train)
-    assert checkpoint["global_step"] == n_train // (8 * 2)  # two processes, 8 images each
+    assert checkpoint["global_step"] == 2 * (n_train // (8 * 2))  # two processes, 8 images each
+    # both processes pushed their embeddings into one bank, which k-means clustered at epoch 1
+    state = checkpoint["state_dict"]
+    assert bool(state["method.bank.filled"].sum() >= 2 * 8 * (n_train // 16))
+    assert int(state["method.bank.labels"].max()) >= 0
