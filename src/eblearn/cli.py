@@ -211,15 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by eblearn train")
     evaluate.set_defaults(handler=_eval)
-    from eblearn import bench
-
-    bench.add_parser(subparsers)
     for name, text in (
         ("methods", "list the self-supervised methods"),
         ("datasets", "list the data sets"),
         ("backbones", "list the backbones"),
     ):
         subparsers.add_parser(name, help=text, description=text).set_defaults(handler=_list(name))
+    __import__("eblearn.bench").bench.add_parser(subparsers)  # eblearn bench (compare methods)
     return parser
 
 

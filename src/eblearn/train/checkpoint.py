@@ -14,8 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Checkpoint
 
 
 class CheckpointError(ValueError):
@@ -60,6 +62,11 @@ def load_checkpoint(
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+        if "Weights only load failed" in str(error) and "Unsupported global" in str(error):
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} holds Python objects beyond tensors and plain "
+                "containers, which a safe load (weights_only=True) refuses to run"
+            ) from None
         raise CheckpointError(
             f"checkpoint {str(path)!r} is corrupted or truncated and cannot be loaded "
             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
@@ -82,3 +89,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self, path: Any, map_location: Any = None, weights_only: bool | None = None
     ) -> dict[str, Any]:
         return load_checkpoint(path, map_location if map_location is not None else "cpu")
+
+
+class EpochCheckpoint(Checkpoint):
+    """Saves the full training state to ``path`` at the end of every epoch.
+
+    As a :class:`~lightning.pytorch.callbacks.Checkpoint`, Lightning calls it after the
+    module's own ``on_train_epoch_end`` (so the epoch's metrics are logged first). Writing goes
+    through the trainer's checkpoint I/O, atomic with :class:`AtomicCheckpointIO`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path, weights_only=False)  # the full state, to resume

@@ -24,7 +24,7 @@ from eblearn.evaluate.collapse import CollapseWarning, collapse_report
 from eblearn.methods.base import Method
 from eblearn.train.config import TrainConfig
 from eblearn.train.optim import build_optimizer, parameter_groups, warmup_cosine
-from eblearn.train.seeding import epoch_seed, seed_everything, step_seed
+from eblearn.train.seeding import derived_seed, seed_everything
 
 COLLAPSE_SAMPLE = 4096
 """Embeddings kept per epoch for the collapse metrics."""
@@ -57,7 +57,7 @@ class EpochShuffle(Sampler[int]):
         self.epoch = epoch
 
     def __iter__(self):  # type: ignore[no-untyped-def]
-        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch))
         return iter(torch.randperm(self.n, generator=generator).tolist())
 
     def __len__(self) -> int:
@@ -106,24 +106,23 @@ class PretrainModule(L.LightningModule):
 
     # -- data on the device ------------------------------------------------------------------
 
+    def setup(self, stage: str) -> None:
+        self.method.prepare(len(self.images))  # before a checkpoint is restored into it
+
     def on_fit_start(self) -> None:
         self.images = self.images.to(self.device)
         self.labels = self.labels.to(self.device)
 
-    def setup(self, stage: str) -> None:
-        self.method.prepare(len(self.images))
-
     def on_train_epoch_start(self) -> None:
-        seed_everything(epoch_seed(self.config.seed, self.current_epoch, self.global_rank))
         self.epoch_embeddings = []
         self.method.on_epoch_start(self.current_epoch, int(self.trainer.max_epochs or 0))
 
-    # -- the step ----------------------------------------------------------------------------
+    def on_train_batch_start(self, batch: Tensor, batch_idx: int) -> None:
+        # Every step's randomness (augmentations, dropout) is a function of (seed, step, rank)
+        # alone, whatever else drew numbers before: a resumed run replays exactly.
+        seed_everything(derived_seed(self.config.seed, self.global_step, self.global_rank))
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Lightning draws from the global generator when it builds an epoch's data iterator,
-        # at another moment after a resume: reseeding every step replays a resumed run exactly.
-        seed_everything(step_seed(self.config.seed, self.global_step, self.global_rank))
+    # -- the step ----------------------------------------------------------------------------
 
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         images = self.images[batch]  # (B, C, H, W) uint8
@@ -150,7 +149,8 @@ class PretrainModule(L.LightningModule):
         values = torch.stack([v.detach().float() for v in scalars.values()])
         if bool(torch.isfinite(values).all()):
             return
-        bad = {k: float(v) for k, v in scalars.items() if not math.isfinite(float(v))}
+        values_by_name = {k: float(v.detach()) for k, v in scalars.items()}
+        bad = {k: v for k, v in values_by_name.items() if not math.isfinite(v)}
         raise NonFiniteLossError(
             f"training stopped: non-finite loss at step {self.global_step} "
             f"(epoch {self.current_epoch}): "

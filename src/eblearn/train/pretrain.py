@@ -19,7 +19,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 
 from eblearn.data.augment import AUGMENTATIONS, EvalTransform, MultiViewAugment
 from eblearn.data.images import DatasetSplits
@@ -29,6 +29,7 @@ from eblearn.nn.backbones import build_backbone
 from eblearn.train.checkpoint import (
     AtomicCheckpointIO,
     CheckpointError,
+    EpochCheckpoint,
     load_checkpoint,
     save_checkpoint,
 )
@@ -42,6 +43,7 @@ LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 LOG_FILE = "log.csv"
 ENCODER_FILE = "encoder.pt"
 RUN_MARKERS = (CONFIG_FILE, "checkpoints", LOG_FILE, ENCODER_FILE)
+RUN_DIR_ENV = "EBLEARN_RUN_DIR"
 
 
 @dataclass
@@ -106,6 +108,30 @@ def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
+def is_launched_worker() -> bool:
+    """True in the processes a DDP launcher starts for local ranks above 0."""
+    return int(os.environ.get("LOCAL_RANK", "0")) > 0
+
+
+def claim_run_dir(config: TrainConfig, resume: bool, overwrite: bool) -> Path:
+    """The run folder, prepared by the first process only.
+
+    With several devices, Lightning starts one more process per device, each running the same
+    command again. Rank 0 prepares the folder and names it in ``$EBLEARN_RUN_DIR``, which the
+    workers inherit, so they neither refuse nor wipe the folder rank 0 has just made.
+    """
+    if is_launched_worker():
+        named = os.environ.get(RUN_DIR_ENV) or config.run_dir
+        if not named:
+            raise ValueError("processes launched per device need --run-dir (or $EBLEARN_RUN_DIR)")
+        return Path(named)
+    run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
+    prepare_run_dir(run_dir, resume, overwrite)
+    if config.devices > 1:
+        os.environ[RUN_DIR_ENV] = str(run_dir)
+    return run_dir
+
+
 def build_components(
     config: TrainConfig, data: DatasetSplits
 ) -> tuple[TrainConfig, Method, MultiViewAugment, EvalTransform]:
@@ -118,7 +144,7 @@ def build_components(
     if config.devices > 1 and METHODS.get(config.method).batch_statistics:
         method_args.setdefault("gather_distributed", True)
     method = build_method(config.method, backbone, **method_args)
-    views = AUGMENTATIONS.get(str(config.augmentation))(config.image_size, data.channels)
+    views = AUGMENTATIONS.get(str(config.augmentation))(int(config.image_size or 0), data.channels)
     augment = MultiViewAugment(views, data.mean, data.std)
     return config, method, augment, EvalTransform(int(config.image_size or 0), data.mean, data.std)
 
@@ -137,12 +163,16 @@ def check_batch(config: TrainConfig, method: Method, n_images: int) -> None:
         )
 
 
+def uses_gpu(config: TrainConfig) -> bool:
+    """Whether the run trains on a CUDA GPU."""
+    return config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+
+
 def resolve_precision(config: TrainConfig) -> str:
     """``auto`` becomes ``bf16-mixed`` on a GPU that supports it, else ``32-true``."""
     if config.precision != "auto":
         return "32-true" if config.precision == "32" else config.precision
-    use_gpu = config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-    return "bf16-mixed" if use_gpu and torch.cuda.is_bf16_supported() else "32-true"
+    return "bf16-mixed" if uses_gpu(config) and torch.cuda.is_bf16_supported() else "32-true"
 
 
 def read_run_config(run_dir: Path) -> TrainConfig:
@@ -181,12 +211,7 @@ def pretrain(
     """
     if resume and config.run_dir is None:
         raise ValueError("--resume needs the run folder: pass --run-dir RUN_DIR")
-    run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
-    # Lightning's DDP launcher runs this function again in each process it starts (with
-    # LOCAL_RANK > 0): only the first process checks, clears and writes the run folder.
-    launched = int(os.environ.get("LOCAL_RANK", "0")) > 0
-    if not launched:
-        prepare_run_dir(run_dir, resume, overwrite)
+    run_dir = claim_run_dir(config, resume, overwrite)
     resume_epoch = None
     if resume:
         config = replace(
@@ -203,7 +228,7 @@ def pretrain(
     config, built, augment, eval_transform = build_components(config, data)
     method = method if method is not None else built
     check_batch(config, method, len(data.pretrain_images))
-    if not resume and not launched:
+    if not resume and not is_launched_worker():
         config.to_yaml(run_dir / CONFIG_FILE)
 
     pretrain_labels = (
@@ -221,17 +246,12 @@ def pretrain(
         accelerator=config.accelerator,
         devices=config.devices,
         strategy="ddp" if config.devices > 1 else "auto",
-        # torch's SyncBatchNorm runs on GPUs only; CPU processes keep per-process statistics
-        sync_batchnorm=config.devices > 1
-        and config.accelerator != "cpu"
-        and torch.cuda.is_available(),
+        sync_batchnorm=config.devices > 1 and uses_gpu(config),  # SyncBatchNorm needs GPUs
         precision=resolve_precision(config),  # type: ignore[arg-type]
         deterministic=config.deterministic,
         logger=RunHistory(run_dir / LOG_FILE, keep_epochs_below=resume_epoch),
         callbacks=[
-            ModelCheckpoint(
-                dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0, every_n_epochs=1
-            ),
+            EpochCheckpoint(run_dir / LAST_CHECKPOINT),
             *callbacks,
         ],
         plugins=[AtomicCheckpointIO()],
