@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from eblearn.losses import (
     BarlowTwinsLoss,
-    InfoNCELoss,
+    MoCoLoss,
     NTXentLoss,
     SwAVLoss,
     VICRegLoss,
@@ -48,7 +48,7 @@ CASES: dict[str, Case] = {
     "simclr_with_negatives": lambda m, v, g: NTXentLoss(0.5, gather_distributed=g)(
         m(v[0]), m(v[1]), negatives=torch.linspace(-1, 1, 4 * DIM).view(4, DIM)
     ),
-    "mocov3_keys": lambda m, v, g: InfoNCELoss(0.2, batch_negatives=True, gather_distributed=g)(
+    "mocov3_keys": lambda m, v, g: MoCoLoss(0.2, batch_negatives=True, gather_distributed=g)(
         m(v[0]), m(v[1]).detach()
     ),
     "barlowtwins": lambda m, v, g: BarlowTwinsLoss(0.1, gather_distributed=g)(m(v[0]), m(v[1])),
@@ -99,7 +99,7 @@ def _worker(rank: int, port: int, path: str) -> None:
         keys = keys.flip(0)
     differences["moco_queue/contents"] = float((queue.get() - global_queue.get()).abs().max())
     query = torch.randn(WORLD * LOCAL_BATCH, DIM)
-    moco = InfoNCELoss(0.2)
+    moco = MoCoLoss(0.2)
     local_loss = moco(_shard(query, rank), _shard(keys, rank), queue.get())
     dist.all_reduce(local_loss)
     differences["moco_queue/loss"] = float(

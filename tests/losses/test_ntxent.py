@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from eblearn.losses import InfoNCELoss, NTXentLoss, info_nce_loss, nt_xent_loss
+from eblearn.losses import MoCoLoss, NTXentLoss, moco_loss, nt_xent_loss
 
 
 def _cos(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -92,21 +92,21 @@ def test_nt_xent_is_symmetric_in_the_views_and_scale_invariant():
 @pytest.mark.parametrize("batch_negatives", [False, True])
 def test_info_nce_matches_loop_reference_values_and_gradients(batch_negatives):
     query, key, negatives = _leaves((4, 3), (4, 3), (3, 3))
-    ours = InfoNCELoss(0.2, batch_negatives=batch_negatives)(query, key, negatives)
+    ours = MoCoLoss(0.2, batch_negatives=batch_negatives)(query, key, negatives)
     reference = naive_info_nce(query, key, 0.2, negatives, batch_negatives)
     assert torch.allclose(ours, reference, atol=1e-5)
     inputs = [query, key, negatives]
     for g_ours, g_ref in zip(_grads(ours, inputs), _grads(reference, inputs)):
         assert torch.allclose(g_ours, g_ref, atol=1e-5)
     assert torch.autograd.gradcheck(
-        lambda q, k, n: info_nce_loss(q, k, 0.2, n, batch_negatives), (query, key, negatives)
+        lambda q, k, n: moco_loss(q, k, 0.2, n, batch_negatives), (query, key, negatives)
     )
 
 
 def test_info_nce_with_orthogonal_negatives_has_the_closed_form_value():
     query = torch.eye(6)[:2]
     negatives = torch.eye(6)[2:]  # 4 negatives orthogonal to both queries
-    value = InfoNCELoss(temperature=0.5)(query, query, negatives)
+    value = MoCoLoss(temperature=0.5)(query, query, negatives)
     expected = -math.log(math.exp(2.0) / (math.exp(2.0) + 4))
     assert float(value) == pytest.approx(expected, abs=1e-6)
 
@@ -119,6 +119,6 @@ def test_nt_xent_and_info_nce_reject_bad_input():
     with pytest.raises(ValueError, match="temperature must be > 0"):
         NTXentLoss(temperature=0.0)
     with pytest.raises(ValueError, match="has no negatives"):
-        InfoNCELoss()(torch.randn(4, 3), torch.randn(4, 3))
+        MoCoLoss()(torch.randn(4, 3), torch.randn(4, 3))
     with pytest.raises(ValueError, match=r"shape \(B, D\)"):
-        InfoNCELoss(batch_negatives=True)(torch.randn(4), torch.randn(4))
+        MoCoLoss(batch_negatives=True)(torch.randn(4), torch.randn(4))

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from eblearn.losses import PairContrastiveLoss
+from eblearn.losses import DrLIMLoss
 
 
 def naive_pair_loss(z_1, z_2, similar, kind, margin=1.0, q=2.0, p=2.0):
@@ -28,7 +28,7 @@ def test_pair_loss_matches_loop_reference_values_and_gradients(kind, p):
     z_1 = torch.randn(10, 4, dtype=torch.float64, requires_grad=True)
     z_2 = (0.3 * torch.randn(10, 4, dtype=torch.float64)).requires_grad_(True)
     similar = torch.tensor([1, 0] * 5)
-    loss = PairContrastiveLoss(kind, margin=1.5, q=3.0, p=p)
+    loss = DrLIMLoss(kind, margin=1.5, q=3.0, p=p)
     ours = loss(z_1, z_2, similar)
     reference = naive_pair_loss(z_1, z_2, similar, kind, 1.5, 3.0, p)
     assert torch.allclose(ours, reference, atol=1e-5)
@@ -42,7 +42,7 @@ def test_pair_loss_matches_loop_reference_values_and_gradients(kind, p):
 def test_square_square_ignores_dissimilar_pairs_beyond_the_margin():
     z_1 = torch.zeros(2, 2)
     z_2 = torch.tensor([[3.0, 0.0], [0.0, 2.0]], requires_grad=True)
-    loss = PairContrastiveLoss("square-square", margin=1.0)(z_1, z_2, torch.tensor([0, 0]))
+    loss = DrLIMLoss("square-square", margin=1.0)(z_1, z_2, torch.tensor([0, 0]))
     loss.backward()
     assert float(loss) == 0.0
     assert torch.equal(z_2.grad, torch.zeros(2, 2))
@@ -51,7 +51,7 @@ def test_square_square_ignores_dissimilar_pairs_beyond_the_margin():
 def test_square_exponential_known_values():
     z_1 = torch.zeros(2, 1)
     z_2 = torch.tensor([[1.0], [1.0]])
-    loss = PairContrastiveLoss("square-exponential", q=2.0)
+    loss = DrLIMLoss("square-exponential", q=2.0)
     assert float(loss(z_1, z_2, torch.tensor([1, 1]))) == pytest.approx(1.0)  # (2/Q)·1
     assert float(loss(z_1, z_2, torch.tensor([0, 0]))) == pytest.approx(4 * math.exp(-1.385))
 
@@ -59,14 +59,14 @@ def test_square_exponential_known_values():
 def test_pair_loss_is_symmetric_in_the_pair_members():
     z_1, z_2 = torch.randn(6, 3), torch.randn(6, 3)
     similar = torch.tensor([1, 1, 0, 0, 1, 0])
-    loss = PairContrastiveLoss()
+    loss = DrLIMLoss()
     assert torch.allclose(loss(z_1, z_2, similar), loss(z_2, z_1, similar))
 
 
 def test_pair_loss_rejects_bad_input():
     with pytest.raises(ValueError, match="unknown pair loss 'hinge'; valid choices"):
-        PairContrastiveLoss("hinge")
+        DrLIMLoss("hinge")
     with pytest.raises(ValueError, match="margin must be > 0"):
-        PairContrastiveLoss(margin=0.0)
+        DrLIMLoss(margin=0.0)
     with pytest.raises(ValueError, match=r"similar must have shape \(3,\)"):
-        PairContrastiveLoss()(torch.randn(3, 2), torch.randn(3, 2), torch.ones(4))
+        DrLIMLoss()(torch.randn(3, 2), torch.randn(3, 2), torch.ones(4))

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from eblearn.losses import DeepClusterLoss, PairContrastiveLoss
+from eblearn.losses import DeepClusterLoss, DrLIMLoss
 from eblearn.methods import METHODS, Method, build_method
 from eblearn.nn import ConvNet, cosine_momentum
 
@@ -190,7 +190,7 @@ def test_siamese_loss_is_the_mean_over_similar_and_dissimilar_pairs():
     with torch.no_grad():
         z_a = method.projector(method.encoder(views[0]))
         z_b = method.projector(method.encoder(views[1]))
-    loss = PairContrastiveLoss()
+    loss = DrLIMLoss()
     expected = loss(
         torch.cat([z_a, z_a]), torch.cat([z_b, z_b.roll(shift, 0)]), torch.tensor([1] * 8 + [0] * 8)
     )

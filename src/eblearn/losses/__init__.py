@@ -8,13 +8,13 @@ from eblearn.losses.barlow_twins import (
 )
 from eblearn.losses.byol import BYOLLoss, negative_cosine_similarity, normalized_squared_error
 from eblearn.losses.contrastive_pairs import (
-    PairContrastiveLoss,
+    DrLIMLoss,
+    drlim_square_exponential,
+    drlim_square_square,
     pair_distance,
-    square_exponential_loss,
-    square_square_loss,
 )
 from eblearn.losses.deepcluster import DeepClusterLoss, cluster_prediction_loss
-from eblearn.losses.ntxent import InfoNCELoss, NTXentLoss, info_nce_loss, nt_xent_loss
+from eblearn.losses.ntxent import MoCoLoss, NTXentLoss, moco_loss, nt_xent_loss
 from eblearn.losses.simsiam import SimSiamLoss
 from eblearn.losses.swav import SwAVLoss, sinkhorn, swapped_prediction_loss
 from eblearn.losses.vicreg import (
@@ -29,9 +29,9 @@ __all__ = [
     "BYOLLoss",
     "BarlowTwinsLoss",
     "DeepClusterLoss",
-    "InfoNCELoss",
+    "DrLIMLoss",
+    "MoCoLoss",
     "NTXentLoss",
-    "PairContrastiveLoss",
     "SimSiamLoss",
     "SwAVLoss",
     "VICRegLoss",
@@ -39,15 +39,15 @@ __all__ = [
     "cluster_prediction_loss",
     "covariance_loss",
     "cross_correlation",
-    "info_nce_loss",
+    "drlim_square_exponential",
+    "drlim_square_square",
     "invariance_loss",
+    "moco_loss",
     "negative_cosine_similarity",
     "normalized_squared_error",
     "nt_xent_loss",
     "pair_distance",
     "sinkhorn",
-    "square_exponential_loss",
-    "square_square_loss",
     "standardize",
     "swapped_prediction_loss",
     "variance_loss",

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from eblearn._validate import check_choice, check_ndim, check_positive, check_same_shape
 
-PAIR_LOSSES = ("square-square", "square-exponential")
+DRLIM_LOSSES = ("square-square", "square-exponential")
 
 
 def pair_distance(z_1: Tensor, z_2: Tensor, p: float = 2.0) -> Tensor:
@@ -41,7 +41,7 @@ def pair_distance(z_1: Tensor, z_2: Tensor, p: float = 2.0) -> Tensor:
     return difference.abs().pow(p).sum(1).add(1e-12).pow(1.0 / p)
 
 
-def square_square_loss(distance: Tensor, similar: Tensor, margin: float = 1.0) -> Tensor:
+def drlim_square_square(distance: Tensor, similar: Tensor, margin: float = 1.0) -> Tensor:
     """``mean_b [ y_b · ½ D_b² + (1 - y_b) · ½ max(0, m - D_b)² ]`` (DrLIM, [1])."""
     similar = similar.to(distance.dtype)
     pull = 0.5 * distance.pow(2)
@@ -49,7 +49,7 @@ def square_square_loss(distance: Tensor, similar: Tensor, margin: float = 1.0) -
     return (similar * pull + (1 - similar) * push).mean()
 
 
-def square_exponential_loss(distance: Tensor, similar: Tensor, q: float = 2.0) -> Tensor:
+def drlim_square_exponential(distance: Tensor, similar: Tensor, q: float = 2.0) -> Tensor:
     """``mean_b [ y_b · (2/Q) D_b² + (1 - y_b) · 2Q · exp(-2.77 D_b / Q) ]`` (Chopra 2005, [0])."""
     similar = similar.to(distance.dtype)
     pull = (2.0 / q) * distance.pow(2)
@@ -57,7 +57,7 @@ def square_exponential_loss(distance: Tensor, similar: Tensor, q: float = 2.0) -
     return (similar * pull + (1 - similar) * push).mean()
 
 
-class PairContrastiveLoss(nn.Module):
+class DrLIMLoss(nn.Module):
     """The DrLIM / Siamese loss over labelled pairs of embeddings.
 
     ``L = mean_b [ y_b · L_S(D_b) + (1 - y_b) · L_D(D_b) ]`` with ``D_b = ||z_1b - z_2b||_p``,
@@ -81,7 +81,7 @@ class PairContrastiveLoss(nn.Module):
     Example:
         >>> z = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
         >>> far = torch.tensor([[3.0, 4.0], [0.5, 0.0]])  # distances 5 and 0.5
-        >>> loss = PairContrastiveLoss(margin=1.0)
+        >>> loss = DrLIMLoss(margin=1.0)
         >>> float(loss(z, far, torch.tensor([1, 0])))  # (½·25 + ½·0.5²) / 2
         6.3125
     """
@@ -94,7 +94,7 @@ class PairContrastiveLoss(nn.Module):
         p: float = 2.0,
     ) -> None:
         super().__init__()
-        check_choice(kind, PAIR_LOSSES, "pair loss")
+        check_choice(kind, DRLIM_LOSSES, "pair loss")
         check_positive(margin, "margin")
         check_positive(q, "q")
         check_positive(p, "p")
@@ -110,5 +110,5 @@ class PairContrastiveLoss(nn.Module):
             )
         distance = pair_distance(z_1, z_2, self.p)
         if self.kind == "square-square":
-            return square_square_loss(distance, similar, self.margin)
-        return square_exponential_loss(distance, similar, self.q)
+            return drlim_square_square(distance, similar, self.margin)
+        return drlim_square_exponential(distance, similar, self.q)

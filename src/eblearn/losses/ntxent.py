@@ -88,7 +88,7 @@ def nt_xent_loss(
     return F.cross_entropy(logits, positive_column)
 
 
-def info_nce_loss(
+def moco_loss(
     query: Tensor,
     key: Tensor,
     temperature: float = 0.2,
@@ -169,7 +169,7 @@ class NTXentLoss(nn.Module):
         return nt_xent_loss(z_a, z_b, self.temperature, negatives, self.gather_distributed)
 
 
-class InfoNCELoss(nn.Module):
+class MoCoLoss(nn.Module):
     """MoCo's InfoNCE between queries and keys, negatives from a queue and/or the batch.
 
     ``L = 1/B Σ_i -log( exp(q_i·k_i/τ) / (exp(q_i·k_i/τ) + Σ_{n ∈ N_i} exp(q_i·n/τ)) )`` on
@@ -195,8 +195,8 @@ class InfoNCELoss(nn.Module):
 
     Example:
         >>> q = torch.eye(3)
-        >>> loss = InfoNCELoss(temperature=1.0)(q, q, negatives=-torch.eye(3))
-        >>> bool(loss < InfoNCELoss(temperature=1.0)(q, -q, negatives=-torch.eye(3)))
+        >>> loss = MoCoLoss(temperature=1.0)(q, q, negatives=-torch.eye(3))
+        >>> bool(loss < MoCoLoss(temperature=1.0)(q, -q, negatives=-torch.eye(3)))
         True
     """
 
@@ -218,10 +218,10 @@ class InfoNCELoss(nn.Module):
         _check_negatives(negatives, query.shape[1])
         if negatives is None and not self.batch_negatives:
             raise ValueError(
-                "InfoNCELoss has no negatives: pass negatives=(M, D) or build it with "
+                "MoCoLoss has no negatives: pass negatives=(M, D) or build it with "
                 "batch_negatives=True"
             )
-        return info_nce_loss(
+        return moco_loss(
             query,
             key,
             self.temperature,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from eblearn.losses.ntxent import InfoNCELoss
+from eblearn.losses.ntxent import MoCoLoss
 from eblearn.methods.base import METHODS, Method
 from eblearn.nn.backbones import Backbone
 from eblearn.nn.heads import MLPHead
@@ -73,7 +73,7 @@ class MoCoV2(Method):
         self.queue = FeatureQueue(
             queue_size, projector_dims[-1], random_init=True, gather_distributed=gather_distributed
         )
-        self.loss = InfoNCELoss(temperature)
+        self.loss = MoCoLoss(temperature)
         self.momentum, self.symmetric = momentum, symmetric
         self._pending: Tensor | None = None
 

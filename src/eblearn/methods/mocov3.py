@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from eblearn.losses.ntxent import InfoNCELoss
+from eblearn.losses.ntxent import MoCoLoss
 from eblearn.methods.base import METHODS, Method
 from eblearn.nn.backbones import Backbone
 from eblearn.nn.heads import MLPHead
@@ -66,7 +66,7 @@ class MoCoV3(Method):
         self.predictor = MLPHead(projector_dims[-1], list(predictor_dims[:-1]), predictor_dims[-1])
         self.momentum_encoder = momentum_copy(backbone)
         self.momentum_projector = momentum_copy(self.projector)
-        self.loss = InfoNCELoss(
+        self.loss = MoCoLoss(
             temperature, batch_negatives=True, gather_distributed=gather_distributed
         )
         self.base_momentum = momentum

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from eblearn.losses.contrastive_pairs import PairContrastiveLoss
+from eblearn.losses.contrastive_pairs import DrLIMLoss
 from eblearn.methods.base import METHODS, Method
 from eblearn.nn.backbones import Backbone
 from eblearn.nn.heads import projection_head
@@ -20,7 +20,7 @@ class Siamese(Method):
 
     Energy: ``F(x₁, x₂) = ||G(x₁) - G(x₂)||``, the distance between the embeddings of the two
     members of a pair, ``G = g∘f`` shared by both. Inference: none. Strategy: contrastive,
-    pair by pair, with a margin (:class:`~eblearn.losses.PairContrastiveLoss`): the two views of
+    pair by pair, with a margin (:class:`~eblearn.losses.DrLIMLoss`): the two views of
     an image form a similar pair, and each first view paired with the second view of another
     image of the batch (a random cyclic shift) forms a dissimilar pair, so every step sees
     ``B`` pairs of each kind. Square-square stops pushing dissimilar pairs beyond the margin;
@@ -59,7 +59,7 @@ class Siamese(Method):
     ) -> None:
         super().__init__(backbone)
         self.projector = projection_head(backbone.feature_dim, projector_dims)
-        self.loss = PairContrastiveLoss(loss, margin=margin, q=q)
+        self.loss = DrLIMLoss(loss, margin=margin, q=q)
         self.normalize = normalize
 
     def _embed(self, view: Tensor) -> tuple[Tensor, Tensor]:
