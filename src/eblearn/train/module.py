@@ -115,7 +115,6 @@ class PretrainModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.epoch_embeddings = []
-        self.method.on_epoch_start(self.current_epoch, int(self.trainer.max_epochs or 0))
 
     def on_train_batch_start(self, batch: Tensor, batch_idx: int) -> None:
         # Every step's randomness (augmentations, dropout) is a function of (seed, step, rank)
@@ -225,3 +224,16 @@ class PretrainModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["eblearn"] = {"version": __version__, "config": self.config.to_dict()}
+
+    # -- the method's own hooks ----------------------------------------------------------------
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        return [MethodEpochHook()]
+
+
+class MethodEpochHook(L.Callback):
+    """Calls ``method.on_epoch_start(epoch, total_epochs)`` as every epoch starts."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        method = pl_module.method  # type: ignore[attr-defined]
+        method.on_epoch_start(trainer.current_epoch, int(trainer.max_epochs or 0))
