@@ -235,5 +235,5 @@ class MethodEpochHook(L.Callback):
     """Calls ``method.on_epoch_start(epoch, total_epochs)`` as every epoch starts."""
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        method = pl_module.method  # type: ignore[attr-defined]
-        method.on_epoch_start(trainer.current_epoch, int(trainer.max_epochs or 0))
+        if isinstance(pl_module, PretrainModule):
+            pl_module.method.on_epoch_start(trainer.current_epoch, int(trainer.max_epochs or 0))
