@@ -413,15 +413,17 @@ def knn_top1(
     transform: EvalTransform,
     device: torch.device,
     batch_size: int = 1024,
+    autocast: torch.dtype | None = None,
 ) -> float:
-    """Weighted kNN top-1 (k=20, T=0.07) of the frozen encoder's features (eval mode)."""
+    """Weighted kNN top-1 (k=20, T=0.07) of the frozen encoder's features (eval mode); the
+    features are computed under ``autocast`` when given, the neighbours in float32."""
     encoder.eval()
     transform = transform.to(device)
 
     def features(images: Tensor) -> Tensor:
-        return torch.cat(
-            [encoder(transform(chunk.to(device))).float() for chunk in images.split(batch_size)]
-        )
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+            parts = [encoder(transform(chunk.to(device))) for chunk in images.split(batch_size)]
+        return torch.cat(parts).float()
 
     accuracy = knn_accuracy(
         features(train_images), train_labels.to(device), features(test_images),

@@ -3,8 +3,9 @@
 ResNet-18 with the CIFAR stem, bf16 autocast, channels-last memory, the whole training set on
 the GPU as uint8 and the views drawn there by eblearn's batched augmentations (SimCLR's
 recipe; multi-crop 2×32 + 6×14 px for SwAV). Each method gets an equal share of the time
-budget (default 7 minutes in all) and trains until its epochs are done or its share is spent
-(LARS, warm-up then cosine over the planned steps), then its frozen backbone is scored by
+budget (default 7 minutes in all) and trains for at most ``--epochs``
+(LARS, warm-up then cosine over the whole epochs that 12 timed steps say fit in its share),
+then its frozen backbone is scored by
 weighted kNN (k=20, T=0.07) on the 10,000 test images with the 50,000 training images as
 bank. The table gives images/s (training, augmentation included), epochs done and kNN top-1.
 
@@ -27,6 +28,7 @@ from _joint import (
     EBLEARN_ONLY,
     LIGHTLY_METHODS,
     Recipe,
+    TrainStats,
     eblearn_method,
     eval_transform,
     knn_top1,
@@ -51,6 +53,30 @@ def load(args: argparse.Namespace, device: torch.device) -> tuple[torch.Tensor, 
         cifar = load_cifar10(args.cifar)
         parts = (cifar.train.images, cifar.train.labels, cifar.test.images, cifar.test.labels)
     return tuple(p.to(device) for p in parts)
+
+
+def train_once(
+    name: str, images: torch.Tensor, epochs: int, limit: float | None, settings: dict
+) -> tuple[torch.nn.Module, TrainStats]:
+    """Builds ``name`` on a fresh ResNet-18 (seeded) and trains it: bf16, channels-last, LARS."""
+    torch.manual_seed(settings["seed"])
+    method = eblearn_method(name, ResNet(18, cifar_stem=True), settings["recipe"])
+    stats = train_method(
+        method,
+        images,
+        views_recipe(name, settings["size"], 3).to(settings["device"]),
+        epochs=epochs,
+        batch_size=settings["batch"],
+        lr=settings["lr"],
+        seed=settings["seed"],
+        device=settings["device"],
+        weight_decay=1e-4,
+        optimizer="lars",
+        autocast=torch.bfloat16,
+        channels_last=True,
+        time_limit=limit,
+    )
+    return method, stats
 
 
 def main() -> None:
@@ -80,30 +106,23 @@ def main() -> None:
     if args.smoke:
         recipe = Recipe(hidden=32, out=16, queue_size=64, prototypes=10)
     rows = []
+    steps_per_epoch = len(train_images) // batch
+    settings = {"size": size, "batch": batch, "lr": lr, "seed": args.seed, "device": device}
+    settings["recipe"] = recipe
     for name in methods:
-        torch.manual_seed(args.seed)
-        method = eblearn_method(name, ResNet(18, cifar_stem=True), recipe)
         started = time.perf_counter()
-        stats = train_method(
-            method,
-            train_images,
-            views_recipe(name, size, 3).to(device),
-            epochs=1 if args.smoke else args.epochs,
-            batch_size=batch,
-            lr=lr,
-            seed=args.seed,
-            device=device,
-            weight_decay=1e-4,
-            optimizer="lars",
-            autocast=torch.bfloat16,
-            channels_last=True,
-            time_limit=None if args.smoke else 0.85 * share,
-        )
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            accuracy = knn_top1(
-                method.encoder, train_images, train_labels, test_images, test_labels,
-                eval_transform(size, 3), device,
-            )  # fmt: skip
+        epochs = 1
+        if not args.smoke:  # plan whole epochs that fit the share, from 12 timed steps
+            _, probe = train_once(name, train_images[: 12 * batch], 1, None, settings)
+            remaining = 0.8 * share - (time.perf_counter() - started)
+            fitting = int(remaining / (probe.seconds / probe.steps) / steps_per_epoch)
+            epochs = max(1, min(args.epochs, fitting))
+        limit = None if args.smoke else max(1.0, 0.9 * share - (time.perf_counter() - started))
+        method, stats = train_once(name, train_images, epochs, limit, settings)
+        accuracy = knn_top1(
+            method.encoder, train_images, train_labels, test_images, test_labels,
+            eval_transform(size, 3), device, autocast=torch.bfloat16,
+        )  # fmt: skip
         epochs = stats.steps / max(1, len(train_images) // batch)
         rows.append((name, stats.images_per_second, epochs, accuracy, stats.final_loss))
         print(
