@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import ctypes
+import gc
 import inspect
 import io
 import os
@@ -25,7 +27,7 @@ import resource
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -130,12 +132,21 @@ def _rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _release_free_memory() -> None:
+    """Returns freed heap memory to the OS (glibc's ``malloc_trim``), so that a method's peak
+    is not hidden by memory an earlier method freed but the process kept."""
+    gc.collect()
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 @contextmanager
 def peak_memory(device: torch.device) -> Iterator[dict[str, float]]:
     """Measures the peak memory of the enclosed code, in MiB, into the yielded dict's ``mib``.
 
     On CUDA: ``torch.cuda.max_memory_allocated`` after a reset. Elsewhere: the peak resident
-    memory above its level on entry, sampled every 10 ms by a background thread.
+    memory above its level on entry (after returning freed memory to the OS), sampled every
+    10 ms by a background thread.
     """
     result: dict[str, float] = {"mib": 0.0}
     if device.type == "cuda":
@@ -143,6 +154,7 @@ def peak_memory(device: torch.device) -> Iterator[dict[str, float]]:
         yield result
         result["mib"] = torch.cuda.max_memory_allocated(device) / 2**20
         return
+    _release_free_memory()
     start, peak = _rss_bytes(), [0]
     stop = threading.Event()
 

@@ -36,19 +36,19 @@ def plot_method_comparison(
     for name, values in accuracies.items():
         if len(values) != len(methods):
             raise ValueError(f"metric {name!r} has {len(values)} values for {len(methods)} methods")
-    figure = new_figure(max(7.0, 1.1 * len(methods) + 4.5), 4.2)
-    accuracy_axes, speed_axes = figure.subplots(
-        1, 2, gridspec_kw={"width_ratios": [3, max(1.2, 0.4 * len(methods))]}
-    )
+    figure = new_figure(max(8.0, 0.9 * len(methods) + 5.0), 4.2)
+    accuracy_axes, speed_axes = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1]})
     positions = np.arange(len(methods))
     width = 0.8 / max(1, len(accuracies))
     for i, (name, values) in enumerate(accuracies.items()):
         offset = (i - (len(accuracies) - 1) / 2) * width
         bars = accuracy_axes.bar(positions + offset, [100 * v for v in values], width, label=name)
-        accuracy_axes.bar_label(bars, fmt="%.0f", fontsize=6, padding=1)
+        if len(methods) <= 6:  # beyond, the labels overlap
+            accuracy_axes.bar_label(bars, fmt="%.0f", fontsize=6, padding=1)
     accuracy_axes.set_xticks(positions, methods, rotation=30, ha="right")
     accuracy_axes.set(ylabel="test accuracy (%)", ylim=(0, 118), title="frozen-encoder probes")
     accuracy_axes.set_yticks(range(0, 101, 20))
+    accuracy_axes.grid(axis="y", alpha=0.3)
     accuracy_axes.legend(fontsize=7, ncols=len(accuracies), loc="upper center", frameon=False)
     speeds = [float(s) if s is not None else 0.0 for s in throughput]
     speed_axes.barh(positions, speeds, color="tab:gray")
