@@ -14,8 +14,7 @@ from eblearn.nn.heads import projection_head
 
 @METHODS.register("barlowtwins")
 class BarlowTwins(Method):
-    """Barlow Twins: make the two views' embeddings perfectly correlated, dimension by dimension,
-    and their dimensions uncorrelated.
+    """Barlow Twins: each dimension correlated across the two views, dimensions decorrelated.
 
     Energy: ``F(x, x') = Σ_i (1 - C_ii)²`` on the batch cross-correlation ``C`` of the
     projections ``z = g(f(x))``. Inference: none. Strategy: information maximization

@@ -67,8 +67,7 @@ def _nearest(x: Tensor, centroids: Tensor, chunk: int = 8192) -> Tensor:
 
 @METHODS.register("deepclusterv2")
 class DeepClusterV2(Method):
-    """DeepCluster-v2: cluster last epoch's embeddings with k-means, then learn to predict
-    each sample's cluster from its views.
+    """DeepCluster-v2: predict each sample's k-means cluster of last epoch's embeddings.
 
     Energy: ``F(x, k) = -log softmax(z̄ᵀc̄/τ)_k``, the cross-entropy between a view's cosines to
     the centroids ``c`` and the sample's cluster ``k``. Inference: spherical k-means on a
