@@ -46,7 +46,7 @@ from eblearn.nn import ConvNet
 ROOT = Path(__file__).resolve().parent.parent
 
 
-JOINT_FORWARD = ("simclr", "swav", "deepclusterv2")
+JOINT_FORWARD = ("swav", "deepclusterv2")
 """Methods whose eblearn version runs same-size views through the backbone as one batch."""
 
 
