@@ -3,8 +3,9 @@ assembled from lightly's heads and losses, on the same backbone, batch, views an
 
 A step is forward + backward + optimizer step + the method's end-of-step work (momentum
 update, queue push). The views are drawn once beforehand, so augmentation is not timed. The
-implementations are timed in turn within each repetition (interleaved), and the table shows
-medians over repetitions. Time is this process's CPU time on one thread (``process_time``):
+implementations are timed in turn within each repetition (interleaved), in 3 rounds of
+freshly built modules created in rotated order, and the table shows medians over all
+repetitions. Time is this process's CPU time on one thread (``process_time``):
 on a machine shared with other work, wall-clock time mostly measures the neighbours, while
 CPU time measures the work done; images/s are batch ÷ CPU seconds per step.
 
@@ -101,33 +102,42 @@ def step_timer(module: nn.Module, views: list[Tensor]) -> Callable[[int], float]
     return run
 
 
+def build_timers(
+    name: str, backbone: nn.Module, views: list[Tensor], recipe: Recipe, order: list[str]
+) -> dict[str, Callable[[int], float]]:
+    """Fresh modules for each implementation, created in ``order``."""
+    builders: dict[str, Callable[[], nn.Module]] = {
+        "eblearn": lambda: eblearn_method(name, copy.deepcopy(backbone), recipe),
+        "backbone": lambda: BackboneOnly(
+            copy.deepcopy(backbone),
+            1 if name == "mocov2" else len(views),  # MoCo v2: one query view per step
+            momentum_networks(name),
+            name in JOINT_FORWARD,
+        ),
+        "lightly": lambda: lightly_method(name, copy.deepcopy(backbone), recipe),
+    }
+    return {key: step_timer(builders[key](), views) for key in order}
+
+
 def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
+    """Median seconds per step of each implementation, over ``args.rounds`` rounds of fresh
+    modules (created in a rotated order, so that no side keeps a lucky memory layout) and
+    ``args.reps`` interleaved repetitions in all."""
     torch.manual_seed(0)
     backbone = ConvNet(3, width=args.width)
     images = torch.randint(0, 256, (args.batch, 3, args.size, args.size), dtype=torch.uint8)
     views = views_recipe(name, args.size, 3)(images, generator=torch.Generator().manual_seed(0))
     recipe = Recipe(hidden=args.hidden, out=args.out)
-    timers = {
-        "eblearn": step_timer(eblearn_method(name, copy.deepcopy(backbone), recipe), views),
-        "backbone": step_timer(
-            BackboneOnly(
-                copy.deepcopy(backbone),
-                1 if name == "mocov2" else len(views),  # MoCo v2: one query view per step
-                momentum_networks(name),
-                name in JOINT_FORWARD,
-            ),
-            views,
-        ),
-    }
-    if name in LIGHTLY_METHODS:
-        timers["lightly"] = step_timer(lightly_method(name, copy.deepcopy(backbone), recipe), views)
-    for run in timers.values():
-        run(1)  # warm-up
-    samples: dict[str, list[float]] = {k: [] for k in timers}
-    for rep in range(args.reps):
-        order = list(timers) if rep % 2 == 0 else list(reversed(timers))
-        for key in order:
-            samples[key].append(timers[key](args.steps))
+    keys = ["eblearn", "backbone"] + (["lightly"] if name in LIGHTLY_METHODS else [])
+    samples: dict[str, list[float]] = {k: [] for k in keys}
+    for round_ in range(args.rounds):
+        order = keys[round_ % len(keys) :] + keys[: round_ % len(keys)]
+        timers = build_timers(name, backbone, views, recipe, order)
+        for run in timers.values():
+            run(1)  # warm-up
+        for rep in range(max(1, args.reps // args.rounds)):
+            for key in order if rep % 2 == 0 else list(reversed(order)):
+                samples[key].append(timers[key](args.steps))
     seconds = {k: statistics.median(v) for k, v in samples.items()}
     result: dict[str, float | None] = {
         "eblearn": args.batch / seconds["eblearn"],
@@ -184,7 +194,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32, help="ConvNet base width (32)")
     parser.add_argument("--hidden", type=int, default=512, help="head hidden size (512)")
     parser.add_argument("--out", type=int, default=128, help="embedding size (128)")
-    parser.add_argument("--reps", type=int, default=15, help="interleaved repetitions (15)")
+    parser.add_argument("--reps", type=int, default=21, help="interleaved repetitions (21)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of fresh modules (3)")
     parser.add_argument("--steps", type=int, default=2, help="steps per repetition (2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1)")
     parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
@@ -205,7 +216,8 @@ def main() -> None:
             f"\n## Joint-embedding training-step throughput: eblearn vs lightly (CPU)\n\n"
             f"Command: `{command}`\n\nMachine: {description}. Backbone ConvNet(width "
             f"{args.width}) on {args.size}-px views, batch {args.batch}, heads {args.hidden} "
-            f"wide, embeddings {args.out}; SGD. Medians of {args.reps} interleaved repetitions "
+            f"wide, embeddings {args.out}; SGD. Medians of {args.reps} interleaved repetitions in "
+            f"{args.rounds} rounds of fresh modules "
             f"of {args.steps} steps; views drawn beforehand (augmentation not timed); CPU "
             f"time of the process ({args.threads} thread(s)), not wall-clock.\n\n"
             f"{text}\n"
