@@ -195,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``eblearn`` argument parser with its sub-commands."""
     import eblearn.data  # registers the data sets
     import eblearn.methods  # noqa: F401 - registers the methods
+    from eblearn.bench import add_parser as add_bench_parser
+    from eblearn.lab import add_lab_parser
     from eblearn.world_jobs import add_world_parser
 
     parser = argparse.ArgumentParser(
@@ -212,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by eblearn train")
     evaluate.set_defaults(handler=_eval)
-    __import__("eblearn.lab").lab.add_lab_parser(subparsers)  # eblearn lab (the energy lab)
+    add_lab_parser(subparsers)
     for name, text in (
         ("methods", "list the self-supervised methods"),
         ("datasets", "list the data sets"),
@@ -220,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         subparsers.add_parser(name, help=text, description=text).set_defaults(handler=_list(name))
     add_world_parser(subparsers)
+    add_bench_parser(subparsers)
     return parser
 
 

@@ -440,3 +440,48 @@ def digit_views(size: int, channels: int) -> list[ViewRecipe]:
 def default_augmentation(channels: int) -> str:
     """The recipe used when none is named: ``digits`` for one channel, ``simclr`` for color."""
     return "digits" if channels == 1 else "simclr"
+
+
+MULTICROP_SMALL_FRACTION = 96 / 224
+"""Side of SwAV's small crops relative to the large ones (96 px beside 224 px)."""
+
+
+def multicrop(
+    large: ViewRecipe,
+    num_small: int = 6,
+    large_scale: tuple[float, float] = (0.14, 1.0),
+    small_scale: tuple[float, float] = (0.05, 0.14),
+    small_size: int | None = None,
+) -> list[ViewRecipe]:
+    """SwAV's multi-crop: 2 large views, then ``num_small`` small ones of a smaller area.
+
+    Args:
+        large: The recipe of the large views (its ``size`` is theirs).
+        num_small: Number of small views N.
+        large_scale, small_scale: Area ranges of the large and small crops (paper: 14-100% and
+            5-14% of the image).
+        small_size: Side of the small views; default ``96/224`` of the large side, at least 8.
+
+    Returns:
+        ``2 + num_small`` recipes, the large ones first.
+
+    Example:
+        >>> [r.size for r in multicrop(ViewRecipe(size=32), num_small=3)]
+        [32, 32, 14, 14, 14]
+    """
+    if num_small < 0:
+        raise ValueError(f"num_small must be >= 0, got {num_small}")
+    side = small_size or max(8, round(large.size * MULTICROP_SMALL_FRACTION))
+    big = replace(large, crop_scale=large_scale)
+    small = replace(large, size=side, crop_scale=small_scale)
+    return [big, big] + [small] * num_small
+
+
+@AUGMENTATIONS.register("multicrop")
+def multicrop_views(size: int, channels: int) -> list[ViewRecipe]:
+    """SwAV multi-crop: 2 large + 6 small views (SimCLR colors; the digit warps on 1 channel)."""
+    if channels == 1:
+        large = digit_views(size, channels)[0]
+        low, high = large.crop_scale
+        return multicrop(large, 6, (low, high), (0.25 * low, 0.5 * low))
+    return multicrop(simclr_views(size, channels)[0])

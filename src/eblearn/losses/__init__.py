@@ -45,6 +45,23 @@ from eblearn.losses.score_matching import (
     exact_score_matching,
     sliced_score_matching,
 )
+from eblearn.losses.barlow_twins import (
+    BarlowTwinsLoss,
+    barlow_twins_loss,
+    cross_correlation,
+    standardize,
+)
+from eblearn.losses.byol import BYOLLoss, negative_cosine_similarity, normalized_squared_error
+from eblearn.losses.contrastive_pairs import (
+    DrLIMLoss,
+    drlim_square_exponential,
+    drlim_square_square,
+    pair_distance,
+)
+from eblearn.losses.deepcluster import DeepClusterLoss, cluster_prediction_loss
+from eblearn.losses.ntxent import MoCoLoss, NTXentLoss, moco_loss, nt_xent_loss
+from eblearn.losses.simsiam import SimSiamLoss
+from eblearn.losses.swav import SwAVLoss, sinkhorn, swapped_prediction_loss
 from eblearn.losses.vicreg import (
     VICRegLoss,
     covariance_loss,
@@ -54,8 +71,12 @@ from eblearn.losses.vicreg import (
 )
 
 __all__ = [
+    "BYOLLoss",
+    "BarlowTwinsLoss",
     "CONTRASTIVE_LOSSES",
     "ContrastiveLoss",
+    "DeepClusterLoss",
+    "DrLIMLoss",
     "EnergyLoss",
     "GeneralMarginLoss",
     "HingeLoss",
@@ -64,17 +85,26 @@ __all__ = [
     "LogLoss",
     "MCELoss",
     "MEELoss",
+    "MoCoLoss",
     "NCALoss",
     "NCELoss",
     "NLLLoss",
+    "NTXentLoss",
     "PerceptronLoss",
     "ScoreMatchingLoss",
+    "SimSiamLoss",
     "SquareExpLoss",
     "SquareSquareLoss",
+    "SwAVLoss",
     "VICRegLoss",
+    "barlow_twins_loss",
+    "cluster_prediction_loss",
     "covariance_loss",
+    "cross_correlation",
     "denoising_score_matching",
     "distance_margin",
+    "drlim_square_exponential",
+    "drlim_square_square",
     "energy_loss",
     "exact_score_matching",
     "general_margin_loss",
@@ -86,16 +116,24 @@ __all__ = [
     "lvq2_loss",
     "mce_loss",
     "mee_loss",
+    "moco_loss",
     "nca_energies",
     "nca_loss",
     "nce_loss",
+    "negative_cosine_similarity",
     "nll_loss",
+    "normalized_squared_error",
+    "nt_xent_loss",
+    "pair_distance",
     "perceptron_loss",
+    "sinkhorn",
     "sliced_score_matching",
     "split_energies",
     "square_exp_loss",
     "square_square_loss",
     "square_square_pair",
+    "standardize",
+    "swapped_prediction_loss",
     "variance_loss",
     "vicreg_loss",
 ]

@@ -1,6 +1,30 @@
 """Self-supervised methods: backbone + heads + loss + state, one file each, by name."""
 
+from eblearn.methods.barlow_twins import BarlowTwins
 from eblearn.methods.base import METHODS, Method, build_method
+from eblearn.methods.byol import BYOL
+from eblearn.methods.deepcluster import DeepClusterV2, spherical_kmeans
+from eblearn.methods.mocov2 import MoCoV2
+from eblearn.methods.mocov3 import MoCoV3
+from eblearn.methods.siamese import Siamese
+from eblearn.methods.simclr import SimCLR
+from eblearn.methods.simsiam import SimSiam
+from eblearn.methods.swav import SwAV
 from eblearn.methods.vicreg import VICReg
 
-__all__ = ["METHODS", "Method", "VICReg", "build_method"]
+__all__ = [
+    "BYOL",
+    "METHODS",
+    "BarlowTwins",
+    "DeepClusterV2",
+    "Method",
+    "MoCoV2",
+    "MoCoV3",
+    "Siamese",
+    "SimCLR",
+    "SimSiam",
+    "SwAV",
+    "VICReg",
+    "build_method",
+    "spherical_kmeans",
+]

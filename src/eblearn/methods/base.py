@@ -7,6 +7,10 @@ submodules, so that checkpoints save it. The training engine calls, per step::
     out = method(views)        # dict with "loss", the logged terms, "features", "embeddings"
     out["loss"].backward(); optimizer.step()
     method.on_step_end(step, total_steps)   # momentum updates, queues
+
+(``method(views, indices=batch_indices)`` for methods with ``uses_indices``), and, around the
+steps, ``method.prepare(num_samples)`` once before training (and before a checkpoint is
+restored) and ``method.on_epoch_start(epoch, total_epochs)`` at the start of every epoch.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class Method(nn.Module):
         min_batch_size: Smallest batch the loss is defined on (2 for batch statistics).
         batch_statistics: Whether the loss uses statistics over the batch (and so accepts
             ``gather_distributed``).
+        uses_indices: Whether ``forward`` takes ``indices``, the ``(B,)`` positions of the
+            batch's images in the training set (memory banks, per-sample cluster targets).
 
     Args:
         backbone: The encoder to pretrain.
@@ -39,6 +45,7 @@ class Method(nn.Module):
     num_views: ClassVar[int] = 2
     min_batch_size: ClassVar[int] = 2
     batch_statistics: ClassVar[bool] = True
+    uses_indices: bool = False
 
     def __init__(self, backbone: Backbone) -> None:
         super().__init__()
@@ -81,6 +88,21 @@ class Method(nn.Module):
 
         Most methods keep no state between steps, so the base class leaves this empty.
         """
+
+    def prepare(self, num_samples: int) -> None:
+        """Called once before training with the number of training samples, before any
+        checkpoint is restored: size per-sample state (memory banks). Empty by default."""
+
+    def on_epoch_start(self, epoch: int, total_epochs: int) -> None:
+        """Called at the start of every epoch (0-based): per-epoch work such as DeepCluster's
+        k-means. Empty by default."""
+
+    @classmethod
+    def preferred_augmentation(cls, channels: int) -> str | None:
+        """The view recipe (a name in ``eblearn.data.AUGMENTATIONS``) the method is meant to
+        train with on ``channels``-channel images when none is asked for (SwAV: multi-crop),
+        or ``None`` for the data set's default."""
+        return None
 
 
 METHODS: Registry[type[Method]] = Registry("method")

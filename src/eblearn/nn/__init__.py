@@ -3,12 +3,17 @@
 from eblearn.nn.backbones import BACKBONES, Backbone, ConvNet, ResNet, build_backbone
 from eblearn.nn.heads import MLPHead, projection_head
 from eblearn.nn.momentum import cosine_momentum, ema_update, momentum_copy
+from eblearn.nn.prototypes import Prototypes
+from eblearn.nn.queues import FeatureQueue, MemoryBank
 
 __all__ = [
     "BACKBONES",
     "Backbone",
     "ConvNet",
+    "FeatureQueue",
     "MLPHead",
+    "MemoryBank",
+    "Prototypes",
     "ResNet",
     "build_backbone",
     "cosine_momentum",

@@ -28,12 +28,27 @@ OPTIMIZER_DEFAULTS: dict[str, tuple[float, float]] = {
 
 # What suits each data set when a field is left empty: measured recipes, see BENCHMARKS.md.
 MIN_IMAGE_SIZE = 16
+SMALL_HEADS: dict[str, dict[str, Any]] = {
+    "vicreg": {"projector_dims": [512, 512, 512]},
+    "siamese": {"projector_dims": [512, 128]},
+    "simclr": {"projector_dims": [512, 128]},
+    "mocov2": {"projector_dims": [512, 128], "queue_size": 1024},
+    "mocov3": {"projector_dims": [512, 128], "predictor_dims": [512, 128]},
+    "byol": {"projector_dims": [512, 128], "predictor_dims": [512, 128]},
+    "simsiam": {"projector_dims": [512, 512, 512], "predictor_hidden": 128},
+    "deepclusterv2": {"projector_dims": [512, 128], "num_prototypes": 100},
+    "swav": {"projector_dims": [512, 128], "num_prototypes": 100},
+    "barlowtwins": {"projector_dims": [512, 512, 512]},
+}
+"""Heads 512 wide (fewer prototypes, a shorter queue) for small images and CPUs; the papers'
+sizes (2048 to 8192 wide) are the methods' own defaults."""
+
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {
         "epochs": 60,
         "optimizer": "adamw",
         "warmup_epochs": 6,
-        "method_args": {"vicreg": {"projector_dims": [512, 512, 512]}},
+        "method_args": SMALL_HEADS,
     },
 }
 GENERIC_DEFAULTS: dict[str, Any] = {
@@ -142,13 +157,17 @@ def resolve(config: TrainConfig, channels: int, native_size: int) -> TrainConfig
     from eblearn.methods.base import METHODS
     from eblearn.nn.backbones import BACKBONES
 
-    METHODS.get(config.method)
+    method = METHODS.get(config.method)
     name = config.data.partition(":")[0]
     defaults = DATASET_DEFAULTS.get(name, GENERIC_DEFAULTS)
     image_size = config.image_size or max(MIN_IMAGE_SIZE, native_size)
     backbone = config.backbone or ("convnet" if image_size <= 32 else "resnet18")
     BACKBONES.get(backbone)
-    augmentation = config.augmentation or default_augmentation(channels)
+    augmentation = (
+        config.augmentation
+        or method.preferred_augmentation(channels)
+        or default_augmentation(channels)
+    )
     AUGMENTATIONS.get(augmentation)
     optimizer = config.optimizer or defaults["optimizer"]
     check_choice(optimizer, OPTIMIZERS, "optimizer")

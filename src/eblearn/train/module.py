@@ -106,6 +106,9 @@ class PretrainModule(L.LightningModule):
 
     # -- data on the device ------------------------------------------------------------------
 
+    def setup(self, stage: str) -> None:
+        self.method.prepare(len(self.images))  # before a checkpoint is restored into it
+
     def on_fit_start(self) -> None:
         self.images = self.images.to(self.device)
         self.labels = self.labels.to(self.device)
@@ -123,7 +126,7 @@ class PretrainModule(L.LightningModule):
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         images = self.images[batch]  # (B, C, H, W) uint8
         views = self.augment(images)
-        out = self.method(views)
+        out = self.method(views, indices=batch) if self.method.uses_indices else self.method(views)
         scalars = {k: v for k, v in out.items() if v.ndim == 0}
         self._check_finite(scalars)
         loss = out["loss"]
@@ -221,3 +224,16 @@ class PretrainModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["eblearn"] = {"version": __version__, "config": self.config.to_dict()}
+
+    # -- the method's own hooks ----------------------------------------------------------------
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        return [MethodEpochHook()]
+
+
+class MethodEpochHook(L.Callback):
+    """Calls ``method.on_epoch_start(epoch, total_epochs)`` as every epoch starts."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if isinstance(pl_module, PretrainModule):
+            pl_module.method.on_epoch_start(trainer.current_epoch, int(trainer.max_epochs or 0))

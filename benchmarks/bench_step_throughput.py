@@ -1,0 +1,230 @@
+"""Training-step throughput of each joint-embedding method: eblearn against the same method
+assembled from lightly's heads and losses, on the same backbone, batch, views and device.
+
+A step is forward + backward + optimizer step + the method's end-of-step work (momentum
+update, queue push). The views are drawn once beforehand, so augmentation is not timed. The
+implementations are timed in turn within each repetition (interleaved), in 3 rounds of
+freshly built modules created in rotated order, and the table shows medians over all
+repetitions. Time is this process's CPU time on one thread (``process_time``):
+on a machine shared with other work, wall-clock time mostly measures the neighbours, while
+CPU time measures the work done; images/s are batch ÷ CPU seconds per step.
+
+* ``ratio`` = eblearn images/s ÷ lightly images/s (target ≥ 1.0);
+* ``overhead`` = eblearn step time ÷ the backbone's own step time − 1, where the backbone's
+  step is forward + backward of the backbone alone on the same views (plus the momentum
+  backbone's forward for methods that have one) with the same optimizer (target < 10% on CPU).
+
+    python benchmarks/bench_step_throughput.py                 # every method, CPU
+    python benchmarks/bench_step_throughput.py --methods simclr,byol --reps 9 --append
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from _joint import (
+    EBLEARN_ONLY,
+    LIGHTLY_METHODS,
+    Recipe,
+    eblearn_method,
+    lightly_method,
+    momentum_networks,
+    views_recipe,
+)
+from torch import Tensor, nn
+
+from eblearn.methods._views import encode_together
+from eblearn.nn import ConvNet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+JOINT_FORWARD = ("swav", "deepclusterv2")
+"""Methods whose eblearn version runs same-size views through the backbone as one batch."""
+
+
+class BackboneOnly(nn.Module):
+    """The backbone's share of a method's step: its forward and backward on every view (as
+    one batch per view size where the method does so), and the momentum backbone's forward
+    on ``momentum_views`` views."""
+
+    def __init__(
+        self, backbone: nn.Module, online_views: int, momentum_views: int, joint: bool
+    ) -> None:
+        super().__init__()
+        self.encoder = backbone
+        self.target = copy.deepcopy(backbone).requires_grad_(False) if momentum_views else None
+        self.online_views, self.momentum_views = online_views, momentum_views
+        self.joint = joint
+
+    def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
+        online = views[: self.online_views]
+        features = (
+            encode_together(self.encoder, online) if self.joint else map(self.encoder, online)
+        )
+        loss = sum(f.pow(2).mean() for f in features)
+        if self.target is not None:
+            with torch.no_grad():
+                for v in views[len(views) - self.momentum_views :]:
+                    self.target(v)
+        return {"loss": loss}  # type: ignore[dict-item]
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        pass
+
+
+def step_timer(module: nn.Module, views: list[Tensor]) -> Callable[[int], float]:
+    """A function running ``n`` training steps of ``module`` and returning seconds per step."""
+    optimizer = torch.optim.SGD(
+        [p for p in module.parameters() if p.requires_grad], lr=1e-3, momentum=0.9
+    )
+    counter = [0]
+
+    def run(n: int) -> float:
+        start = time.process_time()
+        for _ in range(n):
+            loss = module(views)["loss"]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            counter[0] += 1
+            module.on_step_end(counter[0], 10_000)
+        return (time.process_time() - start) / n
+
+    return run
+
+
+def build_timers(
+    name: str, backbone: nn.Module, views: list[Tensor], recipe: Recipe, order: list[str]
+) -> dict[str, Callable[[int], float]]:
+    """Fresh modules for each implementation, created in ``order``."""
+    builders: dict[str, Callable[[], nn.Module]] = {
+        "eblearn": lambda: eblearn_method(name, copy.deepcopy(backbone), recipe),
+        "backbone": lambda: BackboneOnly(
+            copy.deepcopy(backbone),
+            1 if name == "mocov2" else len(views),  # MoCo v2: one query view per step
+            momentum_networks(name),
+            name in JOINT_FORWARD,
+        ),
+        "lightly": lambda: lightly_method(name, copy.deepcopy(backbone), recipe),
+    }
+    return {key: step_timer(builders[key](), views) for key in order}
+
+
+def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
+    """Median seconds per step of each implementation, over ``args.rounds`` rounds of fresh
+    modules (created in a rotated order, so that no side keeps a lucky memory layout) and
+    ``args.reps`` interleaved repetitions in all."""
+    torch.manual_seed(0)
+    backbone = ConvNet(3, width=args.width)
+    images = torch.randint(0, 256, (args.batch, 3, args.size, args.size), dtype=torch.uint8)
+    views = views_recipe(name, args.size, 3)(images, generator=torch.Generator().manual_seed(0))
+    recipe = Recipe(hidden=args.hidden, out=args.out)
+    keys = ["eblearn", "backbone"] + (["lightly"] if name in LIGHTLY_METHODS else [])
+    samples: dict[str, list[float]] = {k: [] for k in keys}
+    for round_ in range(args.rounds):
+        order = keys[round_ % len(keys) :] + keys[: round_ % len(keys)]
+        timers = build_timers(name, backbone, views, recipe, order)
+        for run in timers.values():
+            run(1)  # warm-up
+        for rep in range(max(1, args.reps // args.rounds)):
+            for key in order if rep % 2 == 0 else list(reversed(order)):
+                samples[key].append(timers[key](args.steps))
+    seconds = {k: statistics.median(v) for k, v in samples.items()}
+    result: dict[str, float | None] = {
+        "eblearn": args.batch / seconds["eblearn"],
+        "lightly": args.batch / seconds["lightly"] if "lightly" in seconds else None,
+        "backbone": args.batch / seconds["backbone"],
+        "overhead": seconds["eblearn"] / seconds["backbone"] - 1,
+        "lightly_overhead": (
+            seconds["lightly"] / seconds["backbone"] - 1 if "lightly" in seconds else None
+        ),
+    }
+    result["ratio"] = result["eblearn"] / result["lightly"] if result["lightly"] else None
+    return result
+
+
+def machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{model}, {os.cpu_count()} cores shared with other work (load average {load:.1f} "
+        f"at start), torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+
+
+def table(rows: dict[str, dict[str, float | None]]) -> str:
+    def fmt(value: float | None, pattern: str) -> str:
+        return "n/a" if value is None else pattern.format(value)
+
+    lines = [
+        "| method | eblearn img/s | lightly img/s | ratio | backbone-only img/s "
+        "| eblearn overhead | lightly overhead |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"| {name} | {fmt(r['eblearn'], '{:.0f}')} | {fmt(r['lightly'], '{:.0f}')} "
+            f"| {fmt(r['ratio'], '{:.2f}')} | {fmt(r['backbone'], '{:.0f}')} "
+            f"| {fmt(r['overhead'], '{:+.1%}')} | {fmt(r['lightly_overhead'], '{:+.1%}')} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", default=",".join(LIGHTLY_METHODS + EBLEARN_ONLY))
+    parser.add_argument("--batch", type=int, default=32, help="images per step (32)")
+    parser.add_argument("--size", type=int, default=32, help="image side (32)")
+    parser.add_argument("--width", type=int, default=32, help="ConvNet base width (32)")
+    parser.add_argument("--hidden", type=int, default=512, help="head hidden size (512)")
+    parser.add_argument("--out", type=int, default=128, help="embedding size (128)")
+    parser.add_argument("--reps", type=int, default=21, help="interleaved repetitions (21)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of fresh modules (3)")
+    parser.add_argument("--steps", type=int, default=2, help="steps per repetition (2)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1)")
+    parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    description = machine()
+    rows = {}
+    for name in [m.strip() for m in args.methods.split(",") if m.strip()]:
+        rows[name] = measure(name, args)
+        print(f"{name}: {rows[name]}", flush=True)
+    text = table(rows)
+    print(text)
+    if args.append:
+        command = "python benchmarks/bench_step_throughput.py " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "append"
+        )
+        section = (
+            f"\n## Joint-embedding training-step throughput: eblearn vs lightly (CPU)\n\n"
+            f"Command: `{command}`\n\nMachine: {description}. Backbone ConvNet(width "
+            f"{args.width}) on {args.size}-px views, batch {args.batch}, heads {args.hidden} "
+            f"wide, embeddings {args.out}; SGD. Medians of {args.reps} interleaved repetitions in "
+            f"{args.rounds} rounds of fresh modules "
+            f"of {args.steps} steps; views drawn beforehand (augmentation not timed); CPU "
+            f"time of the process ({args.threads} thread(s)), not wall-clock.\n\n"
+            f"{text}\n"
+        )
+        with (ROOT / "BENCHMARKS.md").open("a") as file:
+            file.write(section)
+
+
+if __name__ == "__main__":
+    main()
