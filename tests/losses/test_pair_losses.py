@@ -44,7 +44,7 @@ def test_square_square_ignores_dissimilar_pairs_beyond_the_margin():
     z_2 = torch.tensor([[3.0, 0.0], [0.0, 2.0]], requires_grad=True)
     loss = DrLIMLoss("square-square", margin=1.0)(z_1, z_2, torch.tensor([0, 0]))
     loss.backward()
-    assert float(loss) == 0.0
+    assert loss.item() == 0.0
     assert torch.equal(z_2.grad, torch.zeros(2, 2))
 
 

@@ -1,5 +1,12 @@
 """Losses: the contrastive-loss table, group losses and one file per joint-embedding loss."""
 
+from eblearn.losses.barlow_twins import (
+    BarlowTwinsLoss,
+    barlow_twins_loss,
+    cross_correlation,
+    standardize,
+)
+from eblearn.losses.byol import BYOLLoss, negative_cosine_similarity, normalized_squared_error
 from eblearn.losses.contrastive import (
     CONTRASTIVE_LOSSES,
     ContrastiveLoss,
@@ -30,6 +37,13 @@ from eblearn.losses.contrastive import (
     square_square_loss,
     square_square_pair,
 )
+from eblearn.losses.contrastive_pairs import (
+    DrLIMLoss,
+    drlim_square_exponential,
+    drlim_square_square,
+    pair_distance,
+)
+from eblearn.losses.deepcluster import DeepClusterLoss, cluster_prediction_loss
 from eblearn.losses.group import (
     InfoNCELoss,
     NCALoss,
@@ -39,27 +53,13 @@ from eblearn.losses.group import (
     nca_loss,
     nce_loss,
 )
+from eblearn.losses.ntxent import MoCoLoss, NTXentLoss, moco_loss, nt_xent_loss
 from eblearn.losses.score_matching import (
     ScoreMatchingLoss,
     denoising_score_matching,
     exact_score_matching,
     sliced_score_matching,
 )
-from eblearn.losses.barlow_twins import (
-    BarlowTwinsLoss,
-    barlow_twins_loss,
-    cross_correlation,
-    standardize,
-)
-from eblearn.losses.byol import BYOLLoss, negative_cosine_similarity, normalized_squared_error
-from eblearn.losses.contrastive_pairs import (
-    DrLIMLoss,
-    drlim_square_exponential,
-    drlim_square_square,
-    pair_distance,
-)
-from eblearn.losses.deepcluster import DeepClusterLoss, cluster_prediction_loss
-from eblearn.losses.ntxent import MoCoLoss, NTXentLoss, moco_loss, nt_xent_loss
 from eblearn.losses.simsiam import SimSiamLoss
 from eblearn.losses.swav import SwAVLoss, sinkhorn, swapped_prediction_loss
 from eblearn.losses.vicreg import (
@@ -71,9 +71,9 @@ from eblearn.losses.vicreg import (
 )
 
 __all__ = [
+    "CONTRASTIVE_LOSSES",
     "BYOLLoss",
     "BarlowTwinsLoss",
-    "CONTRASTIVE_LOSSES",
     "ContrastiveLoss",
     "DeepClusterLoss",
     "DrLIMLoss",
