@@ -2,5 +2,21 @@
 
 from eblearn.plot.curves import plot_training_curves
 from eblearn.plot.embedding import plot_embedding, project_2d
+from eblearn.plot.latent import (
+    plot_atoms,
+    plot_code_space,
+    plot_energy_vs_depth,
+    plot_future_samples,
+    plot_reconstructions,
+)
 
-__all__ = ["plot_embedding", "plot_training_curves", "project_2d"]
+__all__ = [
+    "plot_atoms",
+    "plot_code_space",
+    "plot_embedding",
+    "plot_energy_vs_depth",
+    "plot_future_samples",
+    "plot_reconstructions",
+    "plot_training_curves",
+    "project_2d",
+]
