@@ -22,6 +22,7 @@ from eblearn.latent.cvae import (
     ConditionalVAE,
     DeterministicPredictor,
     best_of_k,
+    drop_latent,
     flatten_frames,
     mode_coverage,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "best_of_k",
     "bouncing_balls",
     "corrupt",
+    "drop_latent",
     "fista",
     "fit_model",
     "flatten_frames",

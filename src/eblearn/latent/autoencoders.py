@@ -140,9 +140,16 @@ class SparseAutoencoder(nn.Module):
         if not lam >= 0:
             raise ValueError(f"lam must be >= 0, got {lam!r}")
         self.lam = lam
-        self.encoder = nn.Linear(n_features, n_components)
-        self.threshold = nn.Parameter(torch.full((n_components,), 0.1 * max(lam, 1e-3)))
         self.raw_atoms = nn.Parameter(torch.randn(n_components, n_features))
+        # Start as one ISTA step from zero on the initial atoms (as LISTA does):
+        # W_e = W / L, θ = λ / L with L = ||WWᵀ||₂.
+        self.encoder = nn.Linear(n_features, n_components)
+        with torch.no_grad():
+            atoms = F.normalize(self.raw_atoms, dim=1)
+            step = 1.0 / float(torch.linalg.matrix_norm(atoms, ord=2) ** 2)
+            self.encoder.weight.copy_(atoms * step)
+            self.encoder.bias.zero_()
+        self.threshold = nn.Parameter(torch.full((n_components,), lam * step))
 
     @property
     def atoms(self) -> Tensor:

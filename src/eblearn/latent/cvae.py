@@ -47,6 +47,36 @@ def _check_pair(x: Tensor, y: Tensor | None, context_dim: int, target_dim: int) 
             )
 
 
+def drop_latent(
+    z: Tensor, rate: float, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Latent dropout: sets the whole code of each sample to 0 with probability ``rate``.
+
+    Unlike ``nn.Dropout`` the kept codes are not rescaled: ``z = 0`` is the "no information"
+    input the decoder must learn to use.
+
+    Args:
+        z: Codes ``(N, Z)``.
+        rate: Probability of dropping a sample's code.
+        generator: Random generator.
+
+    Returns:
+        The codes with dropped rows zeroed ``(N, Z)``, and the keep mask ``(N,)`` (1 kept, 0
+        dropped).
+
+    Example:
+        >>> z, keep = drop_latent(torch.ones(4, 2), 0.0)
+        >>> keep.tolist()
+        [1.0, 1.0, 1.0, 1.0]
+    """
+    if not 0 <= rate < 1:
+        raise ValueError(f"latent dropout rate must lie in [0, 1), got {rate!r}")
+    if rate == 0:
+        return z, torch.ones(len(z), device=z.device, dtype=z.dtype)
+    keep = (torch.rand(len(z), generator=generator, device=z.device) >= rate).to(z.dtype)
+    return z * keep[:, None], keep
+
+
 class DeterministicPredictor(nn.Module):
     """``ŷ = Dec(h(x))`` trained with the squared error: it predicts the conditional mean.
 
@@ -128,13 +158,11 @@ class ConditionalVAE(nn.Module):
         state = torch.relu(self.context(x))  # h(x), (N, H)
         mean, log_var = self.posterior(torch.cat([state, y], 1)).chunk(2, dim=1)
         z = reparameterize(mean, log_var, generator)
-        keep = torch.ones(len(x), 1, device=x.device)
-        if self.training and self.latent_dropout > 0:
-            draw = torch.rand(len(x), 1, generator=generator, device=x.device)
-            keep = (draw >= self.latent_dropout).to(z.dtype)
-        prediction = self._decode(state, z * keep)
+        rate = self.latent_dropout if self.training else 0.0
+        z, keep = drop_latent(z, rate, generator)
+        prediction = self._decode(state, z)
         reconstruction = (prediction - y).pow(2).sum(1).mean() / (2 * self.sigma**2)
-        kl = (gaussian_kl(mean, log_var) * keep[:, 0]).mean()
+        kl = (gaussian_kl(mean, log_var) * keep).mean()
         return {
             "loss": reconstruction + self.kl_weight * kl,
             "reconstruction": reconstruction,
