@@ -38,11 +38,14 @@ def cifar_arrays(split: str) -> np.ndarray:
     return np.load(target)["images"]
 
 
-def cifar_patches(n: int, split: str = "train", size: int = 8, seed: int = 0) -> np.ndarray:
-    """``n`` random gray ``size × size`` patches as float64 rows ``(n, size²)``.
+def cifar_patches(
+    n: int, split: str = "train", size: int = 8, seed: int = 0, normalize: bool = True
+) -> np.ndarray:
+    """``n`` random gray ``size × size`` patches as float64 rows ``(n, size²)`` in [0, 1].
 
-    Each patch has its mean removed (the DC component carries no structure), then all are
-    divided by one global standard deviation, so a typical patch has ``||y||² ≈ size²``.
+    With ``normalize``, each patch has its mean removed (the DC component carries no
+    structure), then all are divided by one global standard deviation, so a typical patch
+    has ``||y||² ≈ size²``.
     """
     images = cifar_arrays(split)
     rng = np.random.default_rng(seed)
@@ -53,6 +56,8 @@ def cifar_patches(n: int, split: str = "train", size: int = 8, seed: int = 0) ->
     patches = np.stack(
         [gray[i, r : r + size, c : c + size] for i, r, c in zip(which, rows, cols)]
     ).reshape(n, size * size)
+    if not normalize:
+        return patches
     patches -= patches.mean(1, keepdims=True)
     return patches / patches.std()
 

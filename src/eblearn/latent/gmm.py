@@ -271,7 +271,9 @@ class GaussianMixture(TorchEstimator):
         return log_norm.mean(), weighted - log_norm[:, None]
 
     def _initialize(self, x: Tensor, generator: torch.Generator) -> None:
-        self._m_step(x, self._initial_resp(x, generator))
+        given = (self.weights_init, self.means_init, self.precisions_init)
+        if any(value is None for value in given):  # else all is given: nothing to estimate
+            self._m_step(x, self._initial_resp(x, generator))
         d = x.shape[1]
         if self.weights_init is not None:
             self.weights_ = self._given(self.weights_init, (self.n_components,), "weights_init", x)
@@ -282,6 +284,11 @@ class GaussianMixture(TorchEstimator):
                 self.precisions_init, self._precision_shape(d), "precisions_init", x
             )
             self.precisions_cholesky_ = _precision_to_cholesky(precisions, self.covariance_type)
+            self.covariances_ = (
+                torch.linalg.inv(precisions)
+                if self.covariance_type in ("full", "tied")
+                else 1.0 / precisions
+            )
 
     def fit(self, X: Any, y: Any = None) -> GaussianMixture:
         """Fits the mixture to ``X`` ``(N, D)`` by EM; returns ``self``.

@@ -30,8 +30,8 @@ from eblearn.latent._estimator import (
 )
 
 INITS = ("k-means++", "random")
-CHUNK = 1 << 16
-"""Rows of the ``(N, K)`` distance matrix computed at once."""
+CHUNK = 1 << 18
+"""Entries of the ``(N, K)`` distance matrix computed at once (a block that stays in cache)."""
 
 
 def squared_distances(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) -> Tensor:
@@ -50,16 +50,32 @@ def squared_distances(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) ->
 
 
 def nearest_center(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Index of the nearest center and the squared distance to it, each of shape ``(N,)``."""
+    """Index of the nearest center and the squared distance to it, each of shape ``(N,)``.
+
+    The argmin only needs ``|c|² - 2x·c`` (``|x|²`` is the same for every center), so the
+    ``(N, K)`` matrix is one ``addmm``; ``|x|²`` is added to the ``(N,)`` minimum only.
+    """
     if x_sq is None:
         x_sq = x.pow(2).sum(1)
+    c_sq = centers.pow(2).sum(1)
+    rows = max(1, CHUNK // max(1, len(centers)))
     labels, distances = [], []
-    for start in range(0, len(x), CHUNK):
-        block = squared_distances(x[start : start + CHUNK], centers, x_sq[start : start + CHUNK])
-        best = block.min(1)
-        distances.append(best.values)
+    for start in range(0, len(x), rows):
+        block = torch.addmm(c_sq[None, :], x[start : start + rows], centers.T, alpha=-2.0)
+        best = block.min(1)  # (rows,)
         labels.append(best.indices)
+        distances.append((best.values + x_sq[start : start + rows]).clamp_min_(0.0))
+    if len(labels) == 1:
+        return labels[0], distances[0]
     return torch.cat(labels), torch.cat(distances)
+
+
+def cluster_sums(x: Tensor, labels: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Per-cluster sums ``(K, D)`` and counts ``(K,)`` of the rows of ``x``, as one product
+    with the one-hot assignment matrix (much faster than ``index_add_`` on CPU)."""
+    one_hot = torch.zeros(len(x), k, dtype=x.dtype, device=x.device)
+    one_hot.scatter_(1, labels[:, None], 1.0)
+    return one_hot.T @ x, torch.bincount(labels, minlength=k).to(x.dtype)
 
 
 def kmeans_plusplus(
@@ -224,8 +240,7 @@ class KMeans(TorchEstimator):
         n_iter = 0
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - n_iter is reported
             new_labels, distances = nearest_center(x, centers, x_sq)
-            sums = torch.zeros_like(centers).index_add_(0, new_labels, x)
-            counts = torch.bincount(new_labels, minlength=k).to(x.dtype)
+            sums, counts = cluster_sums(x, new_labels, k)
             new_centers = sums / counts.clamp_min(1.0)[:, None]
             empty = (counts == 0).nonzero().flatten()
             if len(empty):

@@ -149,7 +149,7 @@ class VisionTransformer(Backbone):
 def vit(
     in_channels: int = 3, image_size: int = 32, patch_size: int | None = None, dim: int = 128
 ) -> Backbone:
-    """Small ViT (128-d features, 4 blocks); patches of 4 px up to 32 px, else ``size/8``."""
+    """Small ViT (128-d features, 4 blocks); 4-px patches up to 32 px, else side/8."""
     if patch_size is None:
         patch_size = 4 if image_size <= 32 else max(4, image_size // 8)
         while image_size % patch_size:
