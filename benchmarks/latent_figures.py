@@ -212,18 +212,28 @@ def main() -> None:
     parser.add_argument("--cvae-epochs", type=int, default=40)
     parser.add_argument("--skip-cifar", action="store_true")
     parser.add_argument("--epoch-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--parts",
+        default="atoms,reconstructions,vae,cvae,conv",
+        help="comma-separated figures to draw (default: all)",
+    )
     args = parser.parse_args()
     SCALE[0] = args.epoch_scale
-    torch.set_num_threads(2)
+    parts = set(args.parts.split(","))
     digits = load_dataset("digits")
     train = digits.train.as_float().flatten(1)  # (1347, 64) in [0, 1]
     test = digits.test.as_float().flatten(1)
-    digit_atoms(train)
-    reconstructions(train, test)
-    vae_code_space(train, test, digits.test.labels)
-    rows = cvae(args.cvae_epochs)
-    if not args.skip_cifar:
+    if "atoms" in parts:
+        digit_atoms(train)
+    if "reconstructions" in parts:
+        reconstructions(train, test)
+    if "vae" in parts:
+        vae_code_space(train, test, digits.test.labels)
+    if "conv" in parts and not args.skip_cifar:
         conv_sparse_filters()
+    if "cvae" not in parts:
+        return
+    rows = cvae(args.cvae_epochs)
     table = markdown_table(
         ["predictor", "best of 1", "best of 4", "best of 16", "both bounces among 4"], rows
     )
@@ -236,7 +246,7 @@ def main() -> None:
     )
     append_section(
         "CVAE with latent dropout: best-of-K on an ambiguous future",
-        "PYTHONPATH=src python benchmarks/latent_figures.py",
+        " ".join(["PYTHONPATH=src python benchmarks/latent_figures.py", *sys.argv[1:]]),
         body,
     )
 

@@ -61,6 +61,11 @@ def random_masking(
     Returns:
         ``visible`` ``(B, n_keep)``: indices of the visible patches, and ``mask`` ``(B, N)``:
         ``True`` where a patch is hidden (exactly ``N - n_keep`` per row).
+
+    Example:
+        >>> visible, mask = random_masking(2, 16, 0.75)
+        >>> visible.shape, mask.sum(1).tolist()
+        (torch.Size([2, 4]), [12, 12])
     """
     keep = visible_count(n_patches, mask_ratio)
     scores = torch.rand(batch, n_patches, generator=generator, device=device)

@@ -199,7 +199,13 @@ def mlp_vae(
     likelihood: str = "bernoulli",
     sigma: float = 1.0,
 ) -> VAE:
-    """A :class:`VAE` with MLP encoder and decoder (the decoder mirrors ``hidden``)."""
+    """A :class:`VAE` with MLP encoder and decoder (the decoder mirrors ``hidden``).
+
+    Example:
+        >>> vae = mlp_vae(64, code_dim=2, hidden=(32,))
+        >>> vae.importance_nll(torch.zeros(3, 64), n_samples=10).shape
+        torch.Size([3])
+    """
     encoder = mlp([n_features, *hidden, 2 * code_dim])
     decoder = mlp([code_dim, *reversed(hidden), n_features])
     return VAE(encoder, decoder, code_dim, likelihood, sigma)
