@@ -23,6 +23,7 @@ from sklearn.cluster import KMeans as SkKMeans
 from sklearn.cluster import kmeans_plusplus
 from sklearn.decomposition import PCA as SkPCA
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import append_section, cifar_patches, interleaved_medians, markdown_table
@@ -37,8 +38,10 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=32)
     parser.add_argument("--components", type=int, default=8, help="mixture components")
     parser.add_argument("--em-steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2, help="threads for both libraries")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)  # scikit-learn's BLAS and OpenMP pools, for the whole run
     data = cifar_patches(args.n, "train", seed=0, normalize=False).astype(np.float32)
     tensor = torch.from_numpy(data)
     init = kmeans_plusplus(data, args.clusters, random_state=0)[0]
@@ -136,11 +139,12 @@ def main() -> None:
     )
     body = (
         f"{args.n:,} gray 8×8 CIFAR-10 training patches (float32, 64 features) on CPU; "
-        f"median of {args.repeats} interleaved runs. Target: time ratio ≤ 1.\n\n{table}\n"
+        f"{args.threads} thread(s) each; median of {args.repeats} interleaved runs. "
+        f"Target: time ratio ≤ 1.\n\n{table}\n"
     )
     append_section(
         "PCA, K-means, GMM vs scikit-learn at 100,000 × 64",
-        "PYTHONPATH=src python benchmarks/bench_classical.py",
+        " ".join(["PYTHONPATH=src python benchmarks/bench_classical.py", *sys.argv[1:]]),
         body,
     )
 

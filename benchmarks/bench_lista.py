@@ -41,11 +41,11 @@ def main() -> None:
     atoms = learned_dictionary()
     train = torch.tensor(cifar_patches(args.train, "train", seed=3), dtype=torch.float32)
     test = torch.tensor(cifar_patches(args.test, "test", seed=4), dtype=torch.float32)
-    optimal = fista(train, atoms, LAM, tol=1e-6, max_iter=20000, working_set=32).codes
+    optimal = fista(train, atoms, LAM, tol=1e-6, max_iter=20000).codes
     minimum = float(
         sparse_coding_energy(
             test,
-            fista(test, atoms, LAM, tol=1e-6, max_iter=20000, working_set=32).codes,
+            fista(test, atoms, LAM, tol=1e-6, max_iter=20000).codes,
             atoms,
             LAM,
         ).mean()

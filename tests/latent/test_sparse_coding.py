@@ -142,19 +142,3 @@ def test_errors_are_clear():
         fista(y, torch.randn(3, 5), 0.1, init=torch.zeros(4, 2))
     with pytest.raises(ValueError, match="unknown algorithm 'omp'; valid choices: fista, ista"):
         SparseCoder(torch.randn(3, 5), algorithm="omp").transform(y)
-
-
-def test_working_sets_reach_the_same_optimum_as_sklearn(problem):
-    x, atoms = problem
-    xt, wt = torch.tensor(x), torch.tensor(atoms)
-    theirs = SkSparseCoder(
-        atoms, transform_algorithm="lasso_cd", transform_alpha=LAM, transform_max_iter=5000
-    ).transform(x)
-    result = fista(xt, wt, LAM, tol=1e-9, max_iter=20000, working_set=8)
-    assert result.converged
-    assert bool((result.gap <= 1e-9 * xt.pow(2).sum(1)).all())  # the full problem's gap
-    ours = sparse_coding_energy(xt, result.codes, wt, LAM)
-    reference = sparse_coding_energy(xt, torch.tensor(theirs), wt, LAM)
-    np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=OBJECTIVE_ATOL)
-    with pytest.raises(ValueError, match="record_history needs working_set=None"):
-        fista(xt, wt, LAM, working_set=8, record_history=True)

@@ -30,8 +30,8 @@ from eblearn.latent._estimator import (
 )
 
 INITS = ("k-means++", "random")
-CHUNK = 1 << 18
-"""Entries of the ``(N, K)`` distance matrix computed at once (a block that stays in cache)."""
+CHUNK = 1 << 23
+"""Entries of the ``(N, K)`` score matrix computed at once (bounds its memory)."""
 
 
 def squared_distances(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) -> Tensor:
@@ -49,22 +49,32 @@ def squared_distances(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) ->
     return distances.clamp_min_(0.0)
 
 
-def nearest_center(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def nearest_center(
+    x: Tensor, centers: Tensor, x_sq: Tensor | None = None, x_one: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Index of the nearest center and the squared distance to it, each of shape ``(N,)``.
 
-    The argmin only needs ``|c|² - 2x·c`` (``|x|²`` is the same for every center), so the
-    ``(N, K)`` matrix is one ``addmm``; ``|x|²`` is added to the ``(N,)`` minimum only.
+    The argmin only needs ``x·c - |c|²/2`` (``|x|²`` is the same for every center): one
+    matrix product of ``[x, 1]`` with ``[c, -|c|²/2]``; ``|x|²`` is added to the ``(N,)``
+    best score only.
+
+    Args:
+        x: Samples ``(N, D)``.
+        centers: ``(K, D)``.
+        x_sq: ``|x|²`` ``(N,)`` if known.
+        x_one: ``[x, 1]`` ``(N, D + 1)`` if known (Lloyd's loop builds it once).
     """
     if x_sq is None:
         x_sq = x.pow(2).sum(1)
-    c_sq = centers.pow(2).sum(1)
+    if x_one is None:
+        x_one = torch.cat([x, torch.ones_like(x[:, :1])], 1)
+    c_one = torch.cat([centers, -0.5 * centers.pow(2).sum(1, keepdim=True)], 1)  # (K, D+1)
     rows = max(1, CHUNK // max(1, len(centers)))
     labels, distances = [], []
     for start in range(0, len(x), rows):
-        block = torch.addmm(c_sq[None, :], x[start : start + rows], centers.T, alpha=-2.0)
-        best = block.min(1)  # (rows,)
+        best = (x_one[start : start + rows] @ c_one.T).max(1)  # (rows,)
         labels.append(best.indices)
-        distances.append((best.values + x_sq[start : start + rows]).clamp_min_(0.0))
+        distances.append((x_sq[start : start + rows] - 2 * best.values).clamp_min_(0.0))
     if len(labels) == 1:
         return labels[0], distances[0]
     return torch.cat(labels), torch.cat(distances)
@@ -234,12 +244,13 @@ class KMeans(TorchEstimator):
     ) -> tuple[Tensor, Tensor, float, int]:
         """One run of Lloyd's algorithm from ``centers``: (centers, labels, inertia, n_iter)."""
         k = self.n_clusters
+        x_one = torch.cat([x, torch.ones_like(x[:, :1])], 1)  # [x, 1], built once
         centers = centers.clone()
         labels = torch.full((len(x),), -1, dtype=torch.int64, device=x.device)
         converged = False
         n_iter = 0
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - n_iter is reported
-            new_labels, distances = nearest_center(x, centers, x_sq)
+            new_labels, distances = nearest_center(x, centers, x_sq, x_one)
             sums, counts = cluster_sums(x, new_labels, k)
             new_centers = sums / counts.clamp_min(1.0)[:, None]
             empty = (counts == 0).nonzero().flatten()
@@ -254,7 +265,7 @@ class KMeans(TorchEstimator):
             if shift <= threshold:
                 break
         if not converged:
-            labels, distances = nearest_center(x, centers, x_sq)
+            labels, distances = nearest_center(x, centers, x_sq, x_one)
         return centers, labels, float(distances.sum()), n_iter
 
     def fit_predict(self, X: Any, y: Any = None) -> Tensor:

@@ -19,8 +19,6 @@ scikit-learn's coordinate descent); converged samples leave the working set.
     Problems, 2009, https://doi.org/10.1137/080716542
 [2] O'Donoghue, Candès, Adaptive Restart for Accelerated Gradient Schemes, 2015,
     https://arxiv.org/abs/1204.3982
-[3] Massias, Gramfort, Salmon, Celer: a Fast Solver for the Lasso with Dual Extrapolation,
-    ICML 2018, https://arxiv.org/abs/1802.07481
 """
 
 from __future__ import annotations
@@ -292,75 +290,6 @@ def _proximal_gradient(
     return SparseCodes(codes, n_iter, gap, converged, history)
 
 
-def _working_set_fista(
-    y: Tensor,
-    dictionary: Tensor,
-    lam: float,
-    max_iter: int,
-    tol: float,
-    init: Tensor | None,
-    size: int,
-    restart: bool,
-    check_every: int,
-) -> SparseCodes:
-    """FISTA on per-sample working sets of atoms, grown until the full duality gap is met.
-
-    Each round restricts every unconverged sample to ``m`` atoms: those in its current
-    support plus those most correlated with its residual (``|w_k·r|`` largest, the atoms that
-    violate optimality first), solves that small problem by FISTA with the sample's own step
-    ``1/λ_max(G_WW)``, and checks the gap of the full problem. The restricted Gram matrices
-    are usually well conditioned where the full ``(K, K)`` one is singular (``K > D``), so
-    far fewer, far cheaper iterations are needed.
-    """
-    check_dictionary(dictionary, y)
-    if not lam >= 0:
-        raise ValueError(f"lam (the sparsity weight λ) must be >= 0, got {lam!r}")
-    check_int(max_iter, "max_iter")
-    check_int(size, "working_set")
-    k = len(dictionary)
-    codes = _start_codes(init, y, k).clone()
-    gram = dictionary @ dictionary.T
-    correlation_all = y @ dictionary.T
-    y_sq_all = y.pow(2).sum(-1)
-    gap_all = torch.full((len(y),), math.inf, dtype=y.dtype, device=y.device)
-    active = torch.arange(len(y), device=y.device)
-    n_iter = 0
-    for _ in range(2 * k):  # each round adds atoms; K rounds reach the full problem
-        correlation, y_sq = correlation_all[active], y_sq_all[active]
-        current = codes[active]
-        codes_gram = current @ gram
-        gap = _gap(y_sq, correlation, current, codes_gram, lam)
-        gap_all[active] = gap
-        keep = gap > tol * y_sq
-        if not bool(keep.any()) or n_iter >= max_iter:
-            break
-        active, correlation, y_sq = active[keep], correlation[keep], y_sq[keep]
-        current, codes_gram = current[keep], codes_gram[keep]
-        support = current != 0
-        m = min(k, max(size, int(support.sum(1).max()) + size // 2))
-        score = (correlation - codes_gram).abs().masked_fill(support, math.inf)
-        chosen = score.topk(m, dim=1).indices  # (Na, m) working sets
-        sub_gram = gram[chosen[:, :, None], chosen[:, None, :]]  # (Na, m, m)
-        lipschitz = torch.linalg.eigvalsh(sub_gram).amax(-1).clamp_min(1e-12)
-        sub_codes, _, used = _solve_gram_form(
-            sub_gram,
-            correlation.gather(1, chosen),
-            y_sq,
-            lam,
-            (1.0 / lipschitz)[:, None],
-            current.gather(1, chosen),
-            max_iter - n_iter,
-            0.5 * tol,
-            True,
-            restart,
-            check_every,
-        )
-        n_iter += used
-        codes[active] = torch.zeros_like(current).scatter_(1, chosen, sub_codes)
-    converged = tol > 0 and bool((gap_all <= tol * y_sq_all).all())
-    return SparseCodes(codes, n_iter, gap_all, converged)
-
-
 def ista(
     y: Tensor,
     dictionary: Tensor,
@@ -409,7 +338,6 @@ def fista(
     restart: bool = True,
     check_every: int = 10,
     record_history: bool = False,
-    working_set: int | None = None,
 ) -> SparseCodes:
     """FISTA: ISTA steps taken from an extrapolated point, with adaptive restart [1, 2].
 
@@ -417,16 +345,7 @@ def fista(
     ``x_{k+1} = z_k + (t_k - 1)/t_{k+1} · (z_k - z_{k-1})``; with ``restart``, a sample's
     momentum is reset when ``(x_k - z_k)·(z_k - z_{k-1}) > 0`` (the step went uphill).
 
-    With ``working_set=m``, each sample is solved on ``m`` atoms at a time (its support and
-    the atoms most correlated with its residual), each with its own step size, and the set
-    grows until the duality gap of the full problem meets ``tol`` (a working-set strategy
-    as in [3]): the same solution, much faster when codes are sparse and ``K > D``.
-
-    Args: as :func:`ista`, plus ``restart`` and ``working_set`` (atoms per sample and
-    round; ``None`` solves on all atoms). ``record_history`` needs ``working_set=None``.
-
-    Raises:
-        ValueError: As :func:`ista`, or if ``record_history`` is asked with a working set.
+    Args: as :func:`ista`, plus ``restart``.
 
     Example:
         >>> torch.manual_seed(0)
@@ -437,12 +356,6 @@ def fista(
         >>> result.converged, bool((result.gap <= 1e-4 * y.pow(2).sum(1)).all())
         (True, True)
     """
-    if working_set is not None:
-        if record_history:
-            raise ValueError("record_history needs working_set=None (the full problem)")
-        return _working_set_fista(
-            y, dictionary, lam, max_iter, tol, init, working_set, restart, check_every
-        )
     return _proximal_gradient(
         y, dictionary, lam, max_iter, tol, init, True, restart, check_every, record_history
     )
