@@ -3,7 +3,9 @@
 from eblearn.methods.barlow_twins import BarlowTwins
 from eblearn.methods.base import METHODS, Method, build_method
 from eblearn.methods.byol import BYOL
+from eblearn.methods.dae import DAE
 from eblearn.methods.deepcluster import DeepClusterV2, spherical_kmeans
+from eblearn.methods.mae import MAE
 from eblearn.methods.mocov2 import MoCoV2
 from eblearn.methods.mocov3 import MoCoV3
 from eblearn.methods.siamese import Siamese
@@ -14,6 +16,8 @@ from eblearn.methods.vicreg import VICReg
 
 __all__ = [
     "BYOL",
+    "DAE",
+    "MAE",
     "METHODS",
     "BarlowTwins",
     "DeepClusterV2",

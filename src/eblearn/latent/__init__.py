@@ -1,0 +1,95 @@
+"""Latent-variable models written as energies, with their free energies and inference.
+
+Architectural (the volume of low energy is bounded by construction): :class:`PCA`,
+:class:`KMeans`, :class:`GaussianMixture`, :class:`BottleneckAutoencoder`.
+Regularized (a penalty limits it): sparse coding (:func:`ista`, :func:`fista`,
+:class:`SparseCoder`, :class:`DictionaryLearning`), :class:`LISTA`,
+:class:`SparseAutoencoder`, :class:`ConvSparseAutoencoder`, :class:`VAE`,
+:class:`ConditionalVAE` (with latent dropout).
+Contrastive by corruption (off-manifold points are mapped back):
+:class:`DenoisingAutoencoder`, :class:`MaskedAutoencoder`.
+"""
+
+from eblearn.latent._estimator import NotFittedError
+from eblearn.latent.autoencoders import (
+    BottleneckAutoencoder,
+    ConvSparseAutoencoder,
+    DenoisingAutoencoder,
+    SparseAutoencoder,
+    corrupt,
+)
+from eblearn.latent.cvae import (
+    ConditionalVAE,
+    DeterministicPredictor,
+    best_of_k,
+    drop_latent,
+    flatten_frames,
+    mode_coverage,
+)
+from eblearn.latent.dictionary import DictionaryLearning, update_atoms
+from eblearn.latent.gmm import GaussianMixture
+from eblearn.latent.kmeans import KMeans, kmeans_plusplus
+from eblearn.latent.lista import LISTA, iterations_to_reach, train_lista
+from eblearn.latent.mae import MAEDecoder, MaskedAutoencoder, masked_autoencode, random_masking
+from eblearn.latent.moving_shapes import BouncingBalls, bouncing_balls
+from eblearn.latent.nets import ImageDecoder, mlp
+from eblearn.latent.pca import PCA
+from eblearn.latent.sparse_coding import (
+    SparseCoder,
+    SparseCodes,
+    fista,
+    ista,
+    lasso_duality_gap,
+    soft_threshold,
+    sparse_coding_energy,
+)
+from eblearn.latent.training import fit_model
+from eblearn.latent.vae import VAE, gaussian_kl, mlp_vae, reparameterize
+from eblearn.latent.vit import VisionTransformer, patchify, unpatchify
+
+__all__ = [
+    "LISTA",
+    "PCA",
+    "VAE",
+    "BottleneckAutoencoder",
+    "BouncingBalls",
+    "ConditionalVAE",
+    "ConvSparseAutoencoder",
+    "DenoisingAutoencoder",
+    "DeterministicPredictor",
+    "DictionaryLearning",
+    "GaussianMixture",
+    "ImageDecoder",
+    "KMeans",
+    "MAEDecoder",
+    "MaskedAutoencoder",
+    "NotFittedError",
+    "SparseAutoencoder",
+    "SparseCoder",
+    "SparseCodes",
+    "VisionTransformer",
+    "best_of_k",
+    "bouncing_balls",
+    "corrupt",
+    "drop_latent",
+    "fista",
+    "fit_model",
+    "flatten_frames",
+    "gaussian_kl",
+    "ista",
+    "iterations_to_reach",
+    "kmeans_plusplus",
+    "lasso_duality_gap",
+    "masked_autoencode",
+    "mlp",
+    "mlp_vae",
+    "mode_coverage",
+    "patchify",
+    "random_masking",
+    "reparameterize",
+    "soft_threshold",
+    "sparse_coding_energy",
+    "train_lista",
+    "unpatchify",
+    "update_atoms",
+]

@@ -1,0 +1,439 @@
+"""Gaussian mixture model as an energy: a soft-min over normalized quadratic energies.
+
+Energy of component ``k``: ``E_k(y) = -log π_k + ½ (y - μ_k)ᵀ Σ_k⁻¹ (y - μ_k)
++ ½ log det(2π Σ_k)``, the negative log of its weighted, *normalized* Gaussian. Free energy:
+``F_β(y) = -1/β log Σ_k exp(-β E_k(y))``; at ``β = 1`` it is ``-log p(y)`` and at ``β → ∞``
+it is ``min_k E_k(y)`` (a K-means with per-cluster metrics). Inference: enumeration of the
+components, soft (the responsibilities ``softmax_k(-E_k)``) or hard (``argmin_k E_k``).
+Strategy: architectural; each component integrates to its weight, so the total mass of low
+energy is fixed. Training: expectation-maximization [0].
+
+[0] Dempster, Laird, Rubin, Maximum likelihood from incomplete data via the EM algorithm,
+    1977, https://doi.org/10.1111/j.2517-6161.1977.tb01600.x
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from eblearn._validate import check_choice
+from eblearn.latent._estimator import (
+    TorchEstimator,
+    as_data,
+    check_int,
+    make_generator,
+)
+from eblearn.latent.kmeans import KMeans
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def precision_cholesky(covariances: Tensor, covariance_type: str) -> Tensor:
+    """Factor ``P`` of the precision ``Σ⁻¹ = P Pᵀ`` (upper triangular for full/tied).
+
+    Shapes follow the covariance type: full ``(K, D, D)``, tied ``(D, D)``, diag ``(K, D)``
+    (``1/σ``), spherical ``(K,)`` (``1/σ``).
+
+    Raises:
+        ValueError: If a covariance is not positive definite (raise ``reg_covar``).
+    """
+    if covariance_type in ("diag", "spherical"):
+        if bool((covariances <= 0).any()):
+            raise ValueError(
+                "a variance is not positive: the mixture collapsed onto a point; raise "
+                "reg_covar or lower n_components"
+            )
+        return covariances.rsqrt()
+    lower, info = torch.linalg.cholesky_ex(covariances)
+    if bool((info != 0).any()):
+        raise ValueError(
+            "a covariance matrix is not positive definite: the mixture collapsed onto a "
+            "subspace; raise reg_covar or lower n_components"
+        )
+    eye = torch.eye(covariances.shape[-1], dtype=covariances.dtype, device=covariances.device)
+    eye = eye.expand_as(covariances)
+    return torch.linalg.solve_triangular(lower, eye, upper=False).mT
+
+
+def component_log_density(
+    x: Tensor, means: Tensor, prec_chol: Tensor, covariance_type: str
+) -> Tensor:
+    """``log N(x_n; μ_k, Σ_k)`` for all pairs, shape ``(N, K)``.
+
+    Args:
+        x: Samples ``(N, D)``.
+        means: ``(K, D)``.
+        prec_chol: Precision factors from :func:`precision_cholesky`.
+        covariance_type: ``full``, ``tied``, ``diag`` or ``spherical``.
+    """
+    d = x.shape[1]
+    if covariance_type == "full":
+        # ||(x - μ_k) P_k||², one component at a time to keep memory at (N, D).
+        mahalanobis = torch.stack(
+            [(x @ p - mean @ p).pow(2).sum(1) for mean, p in zip(means, prec_chol)], 1
+        )  # (N, K)
+        log_det = prec_chol.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # (K,)
+    elif covariance_type == "tied":
+        projected = x @ prec_chol  # (N, D)
+        centers = means @ prec_chol  # (K, D)
+        mahalanobis = (
+            projected.pow(2).sum(1)[:, None]
+            - 2 * projected @ centers.T
+            + centers.pow(2).sum(1)[None, :]
+        ).clamp_min(0.0)
+        log_det = prec_chol.diagonal().log().sum().expand(len(means))
+    elif covariance_type == "diag":
+        precision = prec_chol.pow(2)  # (K, D)
+        mahalanobis = (
+            x.pow(2) @ precision.T
+            - 2 * x @ (means * precision).T
+            + (means.pow(2) * precision).sum(1)
+        ).clamp_min(0.0)
+        log_det = prec_chol.log().sum(1)
+    else:
+        precision = prec_chol.pow(2)  # (K,)
+        mahalanobis = (
+            x.pow(2).sum(1)[:, None] - 2 * x @ means.T + means.pow(2).sum(1)[None, :]
+        ).clamp_min(0.0) * precision
+        log_det = d * prec_chol.log()
+    return -0.5 * (d * math.log(2 * math.pi) + mahalanobis) + log_det
+
+
+def estimate_covariances(
+    x: Tensor, resp: Tensor, counts: Tensor, means: Tensor, covariance_type: str, reg: float
+) -> Tensor:
+    """The M-step's covariances from responsibilities ``resp`` ``(N, K)`` (plus ``reg``)."""
+    d = x.shape[1]
+    eye = torch.eye(d, dtype=x.dtype, device=x.device)
+    if covariance_type == "full":
+        covariances = []
+        for k in range(len(means)):
+            diff = x - means[k]
+            covariances.append((resp[:, k, None] * diff).T @ diff / counts[k] + reg * eye)
+        return torch.stack(covariances)
+    if covariance_type == "tied":
+        second = x.T @ x
+        between = (counts[:, None] * means).T @ means
+        return (second - between) / counts.sum() + reg * eye
+    second = resp.T @ x.pow(2) / counts[:, None]  # (K, D)
+    cross = means * (resp.T @ x) / counts[:, None]
+    diagonal = second - 2 * cross + means.pow(2) + reg
+    return diagonal if covariance_type == "diag" else diagonal.mean(1)
+
+
+def _precision_to_cholesky(precisions: Tensor, covariance_type: str) -> Tensor:
+    """Precision factor ``P`` (``Σ⁻¹ = P Pᵀ``) from given precisions."""
+    if covariance_type in ("diag", "spherical"):
+        return precisions.sqrt()
+    # Σ⁻¹ = L Lᵀ with L lower: P = L (lower), as scikit-learn does for precisions_init.
+    return torch.linalg.cholesky(precisions)
+
+
+class GaussianMixture(TorchEstimator):
+    """Gaussian mixture fitted by EM on torch tensors, following scikit-learn's API.
+
+    EM stops when the mean log-likelihood changes by less than ``tol`` between iterations
+    (scikit-learn's rule); the run with the highest final bound is kept.
+
+    Args:
+        n_components: Number of components ``K``.
+        covariance_type: ``"full"`` (one ``(D, D)`` matrix each), ``"tied"`` (one shared),
+            ``"diag"`` or ``"spherical"``.
+        tol: Convergence threshold on the change of the mean log-likelihood.
+        reg_covar: Added to the diagonal of every covariance.
+        max_iter: Most EM iterations per run.
+        n_init: Runs from different starts.
+        init_params: How responsibilities start: ``"kmeans"`` (one K-means run),
+            ``"k-means++"`` (its seeds), ``"random"`` (random soft assignments) or
+            ``"random_from_data"`` (random samples as means).
+        weights_init, means_init, precisions_init: Given starting parameters (arrays of the
+            shapes of ``weights_``, ``means_``, ``precisions_``); they replace the ones from
+            ``init_params``.
+        random_state: Seed (or generator); ``None`` draws from torch's generator.
+
+    Attributes:
+        weights_: ``(K,)`` mixing weights ``π``.
+        means_: ``(K, D)``.
+        covariances_: Full ``(K, D, D)``, tied ``(D, D)``, diag ``(K, D)``, spherical ``(K,)``.
+        precisions_cholesky_: Factors ``P`` with ``Σ⁻¹ = P Pᵀ`` (same shapes).
+        precisions_: ``Σ⁻¹`` (same shapes).
+        converged_: Whether the best run converged.
+        n_iter_: EM iterations of the best run.
+        lower_bound_: Mean log-likelihood of the training data at the last E-step.
+
+    Example:
+        >>> torch.manual_seed(0)
+        <torch._C.Generator object at ...>
+        >>> X = torch.cat([torch.randn(100, 2) - 4, torch.randn(100, 2) + 4])
+        >>> gmm = GaussianMixture(n_components=2, random_state=0).fit(X)
+        >>> sorted(gmm.means_[:, 0].round().tolist())
+        [-4.0, 4.0]
+        >>> bool(torch.allclose(gmm.free_energy(X), -gmm.score_samples(X)))
+        True
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init: Any = None,
+        means_init: Any = None,
+        precisions_init: Any = None,
+        random_state: int | torch.Generator | None = None,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+
+    def _reference(self) -> Tensor:
+        self._check_fitted("means_")
+        return self.means_
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def _check_params(self, x: Tensor) -> None:
+        check_int(self.n_components, "n_components")
+        check_int(self.max_iter, "max_iter")
+        check_int(self.n_init, "n_init")
+        check_choice(self.covariance_type, COVARIANCE_TYPES, "covariance_type")
+        check_choice(self.init_params, INIT_PARAMS, "init_params")
+        if self.n_components > len(x):
+            raise ValueError(f"n_components={self.n_components} exceeds the {len(x)} samples")
+        if not self.reg_covar >= 0:
+            raise ValueError(f"reg_covar must be >= 0, got {self.reg_covar!r}")
+        if not self.tol >= 0:
+            raise ValueError(f"tol must be >= 0, got {self.tol!r}")
+
+    def _given(self, value: Any, shape: tuple[int, ...], name: str, x: Tensor) -> Tensor:
+        tensor = torch.as_tensor(value).to(device=x.device, dtype=x.dtype)
+        if tuple(tensor.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}")
+        return tensor
+
+    def _precision_shape(self, d: int) -> tuple[int, ...]:
+        k = self.n_components
+        return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[
+            self.covariance_type
+        ]
+
+    def _initial_resp(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        n, k = len(x), self.n_components
+        if self.init_params == "random":
+            resp = torch.rand(n, k, generator=generator, device=x.device, dtype=x.dtype)
+            return resp / resp.sum(1, keepdim=True)
+        if self.init_params == "kmeans":
+            labels = KMeans(k, n_init=1, random_state=generator).fit(x).labels_
+        else:
+            if self.init_params == "k-means++":
+                from eblearn.latent.kmeans import kmeans_plusplus
+
+                centers = kmeans_plusplus(x, k, generator)
+            else:
+                pick = torch.randperm(n, generator=generator, device=x.device)[:k]
+                centers = x[pick]
+            labels = torch.cdist(x, centers).argmin(1)
+        return torch.nn.functional.one_hot(labels, k).to(x.dtype)
+
+    def _m_step(self, x: Tensor, resp: Tensor) -> None:
+        counts = resp.sum(0) + 10 * torch.finfo(x.dtype).eps  # (K,)
+        means = resp.T @ x / counts[:, None]
+        covariances = estimate_covariances(
+            x, resp, counts, means, self.covariance_type, self.reg_covar
+        )
+        self.weights_ = counts / len(x)
+        self.means_ = means
+        self.covariances_ = covariances
+        self.precisions_cholesky_ = precision_cholesky(covariances, self.covariance_type)
+
+    def _e_step(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean log-likelihood and log-responsibilities ``(N, K)``."""
+        weighted = self._weighted_log_prob(x)
+        log_norm = torch.logsumexp(weighted, 1)
+        return log_norm.mean(), weighted - log_norm[:, None]
+
+    def _initialize(self, x: Tensor, generator: torch.Generator) -> None:
+        given = (self.weights_init, self.means_init, self.precisions_init)
+        if any(value is None for value in given):  # else all is given: nothing to estimate
+            self._m_step(x, self._initial_resp(x, generator))
+        d = x.shape[1]
+        if self.weights_init is not None:
+            self.weights_ = self._given(self.weights_init, (self.n_components,), "weights_init", x)
+        if self.means_init is not None:
+            self.means_ = self._given(self.means_init, (self.n_components, d), "means_init", x)
+        if self.precisions_init is not None:
+            precisions = self._given(
+                self.precisions_init, self._precision_shape(d), "precisions_init", x
+            )
+            self.precisions_cholesky_ = _precision_to_cholesky(precisions, self.covariance_type)
+            self.covariances_ = (
+                torch.linalg.inv(precisions)
+                if self.covariance_type in ("full", "tied")
+                else 1.0 / precisions
+            )
+
+    def fit(self, X: Any, y: Any = None) -> GaussianMixture:
+        """Fits the mixture to ``X`` ``(N, D)`` by EM; returns ``self``.
+
+        Raises:
+            ValueError: On bad data or hyper-parameters, or a covariance that is not positive
+                definite during EM (raise ``reg_covar``).
+        """
+        x = as_data(X, min_samples=2)
+        self._check_params(x)
+        generator = make_generator(self.random_state, x.device)
+        best: tuple[float, dict[str, Any]] | None = None
+        for _ in range(self.n_init):
+            self._initialize(x, generator)
+            lower_bound = -math.inf
+            converged = False
+            n_iter = 0
+            for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - n_iter is reported
+                previous = lower_bound
+                log_likelihood, log_resp = self._e_step(x)
+                self._m_step(x, log_resp.exp())
+                lower_bound = float(log_likelihood)
+                if abs(lower_bound - previous) < self.tol:
+                    converged = True
+                    break
+            state = {
+                "weights_": self.weights_,
+                "means_": self.means_,
+                "covariances_": self.covariances_,
+                "precisions_cholesky_": self.precisions_cholesky_,
+                "converged_": converged,
+                "n_iter_": n_iter,
+                "lower_bound_": lower_bound,
+            }
+            if best is None or lower_bound > best[0]:
+                best = (lower_bound, state)
+        assert best is not None  # n_init >= 1
+        for name, value in best[1].items():
+            setattr(self, name, value)
+        if not self.converged_:
+            warnings.warn(
+                f"GaussianMixture did not converge in {self.max_iter} iterations; raise "
+                "max_iter or tol",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    # -- the fitted model ---------------------------------------------------------------------
+
+    @property
+    def precisions_(self) -> Tensor:
+        """``Σ⁻¹``: ``P Pᵀ`` for full/tied factors, ``P²`` for diag/spherical."""
+        self._check_fitted("precisions_cholesky_")
+        p = self.precisions_cholesky_
+        if self.covariance_type in ("full", "tied"):
+            return p @ p.mT
+        return p.pow(2)
+
+    def _weighted_log_prob(self, x: Tensor) -> Tensor:
+        density = component_log_density(
+            x, self.means_, self.precisions_cholesky_, self.covariance_type
+        )
+        return density + self.weights_.log()
+
+    def component_energies(self, X: Any) -> Tensor:
+        """``E_k(y) = -log π_k - log N(y; μ_k, Σ_k)``, shape ``(N, K)``."""
+        return -self._weighted_log_prob(self._check_input(X))
+
+    def free_energy(self, X: Any, beta: float = 1.0) -> Tensor:
+        """``F_β(y) = -1/β log Σ_k exp(-β E_k(y))``, shape ``(N,)``; ``-log p(y)`` at β = 1.
+
+        ``beta=math.inf`` gives the zero-temperature limit ``min_k E_k(y)``.
+
+        Raises:
+            ValueError: If ``beta`` is not positive.
+        """
+        if not beta > 0:
+            raise ValueError(f"beta must be > 0, got {beta!r}")
+        energies = self.component_energies(X)
+        if math.isinf(beta):
+            return energies.min(1).values
+        return -torch.logsumexp(-beta * energies, 1) / beta
+
+    def score_samples(self, X: Any) -> Tensor:
+        """``log p(y)`` of each sample, shape ``(N,)`` (scikit-learn's ``score_samples``)."""
+        return torch.logsumexp(self._weighted_log_prob(self._check_input(X)), 1)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Mean log-likelihood."""
+        return float(self.score_samples(X).mean())
+
+    def predict_proba(self, X: Any) -> Tensor:
+        """Responsibilities ``softmax_k(-E_k(y))``, shape ``(N, K)``."""
+        return torch.softmax(self._weighted_log_prob(self._check_input(X)), 1)
+
+    def predict(self, X: Any) -> Tensor:
+        """``argmin_k E_k(y)``, shape ``(N,)``."""
+        return self._weighted_log_prob(self._check_input(X)).argmax(1)
+
+    def fit_predict(self, X: Any, y: Any = None) -> Tensor:
+        """``fit(X).predict(X)``."""
+        return self.fit(X).predict(X)
+
+    def _n_parameters(self) -> int:
+        k, d = self.n_components, self.n_features_in_
+        covariance = {
+            "full": k * d * (d + 1) // 2,
+            "tied": d * (d + 1) // 2,
+            "diag": k * d,
+            "spherical": k,
+        }[self.covariance_type]
+        return covariance + k * d + k - 1
+
+    def bic(self, X: Any) -> float:
+        """Bayesian information criterion ``-2 log L + p log N`` (lower is better)."""
+        x = self._check_input(X)
+        return -2 * float(self.score_samples(x).sum()) + self._n_parameters() * math.log(len(x))
+
+    def aic(self, X: Any) -> float:
+        """Akaike information criterion ``-2 log L + 2p`` (lower is better)."""
+        return -2 * float(self.score_samples(X).sum()) + 2 * self._n_parameters()
+
+    def sample(self, n_samples: int = 1, random_state: int | None = None) -> tuple[Tensor, Tensor]:
+        """Draws ``n_samples`` points ``(N, D)`` and their components ``(N,)``."""
+        self._check_fitted("means_")
+        check_int(n_samples, "n_samples")
+        generator = make_generator(random_state, self.means_.device)
+        labels = torch.multinomial(self.weights_, n_samples, replacement=True, generator=generator)
+        noise = torch.randn(
+            n_samples,
+            self.n_features_in_,
+            generator=generator,
+            device=self.means_.device,
+            dtype=self.means_.dtype,
+        )
+        p = self.precisions_cholesky_
+        if self.covariance_type == "full":
+            # x = μ + P⁻ᵀ ε has covariance (P Pᵀ)⁻¹ = Σ.
+            offsets = torch.linalg.solve(p[labels].mT, noise)
+        elif self.covariance_type == "tied":
+            offsets = torch.linalg.solve(p.mT, noise.T).T
+        elif self.covariance_type == "diag":
+            offsets = noise / p[labels]
+        else:
+            offsets = noise / p[labels, None]
+        return self.means_[labels] + offsets, labels
