@@ -88,7 +88,7 @@ def test_training_lowers_the_reconstruction_error(digits_t):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     assert sum(losses[-5:]) < 0.5 * sum(losses[:5])
 
 

@@ -328,7 +328,7 @@ class GaussianMixture(TorchEstimator):
         assert best is not None  # n_init >= 1
         for name, value in best[1].items():
             setattr(self, name, value)
-        if not self.converged_:
+        if not best[1]["converged_"]:
             warnings.warn(
                 f"GaussianMixture did not converge in {self.max_iter} iterations; raise "
                 "max_iter or tol",

@@ -20,6 +20,8 @@ Strategy: regularized (the L1 term of the energy). Two training targets:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -169,11 +171,11 @@ def iterations_to_reach(
         One iteration count per target.
     """
     check_choice(algorithm, ("fista", "ista"), "algorithm")
-    solve = fista if algorithm == "fista" else ista
-    options = {"restart": False} if algorithm == "fista" else {}
-    history = solve(
-        y, dictionary, lam, max_iter=max_iter, tol=0.0, record_history=True, **options
-    ).history
+    common: dict[str, Any] = {"max_iter": max_iter, "tol": 0.0, "record_history": True}
+    if algorithm == "fista":
+        history = fista(y, dictionary, lam, restart=False, **common).history
+    else:
+        history = ista(y, dictionary, lam, **common).history
     curve = torch.tensor(history)
     counts = []
     for energy in energies.tolist():

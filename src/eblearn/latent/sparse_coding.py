@@ -361,7 +361,7 @@ def fista(
     )
 
 
-SOLVERS = {"fista": fista, "ista": ista}
+SOLVERS: dict[str, Callable[..., SparseCodes]] = {"fista": fista, "ista": ista}
 
 
 class SparseCoder(TorchEstimator):

@@ -126,9 +126,9 @@ def plot_reconstructions(
     high = max(float(r.max()) for r in rows.values())
     figure = new_figure(0.6 * n + 1.6, 0.62 * len(rows) + (0.4 if title else 0.1))
     grid = figure.subplots(len(rows), n, squeeze=False)
-    for row, (name, images) in enumerate(rows.items()):
+    for row, (name, row_images) in enumerate(rows.items()):
         for column in range(n):
-            _show(grid[row, column], images[column], vmin=low, vmax=high)
+            _show(grid[row, column], row_images[column], vmin=low, vmax=high)
         grid[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)
