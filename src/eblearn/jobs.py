@@ -160,22 +160,17 @@ def train_and_evaluate(
     pretrained = pretrain(config, resume=resume, overwrite=overwrite, callbacks=callbacks)
     if not pretrained.is_global_zero:
         return None
-    encoder_report, pixel_report, test_features = evaluate_pretrained(pretrained)
-    summary = RunSummary(
-        pretrained.run_dir,
-        pretrained.config,
-        encoder_report,
-        pixel_report,
-        time.perf_counter() - start,
-    )
-    _write_outputs(summary, test_features, pretrained, RESULTS_FILE)
-    return summary
+    return _evaluate_and_write(pretrained, start, RESULTS_FILE)
 
 
 def evaluate_run(run_dir: str | Path) -> RunSummary:
     """Evaluates the last checkpoint of a run folder (``eblearn eval``)."""
     start = time.perf_counter()
-    pretrained = load_pretrained(run_dir)
+    return _evaluate_and_write(load_pretrained(run_dir), start, EVAL_FILE)
+
+
+def _evaluate_and_write(pretrained: Pretrained, start: float, results_file: str) -> RunSummary:
+    """Probes the encoder beside raw pixels, then writes the results file and the figures."""
     encoder_report, pixel_report, test_features = evaluate_pretrained(pretrained)
     summary = RunSummary(
         pretrained.run_dir,
@@ -184,5 +179,5 @@ def evaluate_run(run_dir: str | Path) -> RunSummary:
         pixel_report,
         time.perf_counter() - start,
     )
-    _write_outputs(summary, test_features, pretrained, EVAL_FILE)
+    _write_outputs(summary, test_features, pretrained, results_file)
     return summary
