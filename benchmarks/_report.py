@@ -16,14 +16,30 @@ import torch
 BENCHMARKS_FILE = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
-def machine() -> str:
-    """One line naming the machine: CPU count and torch threads, or the GPU."""
-    if torch.cuda.is_available():
+def load_average() -> float:
+    """The one-minute load average (NaN where the platform has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+LOAD_AT_START = load_average()
+"""The load when the script started: timings on a shared machine are read against it."""
+
+
+def machine(load: float | None = None, device: torch.device | str | None = None) -> str:
+    """One line naming the machine: the GPU, or CPU cores, torch threads and the load.
+
+    Args:
+        load: The load average to report (default: the one when the script started).
+        device: The device measured (default: CUDA when available, else the CPU).
+    """
+    kind = torch.device(device).type if device is not None else None
+    if kind == "cuda" or (kind is None and torch.cuda.is_available()):
         return f"GPU {torch.cuda.get_device_name(0)}, torch {torch.__version__}"
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = LOAD_AT_START if load is None else load
     return (
-        f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads, "
-        f"load average {load:.1f} at the start), {platform.machine()}, torch {torch.__version__}"
+        f"CPU ({os.cpu_count()} cores shared with other work, {torch.get_num_threads()} torch "
+        f"thread(s), load average {load:.1f} at the start), {platform.machine()}, "
+        f"torch {torch.__version__}"
     )
 
 
@@ -61,19 +77,22 @@ def interleaved_medians(
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
+    """A Markdown table from a header and rows of cells (any printable values)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def append_section(title: str, body: str) -> None:
+def append_section(
+    title: str, body: str, load: float | None = None, device: torch.device | str | None = None
+) -> None:
     """Appends a section (title, command, machine, date, body) to BENCHMARKS.md."""
     text = (
         f"\n## {title}\n\n"
         f"Command: `{command_line()}`  \n"
-        f"Machine: {machine()}  \n"
+        f"Machine: {machine(load, device)}  \n"
         f"Date: {time.strftime('%Y-%m-%d')}\n\n{body.strip()}\n"
     )
     with BENCHMARKS_FILE.open("a") as file:
         file.write(text)
-    print(text)
+    print(text, flush=True)

@@ -19,16 +19,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
-import shlex
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
+from _report import append_section, machine, markdown_table
 from torchebm.core import BaseModel
 from torchebm.samplers import HamiltonianMonteCarlo, LangevinDynamics
 
@@ -42,8 +38,6 @@ from eblearn.energy import (
 )
 from eblearn.energy.free_energy import soft_minimum
 from eblearn.sampling import HMCSampler, LangevinSampler
-
-BENCHMARKS_FILE = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
 class Wrapped(BaseModel):
@@ -163,7 +157,7 @@ def bench_samplers(args: argparse.Namespace, device: torch.device) -> str:
         "from generators with the same seed in the same order, so equal errors mean the "
         "chains are the same chains: the algorithms agree step for step."
     )
-    return setup + "\n\n" + table(header, rows)
+    return setup + "\n\n" + markdown_table(header, rows)
 
 
 def bench_enumeration(args: argparse.Namespace, device: torch.device) -> str:
@@ -228,23 +222,7 @@ def bench_enumeration(args: argparse.Namespace, device: torch.device) -> str:
         "energy call)."
     )
     header = ["implementation", "median ms / call", "evaluations/s", "vs loop"]
-    return setup + "\n\n" + table(header, rows)
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"GPU {torch.cuda.get_device_name(device)}, torch {torch.__version__}"
-    load = os.getloadavg()[0]
-    return (
-        f"CPU ({os.cpu_count()} cores shared with other work, {torch.get_num_threads()} torch "
-        f"threads, load average {load:.1f} at the start), {platform.machine()}, "
-        f"torch {torch.__version__}"
-    )
+    return setup + "\n\n" + markdown_table(header, rows)
 
 
 def main() -> None:
@@ -266,23 +244,18 @@ def main() -> None:
     device = torch.device(args.device)
     import torchebm
 
-    header = (
-        f"Command: `python benchmarks/bench_samplers.py {shlex.join(sys.argv[1:])}`  \n"
-        f"Machine: {machine(device)}  \n"
-        f"Peer: torchebm {torchebm.__version__}  \n"
-        f"Date: {time.strftime('%Y-%m-%d')}\n"
-    )
     body = (
+        f"Peer: torchebm {torchebm.__version__}\n\n"
         "### Langevin and HMC against torchebm\n\n"
         + bench_samplers(args, device)
         + "\n\n### Free energy by enumeration\n\n"
         + bench_enumeration(args, device)
     )
-    section = f"\n## Samplers and free-energy enumeration (issue 4)\n\n{header}\n{body}\n"
-    print(section)
-    if not args.no_append:
-        with BENCHMARKS_FILE.open("a") as file:
-            file.write(section)
+    title = "Samplers and free-energy enumeration (issue 4)"
+    if args.no_append:
+        print(f"## {title}\n\n{machine(device=device)}\n\n{body}")
+    else:
+        append_section(title, body, device=device)
 
 
 if __name__ == "__main__":

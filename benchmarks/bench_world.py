@@ -26,17 +26,14 @@ alternation, the median reported. Each part appends its tables to BENCHMARKS.md 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import shlex
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from _report import append_section, load_average, markdown_table
 
 from eblearn.plot.world import (
     pendulum_features,
@@ -56,7 +53,6 @@ from eblearn.world.policy import Policy, PolicyController, fit_policy
 from eblearn.world.transitions import RandomController, collect
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS_FILE = ROOT / "BENCHMARKS.md"
 HORIZON = 20
 POLICY_HORIZON = 30
 STARTS = 20
@@ -64,35 +60,6 @@ LATENCY_STEPS = 40
 
 
 # --- reporting ----------------------------------------------------------------------------
-
-
-def machine(load: float) -> str:
-    return (
-        f"CPU ({os.cpu_count()} cores shared with other work, {torch.get_num_threads()} torch "
-        f"thread(s), load average {load:.1f} at the start), {platform.machine()}, "
-        f"torch {torch.__version__}"
-    )
-
-
-def table(header: list[str], rows: list[list[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def append_section(title: str, body: str, load: float) -> None:
-    script = Path(sys.argv[0]).resolve()
-    shown = script.relative_to(ROOT) if script.is_relative_to(ROOT) else script
-    command = " ".join(["python", str(shown), *map(shlex.quote, sys.argv[1:])])
-    text = (
-        f"\n## {title}\n\n"
-        f"Command: `{command}`  \n"
-        f"Machine: {machine(load)}  \n"
-        f"Date: {time.strftime('%Y-%m-%d')}\n\n{body.strip()}\n"
-    )
-    with BENCHMARKS_FILE.open("a") as file:
-        file.write(text)
-    print(text, flush=True)
 
 
 # --- measuring ----------------------------------------------------------------------------
@@ -193,7 +160,7 @@ def part_true(figures: Path | None, load: float) -> None:
         results[name] = (episodes, planner)
         print(f"{name}: {mean(returns_of(episodes)):.1f} in {seconds:.0f} s", flush=True)
     ms = latency(lambda: make_env("pendulum"), pendulum_planners(model, cost), {"seed": 3})
-    per_start = table(
+    per_start = markdown_table(
         ["controller", *[str(s) for s in range(STARTS)]],
         [[n, *[f"{r:.0f}" for r in returns_of(e)]] for n, (e, _) in results.items()],
     )
@@ -206,7 +173,7 @@ def part_true(figures: Path | None, load: float) -> None:
         "100 × 2, then 3 Adam steps from its 4 best elites. "
         "A backward evaluation is one model step back-propagated through (about twice a "
         "forward one).\n\n"
-        + table(PLANNER_HEADER, planner_rows(results, ms, "CEM"))
+        + markdown_table(PLANNER_HEADER, planner_rows(results, ms, "CEM"))
         + "\n\nReturn per start:\n\n"
         + per_start
         + "\n\nThe starts that begin hanging near the bottom (seeds 3, 4, 9, 10, 11, 13, 17: "
@@ -302,7 +269,7 @@ def part_learned(figures: Path | None, load: float) -> None:
         f"of {POLICY_HORIZON}-step rollouts through the frozen model from the collected "
         f"states: 600 steps of 128 rollouts ({policy_seconds:.0f} s, final cost per step "
         f"{policy_history[-1]['cost']:.2f}).\n\n"
-        + table(PLANNER_HEADER, planner_rows(results, ms, "CEM"))
+        + markdown_table(PLANNER_HEADER, planner_rows(results, ms, "CEM"))
         + "\n\nTargets: learned model + MPC ≥ -170 from ≤ 2,000 steps: gradient MPC "
         f"{gradient_returns:.1f}, CEM {cem_returns:.1f}. Gradient MPC against CEM on the same "
         f"model: return {gradient_returns - cem_returns:+.1f} at {ratio:.3f}× CEM's forward "
@@ -310,7 +277,8 @@ def part_learned(figures: Path | None, load: float) -> None:
         f"return, at {ms['policy P(s)']:.3f} ms per action.\n\n"
         "Model error along the executed trajectories (open-loop RMSE on the state "
         "(cos θ, sin θ, θ̇) after k steps, from every visited state with the executed "
-        "actions):\n\n" + table(["trajectories of", "rmse@1", "rmse@5", "rmse@10"], error_rows)
+        "actions):\n\n"
+        + markdown_table(["trajectories of", "rmse@1", "rmse@5", "rmse@10"], error_rows)
     )
     append_section("World models: learned Pendulum model, MPC and policy (issue 6)", body, load)
     if figures:
@@ -400,7 +368,7 @@ def part_latent(figures: Path | None, load: float) -> None:
         "has nothing to carry and the KL drives it to the prior; this checks that the three "
         "ways of handling z run and cost what they should, not that z helps here. Model error: "
         "open-loop RMSE with z = 0 along the executed trajectories.\n\n"
-        + table(
+        + markdown_table(
             [
                 "planner and model",
                 "mean return",
@@ -518,7 +486,7 @@ def part_pixels(figures: Path | None, load: float) -> None:
         "Planning in embedding space toward the encoding of the goal image (cost "
         "0.1 Σ_k ||ê_k - e_goal||² + ||ê_H - e_goal||², horizon 20); 50 fixed start/goal pairs "
         "in opposite rooms (door_pairs(50, seed=0)), so every path passes the door.\n\n"
-        + table(
+        + markdown_table(
             [
                 "controller",
                 "success",
@@ -561,7 +529,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    load = os.getloadavg()[0]
+    load = load_average()
     if args.figures:
         args.figures.mkdir(parents=True, exist_ok=True)
     parts = {
