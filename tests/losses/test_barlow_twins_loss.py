@@ -28,9 +28,11 @@ def naive_barlow_twins(z_a, z_b, lambda_param, eps=1e-5):
     return loss
 
 
-def test_barlow_twins_matches_loop_reference_values_and_gradients():
-    z_a = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
-    z_b = (z_a.detach() + 0.5 * torch.randn(7, 4, dtype=torch.float64)).requires_grad_(True)
+@pytest.mark.parametrize("shape", [(7, 4), (3, 6)], ids=["correlation", "gram"])
+def test_barlow_twins_matches_loop_reference_values_and_gradients(shape):
+    """Both paths: the (D, D) correlation when B >= D, the (B, B) Gram matrices when B < D."""
+    z_a = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    z_b = (z_a.detach() + 0.5 * torch.randn(*shape, dtype=torch.float64)).requires_grad_(True)
     ours = BarlowTwinsLoss(lambda_param=0.3)(z_a, z_b)
     reference = naive_barlow_twins(z_a, z_b, 0.3)
     assert torch.allclose(ours, reference, atol=1e-5)

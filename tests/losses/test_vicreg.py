@@ -37,9 +37,11 @@ def naive_vicreg(z_a, z_b, lam=25.0, mu=25.0, nu=1.0, gamma=1.0, eps=1e-4):
     )
 
 
-def test_matches_naive_reference_in_value_and_gradient():
-    z_a = (torch.randn(6, 4, dtype=torch.float64) * 0.7).requires_grad_()
-    z_b = (torch.randn(6, 4, dtype=torch.float64) * 1.3).requires_grad_()
+@pytest.mark.parametrize("shape", [(6, 4), (3, 7)], ids=["covariance", "gram"])
+def test_matches_naive_reference_in_value_and_gradient(shape):
+    """Both paths of the covariance term: (D, D) covariance when B >= D, (B, B) Gram when B < D."""
+    z_a = (torch.randn(*shape, dtype=torch.float64) * 0.7).requires_grad_()
+    z_b = (torch.randn(*shape, dtype=torch.float64) * 1.3).requires_grad_()
     ours = VICRegLoss()(z_a, z_b)
     reference = naive_vicreg(z_a, z_b)
     torch.testing.assert_close(ours, reference, atol=1e-10, rtol=1e-10)

@@ -43,13 +43,24 @@ def barlow_twins_loss(
     eps: float = 1e-5,
     gather_distributed: bool = False,
 ) -> Tensor:
-    """``Σ_i (1 - C_ii)² + λ Σ_{i≠j} C_ij²`` (see :class:`BarlowTwinsLoss`)."""
+    """``Σ_i (1 - C_ii)² + λ Σ_{i≠j} C_ij²`` (see :class:`BarlowTwinsLoss`).
+
+    The off-diagonal sum is ``||C||_F² - Σ_i C_ii²``. With ``Ẑ`` the standardized views,
+    ``||ẐₐᵀẐ_b||_F² = ⟨ẐₐẐₐᵀ, Ẑ_bẐ_bᵀ⟩``, so when ``B < D`` the norm comes from two
+    ``(B, B)`` Gram matrices instead of the ``(D, D)`` correlation (``B²D`` instead of
+    ``BD²`` multiply-adds, forward and backward); ``C_ii`` is a column-wise dot product.
+    """
     if gather_distributed:
         z_a, z_b = gather_with_grad(z_a), gather_with_grad(z_b)
-    c = cross_correlation(z_a, z_b, eps)  # (D, D)
-    diagonal = c.diagonal()
+    batch, dim = z_a.shape
+    a, b = standardize(z_a, eps), standardize(z_b, eps)
+    diagonal = (a * b).sum(dim=0) / batch  # (D,) = diag C
+    if batch < dim:
+        total = ((a @ a.T) * (b @ b.T)).sum() / batch**2
+    else:
+        total = (a.T @ b / batch).pow(2).sum()  # (D, D) cross-correlation
     on_diagonal = (1 - diagonal).pow(2).sum()
-    off_diagonal = c.pow(2).sum() - diagonal.pow(2).sum()
+    off_diagonal = total - diagonal.pow(2).sum()
     return on_diagonal + lambda_param * off_diagonal
 
 

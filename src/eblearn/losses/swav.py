@@ -48,6 +48,10 @@ def sinkhorn(
     With ``gather_distributed`` the sums run over the samples of every process (the result is
     the rows of the global assignment that belong to this process). No gradient flows.
 
+    A factor common to all entries cancels in the next normalization, so the initial total
+    mass and the shares ``1/K`` and ``1/B`` need not be applied: each iteration divides every
+    prototype's row by its sum, then every sample's column by its sum, which leaves ``B·Q``.
+
     Args:
         scores: Similarities to the prototypes, ``(B, K)``.
         epsilon: Entropy weight ε (paper: 0.05).
@@ -56,6 +60,9 @@ def sinkhorn(
 
     Returns:
         Tensor ``(B, K)``, rows summing to 1.
+
+    Raises:
+        ValueError: If ``scores`` is not 2-D, ``epsilon <= 0`` or ``iterations < 1``.
 
     Example:
         >>> q = sinkhorn(torch.rand(6, 3), iterations=200)  # cosine-like scores
@@ -66,18 +73,15 @@ def sinkhorn(
     """
     check_ndim(scores, 2, "scores", "(B, K)")
     check_positive(epsilon, "epsilon")
+    if iterations < 1:
+        raise ValueError(f"Sinkhorn needs iterations >= 1, got {iterations}")
     logits = scores.detach().float() / epsilon
     peak = _all_reduce(logits.max().clone(), gather_distributed, maximum=True)
-    q = torch.exp(logits - peak).T  # (K, B); the constant cancels in the normalization
-    prototypes = q.shape[0]
-    samples = _all_reduce(torch.tensor(float(q.shape[1]), device=q.device), gather_distributed)
-    q /= _all_reduce(q.sum(), gather_distributed)
+    q = logits.sub_(peak).exp_().T  # (K, B); the constant cancels in the normalization
     for _ in range(iterations):
-        q /= _all_reduce(q.sum(dim=1, keepdim=True), gather_distributed)  # prototype mass 1
-        q /= prototypes  # ... then 1/K
+        q /= _all_reduce(q.sum(dim=1, keepdim=True), gather_distributed)  # equal prototype mass
         q /= q.sum(dim=0, keepdim=True)  # sample mass 1 (local: each column lives on one rank)
-        q /= samples  # ... then 1/B
-    return (q * samples).T.to(scores.dtype)
+    return q.T.to(scores.dtype)
 
 
 def swapped_prediction_loss(
@@ -87,17 +91,21 @@ def swapped_prediction_loss(
 ) -> Tensor:
     """``1/A Σ_i 1/(V-1) Σ_{v≠i} mean_b -Σ_k q^i_bk log softmax(s^v_b / τ)_k``.
 
+    Computed as ``-1/(A(V-1)B) Σ_v Σ_bk w^v_bk log softmax(s^v_b / τ)_k`` with the weights
+    ``w^v = Σ_{i≠v} q^i``: one log-softmax over every view's
+    scores instead of one per pair of views.
+
     Args:
         scores: ``V`` tensors ``(B, K)``, each view's similarities to the prototypes.
         assignments: ``A`` targets ``(B, K)``, computed from views ``0 .. A-1``.
         temperature: τ of the predicted softmax.
     """
-    total = scores[0].new_zeros(())
-    for i, q in enumerate(assignments):
-        for v, s in enumerate(scores):
-            if v != i:
-                total = total - (q * F.log_softmax(s / temperature, dim=1)).sum(1).mean()
-    return total / (len(assignments) * (len(scores) - 1))
+    views, assigned = len(scores), len(assignments)
+    targets = torch.stack(list(assignments))  # (A, B, K)
+    weights = targets.sum(dim=0).expand(views, -1, -1).clone()  # (V, B, K)
+    weights[:assigned] -= targets  # view i does not predict its own assignment
+    log_p = F.log_softmax(torch.cat(list(scores)) / temperature, dim=1)  # (V·B, K)
+    return -(weights.flatten(0, 1) * log_p).sum() / (assigned * (views - 1) * len(scores[0]))
 
 
 class SwAVLoss(nn.Module):

@@ -47,14 +47,25 @@ def variance_loss(z: Tensor, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:
 def covariance_loss(z: Tensor) -> Tensor:
     """``c(Z) = 1/D Σ_{i≠j} C(Z)_ij²`` with ``C(Z) = 1/(B-1) Σ_b (z_b - z̄)(z_b - z̄)ᵀ``.
 
+    The off-diagonal sum is the squared Frobenius norm minus the squared diagonal. With
+    ``Z̃`` the centered embeddings, ``||Z̃ᵀZ̃||_F² = ||Z̃Z̃ᵀ||_F²``, so when ``B < D`` the norm is
+    taken of the ``(B, B)`` Gram matrix instead of the ``(D, D)`` covariance (``B²D`` instead
+    of ``BD²`` multiply-adds, forward and backward), and the diagonal ``C_jj`` is the column's
+    variance.
+
     Args:
         z: Embeddings, shape ``(B, D)`` with ``B >= 2``.
     """
     batch, dim = z.shape
     centered = z - z.mean(dim=0)
-    cov = centered.T @ centered / (batch - 1)  # (D, D)
-    off_diagonal = cov.pow(2).sum() - cov.diagonal().pow(2).sum()
-    return off_diagonal / dim
+    if batch < dim:
+        gram = centered @ centered.T  # (B, B)
+        total = gram.pow(2).sum() / (batch - 1) ** 2
+        diagonal = centered.pow(2).sum(dim=0) / (batch - 1)  # (D,) = diag C
+    else:
+        cov = centered.T @ centered / (batch - 1)  # (D, D)
+        total, diagonal = cov.pow(2).sum(), cov.diagonal()
+    return (total - diagonal.pow(2).sum()) / dim
 
 
 class VICRegLoss(nn.Module):

@@ -174,7 +174,7 @@ class DeepClusterV2(Method):
         self.check_views(views)
         features = encode_together(self.encoder, views)  # V × (B, F)
         z = F.normalize(self.projector(torch.cat(features)), dim=1)  # (V·B, D)
-        scores = list(self.prototypes(z).chunk(len(views)))  # V × (B, K)
+        scores = list(self.prototypes(z, normalized=True).chunk(len(views)))  # V × (B, K)
         loss = self.loss(scores, self._targets(scores[0].detach(), indices))
         embeddings = z.chunk(len(views))
         if indices is not None:

@@ -105,14 +105,17 @@ class SwAV(Method):
         if not self.queues or int(self.epoch) < self.queue_start_epoch:
             return []
         with torch.no_grad():
-            return [self.prototypes(q.features) if q.full else None for q in self._queues()]
+            return [
+                self.prototypes(q.features, normalized=True) if q.full else None
+                for q in self._queues()
+            ]
 
     def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
         self.check_views(views)
         features = encode_together(self.encoder, views)  # V × (B, F), one call per size
         z = F.normalize(self.projector(torch.cat(features)), dim=1)  # (V·B, D)
         frozen = int(self.step) < self.freeze_prototypes_steps
-        scores = list(self.prototypes(z, frozen=frozen).chunk(len(views)))  # V × (B, K)
+        scores = self.prototypes(z, frozen=frozen, normalized=True).chunk(len(views))  # V × (B, K)
         loss = self.loss(scores, NUM_ASSIGNED, self._queue_scores())
         embeddings = z.chunk(len(views))
         self._pending = [e.detach() for e in embeddings[:NUM_ASSIGNED]]

@@ -48,16 +48,19 @@ class Prototypes(nn.Module):
             )
         self.weight.copy_(F.normalize(centroids, dim=1))
 
-    def forward(self, z: Tensor, frozen: bool = False) -> Tensor:
+    def forward(self, z: Tensor, frozen: bool = False, normalized: bool = False) -> Tensor:
         """Scores ``(B, K)`` of embeddings ``z`` ``(B, D)``.
 
         With ``frozen``, the prototypes receive a zero gradient (still part of the graph, so
-        data-parallel training sees every parameter used).
+        data-parallel training sees every parameter used). With ``normalized``, ``z`` is
+        taken as already L2-normalized and used as is (normalizing it again would change
+        neither the scores nor, as normalization's Jacobian at a unit vector is the projection
+        ``I - z̄z̄ᵀ``, their gradient).
         """
         weight: Tensor = self.weight
         if frozen:
             weight = weight.detach() + 0.0 * (weight - weight.detach())
-        return F.normalize(z, dim=1) @ F.normalize(weight, dim=1).T
+        return (z if normalized else F.normalize(z, dim=1)) @ F.normalize(weight, dim=1).T
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_prototypes={self.num_prototypes}"
