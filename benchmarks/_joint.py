@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import copy
 import math
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _cifar10 import cifar10_arrays
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock
 
@@ -383,25 +382,8 @@ def train_method(
 
 @torch.no_grad()
 def load_cifar10(root: str | Path | None = None) -> DatasetSplits:
-    """CIFAR-10 as arrays, unpacked once from the shared JPEG copy into ``data/cifar10``.
-
-    Looks for ``cifar10.py`` in ``--shared`` candidates: ``../shared/data``,
-    ``../../shared/data`` and ``/work/shared/data``.
-    """
-    target = Path(root) if root else Path(__file__).resolve().parent.parent / "data" / "cifar10"
-    if not (target / "train.npz").is_file():
-        for candidate in (
-            Path("../shared/data"),
-            Path("../../shared/data"),
-            Path("/work/shared/data"),
-        ):
-            script = candidate / "cifar10.py"
-            if script.is_file():
-                subprocess.run([sys.executable, str(script), str(target), "--arrays"], check=True)
-                break
-        else:
-            raise SystemExit("CIFAR-10 not found: pass --cifar DIR holding train.npz and test.npz")
-    return load_dataset(f"npz:{target}")
+    """CIFAR-10 as arrays: ``root`` holding train.npz and test.npz, or the shared copy."""
+    return load_dataset(f"npz:{root if root else cifar10_arrays()}")
 
 
 def knn_top1(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shlex
@@ -25,6 +26,15 @@ LOAD_AT_START = load_average()
 """The load when the script started: timings on a shared machine are read against it."""
 
 
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def machine(load: float | None = None, device: torch.device | str | None = None) -> str:
     """One line naming the machine: the GPU, or CPU cores, torch threads and the load.
 
@@ -37,7 +47,8 @@ def machine(load: float | None = None, device: torch.device | str | None = None)
         return f"GPU {torch.cuda.get_device_name(0)}, torch {torch.__version__}"
     load = LOAD_AT_START if load is None else load
     return (
-        f"CPU ({os.cpu_count()} cores shared with other work, {torch.get_num_threads()} torch "
+        f"CPU {cpu_model()} ({os.cpu_count()} cores shared with other work, "
+        f"{torch.get_num_threads()} torch "
         f"thread(s), load average {load:.1f} at the start), {platform.machine()}, "
         f"torch {torch.__version__}"
     )

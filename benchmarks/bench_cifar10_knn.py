@@ -39,7 +39,7 @@ from _joint import (
     train_method,
     views_recipe,
 )
-from bench_step_throughput import machine
+from _report import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 

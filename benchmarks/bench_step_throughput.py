@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +37,7 @@ from _joint import (
     momentum_networks,
     views_recipe,
 )
+from _report import machine
 from torch import Tensor, nn
 
 from eblearn.methods._views import encode_together
@@ -150,22 +149,6 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
     }
     result["ratio"] = result["eblearn"] / result["lightly"] if result["lightly"] else None
     return result
-
-
-def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{model}, {os.cpu_count()} cores shared with other work (load average {load:.1f} "
-        f"at start), torch {torch.__version__}, {torch.get_num_threads()} threads"
-    )
 
 
 def table(rows: dict[str, dict[str, float | None]]) -> str:
