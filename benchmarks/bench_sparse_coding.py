@@ -116,7 +116,7 @@ def main() -> None:
         f"{table}\n"
     )
     append_section(
-        "Sparse coding: batched FISTA vs scikit-learn SparseCoder",
+        "Sparse coding: batched ADMM and FISTA vs scikit-learn SparseCoder",
         " ".join(["PYTHONPATH=src python benchmarks/bench_sparse_coding.py", *sys.argv[1:]]),
         body,
     )
