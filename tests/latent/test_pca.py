@@ -4,6 +4,7 @@ import torch
 from sklearn.decomposition import PCA as SkPCA
 
 from eblearn.latent import PCA, NotFittedError
+from eblearn.latent import pca as pca_module
 
 # Tolerances: both sides work in float64; the solvers differ (eigh vs LAPACK SVD), so values
 # agree to rounding, far below these bounds.
@@ -115,3 +116,15 @@ def test_errors_are_clear():
         PCA().fit(torch.randn(1, 3))
     with pytest.raises(ValueError, match="no parameter 'tol'"):
         PCA().set_params(tol=1)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])  # from xᵀx, and from centered blocks
+def test_covariance_solver_is_exact_far_from_the_origin(offset, monkeypatch):
+    monkeypatch.setattr(pca_module, "SCATTER_ROWS", 64)  # several blocks
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(500, 6, generator=generator) * torch.arange(1.0, 7.0) + offset
+    ours = PCA(3, svd_solver="covariance_eigh").fit(x)
+    x64 = x.double()
+    centered = x64 - x64.mean(0)
+    expected = torch.linalg.eigvalsh(centered.T @ centered / 499).flip(0)[:3]
+    torch.testing.assert_close(ours.explained_variance_.double(), expected, rtol=1e-5, atol=0)

@@ -4,15 +4,18 @@ import numpy as np
 import pytest
 import torch
 from sklearn.decomposition import SparseCoder as SkSparseCoder
+from sklearn.linear_model import Lasso
 
 from eblearn.latent import (
     SparseCoder,
+    admm,
     fista,
     ista,
     lasso_duality_gap,
     soft_threshold,
     sparse_coding_energy,
 )
+from eblearn.latent.active_set import support_codes
 
 LAM = 0.2
 # The issue's tolerance: codes as good as scikit-learn's lasso_cd to 1e-4 in objective.
@@ -51,7 +54,7 @@ def test_energy_against_a_naive_loop():
     torch.testing.assert_close(sparse_coding_energy(y, z, w, 0.3), torch.tensor(expected))
 
 
-@pytest.mark.parametrize("solver", [fista, ista])
+@pytest.mark.parametrize("solver", [admm, fista, ista])
 def test_codes_match_sklearn_lasso_cd_in_objective(problem, solver):
     x, atoms = problem
     theirs = SkSparseCoder(
@@ -140,5 +143,119 @@ def test_errors_are_clear():
         fista(y, torch.randn(3, 5), -1.0)
     with pytest.raises(ValueError, match=r"init codes must have shape \(4, 3\)"):
         fista(y, torch.randn(3, 5), 0.1, init=torch.zeros(4, 2))
-    with pytest.raises(ValueError, match="unknown algorithm 'omp'; valid choices: fista, ista"):
+    with pytest.raises(ValueError, match=r"relaxation \(α\) must lie in \(0, 2\), got 2.0"):
+        admm(y, torch.randn(3, 5), 0.1, relaxation=2.0)
+    with pytest.raises(ValueError, match=r"rho \(the ADMM penalty\) must be > 0, got 0.0"):
+        admm(y, torch.randn(3, 5), 0.1, rho=0.0)
+    with pytest.raises(ValueError, match=r"init codes must have shape \(4, 3\)"):
+        admm(y, torch.randn(3, 5), 0.1, init=torch.zeros(4, 2))
+    with pytest.raises(
+        ValueError, match="unknown algorithm 'omp'; valid choices: admm, fista, ista"
+    ):
         SparseCoder(torch.randn(3, 5), algorithm="omp").transform(y)
+
+
+def _kkt_violation(y, codes, atoms, lam):
+    """Largest violation of the lasso's subgradient conditions, by a loop over atoms:
+    ``r·w_j = λ sign(z_j)`` where ``z_j ≠ 0`` and ``|r·w_j| ≤ λ`` where ``z_j = 0``."""
+    worst = 0.0
+    for n in range(len(y)):
+        residual = y[n] - codes[n] @ atoms
+        for j in range(len(atoms)):
+            slope = float(residual @ atoms[j])
+            if codes[n, j] != 0:
+                worst = max(worst, abs(slope - lam * float(torch.sign(codes[n, j]))))
+            else:
+                worst = max(worst, abs(slope) - lam)
+    return worst
+
+
+@pytest.fixture(scope="module")
+def coherent(digits):
+    """A 4×-overcomplete, coherent dictionary (unit digits as atoms) and 40 other digits."""
+    atoms = digits[200:456] - digits[200:456].mean(1, keepdims=True)
+    atoms /= np.linalg.norm(atoms, axis=1, keepdims=True)
+    x = digits[:40] - digits[:40].mean(1, keepdims=True)
+    return torch.tensor(x), torch.tensor(atoms)
+
+
+def test_admm_satisfies_the_kkt_conditions_and_equals_sklearn_codes(coherent):
+    x, atoms = coherent
+    result = admm(x, atoms, LAM, tol=1e-10)
+    assert result.converged
+    assert _kkt_violation(x, result.codes, atoms, LAM) < 1e-6
+    # Lasso's objective is ours divided by D (alpha = λ/D); tol=1e-12 makes it exact.
+    d = x.shape[1]
+    exact = np.stack(
+        [
+            Lasso(alpha=LAM / d, fit_intercept=False, tol=1e-12, max_iter=100000)
+            .fit(atoms.numpy().T, row)
+            .coef_
+            for row in x.numpy()
+        ]
+    )
+    torch.testing.assert_close(result.codes, torch.tensor(exact), atol=1e-5, rtol=0)
+
+
+def test_admm_polishing_reaches_the_same_codes_in_fewer_iterations(coherent):
+    x, atoms = coherent
+    polished = admm(x, atoms, LAM, tol=1e-8)
+    plain = admm(x, atoms, LAM, tol=1e-8, polish=False, max_iter=20000)
+    assert polished.converged and plain.converged
+    assert polished.n_iter < plain.n_iter
+    torch.testing.assert_close(
+        sparse_coding_energy(x, polished.codes, atoms, LAM),
+        sparse_coding_energy(x, plain.codes, atoms, LAM),
+        atol=1e-6,
+        rtol=0,
+    )
+
+
+@pytest.mark.parametrize("shape", [(20, 8), (12, 8)])  # K > 2D (Woodbury) and K ≤ 2D
+def test_admm_both_linear_solves_agree_with_fista(shape):
+    generator = torch.Generator().manual_seed(0)
+    atoms = torch.nn.functional.normalize(
+        torch.randn(*shape, generator=generator, dtype=torch.float64), dim=1
+    )
+    y = torch.randn(30, shape[1], generator=generator, dtype=torch.float64)
+    ours = admm(y, atoms, 0.3, tol=1e-10, rho=2.0, relaxation=1.5)
+    reference = fista(y, atoms, 0.3, tol=1e-12, max_iter=50000)
+    assert ours.converged
+    torch.testing.assert_close(ours.codes, reference.codes, atol=1e-5, rtol=0)
+
+
+def test_admm_warm_start_and_cap(problem):
+    x, atoms = problem
+    xt, wt = torch.tensor(x[:40]), torch.tensor(atoms)
+    result = admm(xt, wt, LAM, tol=1e-8)
+    again = admm(xt, wt, LAM, tol=1e-8, init=result.codes, check_every=1)
+    assert again.n_iter == 1
+    capped = admm(xt, wt, LAM, tol=1e-12, max_iter=3)
+    assert capped.n_iter == 3 and not capped.converged
+    unchecked = admm(xt, wt, LAM, tol=0, max_iter=7)
+    assert unchecked.n_iter == 7
+    torch.testing.assert_close(unchecked.gap, lasso_duality_gap(xt, unchecked.codes, wt, LAM))
+
+
+def test_support_codes_against_a_loop_of_small_solves():
+    generator = torch.Generator().manual_seed(1)
+    atoms = torch.randn(10, 6, generator=generator, dtype=torch.float64)
+    atoms = torch.cat([atoms, torch.zeros(1, 6, dtype=torch.float64)])  # a zero atom: G_SS singular
+    gram = atoms @ atoms.T
+    correlation = torch.randn(5, 11, generator=generator, dtype=torch.float64)
+    signs = torch.sign(torch.randn(5, 11, generator=generator, dtype=torch.float64))
+    support = torch.zeros(5, 11, dtype=torch.bool)
+    support[0, [1, 4]] = True
+    support[1, [0, 2, 3]] = True
+    support[2, [5, 7]] = True  # same size as row 0: one batched group
+    support[4, [0, 10]] = True  # holds the zero atom
+    codes, solved = support_codes(gram, correlation, support, signs, 0.4)
+    assert solved.tolist() == [True, True, True, True, False]
+    for n in range(4):
+        index = support[n].nonzero()[:, 0].tolist()
+        expected = torch.zeros(11, dtype=torch.float64)
+        if index:
+            sub = gram[index][:, index]
+            rhs = correlation[n, index] - 0.4 * signs[n, index]
+            expected[index] = torch.tensor(np.linalg.solve(sub.numpy(), rhs.numpy()))
+        torch.testing.assert_close(codes[n], expected)

@@ -2,7 +2,7 @@
 
 Architectural (the volume of low energy is bounded by construction): :class:`PCA`,
 :class:`KMeans`, :class:`GaussianMixture`, :class:`BottleneckAutoencoder`.
-Regularized (a penalty limits it): sparse coding (:func:`ista`, :func:`fista`,
+Regularized (a penalty limits it): sparse coding (:func:`ista`, :func:`fista`, :func:`admm`,
 :class:`SparseCoder`, :class:`DictionaryLearning`), :class:`LISTA`,
 :class:`SparseAutoencoder`, :class:`ConvSparseAutoencoder`, :class:`VAE`,
 :class:`ConditionalVAE` (with latent dropout).
@@ -37,6 +37,7 @@ from eblearn.latent.pca import PCA
 from eblearn.latent.sparse_coding import (
     SparseCoder,
     SparseCodes,
+    admm,
     fista,
     ista,
     lasso_duality_gap,
@@ -68,6 +69,7 @@ __all__ = [
     "SparseCoder",
     "SparseCodes",
     "VisionTransformer",
+    "admm",
     "best_of_k",
     "bouncing_balls",
     "corrupt",

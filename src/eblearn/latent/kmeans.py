@@ -81,11 +81,35 @@ def nearest_center(
 
 
 def cluster_sums(x: Tensor, labels: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Per-cluster sums ``(K, D)`` and counts ``(K,)`` of the rows of ``x``, as one product
-    with the one-hot assignment matrix (much faster than ``index_add_`` on CPU)."""
-    one_hot = torch.zeros(len(x), k, dtype=x.dtype, device=x.device)
-    one_hot.scatter_(1, labels[:, None], 1.0)
-    return one_hot.T @ x, torch.bincount(labels, minlength=k).to(x.dtype)
+    """Per-cluster sums ``(K, D)`` and counts ``(K,)`` of the rows of ``x`` (``index_add_``)."""
+    sums = torch.zeros(k, x.shape[1], dtype=x.dtype, device=x.device)
+    sums.index_add_(0, labels, x)
+    return sums, torch.bincount(labels, minlength=k).to(x.dtype)
+
+
+LLOYD_ROWS = 4096
+"""Rows per block of a Lloyd step: a block of ``[x, 1]`` stays in cache between the
+assignment product and the per-cluster sums, so the data is read from memory once."""
+
+
+def lloyd_step(
+    x: Tensor, x_sq: Tensor, x_one: Tensor, centers: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One Lloyd pass: nearest centers ``(N,)``, squared distances ``(N,)``, per-cluster sums
+    ``(K, D)`` and counts ``(K,)``, blockwise over the samples (as :func:`nearest_center`
+    followed by :func:`cluster_sums`)."""
+    k = len(centers)
+    c_one = torch.cat([centers, -0.5 * centers.pow(2).sum(1, keepdim=True)], 1)  # (K, D+1)
+    labels = torch.empty(len(x), dtype=torch.int64, device=x.device)
+    best_scores = torch.empty(len(x), dtype=x.dtype, device=x.device)
+    sums = torch.zeros(k, x.shape[1], dtype=x.dtype, device=x.device)
+    for start in range(0, len(x), LLOYD_ROWS):
+        stop = start + LLOYD_ROWS
+        torch.max(x_one[start:stop] @ c_one.T, 1, out=(best_scores[start:stop], labels[start:stop]))
+        sums.index_add_(0, labels[start:stop], x[start:stop])
+    distances = (x_sq - 2 * best_scores).clamp_min_(0.0)
+    counts = torch.bincount(labels, minlength=k).to(x.dtype)
+    return labels, distances, sums, counts
 
 
 def kmeans_plusplus(
@@ -243,15 +267,13 @@ class KMeans(TorchEstimator):
         self, x: Tensor, x_sq: Tensor, centers: Tensor, threshold: float
     ) -> tuple[Tensor, Tensor, float, int]:
         """One run of Lloyd's algorithm from ``centers``: (centers, labels, inertia, n_iter)."""
-        k = self.n_clusters
         x_one = torch.cat([x, torch.ones_like(x[:, :1])], 1)  # [x, 1], built once
         centers = centers.clone()
         labels = torch.full((len(x),), -1, dtype=torch.int64, device=x.device)
         converged = False
         n_iter = 0
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - n_iter is reported
-            new_labels, distances = nearest_center(x, centers, x_sq, x_one)
-            sums, counts = cluster_sums(x, new_labels, k)
+            new_labels, distances, sums, counts = lloyd_step(x, x_sq, x_one, centers)
             new_centers = sums / counts.clamp_min(1.0)[:, None]
             empty = (counts == 0).nonzero().flatten()
             if len(empty):

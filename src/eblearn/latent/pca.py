@@ -30,6 +30,10 @@ from eblearn._validate import check_choice
 from eblearn.latent._estimator import TorchEstimator, as_data
 
 SVD_SOLVERS = ("auto", "full", "covariance_eigh")
+CANCELLATION = 100.0
+"""Largest ``N||μ||²/tr(Σ(x-μ)ᵀ(x-μ))`` for which PCA takes the covariance from ``xᵀx``."""
+SCATTER_ROWS = 8192
+"""Rows per centered block otherwise (a block stays in cache for its product)."""
 
 
 def flip_signs(components: Tensor) -> Tensor:
@@ -41,6 +45,25 @@ def flip_signs(components: Tensor) -> Tensor:
     index = components.abs().argmax(dim=1, keepdim=True)
     signs = torch.sign(components.gather(1, index))
     return components * torch.where(signs == 0, torch.ones_like(signs), signs)
+
+
+def _centered_scatter(x: Tensor, mean: Tensor) -> Tensor:
+    """``(x - μ)ᵀ(x - μ)`` in float64, ``(D, D)``, without a centered copy of ``x``.
+
+    ``xᵀx`` is one product and ``-Nμμᵀ`` is subtracted in float64 (as scikit-learn's
+    ``covariance_eigh``). That loses about ``log10(1 + ||μ||²/tr(Σ))`` digits to cancellation,
+    so when the mean dominates the spread (``N||μ||²`` above ``CANCELLATION`` times the
+    trace), the centered blocks are multiplied instead.
+    """
+    mean64 = mean.double()
+    scatter = (x.T @ x).double() - len(x) * torch.outer(mean64, mean64)
+    if len(x) * float(mean64.pow(2).sum()) <= CANCELLATION * float(scatter.trace().abs()):
+        return scatter
+    scatter = torch.zeros_like(scatter)
+    for start in range(0, len(x), SCATTER_ROWS):
+        block = x[start : start + SCATTER_ROWS] - mean
+        scatter += (block.T @ block).double()
+    return scatter
 
 
 class PCA(TorchEstimator):
@@ -103,18 +126,18 @@ class PCA(TorchEstimator):
         x = as_data(X, min_samples=2)
         n, d = x.shape
         mean = x.mean(0)
-        centered = x - mean  # (N, D)
         solver = self.svd_solver
         if solver == "auto":
             solver = "covariance_eigh" if n >= 10 * d and d <= 1000 else "full"
         if solver == "full":
-            _, singular, vt = torch.linalg.svd(centered, full_matrices=False)
+            _, singular, vt = torch.linalg.svd(x - mean, full_matrices=False)
             variances = singular**2 / (n - 1)  # (min(N, D),)
             directions = vt
         else:
-            eigenvalues, eigenvectors = torch.linalg.eigh(centered.T @ centered)  # ascending
-            eigenvalues = eigenvalues.flip(0).clamp_min(0.0)[: min(n, d)]
-            directions = eigenvectors.flip(1).T[: min(n, d)]
+            scatter = _centered_scatter(x, mean)
+            eigenvalues, eigenvectors = torch.linalg.eigh(scatter)  # ascending, float64
+            eigenvalues = eigenvalues.flip(0).clamp_min(0.0)[: min(n, d)].to(x.dtype)
+            directions = eigenvectors.flip(1).T[: min(n, d)].to(x.dtype)
             variances = eigenvalues / (n - 1)
             singular = eigenvalues.sqrt()
         k = self._number_kept(variances)
