@@ -14,7 +14,9 @@ from pathlib import Path
 
 import torch
 
-BENCHMARKS_FILE = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository root."""
+BENCHMARKS_FILE = ROOT / "BENCHMARKS.md"
 
 
 def load_average() -> float:
@@ -54,6 +56,14 @@ def machine(load: float | None = None, device: torch.device | str | None = None)
     )
 
 
+def library_versions() -> str:
+    """A paragraph naming the peer libraries measured beside eblearn (scikit-learn, numpy)."""
+    import numpy
+    import sklearn
+
+    return f"Libraries: scikit-learn {sklearn.__version__}, numpy {numpy.__version__}.\n\n"
+
+
 def command_line() -> str:
     """The command that ran this script, relative to the repository root."""
     script = Path(sys.argv[0]).resolve()
@@ -62,29 +72,47 @@ def command_line() -> str:
     return " ".join(["python", shlex.quote(str(script)), *map(shlex.quote, sys.argv[1:])])
 
 
+def _synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(fn: Callable[[], object], sync: bool = False) -> float:
     """Seconds one call of ``fn`` takes."""
-    if sync and torch.cuda.is_available():
-        torch.cuda.synchronize()
+    if sync:
+        _synchronize()
     start = time.perf_counter()
     fn()
-    if sync and torch.cuda.is_available():
-        torch.cuda.synchronize()
+    if sync:
+        _synchronize()
     return time.perf_counter() - start
+
+
+def interleaved_runs(
+    candidates: dict[str, Callable[[], object]], repeats: int, warmup: int = 0
+) -> tuple[dict[str, float], dict[str, object]]:
+    """Median seconds per call of each candidate, timed in alternation round after round,
+    and the last result of each."""
+    for _ in range(warmup):
+        for fn in candidates.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    results: dict[str, object] = {}
+    for _ in range(repeats):
+        for name, fn in candidates.items():
+            _synchronize()
+            start = time.perf_counter()
+            results[name] = fn()
+            _synchronize()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}, results
 
 
 def interleaved_medians(
     candidates: dict[str, Callable[[], object]], repeats: int, warmup: int = 2
 ) -> dict[str, float]:
     """Median seconds per call of each candidate, timed in alternation round after round."""
-    for _ in range(warmup):
-        for fn in candidates.values():
-            fn()
-    samples: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(repeats):
-        for name, fn in candidates.items():
-            samples[name].append(timed(fn, sync=True))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return interleaved_runs(candidates, repeats, warmup)[0]
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:

@@ -26,7 +26,8 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import append_section, cifar_patches, interleaved_medians, markdown_table
+from _patches import cifar_patches
+from _report import append_section, interleaved_runs, library_versions, markdown_table
 
 from eblearn.latent import PCA, GaussianMixture, KMeans
 
@@ -103,7 +104,7 @@ def main() -> None:
         runs[(label, "eblearn")] = gmm("eblearn", kind)
         runs[(label, "scikit-learn")] = gmm("scikit-learn", kind)
     named = {f"{model}|{library}": run for (model, library), run in runs.items()}
-    times, values = interleaved_medians(named, args.repeats)
+    times, values = interleaved_runs(named, args.repeats)
     objectives = {
         "PCA (16 components)": "explained variance",
         f"K-means (K={args.clusters})": "inertia",
@@ -144,8 +145,7 @@ def main() -> None:
     )
     append_section(
         "PCA, K-means, GMM vs scikit-learn at 100,000 × 64",
-        " ".join(["PYTHONPATH=src python benchmarks/bench_classical.py", *sys.argv[1:]]),
-        body,
+        library_versions() + body,
     )
 
 

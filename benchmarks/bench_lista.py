@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, append_section, cifar_patches, markdown_table
+from _patches import cifar_patches
+from _report import ROOT, append_section, library_versions, markdown_table
 from bench_sparse_coding import LAM, learned_dictionary
 
 from eblearn.latent import LISTA, fista, ista, train_lista
@@ -120,8 +121,7 @@ def main() -> None:
     )
     append_section(
         "LISTA: solver iterations needed to reach LISTA-T's energy",
-        "PYTHONPATH=src python benchmarks/bench_lista.py",
-        body,
+        library_versions() + body,
     )
 
 

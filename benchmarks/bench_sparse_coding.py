@@ -23,13 +23,8 @@ from sklearn.decomposition import SparseCoder as SkSparseCoder
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (
-    OUT,
-    append_section,
-    cifar_patches,
-    interleaved_medians,
-    markdown_table,
-)
+from _patches import cifar_patches
+from _report import ROOT, append_section, interleaved_runs, library_versions, markdown_table
 
 from eblearn.latent import DictionaryLearning, admm, fista, lasso_duality_gap
 from eblearn.latent.sparse_coding import sparse_coding_energy
@@ -40,7 +35,7 @@ ATOMS = 256
 
 def learned_dictionary() -> torch.Tensor:
     """256 unit atoms learned on 5,000 training patches (cached under benchmarks/out)."""
-    path = OUT / f"cifar_dictionary_{ATOMS}_lam{LAM}.pt"
+    path = ROOT / "benchmarks" / "out" / f"cifar_dictionary_{ATOMS}_lam{LAM}.pt"
     if path.is_file():
         return torch.load(path)
     patches = torch.tensor(cifar_patches(5000, "train", seed=1), dtype=torch.float32)
@@ -78,7 +73,7 @@ def main() -> None:
         "eblearn FISTA (float32)": lambda: fista(x32, atoms32, LAM, tol=1e-4, max_iter=20000).codes,
         "scikit-learn lasso_cd": sklearn("lasso_cd"),
     }
-    times, codes = interleaved_medians(runs, args.repeats)
+    times, codes = interleaved_runs(runs, args.repeats)
     base = times["scikit-learn lasso_cd"]
     y_sq = x64.pow(2).sum(1)
     rows = []
@@ -117,8 +112,7 @@ def main() -> None:
     )
     append_section(
         "Sparse coding: batched ADMM and FISTA vs scikit-learn SparseCoder",
-        " ".join(["PYTHONPATH=src python benchmarks/bench_sparse_coding.py", *sys.argv[1:]]),
-        body,
+        library_versions() + body,
     )
 
 

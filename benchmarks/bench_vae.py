@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import append_section, markdown_table
+from _report import append_section, library_versions, markdown_table
 
 from eblearn.data import load_dataset
 from eblearn.latent import fit_model, mlp_vae
@@ -79,8 +79,7 @@ def main() -> None:
     )
     append_section(
         "VAE negative log-likelihood on the digits test split",
-        "PYTHONPATH=src python benchmarks/bench_vae.py",
-        body,
+        library_versions() + body,
     )
 
 

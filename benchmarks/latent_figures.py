@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, append_section, cifar_arrays, markdown_table
+from _patches import cifar_arrays
+from _report import ROOT, append_section, library_versions, markdown_table
 
 from eblearn.data import load_dataset
 from eblearn.latent import (
@@ -246,8 +247,7 @@ def main() -> None:
     )
     append_section(
         "CVAE with latent dropout: best-of-K on an ambiguous future",
-        " ".join(["PYTHONPATH=src python benchmarks/latent_figures.py", *sys.argv[1:]]),
-        body,
+        library_versions() + body,
     )
 
 
