@@ -231,7 +231,9 @@ def plot_energy_vs_depth(
     """
     figure = new_figure(6.4, 4.4)
     axes = figure.subplots()
-    floor = 1e-12
+    # Gaps below float32's relative resolution of the energies are rounding noise: draw them
+    # at that floor instead of letting them flicker down to zero.
+    floor = max(float(np.finfo(np.float32).eps) * abs(minimum), 1e-12)
     for name, history in solvers.items():
         steps = np.arange(1, len(history) + 1)
         gaps = np.maximum(np.asarray(history) - minimum, floor)
@@ -246,6 +248,7 @@ def plot_energy_vs_depth(
         ylabel="mean energy − minimum",
         title=title or "sparse coding: energy reached",
     )
+    axes.axhline(floor, color="gray", ls=":", lw=1, label="float32 resolution")
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)
     return save_figure(figure, path)
