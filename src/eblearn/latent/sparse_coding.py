@@ -246,6 +246,28 @@ def _start_codes(init: Tensor | None, y: Tensor, k: int) -> Tensor:
     return init.to(dtype=y.dtype, device=y.device)
 
 
+def _lasso_problem(
+    y: Tensor,
+    dictionary: Tensor,
+    lam: float,
+    max_iter: int,
+    check_every: int,
+    init: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Checks a solver's input; returns its start codes and the Gram form ``(z₀, G, c, ||y||²)``.
+
+    ``G = W Wᵀ`` ``(K, K)``, ``c = y Wᵀ`` ``(N, K)``: every solver here works on
+    ``½zᵀGz - cᵀz + λ||z||₁``, which is the energy minus the constant ``½||y||²``.
+    """
+    check_dictionary(dictionary, y)
+    if not lam >= 0:
+        raise ValueError(f"lam (the sparsity weight λ) must be >= 0, got {lam!r}")
+    check_int(max_iter, "max_iter")
+    check_int(check_every, "check_every")
+    codes = _start_codes(init, y, len(dictionary))
+    return codes, dictionary @ dictionary.T, y @ dictionary.T, y.pow(2).sum(-1)
+
+
 def _proximal_gradient(
     y: Tensor,
     dictionary: Tensor,
@@ -259,15 +281,7 @@ def _proximal_gradient(
     record_history: bool,
 ) -> SparseCodes:
     """ISTA (``accelerated=False``) or FISTA with adaptive restart, batched with early exit."""
-    check_dictionary(dictionary, y)
-    if not lam >= 0:
-        raise ValueError(f"lam (the sparsity weight λ) must be >= 0, got {lam!r}")
-    check_int(max_iter, "max_iter")
-    check_int(check_every, "check_every")
-    codes = _start_codes(init, y, len(dictionary))
-    gram = dictionary @ dictionary.T  # (K, K)
-    correlation = y @ dictionary.T  # (N, K)
-    y_sq = y.pow(2).sum(-1)
+    codes, gram, correlation, y_sq = _lasso_problem(y, dictionary, lam, max_iter, check_every, init)
     step = torch.full((1, 1), 1.0 / lipschitz_constant(dictionary), dtype=y.dtype, device=y.device)
     history: list[float] = []
     on_iteration = None
@@ -447,20 +461,12 @@ def admm(
         >>> result.converged, bool((result.gap <= 1e-4 * y.pow(2).sum(1)).all())
         (True, True)
     """
-    check_dictionary(dictionary, y)
-    if not lam >= 0:
-        raise ValueError(f"lam (the sparsity weight λ) must be >= 0, got {lam!r}")
-    check_int(max_iter, "max_iter")
-    check_int(check_every, "check_every")
+    codes, gram, correlation, y_sq = _lasso_problem(y, dictionary, lam, max_iter, check_every, init)
     if not 0.0 < relaxation < 2.0:
         raise ValueError(f"relaxation (α) must lie in (0, 2), got {relaxation!r}")
     if rho is not None and not rho > 0:
         raise ValueError(f"rho (the ADMM penalty) must be > 0, got {rho!r}")
     n, k = len(y), len(dictionary)
-    codes = _start_codes(init, y, k)
-    gram = dictionary @ dictionary.T  # (K, K)
-    correlation = y @ dictionary.T  # (N, K)
-    y_sq = y.pow(2).sum(-1)
     if rho is None:
         rho = float(gram.diagonal().mean()) or 1.0
     start, operator, low_rank = _admm_operators(dictionary, gram, correlation, rho)
