@@ -39,7 +39,7 @@ from _joint import (
     train_method,
     views_recipe,
 )
-from _report import machine
+from _report import append_section
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,7 +116,6 @@ def main() -> None:
     parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    description = machine()
     cifar = load_cifar10(args.cifar)
     subset = torch.Generator().manual_seed(1234)  # the same images for every run
     train_index = torch.randperm(len(cifar.train), generator=subset)[: args.train_images]
@@ -156,16 +155,11 @@ def main() -> None:
     print(text)
     print(f"{floors} Total {minutes:.1f} min.")
     if args.append:
-        command = "python benchmarks/bench_cifar10_knn.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}"
-            for k, v in vars(args).items()
-            if k not in ("append", "cifar") and v is not None
-        )
-        section = (
-            "\n## Joint-embedding methods on CIFAR-10, CPU budget: kNN of eblearn vs the same "
-            "method from lightly's parts\n\n"
-            f"Command: `{command}` ({minutes:.1f} min)\n\nMachine: {description}.\n\n"
-            f"Budget: CIFAR-10 (the shared JPEG copy), views of {args.size} px, SmallResNet "
+        append_section(
+            "Joint-embedding methods on CIFAR-10, CPU budget: kNN of eblearn vs the same "
+            "method from lightly's parts",
+            f"Total {minutes:.1f} min. Budget: CIFAR-10 (the shared JPEG copy), views of "
+            f"{args.size} px, SmallResNet "
             f"(16-32-64, one basic block per stage), {args.train_images} random training "
             f"images, {args.epochs} epochs "
             f"of batch {args.batch}, SGD lr {args.lr}, heads {args.hidden} wide, embeddings "
@@ -173,10 +167,8 @@ def main() -> None:
             f"on {args.test_images} random test images. Seeds {args.seeds}; 'within spread' "
             "means eblearn's mean is not below lightly's by more than the largest seed-to-seed "
             "range of either side. images/s: wall clock, shared machine (noisy).\n\n"
-            f"{text}\n\n{floors}\n"
+            f"{text}\n\n{floors}",
         )
-        with (ROOT / "BENCHMARKS.md").open("a") as file:
-            file.write(section)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from _joint import (
     momentum_networks,
     views_recipe,
 )
-from _report import machine
+from _report import append_section
 from torch import Tensor, nn
 
 from eblearn.methods._views import encode_together
@@ -184,7 +184,6 @@ def main() -> None:
     parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    description = machine()
     rows = {}
     for name in [m.strip() for m in args.methods.split(",") if m.strip()]:
         rows[name] = measure(name, args)
@@ -192,21 +191,14 @@ def main() -> None:
     text = table(rows)
     print(text)
     if args.append:
-        command = "python benchmarks/bench_step_throughput.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "append"
+        append_section(
+            "Joint-embedding training-step throughput: eblearn vs lightly (CPU)",
+            f"Backbone ConvNet(width {args.width}) on {args.size}-px views, batch {args.batch}, "
+            f"heads {args.hidden} wide, embeddings {args.out}; SGD. Medians of {args.reps} "
+            f"interleaved repetitions in {args.rounds} rounds of fresh modules of {args.steps} "
+            "steps; views drawn beforehand (augmentation not timed); CPU time of the process "
+            f"({args.threads} thread(s)), not wall-clock.\n\n{text}",
         )
-        section = (
-            f"\n## Joint-embedding training-step throughput: eblearn vs lightly (CPU)\n\n"
-            f"Command: `{command}`\n\nMachine: {description}. Backbone ConvNet(width "
-            f"{args.width}) on {args.size}-px views, batch {args.batch}, heads {args.hidden} "
-            f"wide, embeddings {args.out}; SGD. Medians of {args.reps} interleaved repetitions in "
-            f"{args.rounds} rounds of fresh modules "
-            f"of {args.steps} steps; views drawn beforehand (augmentation not timed); CPU "
-            f"time of the process ({args.threads} thread(s)), not wall-clock.\n\n"
-            f"{text}\n"
-        )
-        with (ROOT / "BENCHMARKS.md").open("a") as file:
-            file.write(section)
 
 
 if __name__ == "__main__":
