@@ -5,7 +5,6 @@ from sklearn.cluster import KMeans as SkKMeans
 from sklearn.datasets import make_blobs
 
 from eblearn.latent import KMeans, kmeans_plusplus
-from eblearn.latent import kmeans as kmeans_module
 
 # Same data, same starting centers, float64 on both sides: Lloyd's iterations are the same
 # sequence of assignments, so the inertias agree to rounding.
@@ -84,23 +83,3 @@ def test_errors_are_clear():
         KMeans(0).fit(x)
     with pytest.raises(ValueError, match=r"codes must have shape \(10, 2\)"):
         KMeans(2, random_state=0).fit(x).energy(x, torch.zeros(10, 3))
-
-
-def test_blockwise_lloyd_step_against_a_loop(monkeypatch):
-    monkeypatch.setattr(kmeans_module, "LLOYD_ROWS", 7)  # several blocks and a partial one
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(30, 3, generator=generator, dtype=torch.float64)
-    centers = torch.randn(4, 3, generator=generator, dtype=torch.float64)
-    x_one = torch.cat([x, torch.ones(30, 1, dtype=torch.float64)], 1)
-    labels, distances, sums, counts = kmeans_module.lloyd_step(x, x.pow(2).sum(1), x_one, centers)
-    expected_sums = torch.zeros(4, 3, dtype=torch.float64)
-    expected_counts = torch.zeros(4, dtype=torch.float64)
-    for n in range(30):
-        squared = [float((x[n] - c).pow(2).sum()) for c in centers]
-        best = min(range(4), key=squared.__getitem__)
-        assert int(labels[n]) == best
-        assert float(distances[n]) == pytest.approx(squared[best], abs=1e-12)
-        expected_sums[best] += x[n]
-        expected_counts[best] += 1
-    torch.testing.assert_close(sums, expected_sums)
-    torch.testing.assert_close(counts, expected_counts)

@@ -7,6 +7,9 @@ only ``K`` points have zero energy, so the volume of low energy is bounded by co
 Training is Lloyd's algorithm [0], alternating inference (assign each sample to its nearest
 center) and the closed-form minimization over ``W`` (each center becomes the mean of its
 samples); k-means++ [1] (greedy, with ``2 + log K`` candidates per step) picks the start.
+Hamerly's distance bounds (:mod:`eblearn.latent.hamerly`) skip the distance computations
+that cannot change an assignment, so an iteration costs far less than a full pass once the
+centers settle.
 
 [0] Lloyd, Least squares quantization in PCM, 1982, https://doi.org/10.1109/TIT.1982.1056489
 [1] Arthur, Vassilvitskii, k-means++: the advantages of careful seeding, 2007,
@@ -28,6 +31,7 @@ from eblearn.latent._estimator import (
     check_int,
     make_generator,
 )
+from eblearn.latent.hamerly import hamerly_lloyd
 
 INITS = ("k-means++", "random")
 CHUNK = 1 << 23
@@ -78,38 +82,6 @@ def nearest_center(
     if len(labels) == 1:
         return labels[0], distances[0]
     return torch.cat(labels), torch.cat(distances)
-
-
-def cluster_sums(x: Tensor, labels: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Per-cluster sums ``(K, D)`` and counts ``(K,)`` of the rows of ``x`` (``index_add_``)."""
-    sums = torch.zeros(k, x.shape[1], dtype=x.dtype, device=x.device)
-    sums.index_add_(0, labels, x)
-    return sums, torch.bincount(labels, minlength=k).to(x.dtype)
-
-
-LLOYD_ROWS = 4096
-"""Rows per block of a Lloyd step: a block of ``[x, 1]`` stays in cache between the
-assignment product and the per-cluster sums, so the data is read from memory once."""
-
-
-def lloyd_step(
-    x: Tensor, x_sq: Tensor, x_one: Tensor, centers: Tensor
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One Lloyd pass: nearest centers ``(N,)``, squared distances ``(N,)``, per-cluster sums
-    ``(K, D)`` and counts ``(K,)``, blockwise over the samples (as :func:`nearest_center`
-    followed by :func:`cluster_sums`)."""
-    k = len(centers)
-    c_one = torch.cat([centers, -0.5 * centers.pow(2).sum(1, keepdim=True)], 1)  # (K, D+1)
-    labels = torch.empty(len(x), dtype=torch.int64, device=x.device)
-    best_scores = torch.empty(len(x), dtype=x.dtype, device=x.device)
-    sums = torch.zeros(k, x.shape[1], dtype=x.dtype, device=x.device)
-    for start in range(0, len(x), LLOYD_ROWS):
-        stop = start + LLOYD_ROWS
-        torch.max(x_one[start:stop] @ c_one.T, 1, out=(best_scores[start:stop], labels[start:stop]))
-        sums.index_add_(0, labels[start:stop], x[start:stop])
-    distances = (x_sq - 2 * best_scores).clamp_min_(0.0)
-    counts = torch.bincount(labels, minlength=k).to(x.dtype)
-    return labels, distances, sums, counts
 
 
 def kmeans_plusplus(
@@ -266,28 +238,10 @@ class KMeans(TorchEstimator):
     def _lloyd(
         self, x: Tensor, x_sq: Tensor, centers: Tensor, threshold: float
     ) -> tuple[Tensor, Tensor, float, int]:
-        """One run of Lloyd's algorithm from ``centers``: (centers, labels, inertia, n_iter)."""
-        x_one = torch.cat([x, torch.ones_like(x[:, :1])], 1)  # [x, 1], built once
-        centers = centers.clone()
-        labels = torch.full((len(x),), -1, dtype=torch.int64, device=x.device)
-        converged = False
-        n_iter = 0
-        for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - n_iter is reported
-            new_labels, distances, sums, counts = lloyd_step(x, x_sq, x_one, centers)
-            new_centers = sums / counts.clamp_min(1.0)[:, None]
-            empty = (counts == 0).nonzero().flatten()
-            if len(empty):
-                farthest = distances.topk(len(empty)).indices
-                new_centers[empty] = x[farthest]
-            shift = float((new_centers - centers).pow(2).sum())
-            if bool(torch.equal(new_labels, labels)):
-                converged = True  # the labels did not change: centers are already the means
-                break
-            centers, labels = new_centers, new_labels
-            if shift <= threshold:
-                break
-        if not converged:
-            labels, distances = nearest_center(x, centers, x_sq, x_one)
+        """One run of Lloyd's algorithm from ``centers`` (pruned by Hamerly's bounds, which
+        change no assignment): (centers, labels, inertia, n_iter)."""
+        centers, _, n_iter, _ = hamerly_lloyd(x, x_sq, centers, self.max_iter, threshold)
+        labels, distances = nearest_center(x, centers, x_sq)
         return centers, labels, float(distances.sum()), n_iter
 
     def fit_predict(self, X: Any, y: Any = None) -> Tensor:
