@@ -113,7 +113,10 @@ def main() -> None:
         f"{table}\n"
     )
     plot_energy_vs_depth(
-        results["codes"],
+        {
+            "LISTA trained on optimal codes": results["codes"],
+            "LISTA trained on the energy": results["energy"],
+        },
         histories,
         minimum,
         ROOT / "docs" / "img" / "latent" / "lista_energy.png",

@@ -66,6 +66,9 @@ def test_future_samples(tmp_path):
 def test_energy_vs_depth(tmp_path):
     history = [1.0 / (1 + i) + 0.5 for i in range(50)]
     path = plot_energy_vs_depth(
-        {1: 1.2, 2: 0.9, 5: 0.6}, {"ISTA": history, "FISTA": history[::2]}, 0.5, tmp_path / "e.png"
+        {"LISTA (codes)": {1: 1.2, 2: 0.9, 5: 0.6}, "LISTA (energy)": {1: 1.1, 3: 0.7}},
+        {"ISTA": history, "FISTA": history[::2]},
+        0.5,
+        tmp_path / "e.png",
     )
     assert _is_png(path)

@@ -3,6 +3,7 @@ and the energy reached by LISTA against the iterations of ISTA and FISTA."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -214,7 +215,7 @@ def plot_future_samples(
 
 
 def plot_energy_vs_depth(
-    lista: Mapping[int, float],
+    lista: Mapping[str, Mapping[int, float]],
     solvers: Mapping[str, Sequence[float]],
     minimum: float,
     path: str | os.PathLike[str],
@@ -223,7 +224,8 @@ def plot_energy_vs_depth(
     """Mean energy above the minimum: LISTA against its depth, solvers against iterations.
 
     Args:
-        lista: Depth ``T`` to LISTA-``T``'s mean energy.
+        lista: Curve label (e.g. ``"LISTA, trained on the energy"``) to a mapping from depth
+            ``T`` to LISTA-``T``'s mean energy; each label is one line with markers.
         solvers: Solver name (``"ISTA"``, ``"FISTA"``) to its mean energy after each iteration.
         minimum: The minimum mean energy (from a converged solver); the y axis is the gap to it.
         path: Where to write the PNG.
@@ -238,9 +240,10 @@ def plot_energy_vs_depth(
         steps = np.arange(1, len(history) + 1)
         gaps = np.maximum(np.asarray(history) - minimum, floor)
         axes.plot(steps, gaps, lw=1.6, label=f"{name} (iterations)")
-    depths = sorted(lista)
-    gaps = np.maximum(np.asarray([lista[d] for d in depths]) - minimum, floor)
-    axes.plot(depths, gaps, "o-", color="black", lw=2, ms=5, label="LISTA (layers)")
+    for (label, curve), marker in zip(lista.items(), itertools.cycle("osD^v"), strict=False):
+        depths = sorted(curve)
+        gaps = np.maximum(np.asarray([curve[d] for d in depths]) - minimum, floor)
+        axes.plot(depths, gaps, f"{marker}-", lw=2, ms=5, label=f"{label} (layers)")
     axes.set(
         xscale="log",
         yscale="log",
