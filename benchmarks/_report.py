@@ -89,10 +89,18 @@ def timed(fn: Callable[[], object], sync: bool = False) -> float:
 
 
 def interleaved_runs(
-    candidates: dict[str, Callable[[], object]], repeats: int, warmup: int = 0
+    candidates: dict[str, Callable[[], object]],
+    repeats: int,
+    warmup: int = 0,
+    settle: float = 0.0,
 ) -> tuple[dict[str, float], dict[str, object]]:
     """Median seconds per call of each candidate, timed in alternation round after round,
-    and the last result of each."""
+    and the last result of each.
+
+    ``settle`` seconds pass before each timed call: BLAS and OpenMP pools (numpy's OpenBLAS,
+    scikit-learn's OpenMP, torch's) keep their threads spinning for a while after a call, and
+    on a small machine those spinning threads would slow down whichever library runs next.
+    """
     for _ in range(warmup):
         for fn in candidates.values():
             fn()
@@ -100,6 +108,7 @@ def interleaved_runs(
     results: dict[str, object] = {}
     for _ in range(repeats):
         for name, fn in candidates.items():
+            time.sleep(settle)
             _synchronize()
             start = time.perf_counter()
             results[name] = fn()

@@ -33,6 +33,9 @@ from _report import append_section, interleaved_runs, library_versions, markdown
 
 from eblearn.latent import PCA, GaussianMixture, KMeans
 
+SETTLE = 0.5
+"""Idle seconds before each timed call (see ``_report.interleaved_runs``)."""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -114,7 +117,7 @@ def main() -> None:
         runs[(label, "eblearn")] = gmm("eblearn", kind)
         runs[(label, "scikit-learn")] = gmm("scikit-learn", kind)
     named = {f"{model}|{library}": run for (model, library), run in runs.items()}
-    times, values = interleaved_runs(named, args.repeats)
+    times, values = interleaved_runs(named, args.repeats, settle=SETTLE)
     objectives = {
         "PCA (16 components)": "explained variance",
         f"K-means (K={args.clusters})": "inertia",
@@ -151,7 +154,8 @@ def main() -> None:
     )
     body = (
         f"{args.n:,} gray 8×8 CIFAR-10 training patches (float32, 64 features) on CPU; "
-        f"{args.threads} thread(s) each; median of {args.repeats} interleaved runs. "
+        f"{args.threads} thread(s) each; median of {args.repeats} interleaved runs, each after "
+        f"{SETTLE} s idle (so that the other library's spinning thread pool has stopped). "
         f"Target: time ratio ≤ 1.\n\n{table}\n"
     )
     append_section(
