@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -115,3 +117,17 @@ def test_existing_run_folder_is_refused(tmp_path, capsys):
     (run_dir / "config.yaml").write_text("epochs: 1\n")
     assert main(["train", "--run-dir", str(run_dir)]) == 2
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_parser_and_listings_do_not_import_lightning():
+    # A fresh interpreter: in this one other tests have imported Lightning already.
+    code = (
+        "import sys\n"
+        "from eblearn.cli import main\n"
+        "assert main(['methods']) == 0\n"
+        "print(sorted(m for m in ('lightning', 'sklearn') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"

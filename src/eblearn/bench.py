@@ -32,7 +32,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 
 from eblearn.data.registry import load_dataset
@@ -41,7 +40,6 @@ from eblearn.methods.base import METHODS
 from eblearn.plot.comparison import plot_method_comparison
 from eblearn.train.checkpoint import atomic_write_bytes
 from eblearn.train.config import SMALL_HEADS, TrainConfig
-from eblearn.train.pretrain import pretrain
 
 DEFAULT_METHODS = (
     "siamese",
@@ -173,22 +171,6 @@ def peak_memory(device: torch.device) -> Iterator[dict[str, float]]:
         result["mib"] = max(0, max(peak[0], _rss_bytes()) - start) / 2**20
 
 
-class TrainingClock(L.Callback):
-    """Wall-clock seconds and optimizer steps between the start and the end of training."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self.steps = 0
-        self._start = 0.0
-
-    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self._start = time.perf_counter()
-
-    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self.seconds = time.perf_counter() - self._start
-        self.steps = int(trainer.global_step)
-
-
 def parse_method_args(
     methods: Sequence[str], pairs: Sequence[tuple[str, Any]], heads: str
 ) -> dict[str, dict[str, Any]]:
@@ -273,6 +255,11 @@ def bench(
     Raises:
         ValueError: On an unknown method or data set, or bad configuration values.
     """
+    # Lightning loads here, not when the module is imported: ``eblearn --help`` and the
+    # listing commands build this parser and should not pay for it.
+    from eblearn.train.callbacks import TrainingClock
+    from eblearn.train.runs import pretrain
+
     if not methods:
         raise ValueError("--methods is empty; name at least one method")
     for method in methods:

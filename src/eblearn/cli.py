@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (2 for bad input, 1 for failures)."""
-    from eblearn.train.module import NonFiniteLossError
+    from eblearn.train.errors import NonFiniteLossError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -32,7 +32,7 @@ from eblearn.plot.embedding import plot_embedding
 from eblearn.train.checkpoint import atomic_write_bytes
 from eblearn.train.config import TrainConfig
 from eblearn.train.history import read_history
-from eblearn.train.pretrain import LOG_FILE, Pretrained, load_pretrained, pretrain, uses_gpu
+from eblearn.train.runs import LOG_FILE, Pretrained, load_pretrained, pretrain, uses_gpu
 
 RESULTS_FILE = "results.json"
 EVAL_FILE = "eval.json"

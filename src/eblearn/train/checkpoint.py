@@ -14,10 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Checkpoint
 
 
 class CheckpointError(ValueError):
@@ -75,33 +72,3 @@ def load_checkpoint(
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{str(path)!r} is not an eblearn checkpoint (no 'state_dict')")
     return checkpoint
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint I/O that writes atomically and loads with ``weights_only=True``."""
-
-    def save_checkpoint(
-        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
-    ) -> None:
-        save_checkpoint(checkpoint, path)
-
-    def load_checkpoint(  # type: ignore[override]
-        self, path: Any, map_location: Any = None, weights_only: bool | None = None
-    ) -> dict[str, Any]:
-        return load_checkpoint(path, map_location if map_location is not None else "cpu")
-
-
-class EpochCheckpoint(Checkpoint):
-    """Saves the full training state to ``path`` at the end of every epoch.
-
-    As a :class:`~lightning.pytorch.callbacks.Checkpoint`, Lightning calls it after the
-    module's own ``on_train_epoch_end`` (so the epoch's metrics are logged first). Writing goes
-    through the trainer's checkpoint I/O, atomic with :class:`AtomicCheckpointIO`.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        super().__init__()
-        self.path = Path(path)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        trainer.save_checkpoint(self.path, weights_only=False)  # the full state, to resume

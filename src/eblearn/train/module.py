@@ -23,15 +23,12 @@ from eblearn.data.augment import MultiViewAugment
 from eblearn.evaluate.collapse import CollapseWarning, collapse_report
 from eblearn.methods.base import Method
 from eblearn.train.config import TrainConfig
+from eblearn.train.errors import NonFiniteLossError
 from eblearn.train.optim import build_optimizer, parameter_groups, warmup_cosine
 from eblearn.train.seeding import derived_seed, seed_everything
 
 COLLAPSE_SAMPLE = 4096
 """Embeddings kept per epoch for the collapse metrics."""
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss term became NaN or Inf; training stops and the last good checkpoint is kept."""
 
 
 class IndexDataset(Dataset[int]):

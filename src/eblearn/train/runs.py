@@ -26,13 +26,8 @@ from eblearn.data.images import DatasetSplits
 from eblearn.data.registry import load_dataset
 from eblearn.methods.base import METHODS, Method, build_method
 from eblearn.nn.backbones import build_backbone
-from eblearn.train.checkpoint import (
-    AtomicCheckpointIO,
-    CheckpointError,
-    EpochCheckpoint,
-    load_checkpoint,
-    save_checkpoint,
-)
+from eblearn.train.callbacks import AtomicCheckpointIO, EpochCheckpoint
+from eblearn.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from eblearn.train.config import TrainConfig, resolve
 from eblearn.train.history import RunHistory
 from eblearn.train.module import PretrainModule, index_loader

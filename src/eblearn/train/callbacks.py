@@ -1,0 +1,62 @@
+"""Lightning glue for training runs: atomic checkpoint I/O, the per-epoch checkpoint and a
+training clock. The checkpoint files themselves are :mod:`eblearn.train.checkpoint`'s.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Checkpoint
+
+from eblearn.train.checkpoint import load_checkpoint, save_checkpoint
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint I/O that writes atomically and loads with ``weights_only=True``."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        save_checkpoint(checkpoint, path)
+
+    def load_checkpoint(  # type: ignore[override]
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        return load_checkpoint(path, map_location if map_location is not None else "cpu")
+
+
+class EpochCheckpoint(Checkpoint):
+    """Saves the full training state to ``path`` at the end of every epoch.
+
+    As a :class:`~lightning.pytorch.callbacks.Checkpoint`, Lightning calls it after the
+    module's own ``on_train_epoch_end`` (so the epoch's metrics are logged first). Writing goes
+    through the trainer's checkpoint I/O, atomic with :class:`AtomicCheckpointIO`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.path = Path(path)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path, weights_only=False)  # the full state, to resume
+
+
+class TrainingClock(L.Callback):
+    """Wall-clock seconds and optimizer steps between the start and the end of training."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.steps = 0
+        self._start = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.seconds = time.perf_counter() - self._start
+        self.steps = int(trainer.global_step)
