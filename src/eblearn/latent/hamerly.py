@@ -72,7 +72,9 @@ class HamerlyState:
         labels, upper, lower = nearest_two(x_one, x_sq, centers)
         k = len(centers)
         sums = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
-        sums.index_add_(0, labels, x.double())
+        for start in range(0, len(x), 16 * ROWS):  # float64 copies of blocks, not of all x
+            block = slice(start, start + 16 * ROWS)
+            sums.index_add_(0, labels[block], x[block].double())
         counts = torch.bincount(labels, minlength=k).double()
         return cls(labels, upper, lower, sums, counts)
 
