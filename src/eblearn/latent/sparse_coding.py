@@ -381,28 +381,17 @@ def fista(
     )
 
 
-def _admm_operators(
-    dictionary: Tensor, gram: Tensor, correlation: Tensor, rho: float
-) -> tuple[Tensor, Tensor, bool]:
-    """The x-update of ADMM, ``x = (c + ρw)(G + ρI)⁻¹ = x₀ + w·ρ(G + ρI)⁻¹``.
+def _admm_operator(dictionary: Tensor, rho: float) -> Tensor:
+    """``B = (ρI + WᵀW)⁻¹Wᵀ`` ``(D, K)``, for ADMM's x-update ``x = w + (y - wW)B``.
 
-    Returns ``x₀ = c(G + ρI)⁻¹`` ``(N, K)``, and either ``T = ρ(G + ρI)⁻¹`` ``(K, K)``
-    (``low_rank`` false) or, when ``K > 2D``, ``B = (ρI + WᵀW)⁻¹Wᵀ`` ``(D, K)`` with
-    ``ρ(G + ρI)⁻¹ = I - WB`` (Woodbury; ``low_rank`` true): two thin products per step
-    instead of one ``K × K`` product.
+    The x-update solves ``x(G + ρI) = c + ρw`` with ``c = yWᵀ``; by the push-through
+    identity ``B(G + ρI) = Wᵀ``, so ``(w + (y - wW)B)(G + ρI) = wG + ρw + (y - wW)Wᵀ
+    = c + ρw``: two thin ``(N, K) × (K, D)`` products per step and a ``D × D`` solve once,
+    instead of a ``K × K`` inverse.
     """
-    k, d = dictionary.shape
     w64 = dictionary.double()
-    low_rank = k > 2 * d
-    if low_rank:
-        inner = rho * torch.eye(d, dtype=torch.float64, device=w64.device) + w64.T @ w64
-        operator = torch.linalg.solve(inner, w64.T)  # B (D, K)
-        start = (correlation.double() - (correlation.double() @ w64) @ operator) / rho
-    else:
-        shifted = gram.double() + rho * torch.eye(k, dtype=torch.float64, device=w64.device)
-        operator = rho * torch.linalg.inv(shifted)  # T (K, K)
-        start = correlation.double() @ operator / rho
-    return start.to(gram.dtype), operator.to(gram.dtype), low_rank
+    inner = rho * torch.eye(w64.shape[1], dtype=torch.float64, device=w64.device) + w64.T @ w64
+    return torch.linalg.solve(inner, w64.T).to(dictionary.dtype)
 
 
 def admm(
@@ -416,6 +405,7 @@ def admm(
     relaxation: float = 1.8,
     check_every: int = 5,
     polish: bool = True,
+    low_precision: bool | None = None,
 ) -> SparseCodes:
     """Over-relaxed ADMM with active-set polishing, batched over the rows of ``y``.
 
@@ -461,7 +451,7 @@ def admm(
         >>> result.converged, bool((result.gap <= 1e-4 * y.pow(2).sum(1)).all())
         (True, True)
     """
-    codes, gram, correlation, y_sq = _lasso_problem(y, dictionary, lam, max_iter, check_every, init)
+    codes, gram, _, y_sq = _lasso_problem(y, dictionary, lam, max_iter, check_every, init)
     if not 0.0 < relaxation < 2.0:
         raise ValueError(f"relaxation (α) must lie in (0, 2), got {relaxation!r}")
     if rho is not None and not rho > 0:
@@ -469,90 +459,111 @@ def admm(
     n, k = len(y), len(dictionary)
     if rho is None:
         rho = float(gram.diagonal().mean()) or 1.0
-    start, operator, low_rank = _admm_operators(dictionary, gram, correlation, rho)
+    if low_precision is None:
+        low_precision = y.dtype == torch.float32 and _fast_bfloat16(y.device)
+    low_precision = low_precision and polish and tol > 0  # only polished codes can stop
+    work = torch.bfloat16 if low_precision else y.dtype
+    operator = _admm_operator(dictionary, rho)
     alpha, threshold = relaxation, lam / rho
     check = tol > 0
-
-    def gram_product(z: Tensor) -> Tensor:  # z·G, through W when that is cheaper
-        return (z @ dictionary) @ dictionary.T if low_rank else z @ gram
-
+    y_sq_all = y_sq
     codes_all = codes.clone()
     gap_all = torch.full((n,), math.inf, dtype=y.dtype, device=y.device)
     active = torch.arange(n, device=y.device)
-    v = codes
     # Warm start: the dual that makes a given optimal code a fixed point.
-    u = ((correlation - gram_product(v)) / rho).clamp(-threshold, threshold)
-    base = alpha * start
-    previous = torch.zeros(n, k, dtype=torch.bool, device=y.device)
-    v_check, u_check = v.clone(), u.clone()
-    n_iter = 0
+    u = (torch.addmm(y, codes, dictionary, alpha=-1.0) @ dictionary.T / rho).clamp(
+        -threshold, threshold
+    )
+    v, u = codes.to(work), u.to(work)
+    y_work, atoms_work, operator_work = y.to(work), dictionary.to(work), operator.to(work)
+    weights = torch.rand(k, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    weights = (1 + weights).to(device=y.device, dtype=torch.float32)
+    support_key = torch.full((n,), -1.0, device=y.device)  # a hash of each row's support
+    tried = torch.zeros(n, dtype=torch.bool, device=y.device)  # polish failed on this support
+    n_iter = n_checks = 0
     for n_iter in range(1, max_iter + 1):
-        # t = x̂ + u with x̂ = αx + (1 - α)v, x = x₀ + (v - u)·ρ(G + ρI)⁻¹
-        if low_rank:
-            projected = torch.mm(v, dictionary).sub_(torch.mm(u, dictionary))  # (v - u)W
-            t = (
-                torch.add(v, u, alpha=1 - alpha)
-                .add_(base)
-                .addmm_(projected, operator, alpha=-alpha)
-            )
-        else:
-            t = torch.add(u, v, alpha=1 - alpha).add_(base).addmm_(v - u, operator, alpha=alpha)
+        if work != y.dtype and (len(active) < FULL_PRECISION_BELOW * n or n_iter > LOW_ITERATIONS):
+            work = y.dtype  # the last samples: iterate in full precision until they converge
+            v, u, y_work = v.to(work), u.to(work), y
+            atoms_work, operator_work = dictionary, operator
+        v_old, u_old = v, u
+        # t = x̂ + u with x̂ = αx + (1 - α)v and x = w + (y - wW)B, w = v - u:
+        # t = v + (1 - α)u + α(y - wW)B
+        projected = torch.addmm(y_work, v - u, atoms_work, alpha=-1.0)  # y - wW  (N, D)
+        t = torch.add(v, u, alpha=1 - alpha).addmm_(projected, operator_work, alpha=alpha)
         u = t.clamp(-threshold, threshold)  # u + x̂ - v = t - shrink(t)
         v = t.sub_(u)  # shrink(t, λ/ρ)
         if not check or (n_iter % check_every and n_iter != max_iter):
             continue
-        gap = _gap(y_sq, correlation, v, gram_product(v), lam)
-        done = gap <= tol * y_sq
-        final = v.clone()
-        support = v != 0
+        code = v.to(y.dtype)
+        if not polish or n_checks % RAW_GAP_EVERY == 0:  # the ADMM iterate's own gap
+            gap = _residual_gap(y, code, dictionary, lam)[0]
+            done = gap <= tol * y_sq
+            finished = done.nonzero()[:, 0]
+            gap_all[active[finished]] = gap[finished]
+            codes_all[active[finished]] = code[finished]
+        else:
+            done = torch.zeros(len(active), dtype=torch.bool, device=y.device)
+        n_checks += 1
         if polish:
-            settled = ~done & (support == previous).all(1)
-            previous = support
-            rows = settled.nonzero()[:, 0]
+            support = v != 0
+            key = torch.mv(support.to(torch.float32), weights)
+            settled = key == support_key
+            tried &= settled  # a changed support is worth a new try
+            support_key = key
+            rows = (settled & ~done & ~tried).nonzero()[:, 0]
             if len(rows):
+                y_rows = y.index_select(0, rows)
                 polished, polished_gap, accepted = _polish(
+                    y_rows,
+                    y_rows @ dictionary.T,
+                    y_sq.index_select(0, rows),
+                    support.index_select(0, rows),
+                    code.index_select(0, rows),
+                    dictionary,
                     gram,
-                    correlation[rows],
-                    y_sq[rows],
-                    support[rows],
-                    v[rows].sign(),
                     lam,
                     tol,
-                    gram_product,
                 )
-                final[rows[accepted]] = polished[accepted]
-                gap[rows[accepted]] = polished_gap[accepted]
-                done[rows[accepted]] = True
-        gap_all[active] = gap
-        codes_all[active] = final
+                good = rows[accepted]
+                codes_all[active[good]] = polished[accepted]
+                gap_all[active[good]] = polished_gap[accepted]
+                done[good] = True
+                tried[rows[~accepted]] = True
         if bool(done.all()):
+            active = active[:0]
             break
         if bool(done.any()):  # shrink the working set to the unconverged samples
-            keep = ~done
-            active, v, u, base, previous = (
-                active[keep],
-                v[keep],
-                u[keep],
-                base[keep],
-                previous[keep],
+            keep = (~done).nonzero()[:, 0]
+            active, v, u, v_old, u_old, y, y_sq, support_key, tried = (
+                tensor.index_select(0, keep)
+                for tensor in (active, v, u, v_old, u_old, y, y_sq, support_key, tried)
             )
-            correlation, y_sq = correlation[keep], y_sq[keep]
-            v_check, u_check = v_check[keep], u_check[keep]
+            y_work = y if y_work.dtype == y.dtype else y.to(work)
         # Residual balancing [3, §3.4.1]: the primal residual x̂ - v is the change of u, the
-        # dual residual ρ times the change of v (both over the last check interval).
-        primal, dual = float((u - u_check).norm()), rho * float((v - v_check).norm())
+        # dual residual ρ times the change of v.
+        primal = float((u - u_old).float().norm())
+        dual = rho * float((v - v_old).float().norm())
         if primal > BALANCE * dual or dual > BALANCE * primal:
             new_rho = rho * 2.0 if primal > dual else rho / 2.0
             u = u * (rho / new_rho)  # the scaled dual u = y/ρ
             rho, threshold = new_rho, lam / new_rho
-            start, operator, low_rank = _admm_operators(dictionary, gram, correlation, rho)
-            base = alpha * start
-        v_check, u_check = v.clone(), u.clone()
-    if not check:
-        codes_all = v
-        gap_all = _gap(y_sq, correlation, v, gram_product(v), lam)
-    converged = check and bool((gap_all <= tol * y.pow(2).sum(-1)).all())
+            operator = _admm_operator(dictionary, rho)
+            operator_work = operator.to(work)
+    if len(active):  # unconverged (or unchecked) samples keep their last ADMM iterate
+        code = v.to(y.dtype)
+        codes_all[active] = code
+        gap_all[active] = _residual_gap(y, code, dictionary, lam)[0]
+    converged = check and bool((gap_all <= tol * y_sq_all).all())
     return SparseCodes(codes_all, n_iter, gap_all, converged)
+
+
+def _fast_bfloat16(device: torch.device) -> bool:
+    """Whether bfloat16 arithmetic is native (CUDA, or a CPU with AVX-512 BF16)."""
+    if device.type == "cuda":
+        return True
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return device.type == "cpu" and probe is not None and bool(probe())
 
 
 BALANCE = 10.0
@@ -560,50 +571,74 @@ BALANCE = 10.0
 by this factor."""
 POLISH_ROUNDS = 2
 """Primal-dual active-set corrections after the first exact solve on a settled support."""
+RAW_GAP_EVERY = 4
+"""With polishing, the duality gap of the ADMM iterate itself is checked every this many
+checks (polished codes end almost every sample)."""
+FULL_PRECISION_BELOW = 0.1
+"""bfloat16 iterations switch to the input precision once fewer than this fraction of the
+samples remain unconverged ..."""
+LOW_ITERATIONS = 50
+"""... or after this many iterations."""
 
 
 def _polish(
-    gram: Tensor,
+    y: Tensor,
     correlation: Tensor,
     y_sq: Tensor,
     support: Tensor,
-    signs: Tensor,
+    codes: Tensor,
+    dictionary: Tensor,
+    gram: Tensor,
     lam: float,
     tol: float,
-    gram_product: Callable[[Tensor], Tensor],
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Exact codes on the given supports, corrected ``POLISH_ROUNDS`` times; returns the codes,
-    their gaps and which rows reached ``gap ≤ tol·||y||²``."""
+    """Exact codes on the supports of ``codes`` (with their signs), corrected
+    ``POLISH_ROUNDS`` times; returns the codes, their gaps and which rows reached
+    ``gap ≤ tol·||y||²``."""
     n = len(correlation)
-    codes = torch.zeros_like(correlation)
+    signs = codes.sign()
+    polished = torch.zeros_like(correlation)
     gaps = torch.full((n,), math.inf, dtype=y_sq.dtype, device=y_sq.device)
     accepted = torch.zeros(n, dtype=torch.bool, device=y_sq.device)
     rows = torch.arange(n, device=y_sq.device)
     for round_ in range(POLISH_ROUNDS + 1):
-        candidate, solved = support_codes(gram, correlation[rows], support, signs, lam)
-        product = gram_product(candidate)
-        gap = _gap(y_sq[rows], correlation[rows], candidate, product, lam)
-        good = solved & (gap <= tol * y_sq[rows])
-        codes[rows[good]] = candidate[good]
-        gaps[rows[good]] = gap[good]
-        accepted[rows[good]] = True
-        retry = solved & ~good
-        if round_ == POLISH_ROUNDS or not bool(retry.any()):
+        candidate, solved = support_codes(gram, correlation, support, signs, lam)
+        gap, slopes = _residual_gap(y, candidate, dictionary, lam)
+        good = solved & (gap <= tol * y_sq)
+        index = good.nonzero()[:, 0]
+        polished[rows[index]] = candidate.index_select(0, index)
+        gaps[rows[index]] = gap.index_select(0, index)
+        accepted[rows[index]] = True
+        retry = (solved & ~good).nonzero()[:, 0]
+        if round_ == POLISH_ROUNDS or not len(retry):
             break
         # One primal-dual active-set step: drop the atoms whose sign flipped, add the
         # atoms whose correlation with the residual exceeds λ (with that correlation's sign).
-        rows, candidate, support, signs = (
-            rows[retry],
-            candidate[retry],
-            support[retry],
-            signs[retry],
+        rows, candidate, support, signs, slopes, y, correlation, y_sq = (
+            t.index_select(0, retry)
+            for t in (rows, candidate, support, signs, slopes, y, correlation, y_sq)
         )
-        residual_correlation = correlation[rows] - product[retry]
         flipped = support & (candidate.sign() != signs)
-        violating = ~support & (residual_correlation.abs() > lam)
+        violating = ~support & (slopes.abs() > lam)
         support = (support & ~flipped) | violating
-        signs = torch.where(violating, residual_correlation.sign(), signs)
-    return codes, gaps, accepted
+        signs = torch.where(violating, slopes.sign(), signs)
+    return polished, gaps, accepted
+
+
+def _residual_gap(
+    y: Tensor, codes: Tensor, dictionary: Tensor, lam: float
+) -> tuple[Tensor, Tensor]:
+    """The duality gap ``(N,)`` of :func:`lasso_duality_gap` and the residual correlations
+    ``r Wᵀ = c - zG`` ``(N, K)``, computed from the residual ``r = y - zW`` (two thin
+    products, and no cancellation in ``||r||²``)."""
+    residual = torch.addmm(y, codes, dictionary, alpha=-1.0)
+    slopes = residual @ dictionary.T
+    residual_sq = torch.linalg.vecdot(residual, residual)
+    dual_direction = slopes.abs().amax(-1)  # ||r Wᵀ||∞
+    scale = torch.where(dual_direction > lam, lam / dual_direction.clamp_min(1e-30), 1.0)
+    primal = 0.5 * residual_sq + lam * codes.abs().sum(-1)
+    dual = scale * torch.linalg.vecdot(residual, y) - 0.5 * scale.pow(2) * residual_sq
+    return primal - dual, slopes
 
 
 SOLVERS: dict[str, Callable[..., SparseCodes]] = {"admm": admm, "fista": fista, "ista": ista}
