@@ -9,8 +9,9 @@ For ``min_z ½zᵀGz - cᵀz + λ||z||₁`` (``G = WWᵀ``, ``c = yWᵀ``), a co
 signs, one small ``|S| × |S|`` solve per sample gives the exact minimizer, where the
 iterative solver would need many more steps to converge on an ill-conditioned ``G_SS``
 (the finite identification of the active set, as in feature-sign search [0] and
-primal-dual active-set methods [1]). Samples are grouped by support size, so each group
-is one batched Cholesky factorization without padding.
+primal-dual active-set methods [1]). Supports are padded to a multiple of ``BUCKET`` atoms
+with decoupled unit pivots (``[[G_SS, 0], [0, I]]``, right-hand side 0 on the pads, so the
+solution on ``S`` is unchanged), so that each bucket is one batched Cholesky factorization.
 
 [0] Lee, Battle, Raina, Ng, Efficient sparse coding algorithms, 2007,
     https://papers.nips.cc/paper/2979-efficient-sparse-coding-algorithms

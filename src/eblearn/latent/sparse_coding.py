@@ -6,7 +6,8 @@ columns are the atoms. Here (as in scikit-learn) the dictionary is stored as its
 Free energy: ``F(y) = min_z E(y, z)``. Inference: the convex minimization over ``z`` by
 proximal gradient descent, ISTA [0] (``z ← shrink(z - ∇/L, λ/L)``) or its accelerated
 version FISTA [1], or by over-relaxed ADMM [3] with exact active-set polishing
-(:func:`admm`, the fastest on overcomplete dictionaries), batched over samples.
+(:func:`admm`, the fastest on overcomplete dictionaries, its steps in bfloat16 where that is
+native), batched over samples.
 Strategy: regularized; the L1 term makes codes sparse, so only unions of low-dimensional
 subspaces spanned by few atoms have low energy.
 
@@ -401,7 +402,7 @@ def admm(
     init: Tensor | None = None,
     rho: float | None = None,
     relaxation: float = 1.8,
-    check_every: int = 5,
+    check_every: int = 8,
     polish: bool = True,
     low_precision: bool | None = None,
 ) -> SparseCodes:
@@ -409,14 +410,22 @@ def admm(
 
     Splits ``min ½zᵀGz - cᵀz + λ||v||₁`` s.t. ``z = v`` [3]: with the scaled dual ``u``,
     ``x = (c + ρ(v - u))(G + ρI)⁻¹``, ``x̂ = αx + (1 - α)v``, ``v = shrink(x̂ + u, λ/ρ)``,
-    ``u = u + x̂ - v``. The matrix ``(G + ρI)⁻¹`` is shared by all samples and computed once
-    (through Woodbury's identity when ``K > 2D``). Its support ``S`` settles long before the
+    ``u = u + x̂ - v``. By the push-through identity the x-update is
+    ``x = w + (y - wW)B`` with ``w = v - u`` and ``B = (ρI + WᵀW)⁻¹Wᵀ`` ``(D, K)``, shared by
+    all samples: a step is two thin products. The support ``S`` settles long before the
     values converge on an ill-conditioned ``G_SS``; so at each check, a sample whose support
     did not change since the previous check gets the exact code on that support
     (``G_SS z_S = c_S - λσ_S``, :func:`~eblearn.latent.active_set.support_codes`), followed by
-    ``polish_rounds`` primal-dual active-set corrections (drop atoms whose sign flipped, add
-    atoms with ``|c_j - (zG)_j| > λ``). A sample stops when the duality gap of its ADMM
-    iterate or of a polished code is at most ``tol · ||y||²`` (the rule of :func:`fista`).
+    ``POLISH_ROUNDS`` primal-dual active-set corrections (drop atoms whose sign flipped, add
+    atoms with ``|c_j - (zG)_j| > λ``). A sample stops when the duality gap of a polished
+    code, or of its ADMM iterate (checked every ``RAW_GAP_EVERY`` checks when polishing), is
+    at most ``tol · ||y||²`` (the rule of :func:`fista`).
+
+    Since the steps only have to find supports, they may run in bfloat16
+    (``low_precision``): the polished codes, the gaps and so the stopping rule stay in the
+    input's precision, and the last ``FULL_PRECISION_BELOW`` of the samples (or all of them
+    after ``LOW_ITERATIONS`` steps) go on in the input's precision, so that ADMM alone
+    could still converge.
 
     Args:
         y: Samples ``(N, D)``.
@@ -427,11 +436,14 @@ def admm(
         init: Starting codes ``(N, K)`` (warm start); zeros by default.
         rho: Starting ADMM penalty ``ρ``; ``None`` uses the mean squared atom norm
             ``tr(G)/K``. At each check, ``ρ`` is doubled or halved when the primal and dual
-            residuals differ by more than ``BALANCE`` (residual balancing).
+            residuals of the last step differ by more than ``BALANCE`` (residual balancing).
         relaxation: Over-relaxation ``α`` in ``(0, 2)``.
-        check_every: Iterations between gap checks (and polishing).
+        check_every: Iterations between checks (and polishing).
         polish: Polish settled supports by the exact KKT solve (much faster on
             ill-conditioned dictionaries; the stopping rule is the same either way).
+        low_precision: Take the ADMM steps in bfloat16 (with ``polish`` and ``tol > 0``
+            only); ``None`` does so for float32 input on CUDA or on a CPU with native
+            bfloat16 (AVX-512 BF16).
 
     Returns:
         :class:`SparseCodes` (``history`` is empty).
@@ -582,7 +594,7 @@ BALANCE = 10.0
 by this factor."""
 POLISH_ROUNDS = 2
 """Primal-dual active-set corrections after the first exact solve on a settled support."""
-RAW_GAP_EVERY = 4
+RAW_GAP_EVERY = 3
 """With polishing, the duality gap of the ADMM iterate itself is checked every this many
 checks (polished codes end almost every sample)."""
 FULL_PRECISION_BELOW = 0.1
