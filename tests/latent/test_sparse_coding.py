@@ -376,3 +376,26 @@ def test_admm_switches_from_bfloat16_to_full_precision(problem, monkeypatch):
         atol=1e-4,
         rtol=0,
     )
+
+
+def test_admm_in_parallel_row_blocks_meets_the_same_tolerance(problem):
+    """Blocks of rows solved in threads: the same problem per row, so the same tolerance,
+    the same energies (within it) and the warm start split with the rows."""
+    x, atoms = problem
+    xt, wt = torch.tensor(x[:90]), torch.tensor(atoms)
+    threads = torch.get_num_threads()
+    whole = admm(xt, wt, LAM, tol=1e-8, n_jobs=1)
+    blocks = admm(xt, wt, LAM, tol=1e-8, n_jobs=3)
+    assert blocks.converged and blocks.codes.shape == whole.codes.shape
+    assert bool((blocks.gap <= 1e-8 * xt.pow(2).sum(1)).all())
+    torch.testing.assert_close(
+        sparse_coding_energy(xt, blocks.codes, wt, LAM),
+        sparse_coding_energy(xt, whole.codes, wt, LAM),
+        atol=1e-6,
+        rtol=0,
+    )
+    again = admm(xt, wt, LAM, tol=1e-8, init=blocks.codes, n_jobs=3, check_every=1)
+    assert again.n_iter == 1  # each block got its own rows' codes
+    assert torch.get_num_threads() == threads  # the caller's intra-op threads are unchanged
+    with pytest.raises(ValueError, match="n_jobs"):
+        admm(xt, wt, LAM, n_jobs=0)

@@ -39,6 +39,7 @@ from torch import Tensor
 
 from eblearn._validate import check_choice
 from eblearn.latent._estimator import TorchEstimator, as_data, check_int
+from eblearn.latent._parallel import row_jobs, solve_row_blocks
 from eblearn.latent.active_set import support_codes
 
 ALGORITHMS = ("admm", "fista", "ista")
@@ -405,6 +406,7 @@ def admm(
     check_every: int = 8,
     polish: bool = True,
     low_precision: bool | None = None,
+    n_jobs: int | None = None,
 ) -> SparseCodes:
     """Over-relaxed ADMM with active-set polishing, batched over the rows of ``y``.
 
@@ -444,6 +446,9 @@ def admm(
         low_precision: Take the ADMM steps in bfloat16 (with ``polish`` and ``tol > 0``
             only); ``None`` does so for float32 input on CUDA or on a CPU with native
             bfloat16 (AVX-512 BF16).
+        n_jobs: Solve this many contiguous blocks of rows in parallel threads (one intra-op
+            thread each), as scikit-learn's ``n_jobs``; ``None`` uses one block per torch
+            thread on CPU when each has at least ``PARALLEL_ROWS`` rows.
 
     Returns:
         :class:`SparseCodes` (``history`` is empty).
@@ -466,6 +471,35 @@ def admm(
         raise ValueError(f"relaxation (α) must lie in (0, 2), got {relaxation!r}")
     if rho is not None and not rho > 0:
         raise ValueError(f"rho (the ADMM penalty) must be > 0, got {rho!r}")
+    if n_jobs is not None:
+        check_int(n_jobs, "n_jobs")
+    jobs = row_jobs(n_jobs, y)
+    if jobs > 1:  # each block is the same problem on fewer rows
+        parts = solve_row_blocks(
+            lambda rows, start: admm(
+                rows,
+                dictionary,
+                lam,
+                max_iter,
+                tol,
+                start,
+                rho,
+                relaxation,
+                check_every,
+                polish,
+                low_precision,
+                n_jobs=1,
+            ),
+            y,
+            init,
+            jobs,
+        )
+        return SparseCodes(
+            torch.cat([part.codes for part in parts]),
+            max(part.n_iter for part in parts),
+            torch.cat([part.gap for part in parts]),
+            all(part.converged for part in parts),
+        )
     n = len(y)
     if rho is None:
         rho = float(gram.diagonal().mean()) or 1.0
