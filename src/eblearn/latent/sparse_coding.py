@@ -578,8 +578,7 @@ def admm(
             break
         # Residual balancing [3, §3.4.1]: the primal residual x̂ - v is the change of u, the
         # dual residual ρ times the change of v.
-        primal = float(_norm(u - u_old))
-        dual = rho * float(_norm(v - v_old))
+        primal, dual = _norm(u - u_old), rho * _norm(v - v_old)
         if primal > BALANCE * dual or dual > BALANCE * primal:
             new_rho = rho * 2.0 if primal > dual else rho / 2.0
             u = u * (rho / new_rho)  # the scaled dual u = y/ρ
@@ -610,9 +609,9 @@ def _packed(support: Tensor) -> Tensor:
     return support.view(torch.uint8).view(torch.int64)
 
 
-def _norm(x: Tensor) -> Tensor:
-    """The Euclidean norm, accumulated in at least single precision."""
-    return torch.linalg.vector_norm(x, dtype=torch.promote_types(x.dtype, torch.float32))
+def _norm(x: Tensor) -> float:
+    """The Euclidean norm (bfloat16 sums accumulate in float32 without a float32 copy)."""
+    return float(torch.linalg.vector_norm(x))
 
 
 def _fast_bfloat16(device: torch.device) -> bool:
