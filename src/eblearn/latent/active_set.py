@@ -9,8 +9,9 @@ For ``min_z ½zᵀGz - cᵀz + λ||z||₁`` (``G = WWᵀ``, ``c = yWᵀ``), a co
 signs, one small ``|S| × |S|`` solve per sample gives the exact minimizer, where the
 iterative solver would need many more steps to converge on an ill-conditioned ``G_SS``
 (the finite identification of the active set, as in feature-sign search [0] and
-primal-dual active-set methods [1]). Samples are grouped by support size, so each group
-is one batched Cholesky factorization without padding.
+primal-dual active-set methods [1]). Supports are padded to a multiple of ``BUCKET`` atoms
+with decoupled unit pivots (``[[G_SS, 0], [0, I]]``, right-hand side 0 on the pads, so the
+solution on ``S`` is unchanged), so that each bucket is one batched Cholesky factorization.
 
 [0] Lee, Battle, Raina, Ng, Efficient sparse coding algorithms, 2007,
     https://papers.nips.cc/paper/2979-efficient-sparse-coding-algorithms
@@ -48,26 +49,53 @@ def support_codes(
         ([[1.0, 0.0, 0.5]], [True])
     """
     n, k = correlation.shape
+    device = correlation.device
     codes = torch.zeros_like(correlation)
-    solved = torch.ones(n, dtype=torch.bool, device=correlation.device)
+    solved = torch.ones(n, dtype=torch.bool, device=device)
     sizes = support.sum(1)
-    order = torch.argsort(sizes, stable=True)
-    group_sizes, counts = torch.unique_consecutive(sizes[order], return_counts=True)
-    flat_gram = gram.reshape(-1)
+    width = int(sizes.max()) if n else 0
+    if width == 0:
+        return codes, solved
+    # Row n's atoms in slots 0..|S_n|-1 of a padded (N, width) index; slot j ≥ |S_n| holds
+    # the pad atom K + j, whose Gram row is the unit vector: the padded system is
+    # [[G_SS, 0], [0, I]] [z_S; 0] = [c_S - λσ_S; 0], with the same solution on S.
+    rows, atoms = support.nonzero().unbind(1)
+    starts = torch.cumsum(sizes, 0) - sizes
+    slots = torch.arange(len(rows), device=device) - starts.index_select(0, rows)
+    index = (k + torch.arange(width, device=device, dtype=torch.int32)).repeat(n, 1)
+    index[rows, slots] = atoms.to(torch.int32)
+    padded_gram = torch.zeros(k + width, k + width, dtype=gram.dtype, device=device)
+    padded_gram[:k, :k] = gram
+    padded_gram[k:, k:] = torch.eye(width, dtype=gram.dtype, device=device)
+    flat_gram = padded_gram.view(-1)
+    real = index < k
+    atom_index = torch.where(real, index, 0).long()
+    rhs = (correlation - lam * signs).gather(1, atom_index) * real  # (N, width), 0 on pads
+    solution = torch.zeros(n, width, dtype=codes.dtype, device=device)
+    # Sizes are rounded up to a multiple of BUCKET: a few batched factorizations, little
+    # padding.
+    buckets = (sizes + BUCKET - 1) // BUCKET
+    order = torch.argsort(buckets, stable=True)
+    bucket_ids, counts = torch.unique_consecutive(buckets[order], return_counts=True)
     start = 0
-    for size, count in zip(group_sizes.tolist(), counts.tolist(), strict=True):
-        rows = order[start : start + count]
+    for bucket, count in zip(bucket_ids.tolist(), counts.tolist(), strict=True):
+        members = order[start : start + count]
         start += count
-        if size == 0:
+        if bucket == 0:
             continue
-        index = support[rows].nonzero()[:, 1].view(count, size)  # (m, s), sorted atoms
-        sub_gram = flat_gram[index[:, :, None] * k + index[:, None, :]]  # (m, s, s)
-        rhs = correlation[rows].gather(1, index) - lam * signs[rows].gather(1, index)
+        size = min(bucket * BUCKET, width)
+        block = index.index_select(0, members)[:, :size]  # (m, s)
+        flat = torch.add(block[:, :, None] * (k + width), block[:, None, :]).view(-1)
+        sub_gram = flat_gram.index_select(0, flat).view(count, size, size)
         factor, info = torch.linalg.cholesky_ex(sub_gram)
-        solution = torch.cholesky_solve(rhs[:, :, None], factor)[:, :, 0]
+        block_rhs = rhs.index_select(0, members)[:, :size, None]
+        block_solution = torch.cholesky_solve(block_rhs, factor)[:, :, 0]
         good = info == 0
-        block = torch.zeros(count, k, dtype=codes.dtype, device=codes.device)
-        block.scatter_(1, index, torch.where(good[:, None], solution, 0.0))
-        codes[rows] = block
-        solved[rows] = good
+        solution[members, :size] = torch.where(good[:, None], block_solution, 0.0)
+        solved[members] = good
+    codes.scatter_add_(1, atom_index, solution * real)
     return codes, solved
+
+
+BUCKET = 8
+"""Support sizes are padded up to a multiple of this in :func:`support_codes`."""

@@ -6,7 +6,8 @@ columns are the atoms. Here (as in scikit-learn) the dictionary is stored as its
 Free energy: ``F(y) = min_z E(y, z)``. Inference: the convex minimization over ``z`` by
 proximal gradient descent, ISTA [0] (``z ← shrink(z - ∇/L, λ/L)``) or its accelerated
 version FISTA [1], or by over-relaxed ADMM [3] with exact active-set polishing
-(:func:`admm`, the fastest on overcomplete dictionaries), batched over samples.
+(:func:`admm`, the fastest on overcomplete dictionaries, its steps in bfloat16 where that is
+native), batched over samples.
 Strategy: regularized; the L1 term makes codes sparse, so only unions of low-dimensional
 subspaces spanned by few atoms have low energy.
 
@@ -38,6 +39,7 @@ from torch import Tensor
 
 from eblearn._validate import check_choice
 from eblearn.latent._estimator import TorchEstimator, as_data, check_int
+from eblearn.latent._parallel import row_jobs, solve_row_blocks
 from eblearn.latent.active_set import support_codes
 
 ALGORITHMS = ("admm", "fista", "ista")
@@ -93,9 +95,7 @@ def lasso_duality_gap(y: Tensor, codes: Tensor, dictionary: Tensor, lam: float) 
     is feasible (``||θWᵀ||∞ ≤ λ``) and the gap ``P(z) - (θ·y - ½||θ||²)`` bounds the
     distance of ``E(y, z)`` to the minimum: it is zero exactly at the optimum.
     """
-    gram = dictionary @ dictionary.T
-    correlation = y @ dictionary.T
-    return _gap(y.pow(2).sum(-1), correlation, codes, codes @ gram, lam)
+    return _residual_gap(y, codes, dictionary, lam)[0]
 
 
 def _gap(
@@ -381,28 +381,17 @@ def fista(
     )
 
 
-def _admm_operators(
-    dictionary: Tensor, gram: Tensor, correlation: Tensor, rho: float
-) -> tuple[Tensor, Tensor, bool]:
-    """The x-update of ADMM, ``x = (c + ρw)(G + ρI)⁻¹ = x₀ + w·ρ(G + ρI)⁻¹``.
+def _admm_operator(dictionary: Tensor, rho: float) -> Tensor:
+    """``B = (ρI + WᵀW)⁻¹Wᵀ`` ``(D, K)``, for ADMM's x-update ``x = w + (y - wW)B``.
 
-    Returns ``x₀ = c(G + ρI)⁻¹`` ``(N, K)``, and either ``T = ρ(G + ρI)⁻¹`` ``(K, K)``
-    (``low_rank`` false) or, when ``K > 2D``, ``B = (ρI + WᵀW)⁻¹Wᵀ`` ``(D, K)`` with
-    ``ρ(G + ρI)⁻¹ = I - WB`` (Woodbury; ``low_rank`` true): two thin products per step
-    instead of one ``K × K`` product.
+    The x-update solves ``x(G + ρI) = c + ρw`` with ``c = yWᵀ``; by the push-through
+    identity ``B(G + ρI) = Wᵀ``, so ``(w + (y - wW)B)(G + ρI) = wG + ρw + (y - wW)Wᵀ
+    = c + ρw``: two thin ``(N, K) × (K, D)`` products per step and a ``D × D`` solve once,
+    instead of a ``K × K`` inverse.
     """
-    k, d = dictionary.shape
     w64 = dictionary.double()
-    low_rank = k > 2 * d
-    if low_rank:
-        inner = rho * torch.eye(d, dtype=torch.float64, device=w64.device) + w64.T @ w64
-        operator = torch.linalg.solve(inner, w64.T)  # B (D, K)
-        start = (correlation.double() - (correlation.double() @ w64) @ operator) / rho
-    else:
-        shifted = gram.double() + rho * torch.eye(k, dtype=torch.float64, device=w64.device)
-        operator = rho * torch.linalg.inv(shifted)  # T (K, K)
-        start = correlation.double() @ operator / rho
-    return start.to(gram.dtype), operator.to(gram.dtype), low_rank
+    inner = rho * torch.eye(w64.shape[1], dtype=torch.float64, device=w64.device) + w64.T @ w64
+    return torch.linalg.solve(inner, w64.T).to(dictionary.dtype)
 
 
 def admm(
@@ -414,21 +403,31 @@ def admm(
     init: Tensor | None = None,
     rho: float | None = None,
     relaxation: float = 1.8,
-    check_every: int = 5,
+    check_every: int = 8,
     polish: bool = True,
+    low_precision: bool | None = None,
+    n_jobs: int | None = None,
 ) -> SparseCodes:
     """Over-relaxed ADMM with active-set polishing, batched over the rows of ``y``.
 
     Splits ``min ½zᵀGz - cᵀz + λ||v||₁`` s.t. ``z = v`` [3]: with the scaled dual ``u``,
     ``x = (c + ρ(v - u))(G + ρI)⁻¹``, ``x̂ = αx + (1 - α)v``, ``v = shrink(x̂ + u, λ/ρ)``,
-    ``u = u + x̂ - v``. The matrix ``(G + ρI)⁻¹`` is shared by all samples and computed once
-    (through Woodbury's identity when ``K > 2D``). Its support ``S`` settles long before the
+    ``u = u + x̂ - v``. By the push-through identity the x-update is
+    ``x = w + (y - wW)B`` with ``w = v - u`` and ``B = (ρI + WᵀW)⁻¹Wᵀ`` ``(D, K)``, shared by
+    all samples: a step is two thin products. The support ``S`` settles long before the
     values converge on an ill-conditioned ``G_SS``; so at each check, a sample whose support
     did not change since the previous check gets the exact code on that support
     (``G_SS z_S = c_S - λσ_S``, :func:`~eblearn.latent.active_set.support_codes`), followed by
-    ``polish_rounds`` primal-dual active-set corrections (drop atoms whose sign flipped, add
-    atoms with ``|c_j - (zG)_j| > λ``). A sample stops when the duality gap of its ADMM
-    iterate or of a polished code is at most ``tol · ||y||²`` (the rule of :func:`fista`).
+    ``POLISH_ROUNDS`` primal-dual active-set corrections (drop atoms whose sign flipped, add
+    atoms with ``|c_j - (zG)_j| > λ``). A sample stops when the duality gap of a polished
+    code, or of its ADMM iterate (checked every ``RAW_GAP_EVERY`` checks when polishing), is
+    at most ``tol · ||y||²`` (the rule of :func:`fista`).
+
+    Since the steps only have to find supports, they may run in bfloat16
+    (``low_precision``): the polished codes, the gaps and so the stopping rule stay in the
+    input's precision, and the last ``FULL_PRECISION_BELOW`` of the samples (or all of them
+    after ``LOW_ITERATIONS`` steps) go on in the input's precision, so that ADMM alone
+    could still converge.
 
     Args:
         y: Samples ``(N, D)``.
@@ -439,11 +438,17 @@ def admm(
         init: Starting codes ``(N, K)`` (warm start); zeros by default.
         rho: Starting ADMM penalty ``ρ``; ``None`` uses the mean squared atom norm
             ``tr(G)/K``. At each check, ``ρ`` is doubled or halved when the primal and dual
-            residuals differ by more than ``BALANCE`` (residual balancing).
+            residuals of the last step differ by more than ``BALANCE`` (residual balancing).
         relaxation: Over-relaxation ``α`` in ``(0, 2)``.
-        check_every: Iterations between gap checks (and polishing).
+        check_every: Iterations between checks (and polishing).
         polish: Polish settled supports by the exact KKT solve (much faster on
             ill-conditioned dictionaries; the stopping rule is the same either way).
+        low_precision: Take the ADMM steps in bfloat16 (with ``polish`` and ``tol > 0``
+            only); ``None`` does so for float32 input on CUDA or on a CPU with native
+            bfloat16 (AVX-512 BF16).
+        n_jobs: Solve this many contiguous blocks of rows in parallel threads (one intra-op
+            thread each), as scikit-learn's ``n_jobs``; ``None`` uses one block per torch
+            thread on CPU when each has at least ``PARALLEL_ROWS`` rows.
 
     Returns:
         :class:`SparseCodes` (``history`` is empty).
@@ -461,98 +466,160 @@ def admm(
         >>> result.converged, bool((result.gap <= 1e-4 * y.pow(2).sum(1)).all())
         (True, True)
     """
-    codes, gram, correlation, y_sq = _lasso_problem(y, dictionary, lam, max_iter, check_every, init)
+    codes, gram, _, y_sq = _lasso_problem(y, dictionary, lam, max_iter, check_every, init)
     if not 0.0 < relaxation < 2.0:
         raise ValueError(f"relaxation (α) must lie in (0, 2), got {relaxation!r}")
     if rho is not None and not rho > 0:
         raise ValueError(f"rho (the ADMM penalty) must be > 0, got {rho!r}")
-    n, k = len(y), len(dictionary)
+    if n_jobs is not None:
+        check_int(n_jobs, "n_jobs")
+    jobs = row_jobs(n_jobs, y)
+    if jobs > 1:  # each block is the same problem on fewer rows
+        parts = solve_row_blocks(
+            lambda rows, start: admm(
+                rows,
+                dictionary,
+                lam,
+                max_iter,
+                tol,
+                start,
+                rho,
+                relaxation,
+                check_every,
+                polish,
+                low_precision,
+                n_jobs=1,
+            ),
+            y,
+            init,
+            jobs,
+        )
+        return SparseCodes(
+            torch.cat([part.codes for part in parts]),
+            max(part.n_iter for part in parts),
+            torch.cat([part.gap for part in parts]),
+            all(part.converged for part in parts),
+        )
+    n = len(y)
     if rho is None:
         rho = float(gram.diagonal().mean()) or 1.0
-    start, operator, low_rank = _admm_operators(dictionary, gram, correlation, rho)
+    if low_precision is None:
+        low_precision = y.dtype == torch.float32 and _fast_bfloat16(y.device)
+    low_precision = low_precision and polish and tol > 0  # only polished codes can stop
+    work = torch.bfloat16 if low_precision else y.dtype
+    operator = _admm_operator(dictionary, rho)
     alpha, threshold = relaxation, lam / rho
     check = tol > 0
-
-    def gram_product(z: Tensor) -> Tensor:  # z·G, through W when that is cheaper
-        return (z @ dictionary) @ dictionary.T if low_rank else z @ gram
-
+    y_sq_all = y_sq
     codes_all = codes.clone()
     gap_all = torch.full((n,), math.inf, dtype=y.dtype, device=y.device)
     active = torch.arange(n, device=y.device)
-    v = codes
     # Warm start: the dual that makes a given optimal code a fixed point.
-    u = ((correlation - gram_product(v)) / rho).clamp(-threshold, threshold)
-    base = alpha * start
-    previous = torch.zeros(n, k, dtype=torch.bool, device=y.device)
-    v_check, u_check = v.clone(), u.clone()
-    n_iter = 0
+    u = (torch.addmm(y, codes, dictionary, alpha=-1.0) @ dictionary.T / rho).clamp(
+        -threshold, threshold
+    )
+    v, u = codes.to(work), u.to(work)
+    y_work, atoms_work, operator_work = y.to(work), dictionary.to(work), operator.to(work)
+    previous: Tensor | None = None  # each row's support at the previous check, packed
+    tried = torch.zeros(n, dtype=torch.bool, device=y.device)  # polish failed on this support
+    n_iter = n_checks = 0
     for n_iter in range(1, max_iter + 1):
-        # t = x̂ + u with x̂ = αx + (1 - α)v, x = x₀ + (v - u)·ρ(G + ρI)⁻¹
-        if low_rank:
-            projected = torch.mm(v, dictionary).sub_(torch.mm(u, dictionary))  # (v - u)W
-            t = (
-                torch.add(v, u, alpha=1 - alpha)
-                .add_(base)
-                .addmm_(projected, operator, alpha=-alpha)
-            )
-        else:
-            t = torch.add(u, v, alpha=1 - alpha).add_(base).addmm_(v - u, operator, alpha=alpha)
+        if work != y.dtype and (len(active) < FULL_PRECISION_BELOW * n or n_iter > LOW_ITERATIONS):
+            work = y.dtype  # the last samples: iterate in full precision until they converge
+            v, u, y_work = v.to(work), u.to(work), y
+            atoms_work, operator_work = dictionary, operator
+        v_old, u_old = v, u
+        # t = x̂ + u with x̂ = αx + (1 - α)v and x = w + (y - wW)B, w = v - u:
+        # t = v + (1 - α)u + α(y - wW)B, with y - wW = y - vW + uW  (N, D)
+        projected = torch.addmm(y_work, v, atoms_work, alpha=-1.0).addmm_(u, atoms_work)
+        t = torch.add(v, u, alpha=1 - alpha).addmm_(projected, operator_work, alpha=alpha)
         u = t.clamp(-threshold, threshold)  # u + x̂ - v = t - shrink(t)
         v = t.sub_(u)  # shrink(t, λ/ρ)
         if not check or (n_iter % check_every and n_iter != max_iter):
             continue
-        gap = _gap(y_sq, correlation, v, gram_product(v), lam)
-        done = gap <= tol * y_sq
-        final = v.clone()
-        support = v != 0
+        if not polish or n_checks % RAW_GAP_EVERY == 0:  # the ADMM iterate's own gap
+            code = v.to(y.dtype)
+            gap = _residual_gap(y, code, dictionary, lam)[0]
+            done = gap <= tol * y_sq
+            finished = done.nonzero()[:, 0]
+            gap_all[active[finished]] = gap[finished]
+            codes_all[active[finished]] = code[finished]
+        else:
+            done = torch.zeros(len(active), dtype=torch.bool, device=y.device)
+        n_checks += 1
         if polish:
-            settled = ~done & (support == previous).all(1)
-            previous = support
-            rows = settled.nonzero()[:, 0]
+            support = v != 0
+            packed = _packed(support)
+            same = (packed == previous).all(1) if previous is not None else None
+            settled = torch.zeros_like(done) if same is None else same
+            tried &= settled  # a changed support is worth a new try
+            previous = packed
+            rows = (settled & ~done & ~tried).nonzero()[:, 0]
             if len(rows):
+                y_rows = y.index_select(0, rows)
                 polished, polished_gap, accepted = _polish(
+                    y_rows,
+                    y_rows @ dictionary.T,
+                    y_sq.index_select(0, rows),
+                    support.index_select(0, rows),
+                    v.index_select(0, rows).to(y.dtype),
+                    dictionary,
                     gram,
-                    correlation[rows],
-                    y_sq[rows],
-                    support[rows],
-                    v[rows].sign(),
                     lam,
                     tol,
-                    gram_product,
                 )
-                final[rows[accepted]] = polished[accepted]
-                gap[rows[accepted]] = polished_gap[accepted]
-                done[rows[accepted]] = True
-        gap_all[active] = gap
-        codes_all[active] = final
+                good = rows[accepted]
+                codes_all[active[good]] = polished[accepted]
+                gap_all[active[good]] = polished_gap[accepted]
+                done[good] = True
+                tried[rows[~accepted]] = True
         if bool(done.all()):
+            active = active[:0]
             break
-        if bool(done.any()):  # shrink the working set to the unconverged samples
-            keep = ~done
-            active, v, u, base, previous = (
-                active[keep],
-                v[keep],
-                u[keep],
-                base[keep],
-                previous[keep],
-            )
-            correlation, y_sq = correlation[keep], y_sq[keep]
-            v_check, u_check = v_check[keep], u_check[keep]
         # Residual balancing [3, §3.4.1]: the primal residual x̂ - v is the change of u, the
-        # dual residual ρ times the change of v (both over the last check interval).
-        primal, dual = float((u - u_check).norm()), rho * float((v - v_check).norm())
+        # dual residual ρ times the change of v.
+        primal, dual = _norm(u - u_old), rho * _norm(v - v_old)
         if primal > BALANCE * dual or dual > BALANCE * primal:
             new_rho = rho * 2.0 if primal > dual else rho / 2.0
             u = u * (rho / new_rho)  # the scaled dual u = y/ρ
             rho, threshold = new_rho, lam / new_rho
-            start, operator, low_rank = _admm_operators(dictionary, gram, correlation, rho)
-            base = alpha * start
-        v_check, u_check = v.clone(), u.clone()
-    if not check:
-        codes_all = v
-        gap_all = _gap(y_sq, correlation, v, gram_product(v), lam)
-    converged = check and bool((gap_all <= tol * y.pow(2).sum(-1)).all())
+            operator = _admm_operator(dictionary, rho)
+            operator_work = operator.to(work)
+        if bool(done.any()):  # shrink the working set to the unconverged samples
+            keep = (~done).nonzero()[:, 0]
+            active, v, u, y, y_sq, tried = (
+                tensor.index_select(0, keep) for tensor in (active, v, u, y, y_sq, tried)
+            )
+            if previous is not None:
+                previous = previous.index_select(0, keep)
+            y_work = y if y_work.dtype == y.dtype else y.to(work)
+    if len(active):  # unconverged (or unchecked) samples keep their last ADMM iterate
+        code = v.to(y.dtype)
+        codes_all[active] = code
+        gap_all[active] = _residual_gap(y, code, dictionary, lam)[0]
+    converged = check and bool((gap_all <= tol * y_sq_all).all())
     return SparseCodes(codes_all, n_iter, gap_all, converged)
+
+
+def _packed(support: Tensor) -> Tensor:
+    """``(N, K)`` booleans viewed as ``(N, K/8)`` 64-bit words (when ``K`` allows), so that
+    comparing two supports reads 8 times fewer elements."""
+    if support.shape[1] % 8 or not support.is_contiguous():
+        return support
+    return support.view(torch.uint8).view(torch.int64)
+
+
+def _norm(x: Tensor) -> float:
+    """The Euclidean norm (bfloat16 sums accumulate in float32 without a float32 copy)."""
+    return float(torch.linalg.vector_norm(x))
+
+
+def _fast_bfloat16(device: torch.device) -> bool:
+    """Whether bfloat16 arithmetic is native (CUDA, or a CPU with AVX-512 BF16)."""
+    if device.type == "cuda":
+        return True
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    return device.type == "cpu" and probe is not None and bool(probe())
 
 
 BALANCE = 10.0
@@ -560,50 +627,74 @@ BALANCE = 10.0
 by this factor."""
 POLISH_ROUNDS = 2
 """Primal-dual active-set corrections after the first exact solve on a settled support."""
+RAW_GAP_EVERY = 3
+"""With polishing, the duality gap of the ADMM iterate itself is checked every this many
+checks (polished codes end almost every sample)."""
+FULL_PRECISION_BELOW = 0.1
+"""bfloat16 iterations switch to the input precision once fewer than this fraction of the
+samples remain unconverged ..."""
+LOW_ITERATIONS = 50
+"""... or after this many iterations."""
 
 
 def _polish(
-    gram: Tensor,
+    y: Tensor,
     correlation: Tensor,
     y_sq: Tensor,
     support: Tensor,
-    signs: Tensor,
+    codes: Tensor,
+    dictionary: Tensor,
+    gram: Tensor,
     lam: float,
     tol: float,
-    gram_product: Callable[[Tensor], Tensor],
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Exact codes on the given supports, corrected ``POLISH_ROUNDS`` times; returns the codes,
-    their gaps and which rows reached ``gap ≤ tol·||y||²``."""
+    """Exact codes on the supports of ``codes`` (with their signs), corrected
+    ``POLISH_ROUNDS`` times; returns the codes, their gaps and which rows reached
+    ``gap ≤ tol·||y||²``."""
     n = len(correlation)
-    codes = torch.zeros_like(correlation)
+    signs = codes.sign()
+    polished = torch.zeros_like(correlation)
     gaps = torch.full((n,), math.inf, dtype=y_sq.dtype, device=y_sq.device)
     accepted = torch.zeros(n, dtype=torch.bool, device=y_sq.device)
     rows = torch.arange(n, device=y_sq.device)
     for round_ in range(POLISH_ROUNDS + 1):
-        candidate, solved = support_codes(gram, correlation[rows], support, signs, lam)
-        product = gram_product(candidate)
-        gap = _gap(y_sq[rows], correlation[rows], candidate, product, lam)
-        good = solved & (gap <= tol * y_sq[rows])
-        codes[rows[good]] = candidate[good]
-        gaps[rows[good]] = gap[good]
-        accepted[rows[good]] = True
-        retry = solved & ~good
-        if round_ == POLISH_ROUNDS or not bool(retry.any()):
+        candidate, solved = support_codes(gram, correlation, support, signs, lam)
+        gap, slopes = _residual_gap(y, candidate, dictionary, lam)
+        good = solved & (gap <= tol * y_sq)
+        index = good.nonzero()[:, 0]
+        polished[rows[index]] = candidate.index_select(0, index)
+        gaps[rows[index]] = gap.index_select(0, index)
+        accepted[rows[index]] = True
+        retry = (solved & ~good).nonzero()[:, 0]
+        if round_ == POLISH_ROUNDS or not len(retry):
             break
         # One primal-dual active-set step: drop the atoms whose sign flipped, add the
         # atoms whose correlation with the residual exceeds λ (with that correlation's sign).
-        rows, candidate, support, signs = (
-            rows[retry],
-            candidate[retry],
-            support[retry],
-            signs[retry],
+        rows, candidate, support, signs, slopes, y, correlation, y_sq = (
+            t.index_select(0, retry)
+            for t in (rows, candidate, support, signs, slopes, y, correlation, y_sq)
         )
-        residual_correlation = correlation[rows] - product[retry]
         flipped = support & (candidate.sign() != signs)
-        violating = ~support & (residual_correlation.abs() > lam)
+        violating = ~support & (slopes.abs() > lam)
         support = (support & ~flipped) | violating
-        signs = torch.where(violating, residual_correlation.sign(), signs)
-    return codes, gaps, accepted
+        signs = torch.where(violating, slopes.sign(), signs)
+    return polished, gaps, accepted
+
+
+def _residual_gap(
+    y: Tensor, codes: Tensor, dictionary: Tensor, lam: float
+) -> tuple[Tensor, Tensor]:
+    """The duality gap ``(N,)`` of :func:`lasso_duality_gap` and the residual correlations
+    ``r Wᵀ = c - zG`` ``(N, K)``, computed from the residual ``r = y - zW`` (two thin
+    products, and no cancellation in ``||r||²``)."""
+    residual = torch.addmm(y, codes, dictionary, alpha=-1.0)
+    slopes = residual @ dictionary.T
+    residual_sq = torch.linalg.vecdot(residual, residual)
+    dual_direction = slopes.abs().amax(-1)  # ||r Wᵀ||∞
+    scale = torch.where(dual_direction > lam, lam / dual_direction.clamp_min(1e-30), 1.0)
+    primal = 0.5 * residual_sq + lam * codes.abs().sum(-1)
+    dual = scale * torch.linalg.vecdot(residual, y) - 0.5 * scale.pow(2) * residual_sq
+    return primal - dual, slopes
 
 
 SOLVERS: dict[str, Callable[..., SparseCodes]] = {"admm": admm, "fista": fista, "ista": ista}
