@@ -103,9 +103,9 @@ def test_nearest_two_against_a_loop(monkeypatch):
     x_one = torch.cat([x, torch.ones(30, 1, dtype=torch.float64)], 1)
     labels, nearest, runner_up = nearest_two(x_one, x.pow(2).sum(1), centers)
     for n in range(30):
-        distances = sorted((float((x[n] - c).norm()), k) for k, c in enumerate(centers))
-        assert int(labels[n]) == distances[0][1]
-        assert float(nearest[n]) == pytest.approx(distances[0][0], abs=1e-9)
-        assert float(runner_up[n]) == pytest.approx(distances[1][0], abs=1e-9)
+        squared = sorted((float((x[n] - c).pow(2).sum()), k) for k, c in enumerate(centers))
+        assert int(labels[n]) == squared[0][1]
+        assert float(nearest[n]) == pytest.approx(squared[0][0], abs=1e-9)
+        assert float(runner_up[n]) == pytest.approx(squared[1][0], abs=1e-9)
     one = nearest_two(x_one, x.pow(2).sum(1), centers[:1])
     assert bool(torch.isinf(one[2]).all())  # a single center has no runner-up

@@ -31,7 +31,7 @@ ROWS = 4096
 
 
 def nearest_two(x_one: Tensor, x_sq: Tensor, centers: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Nearest center and the distances to the nearest and second nearest, each ``(N,)``.
+    """Nearest center and the squared distances to the nearest and second nearest, ``(N,)``.
 
     Scores are ``x·c - |c|²/2`` (one product of ``[x, 1]`` with ``[c, -|c|²/2]``), so that
     ``||x - c||² = |x|² - 2 score``; with ``K = 1`` the second distance is ``inf``.
@@ -53,9 +53,15 @@ def nearest_two(x_one: Tensor, x_sq: Tensor, centers: Tensor) -> tuple[Tensor, T
         if len(centers) > 1:
             scores.scatter_(1, labels[start:stop, None], float("-inf"))
             torch.amax(scores, 1, out=second[start:stop])
-    nearest = (x_sq - 2 * best).clamp_min_(0.0).sqrt_()
-    runner_up = (x_sq - 2 * second).clamp_min_(0.0).sqrt_()
-    return labels, nearest, runner_up
+    return labels, (x_sq - 2 * best).clamp_min_(0.0), (x_sq - 2 * second).clamp_min_(0.0)
+
+
+def _nearest_two_distances(
+    x_one: Tensor, x_sq: Tensor, centers: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`nearest_two` with distances, not squared distances (what the bounds hold)."""
+    labels, nearest, runner_up = nearest_two(x_one, x_sq, centers)
+    return labels, nearest.sqrt_(), runner_up.sqrt_()
 
 
 @dataclass
@@ -71,7 +77,7 @@ class HamerlyState:
     @classmethod
     def assign(cls, x: Tensor, x_one: Tensor, x_sq: Tensor, centers: Tensor) -> HamerlyState:
         """Exact assignment of every sample (the first Lloyd step) and its sums."""
-        labels, upper, lower = nearest_two(x_one, x_sq, centers)
+        labels, upper, lower = _nearest_two_distances(x_one, x_sq, centers)
         k = len(centers)
         sums = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
         for start in range(0, len(x), 16 * ROWS):  # float64 copies of blocks, not of all x
@@ -101,7 +107,7 @@ class HamerlyState:
             return 0
         # index_select / index_copy_ rather than x[idx]: several times faster on CPU.
         old = self.labels.index_select(0, suspects)
-        labels, upper, lower = nearest_two(
+        labels, upper, lower = _nearest_two_distances(
             x_one.index_select(0, suspects), x_sq.index_select(0, suspects), centers
         )
         self.labels.index_copy_(0, suspects, labels)

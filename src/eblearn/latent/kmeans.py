@@ -31,11 +31,9 @@ from eblearn.latent._estimator import (
     check_int,
     make_generator,
 )
-from eblearn.latent.hamerly import hamerly_lloyd
+from eblearn.latent.hamerly import hamerly_lloyd, nearest_two
 
 INITS = ("k-means++", "random")
-CHUNK = 1 << 23
-"""Entries of the ``(N, K)`` score matrix computed at once (bounds its memory)."""
 
 
 def squared_distances(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) -> Tensor:
@@ -53,35 +51,22 @@ def squared_distances(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) ->
     return distances.clamp_min_(0.0)
 
 
-def nearest_center(
-    x: Tensor, centers: Tensor, x_sq: Tensor | None = None, x_one: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
+def nearest_center(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Index of the nearest center and the squared distance to it, each of shape ``(N,)``.
 
-    The argmin only needs ``x·c - |c|²/2`` (``|x|²`` is the same for every center): one
-    matrix product of ``[x, 1]`` with ``[c, -|c|²/2]``; ``|x|²`` is added to the ``(N,)``
-    best score only.
+    The blockwise search of :func:`~eblearn.latent.hamerly.nearest_two` (one product of
+    ``[x, 1]`` with ``[c, -|c|²/2]`` per block), which also finds the runner-up.
 
     Args:
         x: Samples ``(N, D)``.
         centers: ``(K, D)``.
         x_sq: ``|x|²`` ``(N,)`` if known.
-        x_one: ``[x, 1]`` ``(N, D + 1)`` if known (Lloyd's loop builds it once).
     """
     if x_sq is None:
         x_sq = x.pow(2).sum(1)
-    if x_one is None:
-        x_one = torch.cat([x, torch.ones_like(x[:, :1])], 1)
-    c_one = torch.cat([centers, -0.5 * centers.pow(2).sum(1, keepdim=True)], 1)  # (K, D+1)
-    rows = max(1, CHUNK // max(1, len(centers)))
-    labels, distances = [], []
-    for start in range(0, len(x), rows):
-        best = (x_one[start : start + rows] @ c_one.T).max(1)  # (rows,)
-        labels.append(best.indices)
-        distances.append((x_sq[start : start + rows] - 2 * best.values).clamp_min_(0.0))
-    if len(labels) == 1:
-        return labels[0], distances[0]
-    return torch.cat(labels), torch.cat(distances)
+    x_one = torch.cat([x, torch.ones_like(x[:, :1])], 1)
+    labels, nearest, _ = nearest_two(x_one, x_sq, centers)
+    return labels, nearest
 
 
 def kmeans_plusplus(

@@ -259,13 +259,25 @@ def _lasso_problem(
     ``G = W Wᵀ`` ``(K, K)``, ``c = y Wᵀ`` ``(N, K)``: every solver here works on
     ``½zᵀGz - cᵀz + λ||z||₁``, which is the energy minus the constant ``½||y||²``.
     """
+    codes = _checked_start(y, dictionary, lam, max_iter, check_every, init)
+    return codes, dictionary @ dictionary.T, y @ dictionary.T, y.pow(2).sum(-1)
+
+
+def _checked_start(
+    y: Tensor,
+    dictionary: Tensor,
+    lam: float,
+    max_iter: int,
+    check_every: int,
+    init: Tensor | None,
+) -> Tensor:
+    """Checks the input every solver here shares; returns the start codes ``(N, K)``."""
     check_dictionary(dictionary, y)
     if not lam >= 0:
         raise ValueError(f"lam (the sparsity weight λ) must be >= 0, got {lam!r}")
     check_int(max_iter, "max_iter")
     check_int(check_every, "check_every")
-    codes = _start_codes(init, y, len(dictionary))
-    return codes, dictionary @ dictionary.T, y @ dictionary.T, y.pow(2).sum(-1)
+    return _start_codes(init, y, len(dictionary))
 
 
 def _proximal_gradient(
@@ -466,7 +478,7 @@ def admm(
         >>> result.converged, bool((result.gap <= 1e-4 * y.pow(2).sum(1)).all())
         (True, True)
     """
-    codes, gram, _, y_sq = _lasso_problem(y, dictionary, lam, max_iter, check_every, init)
+    codes = _checked_start(y, dictionary, lam, max_iter, check_every, init)
     if not 0.0 < relaxation < 2.0:
         raise ValueError(f"relaxation (α) must lie in (0, 2), got {relaxation!r}")
     if rho is not None and not rho > 0:
@@ -491,7 +503,7 @@ def admm(
                 n_jobs=1,
             ),
             y,
-            init,
+            codes,  # the zeros of a cold start split as well as given codes
             jobs,
         )
         return SparseCodes(
@@ -500,6 +512,7 @@ def admm(
             torch.cat([part.gap for part in parts]),
             all(part.converged for part in parts),
         )
+    gram, y_sq = dictionary @ dictionary.T, y.pow(2).sum(-1)  # after the split (blocks: their own)
     n = len(y)
     if rho is None:
         rho = float(gram.diagonal().mean()) or 1.0
