@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from eblearn.latent import hamerly
-from eblearn.latent.hamerly import HamerlyState, hamerly_lloyd, nearest_two
+from eblearn.latent.hamerly import HamerlyState, hamerly_lloyd, nearest_two, take_rows, with_ones
 
 
 def naive_lloyd(x, centers, max_iter, threshold):
@@ -69,9 +69,9 @@ def test_bounds_stay_valid_and_sums_stay_exact(monkeypatch):
     rows_computed = []
     full_search = hamerly.nearest_two
 
-    def counting(x_one, x_sq, centers):
+    def counting(x_one, x_sq, centers, hint=None):
         rows_computed.append(len(x_one))
-        return full_search(x_one, x_sq, centers)
+        return full_search(x_one, x_sq, centers, hint)
 
     monkeypatch.setattr(hamerly, "nearest_two", counting)
     total_searched = 0
@@ -101,11 +101,49 @@ def test_nearest_two_against_a_loop(monkeypatch):
     x = torch.randn(30, 3, generator=generator, dtype=torch.float64)
     centers = torch.randn(4, 3, generator=generator, dtype=torch.float64)
     x_one = torch.cat([x, torch.ones(30, 1, dtype=torch.float64)], 1)
-    labels, nearest, runner_up = nearest_two(x_one, x.pow(2).sum(1), centers)
-    for n in range(30):
-        squared = sorted((float((x[n] - c).pow(2).sum()), k) for k, c in enumerate(centers))
-        assert int(labels[n]) == squared[0][1]
-        assert float(nearest[n]) == pytest.approx(squared[0][0], abs=1e-9)
-        assert float(runner_up[n]) == pytest.approx(squared[1][0], abs=1e-9)
+    right = torch.cdist(x, centers).argmin(1)
+    hints = {
+        "no hint": None,
+        "right hint": right,
+        "wrong hint": (right + 1) % 4,
+        "half right": torch.where(torch.arange(30) % 2 == 0, right, (right + 2) % 4),
+    }
+    for name, hint in hints.items():
+        labels, nearest, runner_up = nearest_two(x_one, x.pow(2).sum(1), centers, hint)
+        for n in range(30):
+            squared = sorted((float((x[n] - c).pow(2).sum()), k) for k, c in enumerate(centers))
+            assert int(labels[n]) == squared[0][1], name
+            assert float(nearest[n]) == pytest.approx(squared[0][0], abs=1e-9), name
+            assert float(runner_up[n]) == pytest.approx(squared[1][0], abs=1e-9), name
     one = nearest_two(x_one, x.pow(2).sum(1), centers[:1])
     assert bool(torch.isinf(one[2]).all())  # a single center has no runner-up
+
+
+def test_a_hinted_label_that_ties_for_the_nearest_is_kept():
+    x = torch.tensor([[0.0, 0.0], [2.5, 0.0]], dtype=torch.float64)
+    centers = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [5.0, 0.0]], dtype=torch.float64)
+    x_one = torch.cat([x, torch.ones(2, 1, dtype=torch.float64)], 1)
+    x_sq = x.pow(2).sum(1)
+    assert nearest_two(x_one, x_sq, centers)[0].tolist() == [0, 1]  # first of a tie
+    labels, nearest, runner_up = nearest_two(x_one, x_sq, centers, torch.tensor([1, 2]))
+    assert labels.tolist() == [1, 1]  # the tie keeps its hint; the wrong hint is corrected
+    assert nearest.tolist() == [1.0, 2.25] and runner_up.tolist() == [1.0, 6.25]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("d", [3, 4])
+def test_padded_rows_gather_and_search_like_the_plain_ones(dtype, d):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(40, d, generator=generator).to(dtype)
+    x_one = with_ones(x)
+    padded = dtype == torch.float32 and d % 2 == 1  # float32 [x, 1] of odd width gets a 0
+    assert x_one.shape == (40, d + 1 + padded)
+    torch.testing.assert_close(x_one[:, :d], x)
+    assert bool((x_one[:, d] == 1).all()) and bool((x_one[:, d + 1 :] == 0).all())
+    index = torch.tensor([5, 0, 39, 5, 17])
+    assert torch.equal(take_rows(x_one, index), x_one.index_select(0, index))
+    centers = torch.randn(6, d, generator=generator).to(dtype)
+    labels, nearest, _ = nearest_two(x_one, x.pow(2).sum(1), centers)
+    distances = torch.cdist(x.double(), centers.double()).pow(2)
+    assert torch.equal(labels, distances.argmin(1))
+    torch.testing.assert_close(nearest.double(), distances.min(1).values, rtol=1e-4, atol=1e-4)

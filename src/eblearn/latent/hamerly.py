@@ -30,37 +30,80 @@ ROWS = 4096
 """Rows per block of a full assignment: the ``(rows, K)`` scores stay in cache."""
 
 
-def nearest_two(x_one: Tensor, x_sq: Tensor, centers: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def with_ones(x: Tensor) -> Tensor:
+    """``[x, 1]`` ``(N, D + 1)``, plus a zero column where that makes 4-byte rows an even
+    width, so that :func:`take_rows` can copy them as 8-byte words."""
+    pad = 1 if x.element_size() == 4 and x.shape[1] % 2 == 1 else 0
+    columns = [x, torch.ones_like(x[:, :1])] + [torch.zeros_like(x[:, :1])] * pad
+    return torch.cat(columns, 1)
+
+
+def take_rows(table: Tensor, index: Tensor) -> Tensor:
+    """``table.index_select(0, index)`` for a contiguous ``(N, M)`` table.
+
+    Rows of 4-byte numbers with an even width are copied as 8-byte words: on CPU that gather
+    ran about 1.3× faster (0.7 ms of 2.9 ms per search pass over 27,000 of 100,000 rows).
+    """
+    if table.element_size() == 4 and table.shape[1] % 2 == 0 and table.is_contiguous():
+        return table.view(torch.int64).index_select(0, index).view(table.dtype)
+    return table.index_select(0, index)
+
+
+def nearest_two(
+    x_one: Tensor, x_sq: Tensor, centers: Tensor, hint: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """Nearest center and the squared distances to the nearest and second nearest, ``(N,)``.
 
     Scores are ``x·c - |c|²/2`` (one product of ``[x, 1]`` with ``[c, -|c|²/2]``), so that
     ``||x - c||² = |x|² - 2 score``; with ``K = 1`` the second distance is ``inf``.
 
+    With ``hint`` (labels that are mostly right, such as the last assignment), the best score
+    comes from a plain maximum, which on CPU is several times cheaper than a maximum with its
+    index: a hinted label that scores the best is kept (on an exact tie too), and only the other
+    rows search for theirs.
+
     Args:
-        x_one: ``[x, 1]`` ``(N, D + 1)``.
+        x_one: ``[x, 1]`` ``(N, D + 1)``, possibly followed by zero columns
+            (:func:`with_ones`).
         x_sq: ``|x|²`` ``(N,)``.
         centers: ``(K, D)``.
+        hint: Likely labels ``(N,)``, or ``None``.
     """
-    c_one = torch.cat([centers, -0.5 * centers.pow(2).sum(1, keepdim=True)], 1)
+    k, d = centers.shape
+    c_one = x_one.new_zeros(k, x_one.shape[1])  # [c, -|c|²/2], then the zero columns of x_one
+    c_one[:, :d] = centers
+    c_one[:, d] = -0.5 * centers.pow(2).sum(1)
     n = len(x_one)
     labels = torch.empty(n, dtype=torch.int64, device=x_one.device)
     best = torch.empty(n, dtype=x_one.dtype, device=x_one.device)
     second = torch.full((n,), float("-inf"), dtype=x_one.dtype, device=x_one.device)
     for start in range(0, n, ROWS):
-        stop = start + ROWS
-        scores = x_one[start:stop] @ c_one.T  # (rows, K)
-        torch.max(scores, 1, out=(best[start:stop], labels[start:stop]))
+        rows = slice(start, start + ROWS)
+        scores = x_one[rows] @ c_one.T  # (rows, K)
+        if hint is None:
+            torch.max(scores, 1, out=(best[rows], labels[rows]))
+        else:
+            torch.amax(scores, 1, out=best[rows])
+            _correct_hint(scores, best[rows], hint[rows], labels[rows])
         if len(centers) > 1:
-            scores.scatter_(1, labels[start:stop, None], float("-inf"))
-            torch.amax(scores, 1, out=second[start:stop])
+            scores.scatter_(1, labels[rows, None], float("-inf"))
+            torch.amax(scores, 1, out=second[rows])
     return labels, (x_sq - 2 * best).clamp_min_(0.0), (x_sq - 2 * second).clamp_min_(0.0)
 
 
+def _correct_hint(scores: Tensor, best: Tensor, hint: Tensor, labels: Tensor) -> None:
+    """Writes into ``labels`` the ``hint`` where it scores ``best``, else the best column."""
+    labels.copy_(hint)
+    wrong = (scores.gather(1, hint[:, None]).squeeze(1) < best).nonzero().flatten()
+    if len(wrong):
+        labels.index_copy_(0, wrong, scores.index_select(0, wrong).argmax(1))
+
+
 def _nearest_two_distances(
-    x_one: Tensor, x_sq: Tensor, centers: Tensor
+    x_one: Tensor, x_sq: Tensor, centers: Tensor, hint: Tensor | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`nearest_two` with distances, not squared distances (what the bounds hold)."""
-    labels, nearest, runner_up = nearest_two(x_one, x_sq, centers)
+    labels, nearest, runner_up = nearest_two(x_one, x_sq, centers, hint)
     return labels, nearest.sqrt_(), runner_up.sqrt_()
 
 
@@ -108,7 +151,7 @@ class HamerlyState:
         # index_select / index_copy_ rather than x[idx]: several times faster on CPU.
         old = self.labels.index_select(0, suspects)
         labels, upper, lower = _nearest_two_distances(
-            x_one.index_select(0, suspects), x_sq.index_select(0, suspects), centers
+            take_rows(x_one, suspects), x_sq.index_select(0, suspects), centers, old
         )
         self.labels.index_copy_(0, suspects, labels)
         self.upper.index_copy_(0, suspects, upper)
@@ -146,7 +189,7 @@ def hamerly_lloyd(
         ``(centers, labels, n_iter, converged)``: the centers ``(K, D)``, the labels ``(N,)`` of
         the last assignment, the iterations run, and whether the labels stopped changing.
     """
-    x_one = torch.cat([x, torch.ones_like(x[:, :1])], 1)  # [x, 1], built once
+    x_one = with_ones(x)  # built once
     centers = centers.clone()
     state = HamerlyState.assign(x, x_one, x_sq, centers)
     n_iter = 0

@@ -31,7 +31,7 @@ from eblearn.latent._estimator import (
     check_int,
     make_generator,
 )
-from eblearn.latent.hamerly import hamerly_lloyd, nearest_two
+from eblearn.latent.hamerly import hamerly_lloyd, nearest_two, with_ones
 
 INITS = ("k-means++", "random")
 
@@ -51,7 +51,9 @@ def squared_distances(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) ->
     return distances.clamp_min_(0.0)
 
 
-def nearest_center(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def nearest_center(
+    x: Tensor, centers: Tensor, x_sq: Tensor | None = None, hint: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Index of the nearest center and the squared distance to it, each of shape ``(N,)``.
 
     The blockwise search of :func:`~eblearn.latent.hamerly.nearest_two` (one product of
@@ -61,11 +63,12 @@ def nearest_center(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) -> tu
         x: Samples ``(N, D)``.
         centers: ``(K, D)``.
         x_sq: ``|x|²`` ``(N,)`` if known.
+        hint: Likely labels ``(N,)`` (such as the last assignment), which make the search
+            cheaper; a hinted label that ties for the nearest is kept.
     """
     if x_sq is None:
         x_sq = x.pow(2).sum(1)
-    x_one = torch.cat([x, torch.ones_like(x[:, :1])], 1)
-    labels, nearest, _ = nearest_two(x_one, x_sq, centers)
+    labels, nearest, _ = nearest_two(with_ones(x), x_sq, centers, hint)
     return labels, nearest
 
 
@@ -198,7 +201,8 @@ class KMeans(TorchEstimator):
         offset = x.mean(0)
         centered = x - offset
         x_sq = centered.pow(2).sum(1)
-        threshold = self.tol * float(centered.var(0, unbiased=False).mean())
+        # The mean per-feature variance, from the centered squares already at hand.
+        threshold = self.tol * float(x_sq.mean()) / x.shape[1]
         best: tuple[float, Tensor, Tensor, int] | None = None
         for _ in range(n_init):
             if given is not None:
@@ -225,8 +229,8 @@ class KMeans(TorchEstimator):
     ) -> tuple[Tensor, Tensor, float, int]:
         """One run of Lloyd's algorithm from ``centers`` (pruned by Hamerly's bounds, which
         change no assignment): (centers, labels, inertia, n_iter)."""
-        centers, _, n_iter, _ = hamerly_lloyd(x, x_sq, centers, self.max_iter, threshold)
-        labels, distances = nearest_center(x, centers, x_sq)
+        centers, last, n_iter, _ = hamerly_lloyd(x, x_sq, centers, self.max_iter, threshold)
+        labels, distances = nearest_center(x, centers, x_sq, hint=last)
         return centers, labels, float(distances.sum()), n_iter
 
     def fit_predict(self, X: Any, y: Any = None) -> Tensor:
