@@ -61,7 +61,8 @@ def test_empty_cluster_is_moved_as_plain_lloyd_moves_it():
 
 
 def test_bounds_stay_valid_and_sums_stay_exact(monkeypatch):
-    monkeypatch.setattr(hamerly, "ROWS", 16)  # several blocks and a partial one
+    monkeypatch.setattr(hamerly, "BLOCK_SCORES", 16 * 5)  # blocks of 16 rows and a partial one
+    monkeypatch.setattr(hamerly, "SUM_ROWS", 30)
     x = blobs(100, 4, 5, 7)
     x_one = torch.cat([x, torch.ones(100, 1, dtype=torch.float64)], 1)
     centers = x[:5].clone()
@@ -96,7 +97,7 @@ def test_bounds_stay_valid_and_sums_stay_exact(monkeypatch):
 
 
 def test_nearest_two_against_a_loop(monkeypatch):
-    monkeypatch.setattr(hamerly, "ROWS", 7)
+    monkeypatch.setattr(hamerly, "BLOCK_SCORES", 7 * 4)  # blocks of 7 rows
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(30, 3, generator=generator, dtype=torch.float64)
     centers = torch.randn(4, 3, generator=generator, dtype=torch.float64)
@@ -136,7 +137,8 @@ def test_padded_rows_gather_and_search_like_the_plain_ones(dtype, d):
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(40, d, generator=generator).to(dtype)
     x_one = with_ones(x)
-    padded = dtype == torch.float32 and d % 2 == 1  # float32 [x, 1] of odd width gets a 0
+    padded = dtype == torch.float32 and d % 2 == 0  # float32 [x, 1] of odd width gets a 0
+    assert x_one.shape[1] % 2 == 0 or dtype == torch.float64
     assert x_one.shape == (40, d + 1 + padded)
     torch.testing.assert_close(x_one[:, :d], x)
     assert bool((x_one[:, d] == 1).all()) and bool((x_one[:, d + 1 :] == 0).all())

@@ -26,14 +26,19 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-ROWS = 4096
-"""Rows per block of a full assignment: the ``(rows, K)`` scores stay in cache."""
+BLOCK_SCORES = 1 << 20
+"""Scores per row block of a search, ``rows × K`` (4 MiB in float32): they stay in cache, and
+blocks this large spend little on per-call overhead (at K = 32, 32,768 rows ran the search 10-20%
+faster than 4,096 at 2 threads)."""
+
+SUM_ROWS = 1 << 16
+"""Rows per float64 copy when the cluster sums are first accumulated."""
 
 
 def with_ones(x: Tensor) -> Tensor:
     """``[x, 1]`` ``(N, D + 1)``, plus a zero column where that makes 4-byte rows an even
     width, so that :func:`take_rows` can copy them as 8-byte words."""
-    pad = 1 if x.element_size() == 4 and x.shape[1] % 2 == 1 else 0
+    pad = 1 if x.element_size() == 4 and (x.shape[1] + 1) % 2 == 1 else 0
     columns = [x, torch.ones_like(x[:, :1])] + [torch.zeros_like(x[:, :1])] * pad
     return torch.cat(columns, 1)
 
@@ -77,8 +82,9 @@ def nearest_two(
     labels = torch.empty(n, dtype=torch.int64, device=x_one.device)
     best = torch.empty(n, dtype=x_one.dtype, device=x_one.device)
     second = torch.full((n,), float("-inf"), dtype=x_one.dtype, device=x_one.device)
-    for start in range(0, n, ROWS):
-        rows = slice(start, start + ROWS)
+    block = max(1, BLOCK_SCORES // k)
+    for start in range(0, n, block):
+        rows = slice(start, start + block)
         scores = x_one[rows] @ c_one.T  # (rows, K)
         if hint is None:
             torch.max(scores, 1, out=(best[rows], labels[rows]))
@@ -123,8 +129,8 @@ class HamerlyState:
         labels, upper, lower = _nearest_two_distances(x_one, x_sq, centers)
         k = len(centers)
         sums = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
-        for start in range(0, len(x), 16 * ROWS):  # float64 copies of blocks, not of all x
-            block = slice(start, start + 16 * ROWS)
+        for start in range(0, len(x), SUM_ROWS):  # float64 copies of blocks, not of all x
+            block = slice(start, start + SUM_ROWS)
             sums.index_add_(0, labels[block], x[block].double())
         counts = torch.bincount(labels, minlength=k).double()
         return cls(labels, upper, lower, sums, counts)
