@@ -149,6 +149,7 @@ def test_full_covariance_steps_in_row_blocks_match_a_loop_over_components(monkey
     prec_chol = precision_cholesky(covariances, "full")
     for block_elements in (1, 7 * 4 * 3, 1 << 18):  # one row, 7 rows and a single block
         monkeypatch.setattr(gmm_module, "BLOCK_ELEMENTS", block_elements)
+        monkeypatch.setattr(gmm_module, "MIN_BLOCK_ROWS", 1)
         ours = component_log_density(x, means, prec_chol, "full")
         np.testing.assert_allclose(ours.numpy(), density, rtol=1e-12)
         estimated = estimate_covariances(x, resp, counts, weighted_means, "full", 0.5)

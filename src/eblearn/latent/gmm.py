@@ -67,9 +67,14 @@ BLOCK_ELEMENTS = 1 << 18
 that reads it, and memory stays bounded for any ``N``."""
 
 
+MIN_BLOCK_ROWS = 256
+"""Fewest rows per block, so that wide problems (large ``K·D``) still make products worth a call."""
+
+
 def _row_blocks(n: int, width: int) -> list[slice]:
-    """Slices of ``range(n)`` whose ``(rows, width)`` blocks hold about ``BLOCK_ELEMENTS``."""
-    rows = max(1, BLOCK_ELEMENTS // width)
+    """Slices of ``range(n)`` whose ``(rows, width)`` blocks hold about ``BLOCK_ELEMENTS``
+    (at least ``MIN_BLOCK_ROWS`` rows)."""
+    rows = max(MIN_BLOCK_ROWS, BLOCK_ELEMENTS // width)
     return [slice(start, start + rows) for start in range(0, n, rows)]
 
 
