@@ -92,7 +92,10 @@ def nearest_two(
             torch.amax(scores, 1, out=best[rows])
             _correct_hint(scores, best[rows], hint[rows], labels[rows])
         if len(centers) > 1:
-            scores.scatter_(1, labels[rows, None], float("-inf"))
+            # Mask each row's best column through flat indices (index_put_ runs in parallel
+            # where scatter_ along dim 1 did not), then the runner-up is the new maximum.
+            flat = torch.arange(0, scores.numel(), k, device=scores.device) + labels[rows]
+            scores.view(-1).index_put_((flat,), scores.new_tensor(float("-inf")))
             torch.amax(scores, 1, out=second[rows])
     return labels, (x_sq - 2 * best).clamp_min_(0.0), (x_sq - 2 * second).clamp_min_(0.0)
 
@@ -139,9 +142,11 @@ class HamerlyState:
         """Loosens the bounds after the centers moved by ``moves`` ``(K,)``."""
         self.upper += moves.index_select(0, self.labels)
         if len(moves) > 1:
+            # Each cluster's largest move among the other centers, looked up per sample.
             top = moves.topk(2)
-            other = torch.where(self.labels == top.indices[0], top.values[1], top.values[0])
-            self.lower -= other
+            others = top.values[0].expand(len(moves)).clone()
+            others[top.indices[0]] = top.values[1]
+            self.lower -= others.index_select(0, self.labels)
 
     def reassign(self, x: Tensor, x_one: Tensor, x_sq: Tensor, centers: Tensor) -> int:
         """Brings every label to its nearest center, computing distances only where the
