@@ -46,8 +46,8 @@ def with_ones(x: Tensor) -> Tensor:
 def take_rows(table: Tensor, index: Tensor) -> Tensor:
     """``table.index_select(0, index)`` for a contiguous ``(N, M)`` table.
 
-    Rows of 4-byte numbers with an even width are copied as 8-byte words: on CPU that gather
-    ran about 1.3× faster (0.7 ms of 2.9 ms per search pass over 27,000 of 100,000 rows).
+    Rows of 4-byte numbers with an even width are copied as 8-byte words: on CPU, gathering
+    27,000 of 100,000 rows of 66 floats and taking their scores went from 2.9 to 2.2 ms.
     """
     if table.element_size() == 4 and table.shape[1] % 2 == 0 and table.is_contiguous():
         return table.view(torch.int64).index_select(0, index).view(table.dtype)
