@@ -149,3 +149,29 @@ def test_padded_rows_gather_and_search_like_the_plain_ones(dtype, d):
     distances = torch.cdist(x.double(), centers.double()).pow(2)
     assert torch.equal(labels, distances.argmin(1))
     torch.testing.assert_close(nearest.double(), distances.min(1).values, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("d", [64, 63])  # float32 [x, 1] padded to an even width, and not
+def test_float32_pruned_lloyd_follows_the_same_search_unpruned(digits, d):
+    """In float32 (the hinted search, the 8-byte gathers), pruning changes no assignment.
+
+    The reference is Lloyd with the same blockwise search on every sample at every step, so
+    both see the same float32 scores; near ties may fall otherwise than in float64.
+    """
+    x = torch.tensor(digits[:, :d], dtype=torch.float32)
+    x = x - x.mean(0)
+    x_sq = x.pow(2).sum(1)
+    start = x[::180][:10].clone()
+    centers, labels, n_iter, converged = hamerly_lloyd(x, x_sq, start, 300, 0.0)
+    x_one, reference, previous = with_ones(x), start, None
+    for step in range(1, 301):  # noqa: B007 - the iteration count is compared below
+        assignment = nearest_two(x_one, x_sq, reference)[0]
+        if previous is not None and torch.equal(assignment, previous):
+            break
+        previous = assignment
+        sums = torch.zeros(10, d, dtype=torch.float64).index_add_(0, assignment, x.double())
+        counts = torch.bincount(assignment, minlength=10).double()
+        reference = (sums / counts[:, None]).float()
+    assert converged and n_iter == step
+    assert torch.equal(labels, previous)
+    torch.testing.assert_close(centers, reference)
