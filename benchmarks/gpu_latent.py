@@ -52,11 +52,14 @@ def sparse_data(n: int, dim: int = 64, atoms: int = 256) -> tuple[torch.Tensor, 
     return dictionary, y
 
 
-def fits(device: torch.device, n: int) -> dict[str, Callable[[], float]]:
-    """One call per model on ``device``; each returns the model's objective."""
-    x = mixture_data(n).to(device)
-    start = x[torch.randperm(n, generator=torch.Generator().manual_seed(2))[:32].to(device)]
-    dictionary, y = (t.to(device) for t in sparse_data(n // 10))
+def fits(
+    device: torch.device, mixture: torch.Tensor, dictionary: torch.Tensor, y: torch.Tensor
+) -> dict[str, Callable[[], float]]:
+    """One call per model on ``device`` (the data are copied there); each returns the model's
+    objective."""
+    x = mixture.to(device)
+    start = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(2))[:32].to(device)]
+    dictionary, y = dictionary.to(device), y.to(device)
     # A full start (weights, means, precisions), so that no random draw differs by device.
     precision = 1.0 / float(x.var(0).mean())
     eye = torch.eye(x.shape[1], device=device)
@@ -109,14 +112,13 @@ def main() -> None:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda asked for, but torch sees no CUDA device")
-    candidates = {
-        f"{model}|{where}": fn
-        for where, on in (("device", device), ("cpu", torch.device("cpu")))
-        for model, fn in fits(on, args.n).items()
-    }
+    data = (mixture_data(args.n), *sparse_data(args.n // 10))
+    on_device, on_cpu = fits(device, *data), fits(torch.device("cpu"), *data)
+    candidates = {f"{model}|device": fn for model, fn in on_device.items()}
+    candidates |= {f"{model}|cpu": fn for model, fn in on_cpu.items()}
     times, values = interleaved_runs(candidates, args.repeats, warmup=1)
     rows = []
-    for model in fits(torch.device("cpu"), 64):  # the model names, in order
+    for model in on_device:
         ours, cpu = float(values[f"{model}|device"]), float(values[f"{model}|cpu"])  # type: ignore[arg-type]
         rows.append(
             [

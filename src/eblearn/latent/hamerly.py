@@ -161,15 +161,16 @@ class HamerlyState:
             return 0
         # index_select / index_copy_ rather than x[idx]: several times faster on CPU.
         old = self.labels.index_select(0, suspects)
+        gathered = take_rows(x_one, suspects)
         labels, upper, lower = _nearest_two_distances(
-            take_rows(x_one, suspects), x_sq.index_select(0, suspects), centers, old
+            gathered, x_sq.index_select(0, suspects), centers, old
         )
         self.labels.index_copy_(0, suspects, labels)
         self.upper.index_copy_(0, suspects, upper)
         self.lower.index_copy_(0, suspects, lower)
         moved = (labels != old).nonzero().flatten()
         if len(moved):
-            rows = x.index_select(0, suspects.index_select(0, moved)).double()
+            rows = gathered.index_select(0, moved)[:, : x.shape[1]].double()
             to, away = labels.index_select(0, moved), old.index_select(0, moved)
             self.sums.index_add_(0, to, rows)
             self.sums.index_add_(0, away, rows, alpha=-1.0)
@@ -180,7 +181,12 @@ class HamerlyState:
 
 
 def hamerly_lloyd(
-    x: Tensor, x_sq: Tensor, centers: Tensor, max_iter: int, threshold: float
+    x: Tensor,
+    x_sq: Tensor,
+    centers: Tensor,
+    max_iter: int,
+    threshold: float,
+    x_one: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, int, bool]:
     """Lloyd's algorithm from ``centers`` with Hamerly's pruning.
 
@@ -195,12 +201,13 @@ def hamerly_lloyd(
         centers: Starting centers ``(K, D)``.
         max_iter: Most iterations.
         threshold: Stopping threshold on the summed squared center shift.
+        x_one: :func:`with_ones` of ``x``, if the caller has it.
 
     Returns:
         ``(centers, labels, n_iter, converged)``: the centers ``(K, D)``, the labels ``(N,)`` of
         the last assignment, the iterations run, and whether the labels stopped changing.
     """
-    x_one = with_ones(x)  # built once
+    x_one = with_ones(x) if x_one is None else x_one
     centers = centers.clone()
     state = HamerlyState.assign(x, x_one, x_sq, centers)
     n_iter = 0

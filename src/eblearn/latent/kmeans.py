@@ -51,9 +51,7 @@ def squared_distances(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) ->
     return distances.clamp_min_(0.0)
 
 
-def nearest_center(
-    x: Tensor, centers: Tensor, x_sq: Tensor | None = None, hint: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
+def nearest_center(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Index of the nearest center and the squared distance to it, each of shape ``(N,)``.
 
     The blockwise search of :func:`~eblearn.latent.hamerly.nearest_two` (one product of
@@ -63,12 +61,10 @@ def nearest_center(
         x: Samples ``(N, D)``.
         centers: ``(K, D)``.
         x_sq: ``|x|²`` ``(N,)`` if known.
-        hint: Likely labels ``(N,)`` (such as the last assignment), which make the search
-            cheaper; a hinted label that ties for the nearest is kept.
     """
     if x_sq is None:
         x_sq = x.pow(2).sum(1)
-    labels, nearest, _ = nearest_two(with_ones(x), x_sq, centers, hint)
+    labels, nearest, _ = nearest_two(with_ones(x), x_sq, centers)
     return labels, nearest
 
 
@@ -201,6 +197,7 @@ class KMeans(TorchEstimator):
         offset = x.mean(0)
         centered = x - offset
         x_sq = centered.pow(2).sum(1)
+        x_one = with_ones(centered)  # [x, 1], shared by every run's searches
         # The mean per-feature variance, from the centered squares already at hand.
         threshold = self.tol * float(x_sq.mean()) / x.shape[1]
         best: tuple[float, Tensor, Tensor, int] | None = None
@@ -212,7 +209,7 @@ class KMeans(TorchEstimator):
             else:
                 pick = torch.randperm(len(x), generator=generator, device=x.device)
                 start = centered[pick[: self.n_clusters]]
-            centers, labels, inertia, n_iter = self._lloyd(centered, x_sq, start, threshold)
+            centers, labels, inertia, n_iter = self._lloyd(centered, x_one, x_sq, start, threshold)
             if best is None or inertia < best[0]:
                 best = (inertia, centers, labels, n_iter)
         assert best is not None  # n_init >= 1
@@ -225,12 +222,15 @@ class KMeans(TorchEstimator):
         return self
 
     def _lloyd(
-        self, x: Tensor, x_sq: Tensor, centers: Tensor, threshold: float
+        self, x: Tensor, x_one: Tensor, x_sq: Tensor, centers: Tensor, threshold: float
     ) -> tuple[Tensor, Tensor, float, int]:
         """One run of Lloyd's algorithm from ``centers`` (pruned by Hamerly's bounds, which
-        change no assignment): (centers, labels, inertia, n_iter)."""
-        centers, last, n_iter, _ = hamerly_lloyd(x, x_sq, centers, self.max_iter, threshold)
-        labels, distances = nearest_center(x, centers, x_sq, hint=last)
+        change no assignment), then the labels of the final centers:
+        (centers, labels, inertia, n_iter)."""
+        centers, last, n_iter, _ = hamerly_lloyd(
+            x, x_sq, centers, self.max_iter, threshold, x_one=x_one
+        )
+        labels, distances, _ = nearest_two(x_one, x_sq, centers, hint=last)
         return centers, labels, float(distances.sum()), n_iter
 
     def fit_predict(self, X: Any, y: Any = None) -> Tensor:

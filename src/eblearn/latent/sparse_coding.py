@@ -246,23 +246,6 @@ def _start_codes(init: Tensor | None, y: Tensor, k: int) -> Tensor:
     return init.to(dtype=y.dtype, device=y.device)
 
 
-def _lasso_problem(
-    y: Tensor,
-    dictionary: Tensor,
-    lam: float,
-    max_iter: int,
-    check_every: int,
-    init: Tensor | None,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Checks a solver's input; returns its start codes and the Gram form ``(z₀, G, c, ||y||²)``.
-
-    ``G = W Wᵀ`` ``(K, K)``, ``c = y Wᵀ`` ``(N, K)``: every solver here works on
-    ``½zᵀGz - cᵀz + λ||z||₁``, which is the energy minus the constant ``½||y||²``.
-    """
-    codes = _checked_start(y, dictionary, lam, max_iter, check_every, init)
-    return codes, dictionary @ dictionary.T, y @ dictionary.T, y.pow(2).sum(-1)
-
-
 def _checked_start(
     y: Tensor,
     dictionary: Tensor,
@@ -293,7 +276,9 @@ def _proximal_gradient(
     record_history: bool,
 ) -> SparseCodes:
     """ISTA (``accelerated=False``) or FISTA with adaptive restart, batched with early exit."""
-    codes, gram, correlation, y_sq = _lasso_problem(y, dictionary, lam, max_iter, check_every, init)
+    codes = _checked_start(y, dictionary, lam, max_iter, check_every, init)
+    # The Gram form ½zᵀGz - cᵀz + λ||z||₁ (the energy minus ½||y||²): G = WWᵀ, c = yWᵀ.
+    gram, correlation, y_sq = dictionary @ dictionary.T, y @ dictionary.T, y.pow(2).sum(-1)
     step = torch.full((1, 1), 1.0 / lipschitz_constant(dictionary), dtype=y.dtype, device=y.device)
     history: list[float] = []
     on_iteration = None
