@@ -10,7 +10,7 @@ import statistics
 
 from _report import append_section, markdown_table
 
-from eblearn.jobs import train_and_evaluate
+from eblearn.app import train_and_evaluate
 from eblearn.train import TrainConfig
 
 TARGETS = {"kNN": 0.98, "linear": 0.985, "linear, 10% labels": 0.95}

@@ -14,7 +14,7 @@ import argparse
 from _cifar10 import cifar10_arrays
 from _report import append_section, markdown_table
 
-from eblearn.jobs import train_and_evaluate
+from eblearn.app import train_and_evaluate
 from eblearn.train import TrainConfig
 
 

@@ -10,7 +10,8 @@ import argparse
 import tempfile
 
 from eblearn.evaluate import evaluate_encoder, evaluate_raw_pixels
-from eblearn.train import TrainConfig, pretrain
+from eblearn.app import pretrain
+from eblearn.train import TrainConfig
 
 
 def main() -> None:

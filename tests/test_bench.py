@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 
-from eblearn.bench import BenchRow, format_table, parse_method_args
+from eblearn.app.bench import BenchRow, format_table, parse_method_args
 from eblearn.cli import main
 
 

@@ -73,7 +73,8 @@ def test_train_writes_the_run_folder_and_eval_reads_it(tmp_path, capsys):
 
 
 def test_config_file_with_command_line_override(tmp_path):
-    from eblearn.cli import build_config, build_parser
+    from eblearn.app.train import build_config
+    from eblearn.cli import build_parser
 
     (tmp_path / "run.yaml").write_text("epochs: 7\nseed: 3\nmethod_args: {nu_param: 2}\n")
     args = build_parser().parse_args(
@@ -87,7 +88,7 @@ def test_config_file_with_command_line_override(tmp_path):
             "mu_param=10",
         ]
     )
-    config = build_config(args)
+    config, _ = build_config(args)
     assert (config.epochs, config.seed) == (7, 5)
     assert config.method_args == {"nu_param": 2, "mu_param": 10}
 
@@ -111,12 +112,16 @@ def test_bad_input_exits_2_with_a_message(arguments, message, capsys, tmp_path):
     assert message in capsys.readouterr().err
 
 
-def test_existing_run_folder_is_refused(tmp_path, capsys):
+def test_a_folder_eblearn_did_not_write_is_refused_untouched(tmp_path, capsys):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.yaml").write_text("epochs: 1\n")
     assert main(["train", "--run-dir", str(run_dir)]) == 2
-    assert "already holds a run" in capsys.readouterr().err
+    assert "is not empty and was not written by eblearn" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(run_dir), "--overwrite"]) == 2
+    assert "not eblearn's to delete" in capsys.readouterr().err
+    assert [p.name for p in run_dir.iterdir()] == ["config.yaml"]
+    assert (run_dir / "config.yaml").read_text() == "epochs: 1\n"
 
 
 def test_parser_and_listings_do_not_import_lightning():

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from eblearn.app.lab import LabConfig, run_lab
 from eblearn.cli import main
-from eblearn.lab import LabConfig, run_lab
 
 TINY = {"n": 128, "batch_size": 64, "resolution": 16, "progress": False, "sampler_steps": 3}
 

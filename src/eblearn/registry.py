@@ -7,6 +7,7 @@ Inside the library, objects are passed, not names.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar, overload
 
@@ -81,9 +82,11 @@ class Registry(Generic[T]):
         return sorted(self._entries)
 
     def describe(self, name: str) -> str:
-        """The first line of the entry's docstring: a one-line description."""
+        """The first line of the entry's docstring as plain text (no reST markup)."""
         doc = getattr(self.get(name), "__doc__", None) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        first = doc.strip().splitlines()[0] if doc.strip() else ""
+        first = re.sub(r":\w+:`~?([^`]+)`", r"\1", first)  # :class:`~a.B` -> a.B
+        return first.replace("``", "").replace("`", "")
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

@@ -95,7 +95,8 @@ def test_errors_are_clear():
 
 
 def test_train_command_pretrains_mae_on_digits(tmp_path):
-    from eblearn.train import TrainConfig, pretrain
+    from eblearn.app import pretrain
+    from eblearn.train import TrainConfig
 
     config = TrainConfig(
         method="mae",

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import torch
 
+from eblearn.app import pretrain
 from eblearn.data import load_dataset
 from eblearn.data.images import DatasetSplits, ImageSet
 from eblearn.evaluate import CollapseWarning
-from eblearn.train import TrainConfig, pretrain
+from eblearn.train import TrainConfig
 
 # One method per kind of state: a queue and a momentum encoder (MoCo v2, whose EMA is BYOL's
 # and MoCo v3's), prototypes and a queue used from epoch 1 (SwAV), a memory bank clustered at

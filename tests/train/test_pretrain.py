@@ -12,9 +12,10 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from eblearn.app import load_pretrained, pretrain
 from eblearn.methods import VICReg
 from eblearn.nn import ConvNet
-from eblearn.train import NonFiniteLossError, load_pretrained, pretrain
+from eblearn.train import NonFiniteLossError
 from eblearn.train.history import read_history
 
 from .conftest import STEPS_PER_EPOCH, tiny_config
@@ -26,7 +27,7 @@ torch.set_num_threads({threads})  # same as the parent: CPU sums depend on the t
 sys.path.insert(0, {root!r})
 from lightning.pytorch.callbacks import Callback
 from tests.train.conftest import tiny_config, tiny_digits
-from eblearn.train import pretrain
+from eblearn.app import pretrain
 
 class KillMidEpoch(Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
@@ -120,7 +121,10 @@ def test_run_folder_rules(tmp_path, data):
     first = pretrain(tiny_config(run_dir, epochs=1), data=data)
     for name in ("config.yaml", "log.csv", "encoder.pt", "checkpoints/last.ckpt"):
         assert (run_dir / name).is_file(), name
-    with pytest.raises(ValueError, match=r"already holds a run; pass --resume .* --overwrite"):
+    with pytest.raises(
+        ValueError,
+        match=r"already holds a run \(checkpoints/last.ckpt, encoder.pt\); pass --resume .* --overwrite",
+    ):
         pretrain(tiny_config(run_dir, epochs=1), data=data)
     with pytest.raises(ValueError, match="choose one of --resume"):
         pretrain(tiny_config(run_dir), data=data, resume=True, overwrite=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from eblearn._distributed import gather_with_grad
 from eblearn._validate import check_batch_size, check_ndim, check_same_shape
-from eblearn.losses._distributed import gather_with_grad
 
 
 def standardize(z: Tensor, eps: float = 1e-5) -> Tensor:

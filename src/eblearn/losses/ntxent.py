@@ -26,8 +26,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from eblearn._distributed import gather_with_grad, world_size
 from eblearn._validate import check_ndim, check_positive, check_same_shape
-from eblearn.losses._distributed import gather_with_grad, world_size
 
 
 def _rank() -> int:

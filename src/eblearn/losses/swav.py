@@ -23,8 +23,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from eblearn._distributed import world_size
 from eblearn._validate import check_ndim, check_positive
-from eblearn.losses._distributed import world_size
 
 
 def _all_reduce(x: Tensor, distributed: bool, maximum: bool = False) -> Tensor:

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from eblearn._distributed import gather_with_grad
 from eblearn._validate import check_batch_size, check_ndim, check_same_shape
-from eblearn.losses._distributed import gather_with_grad
 
 
 def invariance_loss(z_a: Tensor, z_b: Tensor) -> Tensor:

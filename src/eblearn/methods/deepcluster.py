@@ -9,7 +9,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-from eblearn.losses._distributed import world_size
+from eblearn._distributed import world_size
 from eblearn.losses.deepcluster import DeepClusterLoss
 from eblearn.losses.swav import sinkhorn
 from eblearn.methods._views import encode_together

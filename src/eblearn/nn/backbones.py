@@ -163,6 +163,19 @@ def build_backbone(name: str, in_channels: int, image_size: int, **kwargs: objec
     """Builds a registered backbone for images of ``in_channels`` channels and side ``image_size``.
 
     Raises:
-        ValueError: On an unknown name (listing the valid ones) or a channel count it cannot take.
+        ValueError: On an unknown name or option (listing the valid ones) or a channel count
+            it cannot take.
     """
-    return BACKBONES.get(name)(in_channels=in_channels, image_size=image_size, **kwargs)
+    import inspect
+
+    builder = BACKBONES.get(name)
+    accepted = [
+        p for p in inspect.signature(builder).parameters if p not in ("in_channels", "image_size")
+    ]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"backbone {name!r} has no option(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(accepted) or 'none'}"
+        )
+    return builder(in_channels=in_channels, image_size=image_size, **kwargs)

@@ -31,8 +31,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from eblearn._distributed import world_size
 from eblearn._validate import check_ndim
-from eblearn.losses._distributed import world_size
 
 
 @torch.no_grad()

@@ -10,19 +10,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from eblearn.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from eblearn.train.config import TrainConfig, resolve
+from eblearn.train.config import RunConfig, TrainConfig, resolve
 from eblearn.train.errors import NonFiniteLossError
 from eblearn.train.optim import LARS, build_optimizer, warmup_cosine
 
 if TYPE_CHECKING:  # the real types for type checkers; at run time see __getattr__
     from eblearn.train.module import PretrainModule
-    from eblearn.train.runs import Pretrained, load_pretrained, pretrain
+    from eblearn.train.runs import Pretrained, fit
 
 _LAZY = {
     "PretrainModule": "eblearn.train.module",
     "Pretrained": "eblearn.train.runs",
-    "load_pretrained": "eblearn.train.runs",
-    "pretrain": "eblearn.train.runs",
+    "fit": "eblearn.train.runs",
 }
 
 __all__ = [
@@ -31,11 +30,11 @@ __all__ = [
     "NonFiniteLossError",
     "PretrainModule",
     "Pretrained",
+    "RunConfig",
     "TrainConfig",
     "build_optimizer",
+    "fit",
     "load_checkpoint",
-    "load_pretrained",
-    "pretrain",
     "resolve",
     "save_checkpoint",
     "warmup_cosine",

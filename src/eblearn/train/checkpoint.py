@@ -1,48 +1,29 @@
-"""Checkpoints that are written atomically and load safely.
+"""Training checkpoints: written atomically, loaded safely (see :mod:`eblearn._io`).
 
-A checkpoint is first written to a temporary file in the same folder, flushed to disk, then
-renamed over the old one: a crash at any moment leaves either the old or the new checkpoint,
-never a truncated file. Loading uses ``torch.load(weights_only=True)`` (no pickled code runs)
-and turns a corrupted or truncated file into a :class:`CheckpointError` that names it.
+A checkpoint is a mapping with a ``state_dict``. Writing goes through a temporary file and a
+rename, so a crash or a full disk leaves the previous checkpoint intact; loading uses
+``torch.load(weights_only=True)``, so no pickled code runs, and every failure is a
+:class:`CheckpointError` that names the file.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, corrupted, truncated or not an eblearn checkpoint."""
+from eblearn._io import UnreadableFileError, load_tensors, save_tensors
 
 
-def atomic_write_bytes(data: bytes, path: str | os.PathLike[str]) -> None:
-    """Writes ``data`` to ``path`` through a temporary file, ``fsync`` and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600 files; a run's files are for all to read
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+class CheckpointError(UnreadableFileError):
+    """A checkpoint is missing, corrupted, truncated, unsafe or not an eblearn checkpoint."""
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """``torch.save`` made atomic (see :func:`atomic_write_bytes`)."""
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    atomic_write_bytes(buffer.getvalue(), path)
+    """Writes ``checkpoint`` atomically (a full disk keeps the previous file)."""
+    save_tensors(checkpoint, path)
 
 
 def load_checkpoint(
@@ -51,24 +32,15 @@ def load_checkpoint(
     """Loads a checkpoint with ``weights_only=True``.
 
     Raises:
-        CheckpointError: If the file is missing, truncated, corrupted, or not a mapping.
+        CheckpointError: If the file is missing, truncated, corrupted, holds objects a safe
+            load refuses, or has no ``state_dict``.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
-        if "Weights only load failed" in str(error) and "Unsupported global" in str(error):
-            raise CheckpointError(
-                f"checkpoint {str(path)!r} holds Python objects beyond tensors and plain "
-                "containers, which a safe load (weights_only=True) refuses to run"
-            ) from None
+        checkpoint = load_tensors(path, map_location)
+    except UnreadableFileError as error:
+        raise CheckpointError(f"checkpoint {error}") from None
+    if "state_dict" not in checkpoint:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} is corrupted or truncated and cannot be loaded "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
-            "restore it from a backup or start the run again with --overwrite"
-        ) from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise CheckpointError(f"{str(path)!r} is not an eblearn checkpoint (no 'state_dict')")
+            f"checkpoint {str(Path(path))!r} is not an eblearn checkpoint (no 'state_dict')"
+        )
     return checkpoint

@@ -1,23 +1,35 @@
-"""The training configuration: one dataclass, readable from YAML and the command line.
+"""The training configuration: a request (``TrainConfig``) and its resolved form (``RunConfig``).
 
-Fields left at ``None`` are filled by :func:`resolve` from the data set (image size, backbone,
-augmentation) and the optimizer (learning rate, weight decay); the resolved configuration is
-what a run folder's ``config.yaml`` holds, so a run can be repeated exactly.
+A :class:`TrainConfig` is what a user asks for, from YAML, the command line or Python: any
+field may be left at ``None`` ("choose for me"). :func:`resolve` fills every such field from
+the data set's and the optimizer's defaults, checks every value, and returns a
+:class:`RunConfig`, which has no optional field: it is what a run folder's ``config.yaml``
+holds and what the engine consumes, so a run can be repeated exactly.
+
+Values are type-checked where they enter (``epochs: "two"``, ``epochs: 1.5``,
+``batch_size: [64]``, ``online_probe: "no"`` are refused with the key and the value), and
+numbers are range-checked by :func:`resolve` (zero is never taken to mean "the default").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from eblearn._io import write_yaml
 from eblearn._validate import check_choice
 
 OPTIMIZERS = ("adamw", "sgd", "lars")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 # Base learning rates for a batch of 256 (scaled linearly with the batch size) and weight decay.
 OPTIMIZER_DEFAULTS: dict[str, tuple[float, float]] = {
@@ -26,8 +38,16 @@ OPTIMIZER_DEFAULTS: dict[str, tuple[float, float]] = {
     "lars": (0.3, 1e-4),
 }
 
-# What suits each data set when a field is left empty: measured recipes, see BENCHMARKS.md.
 MIN_IMAGE_SIZE = 16
+"""Smallest view side: the default is the data's side, raised to this (digits are 8 px)."""
+SMALLEST_IMAGE_SIZE = 8
+"""Smallest side a user may ask for: below it the augmentations' crops and the backbones'
+strides leave no pixels."""
+WARMUP_FRACTION = 0.1
+"""Default warm-up: this fraction of the run (6 of digits' 60 epochs, 10 of 100), so a short
+run is never all warm-up."""
+
+# What suits each data set when a field is left empty: measured recipes, see BENCHMARKS.md.
 SMALL_HEADS: dict[str, dict[str, Any]] = {
     "vicreg": {"projector_dims": [512, 512, 512]},
     "siamese": {"projector_dims": [512, 128]},
@@ -44,24 +64,18 @@ SMALL_HEADS: dict[str, dict[str, Any]] = {
 sizes (2048 to 8192 wide) are the methods' own defaults."""
 
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "digits": {
-        "epochs": 60,
-        "optimizer": "adamw",
-        "warmup_epochs": 6,
-        "method_args": SMALL_HEADS,
-    },
+    "digits": {"epochs": 60, "optimizer": "adamw", "method_args": SMALL_HEADS},
 }
-GENERIC_DEFAULTS: dict[str, Any] = {
-    "epochs": 100,
-    "optimizer": "lars",
-    "warmup_epochs": 10,
-    "method_args": {},
-}
+GENERIC_DEFAULTS: dict[str, Any] = {"epochs": 100, "optimizer": "lars", "method_args": {}}
+
+RESUMABLE_OPTIONS = ("run_dir", "progress_bar", "data_root", "download", "accelerator")
+"""What ``--resume`` may change; every other option is the saved run's, and giving a
+different value is refused (it would silently not apply, or break the resumed schedule)."""
 
 
 @dataclass
 class TrainConfig:
-    """Everything a training run depends on.
+    """What a user asks for; ``None`` fields are chosen by :func:`resolve`.
 
     Attributes:
         method: Registered method name (``eblearn methods`` lists them).
@@ -78,12 +92,13 @@ class TrainConfig:
         optimizer: ``adamw``, ``sgd`` or ``lars``.
         lr: Peak learning rate; default the optimizer's base rate × batch_size / 256.
         weight_decay: Weight decay (not applied to biases and normalization parameters).
-        warmup_epochs: Linear warm-up before the cosine decay.
+        warmup_epochs: Linear warm-up before the cosine decay, in epochs (may be fractional);
+            default 10% of the run.
         seed: Seed of everything random; each step reseeds from (seed, step, rank).
         deterministic: Ask PyTorch for deterministic algorithms.
         precision: ``auto`` (bf16-mixed on GPUs that support it, else 32), ``32``,
             ``bf16-mixed`` or ``16-mixed``.
-        accelerator: Lightning accelerator (``auto``, ``cpu``, ``gpu``, ``mps``).
+        accelerator: ``auto``, ``cpu``, ``gpu`` (``cuda``) or ``mps``.
         devices: Number of devices; more than one trains with DDP.
         online_probe: Train a linear probe on detached features during pretraining.
         knn_k, knn_temperature: The kNN evaluation's neighbours and vote temperature.
@@ -105,7 +120,7 @@ class TrainConfig:
     optimizer: str | None = None
     lr: float | None = None
     weight_decay: float | None = None
-    warmup_epochs: int | None = None
+    warmup_epochs: float | None = None
     seed: int = 0
     deterministic: bool = False
     precision: str = "auto"
@@ -117,49 +132,228 @@ class TrainConfig:
     run_dir: str | None = None
     progress_bar: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("run_dir", "data_root"):
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike):
+                setattr(self, name, os.fspath(value))
+        check_types(self, "TrainConfig")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Builds a config from a mapping; unknown keys raise ``ValueError`` listing valid ones."""
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(valid))
-        if unknown:
-            raise ValueError(
-                f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}"
-            )
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
+        """Builds a config from a mapping.
+
+        Raises:
+            ValueError: On unknown keys (listing the valid ones) or values of the wrong type
+                (naming ``source``, the key and the value).
+        """
+        check_keys(cls, values, source)
+        check_types(values, source, cls)
         return cls(**values)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> TrainConfig:
-        """Reads a YAML file of config keys."""
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"config file {str(path)!r} does not exist")
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"config file {str(path)!r} must hold a mapping of keys to values")
-        return cls.from_dict(values)
+    def from_yaml(cls, path: str | os.PathLike[str]) -> TrainConfig:
+        """Reads a YAML file of config keys (the long options, with ``_``)."""
+        return cls.from_dict(read_yaml_mapping(path), f"config file {str(Path(path))!r}")
 
-    def to_yaml(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+    def to_yaml(self, path: str | os.PathLike[str]) -> None:
+        write_yaml(self.to_dict(), path)
 
 
-def resolve(config: TrainConfig, channels: int, native_size: int) -> TrainConfig:
-    """Fills every ``None`` field from the data set's and the optimizer's defaults.
+@dataclass(frozen=True)
+class RunConfig:
+    """A resolved :class:`TrainConfig`: every field chosen and checked (see its attributes).
+
+    ``warmup_epochs`` is a float (a fraction of an epoch is allowed); ``run_dir`` and
+    ``data_root`` are the folders actually used.
+    """
+
+    method: str
+    data: str
+    data_root: str
+    download: bool
+    backbone: str
+    backbone_args: dict[str, Any]
+    method_args: dict[str, Any]
+    augmentation: str
+    image_size: int
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    weight_decay: float
+    warmup_epochs: float
+    seed: int
+    deterministic: bool
+    precision: str
+    accelerator: str
+    devices: int
+    online_probe: bool
+    knn_k: int
+    knn_temperature: float
+    run_dir: str
+    progress_bar: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def as_request(self) -> TrainConfig:
+        """The same values as a :class:`TrainConfig` (to resolve again, e.g. on resume)."""
+        return TrainConfig(**self.to_dict())
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> RunConfig:
+        """Reads a run folder's ``config.yaml``.
+
+        Raises:
+            ValueError: If the file is missing, not YAML, lacks keys or has wrong types.
+        """
+        source = f"run configuration {str(Path(path))!r}"
+        values = read_yaml_mapping(path)
+        check_keys(cls, values, source)
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in values]
+        if missing:
+            raise ValueError(
+                f"{source} lacks {', '.join(missing)}; it was not written by this version of "
+                "eblearn"
+            )
+        check_types(values, source, cls)
+        return cls(**values)
+
+    def to_yaml(self, path: str | os.PathLike[str]) -> None:
+        write_yaml(self.to_dict(), path)
+
+
+def read_yaml_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A YAML file's top-level mapping.
 
     Raises:
-        ValueError: On unknown names (method, backbone, augmentation, optimizer, precision)
-            or non-positive sizes.
+        ValueError: If the file is missing, is not valid YAML (with the line) or not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file {str(path)!r} does not exist")
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ValueError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"config file {str(path)!r} is not a text file") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"config file {str(path)!r} must hold a mapping of keys to values")
+    return values
+
+
+def check_keys(cls: type, values: dict[str, Any], source: str) -> None:
+    """Raises ``ValueError`` on keys that are not fields of ``cls``, listing the valid ones."""
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(str(k) for k in set(values) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"{source}: unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}"
+        )
+
+
+_TYPE_WORDS = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    dict: "a mapping of names to values",
+}
+
+
+def check_types(values: Any, source: str, cls: type | None = None) -> None:
+    """Raises ``ValueError`` unless every value has its field's declared type.
+
+    ``values`` is a mapping (checked against ``cls``'s fields) or a dataclass instance.
+    Booleans are not integers here, integers are numbers, and ``None`` is allowed only for
+    optional fields.
+    """
+    if cls is None:
+        cls = type(values)
+        values = {f.name: getattr(values, f.name) for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        if name not in hints:
+            continue
+        allowed = _allowed_types(hints[name])
+        if value is None and type(None) in allowed:
+            continue
+        if not any(_is_instance(value, kind) for kind in allowed if kind is not type(None)):
+            words = " or ".join(_TYPE_WORDS[k] for k in allowed if k in _TYPE_WORDS)
+            raise ValueError(
+                f"{source}: {name} must be {words}, got {value!r} ({type(value).__name__})"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{source}: {name} must be a finite number, got {value!r}")
+
+
+def _allowed_types(hint: Any) -> tuple[type, ...]:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return tuple(t for a in typing.get_args(hint) for t in _allowed_types(a))
+    if origin is not None:
+        return (origin,)
+    return (hint,)
+
+
+def _is_instance(value: Any, kind: type) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    return isinstance(value, kind)
+
+
+def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str = "") -> RunConfig:
+    """Fills every ``None`` field from the data set's and the optimizer's defaults, and checks.
+
+    Args:
+        config: The request.
+        channels: The data's channels.
+        native_size: The data's image side.
+        run_dir: The run folder chosen for the run (default ``config.run_dir`` or ``""``).
+
+    Raises:
+        ValueError: On unknown names (method, backbone, augmentation, optimizer, precision,
+            accelerator), wrong types, or values out of range (zero is never "the default").
     """
     from eblearn.data.augment import AUGMENTATIONS, default_augmentation
+    from eblearn.data.registry import default_data_root
     from eblearn.methods.base import METHODS
     from eblearn.nn.backbones import BACKBONES
 
+    check_types(config, "config")
     method = METHODS.get(config.method)
     name = config.data.partition(":")[0]
     defaults = DATASET_DEFAULTS.get(name, GENERIC_DEFAULTS)
+    for key in ("image_size", "epochs", "batch_size", "devices", "knn_k"):
+        value = getattr(config, key)
+        if value is not None and value < 1:
+            raise ValueError(f"{key} must be >= 1, got {value!r}")
+    if config.image_size is not None and config.image_size < SMALLEST_IMAGE_SIZE:
+        raise ValueError(
+            f"image_size must be >= {SMALLEST_IMAGE_SIZE} pixels, got {config.image_size}"
+        )
+    for key in ("lr", "knn_temperature"):
+        value = getattr(config, key)
+        if value is not None and not value > 0:
+            raise ValueError(f"{key} must be > 0, got {value!r}")
+    for key in ("weight_decay", "warmup_epochs"):
+        value = getattr(config, key)
+        if value is not None and value < 0:
+            raise ValueError(f"{key} must be >= 0, got {value!r}")
     image_size = config.image_size or max(MIN_IMAGE_SIZE, native_size)
     backbone = config.backbone or ("convnet" if image_size <= 32 else "resnet18")
     BACKBONES.get(backbone)
@@ -172,29 +366,66 @@ def resolve(config: TrainConfig, channels: int, native_size: int) -> TrainConfig
     optimizer = config.optimizer or defaults["optimizer"]
     check_choice(optimizer, OPTIMIZERS, "optimizer")
     check_choice(config.precision, PRECISIONS, "precision")
+    check_choice(config.accelerator, ACCELERATORS, "accelerator")
     base_lr, base_wd = OPTIMIZER_DEFAULTS[optimizer]
     method_args = dict(defaults["method_args"].get(config.method, {}))
     method_args.update(config.method_args)
-    resolved = dataclasses.replace(
-        config,
+    epochs = config.epochs if config.epochs is not None else defaults["epochs"]
+    return RunConfig(
+        method=config.method,
+        data=config.data,
+        data_root=config.data_root or str(default_data_root()),
+        download=config.download,
         backbone=backbone,
+        backbone_args=dict(config.backbone_args),
+        method_args=method_args,
         augmentation=augmentation,
         image_size=image_size,
-        epochs=config.epochs if config.epochs is not None else defaults["epochs"],
+        epochs=epochs,
+        batch_size=config.batch_size,
         optimizer=optimizer,
         lr=config.lr if config.lr is not None else base_lr * config.batch_size / 256,
         weight_decay=config.weight_decay if config.weight_decay is not None else base_wd,
         warmup_epochs=(
-            config.warmup_epochs if config.warmup_epochs is not None else defaults["warmup_epochs"]
+            float(config.warmup_epochs)
+            if config.warmup_epochs is not None
+            else round(WARMUP_FRACTION * epochs, 3)
         ),
-        method_args=method_args,
+        seed=config.seed,
+        deterministic=config.deterministic,
+        precision=config.precision,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        online_probe=config.online_probe,
+        knn_k=config.knn_k,
+        knn_temperature=config.knn_temperature,
+        run_dir=run_dir or config.run_dir or "",
+        progress_bar=config.progress_bar,
     )
-    for key in ("epochs", "batch_size", "image_size", "devices", "knn_k"):
-        value = getattr(resolved, key)
-        if value is None or value < 1:
-            raise ValueError(f"{key} must be >= 1, got {value!r}")
-    if resolved.warmup_epochs is None or resolved.warmup_epochs < 0:
-        raise ValueError(f"warmup_epochs must be >= 0, got {resolved.warmup_epochs!r}")
-    if resolved.lr is None or resolved.lr <= 0:
-        raise ValueError(f"lr must be > 0, got {resolved.lr!r}")
-    return resolved
+
+
+def warmup_warning(config: RunConfig) -> str | None:
+    """A sentence if the warm-up covers the whole run (the peak rate is never reached)."""
+    if config.warmup_epochs >= config.epochs:
+        return (
+            f"the warm-up ({config.warmup_epochs:g} epochs) covers the whole run "
+            f"({config.epochs} epochs): the learning rate never reaches its peak {config.lr:g}; "
+            "lower --warmup-epochs or leave it out (default: 10% of the run)"
+        )
+    return None
+
+
+def resume_conflicts(saved: RunConfig, given: dict[str, Any]) -> list[str]:
+    """The options in ``given`` that a resume cannot change and that differ from ``saved``."""
+    conflicts = []
+    for key, value in given.items():
+        if key in RESUMABLE_OPTIONS or value is None:
+            continue
+        old = getattr(saved, key)
+        if key == "method_args":
+            changed = any(old.get(k) != v for k, v in value.items())
+        else:
+            changed = old != value
+        if changed:
+            conflicts.append(f"{key} (saved {old!r}, given {value!r})")
+    return conflicts

@@ -2,4 +2,4 @@
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss term became NaN or Inf; training stops and the last good checkpoint is kept."""
+    """A loss term became NaN or Inf; training stops (checkpoints of finished epochs stay)."""

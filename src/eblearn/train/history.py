@@ -16,7 +16,7 @@ from typing import Any
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
-from eblearn.train.checkpoint import atomic_write_bytes
+from eblearn._io import atomic_write_bytes
 
 FIRST_COLUMNS = ("epoch", "step")
 

@@ -22,7 +22,7 @@ from eblearn import __version__
 from eblearn.data.augment import MultiViewAugment
 from eblearn.evaluate.collapse import CollapseWarning, collapse_report
 from eblearn.methods.base import Method
-from eblearn.train.config import TrainConfig
+from eblearn.train.config import RunConfig
 from eblearn.train.errors import NonFiniteLossError
 from eblearn.train.optim import build_optimizer, parameter_groups, warmup_cosine
 from eblearn.train.seeding import derived_seed, seed_everything
@@ -84,7 +84,7 @@ class PretrainModule(L.LightningModule):
         self,
         method: Method,
         augment: MultiViewAugment,
-        config: TrainConfig,
+        config: RunConfig,
         images: Tensor,
         labels: Tensor,
         num_classes: int,
@@ -151,8 +151,7 @@ class PretrainModule(L.LightningModule):
             f"training stopped: non-finite loss at step {self.global_step} "
             f"(epoch {self.current_epoch}): "
             + ", ".join(f"{k} = {v}" for k, v in bad.items())
-            + "; the last good checkpoint is kept. Lower the learning rate (--lr) or check the "
-            "data for extreme values."
+            + ". Lower the learning rate (--lr) or check the data for extreme values."
         )
 
     @staticmethod
@@ -195,7 +194,7 @@ class PretrainModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         config = self.config
-        groups = parameter_groups(self.method, float(config.weight_decay or 0.0))
+        groups = parameter_groups(self.method, config.weight_decay)
         if self.probe is not None:
             groups.append(
                 {
@@ -204,11 +203,9 @@ class PretrainModule(L.LightningModule):
                     "lars_adaptation": False,
                 }
             )
-        optimizer = build_optimizer(
-            str(config.optimizer), groups, float(config.lr or 0), float(config.weight_decay or 0)
-        )
+        optimizer = build_optimizer(config.optimizer, groups, config.lr, config.weight_decay)
         total = int(self.trainer.estimated_stepping_batches)
-        warmup = min(total, int(total * (config.warmup_epochs or 0) / max(1, config.epochs or 1)))
+        warmup = min(total, int(total * config.warmup_epochs / config.epochs))
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_cosine(step, warmup, total)
         )

@@ -1,20 +1,14 @@
-"""``pretrain``: train a method on a data set, in a run folder that survives interruptions.
+"""The training engine's entry points: build a run's parts, fit them, load them back.
 
-A run folder holds::
-
-    config.yaml            the resolved configuration (repeat a run with --config)
-    checkpoints/last.ckpt  written atomically at the end of every epoch
-    log.csv                one row per logged step (loss terms, probe, collapse metrics)
-    encoder.pt             the trained encoder's state dict, at the end
+These functions take a resolved :class:`~eblearn.train.config.RunConfig` and file paths; they
+neither choose nor lock run folders. The application layer (:mod:`eblearn.app`) validates
+everything first, claims the folder, then calls :func:`fit`.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -23,27 +17,19 @@ from lightning.pytorch.callbacks import Callback
 
 from eblearn.data.augment import AUGMENTATIONS, EvalTransform, MultiViewAugment
 from eblearn.data.images import DatasetSplits
-from eblearn.data.registry import load_dataset
 from eblearn.methods.base import METHODS, Method, build_method
 from eblearn.nn.backbones import build_backbone
 from eblearn.train.callbacks import AtomicCheckpointIO, EpochCheckpoint
-from eblearn.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from eblearn.train.config import TrainConfig, resolve
+from eblearn.train.checkpoint import CheckpointError, load_checkpoint
+from eblearn.train.config import RunConfig
 from eblearn.train.history import RunHistory
 from eblearn.train.module import PretrainModule, index_loader
 from eblearn.train.seeding import seed_everything
 
-CONFIG_FILE = "config.yaml"
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
-LOG_FILE = "log.csv"
-ENCODER_FILE = "encoder.pt"
-RUN_MARKERS = (CONFIG_FILE, "checkpoints", LOG_FILE, ENCODER_FILE)
-RUN_DIR_ENV = "EBLEARN_RUN_DIR"
-
 
 @dataclass
 class Pretrained:
-    """The outcome of :func:`pretrain`.
+    """A trained (or loaded) method with what evaluating it needs.
 
     Attributes:
         method: The trained method; ``method.encoder`` is the pretrained backbone.
@@ -55,96 +41,46 @@ class Pretrained:
     """
 
     method: Method
-    config: TrainConfig
+    config: RunConfig
     data: DatasetSplits
     run_dir: Path
     eval_transform: EvalTransform
     is_global_zero: bool = True
 
 
-def default_run_dir(config: TrainConfig) -> Path:
-    """``runs/<method>-<data>-<YYYYmmdd-HHMMSS>``."""
-    data = config.data.partition(":")[0]
-    return Path("runs") / f"{config.method}-{data}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def holds_run(run_dir: Path) -> bool:
-    """Whether ``run_dir`` already holds (part of) a run."""
-    return any((run_dir / marker).exists() for marker in RUN_MARKERS)
-
-
-def prepare_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Checks that the folder may be used and clears it on ``overwrite``.
+def build_components(
+    config: RunConfig, data: DatasetSplits
+) -> tuple[Method, MultiViewAugment, EvalTransform]:
+    """Builds the method and the transforms of a resolved configuration.
 
     Raises:
-        ValueError: If it holds a run and neither ``resume`` nor ``overwrite`` is set, if both
-            are set, or if ``resume`` is set and there is no checkpoint to resume from.
+        ValueError: If the backbone or the method rejects its options (naming them).
     """
-    if resume and overwrite:
-        raise ValueError("choose one of --resume (continue the run) and --overwrite (replace it)")
-    if resume:
-        if not (run_dir / LAST_CHECKPOINT).is_file():
-            raise ValueError(
-                f"nothing to resume: {str(run_dir / LAST_CHECKPOINT)!r} does not exist"
-            )
-        return
-    if holds_run(run_dir):
-        if not overwrite:
-            raise ValueError(
-                f"run folder {str(run_dir)!r} already holds a run; pass --resume to continue "
-                "it, --overwrite to replace it, or choose another --run-dir"
-            )
-        for marker in RUN_MARKERS:
-            target = run_dir / marker
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-
-def is_launched_worker() -> bool:
-    """True in the processes a DDP launcher starts for local ranks above 0."""
-    return int(os.environ.get("LOCAL_RANK", "0")) > 0
-
-
-def claim_run_dir(config: TrainConfig, resume: bool, overwrite: bool) -> Path:
-    """The run folder, prepared by the first process only.
-
-    With several devices, Lightning starts one more process per device, each running the same
-    command again. Rank 0 prepares the folder and names it in ``$EBLEARN_RUN_DIR``, which the
-    workers inherit, so they neither refuse nor wipe the folder rank 0 has just made.
-    """
-    if is_launched_worker():
-        named = os.environ.get(RUN_DIR_ENV) or config.run_dir
-        if not named:
-            raise ValueError("processes launched per device need --run-dir (or $EBLEARN_RUN_DIR)")
-        return Path(named)
-    run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
-    prepare_run_dir(run_dir, resume, overwrite)
-    if config.devices > 1:
-        os.environ[RUN_DIR_ENV] = str(run_dir)
-    return run_dir
-
-
-def build_components(
-    config: TrainConfig, data: DatasetSplits
-) -> tuple[TrainConfig, Method, MultiViewAugment, EvalTransform]:
-    """Resolves ``config`` against ``data`` and builds the method and the transforms."""
-    config = resolve(config, data.channels, data.image_size)
-    backbone = build_backbone(
-        str(config.backbone), data.channels, int(config.image_size or 0), **config.backbone_args
-    )
+    try:
+        backbone = build_backbone(
+            config.backbone, data.channels, config.image_size, **config.backbone_args
+        )
+    except (TypeError, RuntimeError) as error:
+        raise ValueError(
+            f"backbone {config.backbone!r} cannot be built with options "
+            f"{config.backbone_args} at {config.image_size} px: {error}"
+        ) from None
     method_args = dict(config.method_args)
     if config.devices > 1 and METHODS.get(config.method).batch_statistics:
         method_args.setdefault("gather_distributed", True)
-    method = build_method(config.method, backbone, **method_args)
-    views = AUGMENTATIONS.get(str(config.augmentation))(int(config.image_size or 0), data.channels)
+    try:
+        method = build_method(config.method, backbone, **method_args)
+    except (TypeError, RuntimeError) as error:
+        raise ValueError(
+            f"method {config.method!r} cannot be built with hyper-parameters "
+            f"{config.method_args}: {error}"
+        ) from None
+    views = AUGMENTATIONS.get(config.augmentation)(config.image_size, data.channels)
     augment = MultiViewAugment(views, data.mean, data.std)
-    return config, method, augment, EvalTransform(int(config.image_size or 0), data.mean, data.std)
+    return method, augment, EvalTransform(config.image_size, data.mean, data.std)
 
 
-def check_batch(config: TrainConfig, method: Method, n_images: int) -> None:
+def check_batch(config: RunConfig, method: Method, n_images: int) -> None:
     """Raises ``ValueError`` when the batch size does not suit the method or the data."""
     if config.batch_size < method.min_batch_size:
         raise ValueError(
@@ -158,74 +94,60 @@ def check_batch(config: TrainConfig, method: Method, n_images: int) -> None:
         )
 
 
-def uses_gpu(config: TrainConfig) -> bool:
+def check_accelerator(config: RunConfig) -> None:
+    """Raises ``ValueError`` if the requested accelerator or device count is not available."""
+    if config.accelerator in ("gpu", "cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"--accelerator {config.accelerator} asks for a CUDA GPU, but none is available "
+                "here; use --accelerator cpu or auto"
+            )
+        if config.devices > torch.cuda.device_count():
+            raise ValueError(
+                f"--devices {config.devices} asks for more GPUs than the "
+                f"{torch.cuda.device_count()} available"
+            )
+    if config.accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("--accelerator mps asks for Apple's MPS, which is not available here")
+
+
+def uses_gpu(config: RunConfig) -> bool:
     """Whether the run trains on a CUDA GPU."""
     return config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
 
 
-def resolve_precision(config: TrainConfig) -> str:
+def resolve_precision(config: RunConfig) -> str:
     """``auto`` becomes ``bf16-mixed`` on a GPU that supports it, else ``32-true``."""
     if config.precision != "auto":
         return "32-true" if config.precision == "32" else config.precision
     return "bf16-mixed" if uses_gpu(config) and torch.cuda.is_bf16_supported() else "32-true"
 
 
-def read_run_config(run_dir: Path) -> TrainConfig:
-    """The configuration a run folder was trained with."""
-    path = run_dir / CONFIG_FILE
-    if not path.is_file():
-        raise ValueError(f"{str(run_dir)!r} is not a run folder: it has no {CONFIG_FILE}")
-    return TrainConfig.from_yaml(path)
-
-
-def pretrain(
-    config: TrainConfig,
+def fit(
+    config: RunConfig,
+    method: Method,
+    augment: MultiViewAugment,
+    data: DatasetSplits,
     *,
+    checkpoint_path: Path,
+    log_path: Path,
     resume: bool = False,
-    overwrite: bool = False,
-    method: Method | None = None,
-    data: DatasetSplits | None = None,
     callbacks: Sequence[Callback] = (),
-) -> Pretrained:
-    """Pretrains a method and returns it with its run folder.
+) -> bool:
+    """Pretrains ``method`` on ``data``; returns whether this process is the global rank 0.
 
-    Args:
-        config: What to train. With ``resume``, the run folder's saved configuration is used
-            instead (only ``run_dir`` and ``progress_bar`` are taken from ``config``).
-        resume: Continue the run in ``config.run_dir`` from its last checkpoint.
-        overwrite: Replace the run in ``config.run_dir``.
-        method: A method object to train instead of building ``config.method``.
-        data: Data to train on instead of loading ``config.data``.
-        callbacks: Extra Lightning callbacks.
+    The full training state is written atomically to ``checkpoint_path`` at the end of every
+    epoch; with ``resume`` training continues from it, replaying the interrupted epoch
+    exactly. ``log_path`` receives one CSV row per logged step.
 
     Raises:
-        ValueError: On bad configuration values or names, a run folder that already holds a
-            run (without ``resume``/``overwrite``), or a batch size the method cannot use.
-        CheckpointError: If the checkpoint to resume from is corrupted.
         NonFiniteLossError: If a loss term becomes NaN or Inf.
+        CheckpointError: If the checkpoint to resume from cannot be loaded.
     """
-    if resume and config.run_dir is None:
-        raise ValueError("--resume needs the run folder: pass --run-dir RUN_DIR")
-    run_dir = claim_run_dir(config, resume, overwrite)
     resume_epoch = None
     if resume:
-        config = replace(
-            read_run_config(run_dir), run_dir=str(run_dir), progress_bar=config.progress_bar
-        )
-        resume_epoch = int(load_checkpoint(run_dir / LAST_CHECKPOINT).get("epoch", 0)) + 1
-    data = (
-        data
-        if data is not None
-        else load_dataset(config.data, config.data_root, config.download, config.image_size)
-    )
-    config = replace(config, run_dir=str(run_dir))
+        resume_epoch = int(load_checkpoint(checkpoint_path).get("epoch", 0)) + 1
     seed_everything(config.seed)
-    config, built, augment, eval_transform = build_components(config, data)
-    method = method if method is not None else built
-    check_batch(config, method, len(data.pretrain_images))
-    if not resume and not is_launched_worker():
-        config.to_yaml(run_dir / CONFIG_FILE)
-
     pretrain_labels = (
         data.train.labels
         if data.unlabeled is None
@@ -244,11 +166,8 @@ def pretrain(
         sync_batchnorm=config.devices > 1 and uses_gpu(config),  # SyncBatchNorm needs GPUs
         precision=resolve_precision(config),  # type: ignore[arg-type]
         deterministic=config.deterministic,
-        logger=RunHistory(run_dir / LOG_FILE, keep_epochs_below=resume_epoch),
-        callbacks=[
-            EpochCheckpoint(run_dir / LAST_CHECKPOINT),
-            *callbacks,
-        ],
+        logger=RunHistory(log_path, keep_epochs_below=resume_epoch),
+        callbacks=[EpochCheckpoint(checkpoint_path), *callbacks],
         plugins=[AtomicCheckpointIO()],
         log_every_n_steps=max(1, min(50, steps_per_epoch // 5)),
         enable_progress_bar=config.progress_bar,
@@ -259,30 +178,19 @@ def pretrain(
     trainer.fit(
         module,
         train_dataloaders=loader,
-        ckpt_path=str(run_dir / LAST_CHECKPOINT) if resume else None,
+        ckpt_path=str(checkpoint_path) if resume else None,
         weights_only=True,
     )
-    if trainer.is_global_zero:
-        save_checkpoint(method.encoder.state_dict(), run_dir / ENCODER_FILE)
-    return Pretrained(method, config, data, run_dir, eval_transform, trainer.is_global_zero)
+    return bool(trainer.is_global_zero)
 
 
-def load_pretrained(run_dir: str | Path, data: DatasetSplits | None = None) -> Pretrained:
-    """Rebuilds a run's method from its ``config.yaml`` and last checkpoint (``weights_only``).
+def load_method_state(method: Method, checkpoint_path: Path) -> None:
+    """Loads the method's weights from a training checkpoint (``weights_only``).
 
     Raises:
-        ValueError: If ``run_dir`` is not a run folder.
-        CheckpointError: If the checkpoint is missing or corrupted.
+        CheckpointError: If the checkpoint is missing, corrupted or does not fit the method.
     """
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir)
-    data = (
-        data
-        if data is not None
-        else load_dataset(config.data, config.data_root, config.download, config.image_size)
-    )
-    config, method, _, eval_transform = build_components(config, data)
-    checkpoint = load_checkpoint(run_dir / LAST_CHECKPOINT)
+    checkpoint = load_checkpoint(checkpoint_path)
     prefix = "method."
     state = {
         k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
@@ -291,7 +199,6 @@ def load_pretrained(run_dir: str | Path, data: DatasetSplits | None = None) -> P
         method.load_state_dict(state)
     except RuntimeError as error:
         raise CheckpointError(
-            f"checkpoint {str(run_dir / LAST_CHECKPOINT)!r} does not match the method built "
-            f"from {str(run_dir / CONFIG_FILE)!r}: {str(error).splitlines()[0]}"
+            f"checkpoint {str(checkpoint_path)!r} does not match the method its run folder's "
+            f"configuration builds: {str(error).splitlines()[0]}"
         ) from None
-    return Pretrained(method, config, data, run_dir, eval_transform)

@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from eblearn.train.checkpoint import load_checkpoint, save_checkpoint
+from eblearn._io import load_tensors, save_tensors
 from eblearn.world.models import ForwardModel
 from eblearn.world.pixel import PixelWorldModel
 from eblearn.world.policy import Policy
@@ -42,9 +42,7 @@ def save_module(module: nn.Module, path: str | os.PathLike[str]) -> Path:
     for kind, cls in KINDS.items():
         if type(module) is cls:
             config: Any = module.config()  # type: ignore[operator]
-            save_checkpoint(
-                {"kind": kind, "config": config, "state_dict": module.state_dict()}, path
-            )
+            save_tensors({"kind": kind, "config": config, "state_dict": module.state_dict()}, path)
             return Path(path)
     raise ValueError(
         f"cannot save a {type(module).__name__}; savable kinds: "
@@ -63,7 +61,7 @@ def load_module(path: str | os.PathLike[str], kind: str | None = None) -> nn.Mod
     Raises:
         ValueError: If the file is missing, corrupted, or holds another kind.
     """
-    content = load_checkpoint(path)
+    content = load_tensors(path)
     found = content.get("kind")
     if found not in KINDS or (kind is not None and found != kind):
         expected = kind or " or ".join(KINDS)

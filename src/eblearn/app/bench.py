@@ -34,11 +34,11 @@ from typing import Any
 
 import torch
 
+from eblearn._io import atomic_write_bytes
 from eblearn.data.registry import load_dataset
 from eblearn.evaluate.protocol import evaluate_features, evaluate_raw_pixels, extract_features
 from eblearn.methods.base import METHODS
 from eblearn.plot.comparison import plot_method_comparison
-from eblearn.train.checkpoint import atomic_write_bytes
 from eblearn.train.config import SMALL_HEADS, TrainConfig
 
 DEFAULT_METHODS = (
@@ -257,8 +257,8 @@ def bench(
     """
     # Lightning loads here, not when the module is imported: ``eblearn --help`` and the
     # listing commands build this parser and should not pay for it.
+    from eblearn.app.train import pretrain
     from eblearn.train.callbacks import TrainingClock
-    from eblearn.train.runs import pretrain
 
     if not methods:
         raise ValueError("--methods is empty; name at least one method")
@@ -356,9 +356,9 @@ OUT receives results.csv, results.md, bench.png and one run folder per method.
 """
 
 
-def add_parser(subparsers: Any) -> None:
+def add_bench_parser(subparsers: Any) -> None:
     """Registers ``eblearn bench`` (called by :func:`eblearn.cli.build_parser`)."""
-    from eblearn.cli import _key_value
+    from eblearn.app.options import key_value as _key_value
 
     parser = subparsers.add_parser(
         "bench",

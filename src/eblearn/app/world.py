@@ -555,7 +555,7 @@ def _int_tuple(text: str) -> tuple[int, ...]:
 
 def add_world_parser(subparsers: Any) -> None:
     """Adds ``eblearn world collect|train|plan`` to the ``eblearn`` parser."""
-    from eblearn.cli import _key_value
+    from eblearn.app.options import key_value as _key_value
 
     world = subparsers.add_parser(
         "world",

@@ -1,0 +1,579 @@
+"""``eblearn train`` and ``eblearn eval``: validate everything, claim the run folder, then act.
+
+:func:`train_and_evaluate` is what ``eblearn train`` runs: :func:`prepare_training` turns the
+request into objects (data, resolved configuration, method, transforms, run folder) and checks
+all of them while only reading the disk; then the folder is claimed and locked, the method is
+pretrained (:func:`eblearn.train.fit`), evaluated on the frozen encoder beside raw pixels, and
+drawn. A run folder holds::
+
+    config.yaml            the resolved configuration (repeat a run with --config)
+    checkpoints/last.ckpt  written atomically at the end of every epoch
+    log.csv                one row per logged step (loss terms, probe, collapse metrics)
+    encoder.pt             the trained encoder's state dict, at the end
+    results.json           accuracies of the encoder and of raw pixels (eval.json for eval)
+    loss_curve.png         loss terms, collapse metrics and online probe during training
+    embedding.png          t-SNE of the test-set features, colored by class
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from eblearn.app.interrupt import interruptible
+from eblearn.app.options import (
+    HelpFormatter,
+    add_precision,
+    key_value,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
+from eblearn.app.run_folder import Mode, RunFolder, default_run_path
+from eblearn.data.images import DatasetSplits
+from eblearn.data.registry import load_dataset
+from eblearn.evaluate.protocol import EvaluationReport
+from eblearn.methods.base import Method
+from eblearn.train.config import (
+    ACCELERATORS,
+    OPTIMIZERS,
+    RESUMABLE_OPTIONS,
+    RunConfig,
+    TrainConfig,
+    resolve,
+    resume_conflicts,
+    warmup_warning,
+)
+from eblearn.train.errors import NonFiniteLossError
+
+CONFIG_FILE = "config.yaml"
+LAST_CHECKPOINT = "checkpoints/last.ckpt"
+LOG_FILE = "log.csv"
+ENCODER_FILE = "encoder.pt"
+RESULTS_FILE = "results.json"
+EVAL_FILE = "eval.json"
+CURVE_FILE = "loss_curve.png"
+EMBEDDING_FILE = "embedding.png"
+RUN_DIR_ENV = "EBLEARN_RUN_DIR"
+TABLE_FRACTIONS = (0.1,)
+"""Few-label fractions shown in the printed table (results.json holds 1% as well)."""
+
+
+def train_folder(path: str | os.PathLike[str]) -> RunFolder:
+    """The run folder of a training run (its checkpoint and encoder are what must not be lost)."""
+    return RunFolder(
+        path, kind="train", precious=(LAST_CHECKPOINT, ENCODER_FILE), resumable=LAST_CHECKPOINT
+    )
+
+
+def is_launched_worker() -> bool:
+    """True in the processes a DDP launcher starts for local ranks above 0."""
+    return int(os.environ.get("LOCAL_RANK", "0")) > 0
+
+
+@dataclass
+class TrainingPlan:
+    """A validated training run: every object built, nothing on disk touched yet."""
+
+    config: RunConfig
+    data: DatasetSplits
+    method: Method
+    augment: Any
+    eval_transform: Any
+    folder: RunFolder
+    mode: Mode
+
+
+def given_options(config: TrainConfig) -> dict[str, Any]:
+    """The fields of ``config`` that differ from :class:`TrainConfig`'s defaults."""
+    defaults = TrainConfig().to_dict()
+    return {k: v for k, v in config.to_dict().items() if v != defaults[k]}
+
+
+def prepare_training(
+    request: TrainConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    given: dict[str, Any] | None = None,
+    data: DatasetSplits | None = None,
+    method: Method | None = None,
+) -> TrainingPlan:
+    """Validates a training request completely, reading the disk only.
+
+    Args:
+        request: What to train.
+        resume: Continue the run in ``request.run_dir``: its saved configuration is used, and
+            an option in ``given`` that a resume cannot change is refused.
+        overwrite: Replace the files eblearn wrote in ``request.run_dir``.
+        given: The options the user set explicitly (default: those that differ from
+            :class:`TrainConfig`'s defaults).
+        data: Data to train on instead of loading ``request.data``.
+        method: A method object to train instead of building ``request.method``.
+
+    Raises:
+        ValueError: On any bad option, name, value, data set or run folder, before anything
+            is written.
+    """
+    if resume and overwrite:
+        raise ValueError("choose one of --resume (continue the run) and --overwrite (replace it)")
+    mode = Mode.RESUME if resume else Mode.OVERWRITE if overwrite else Mode.NEW
+    if resume:
+        if request.run_dir is None:
+            raise ValueError("--resume needs the run folder: pass --run-dir RUN_DIR")
+        folder = train_folder(request.run_dir)
+        folder.check(Mode.RESUME)
+        saved = read_run_config(folder.path)
+        conflicts = resume_conflicts(saved, given if given is not None else given_options(request))
+        if conflicts:
+            raise ValueError(
+                "--resume continues the saved run, so these options cannot change: "
+                + "; ".join(conflicts)
+                + f". A resume may change only {', '.join(RESUMABLE_OPTIONS)}; to train "
+                "with other options, start a new run (another --run-dir, or --overwrite)"
+            )
+        request = replace(
+            saved.as_request(),
+            **{k: getattr(request, k) for k in RESUMABLE_OPTIONS if k != "run_dir"},
+            run_dir=str(folder.path),
+        )
+    if data is None:
+        data = load_dataset(request.data, request.data_root, request.download, request.image_size)
+    run_dir = (
+        Path(request.run_dir)
+        if request.run_dir
+        else default_run_path(request.method, request.data.partition(":")[0])
+    )
+    config = resolve(request, data.channels, data.image_size, str(run_dir))
+    from eblearn.train.runs import build_components, check_accelerator, check_batch
+    from eblearn.train.seeding import seed_everything
+
+    check_accelerator(config)
+    seed_everything(config.seed)  # the seed fixes the initial weights too
+    built, augment, eval_transform = build_components(config, data)
+    method = method if method is not None else built
+    check_batch(config, method, len(data.pretrain_images))
+    folder = train_folder(run_dir)
+    if not is_launched_worker():
+        folder.check(mode)
+    return TrainingPlan(config, data, method, augment, eval_transform, folder, mode)
+
+
+def read_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
+    """The configuration a run folder was trained with.
+
+    Raises:
+        ValueError: If the folder has no ``config.yaml`` or it is malformed.
+    """
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ValueError(f"{str(Path(run_dir))!r} is not a run folder: it has no {CONFIG_FILE}")
+    return RunConfig.from_yaml(path)
+
+
+def _train(plan: TrainingPlan, callbacks: Sequence[Any]) -> Any:
+    """Trains in the (claimed) folder and writes the encoder; returns a ``Pretrained``."""
+    from eblearn.train.runs import Pretrained, fit
+
+    config, folder = plan.config, plan.folder
+    worker = is_launched_worker()
+    if not worker:
+        if plan.mode is not Mode.RESUME:
+            folder.write_yaml(CONFIG_FILE, config.to_dict())
+        if config.devices > 1:
+            os.environ[RUN_DIR_ENV] = str(folder.path)
+    note = warmup_warning(config)
+    if note is not None and not worker:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    checkpoint = folder.path / LAST_CHECKPOINT if worker else folder.file(LAST_CHECKPOINT)
+    log = folder.path / LOG_FILE if worker else folder.file(LOG_FILE)
+    try:
+        is_zero = fit(
+            config,
+            plan.method,
+            plan.augment,
+            plan.data,
+            checkpoint_path=checkpoint,
+            log_path=log,
+            resume=plan.mode is Mode.RESUME,
+            callbacks=callbacks,
+        )
+    except NonFiniteLossError as error:
+        kept = (
+            f"the checkpoint of the last finished epoch is kept in {str(checkpoint)!r}"
+            if checkpoint.is_file()
+            else "no epoch finished, so no checkpoint was saved; a plain rerun may reuse the folder"
+        )
+        raise NonFiniteLossError(f"{error} ({kept})") from None
+    if is_zero:
+        from eblearn.train.checkpoint import save_checkpoint
+
+        save_checkpoint(plan.method.encoder.state_dict(), folder.file(ENCODER_FILE))
+    return Pretrained(plan.method, config, plan.data, folder.path, plan.eval_transform, is_zero)
+
+
+def _claim(plan: TrainingPlan) -> Any:
+    """The folder claimed for the run (nothing to claim in DDP worker processes)."""
+    if is_launched_worker():
+        from contextlib import nullcontext
+
+        return nullcontext(plan.folder)
+    return plan.folder.claimed(plan.mode, command="eblearn train")
+
+
+def pretrain(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    method: Method | None = None,
+    data: DatasetSplits | None = None,
+    callbacks: Sequence[Any] = (),
+) -> Any:
+    """Pretrains a method in its run folder (validated first) and returns the ``Pretrained``.
+
+    Args:
+        config: What to train.
+        resume: Continue the run in ``config.run_dir`` from its last checkpoint.
+        overwrite: Replace the files eblearn wrote in ``config.run_dir``.
+        method: A method object to train instead of building ``config.method``.
+        data: Data to train on instead of loading ``config.data``.
+        callbacks: Extra Lightning callbacks.
+
+    Raises:
+        ValueError: On bad options or run folders (before anything is written).
+        CheckpointError: If the checkpoint to resume from is corrupted.
+        NonFiniteLossError: If a loss term becomes NaN or Inf.
+        Interrupted: On SIGINT or SIGTERM (the last epoch's checkpoint is kept).
+    """
+    plan = prepare_training(config, resume=resume, overwrite=overwrite, data=data, method=method)
+    with _claim(plan), interruptible():
+        return _train(plan, callbacks)
+
+
+@dataclass
+class RunSummary:
+    """What a run measured.
+
+    Attributes:
+        run_dir: The run folder.
+        config: The resolved configuration.
+        encoder: Probe accuracies of the pretrained encoder.
+        pixels: The same probes on raw pixels.
+        seconds: Wall-clock time of the job.
+        figures: Paths of the PNGs written.
+    """
+
+    run_dir: Path
+    config: RunConfig
+    encoder: EvaluationReport
+    pixels: EvaluationReport
+    seconds: float
+    figures: list[Path] = field(default_factory=list)
+
+    def table(self, fractions: Sequence[float] = TABLE_FRACTIONS) -> str:
+        """A small text table: each probe on the encoder beside the same probe on pixels."""
+        rows = [
+            (f"kNN (k={self.config.knn_k}, cosine)", self.encoder.knn, self.pixels.knn),
+            ("linear probe", self.encoder.linear, self.pixels.linear),
+        ]
+        rows += [
+            (
+                f"linear probe, {f:.0%} of labels",
+                self.encoder.few_label[f],
+                self.pixels.few_label[f],
+            )
+            for f in fractions
+        ]
+        name = f"{self.config.method} ({self.config.backbone})"
+        width = max(len(r[0]) for r in rows)
+        lines = [
+            f"{'test accuracy on ' + self.config.data:<{width}}  {name:>18}  {'raw pixels':>10}"
+        ]
+        lines += [
+            f"{label:<{width}}  {ours:>18.1%}  {pixels:>10.1%}" for label, ours, pixels in rows
+        ]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "data": self.config.data,
+            "method": self.config.method,
+            "backbone": self.config.backbone,
+            "encoder": self.encoder.as_dict(),
+            "raw_pixels": self.pixels.as_dict(),
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def train_and_evaluate(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    given: dict[str, Any] | None = None,
+    data: DatasetSplits | None = None,
+    callbacks: Sequence[Any] = (),
+) -> RunSummary | None:
+    """Pretrains, evaluates and draws (``eblearn train``). Returns ``None`` on non-zero ranks.
+
+    Raises:
+        As :func:`pretrain`.
+    """
+    start = time.perf_counter()
+    plan = prepare_training(config, resume=resume, overwrite=overwrite, given=given, data=data)
+    with _claim(plan), interruptible():
+        pretrained = _train(plan, callbacks)
+        if not pretrained.is_global_zero:
+            return None
+        return _evaluate_and_write(pretrained, plan.folder, start, RESULTS_FILE)
+
+
+def load_pretrained(run_dir: str | os.PathLike[str], data: DatasetSplits | None = None) -> Any:
+    """Rebuilds a run's method from its ``config.yaml`` and last checkpoint (``weights_only``).
+
+    Raises:
+        ValueError: If ``run_dir`` is not a run folder or its configuration is malformed.
+        CheckpointError: If the checkpoint is missing, corrupted or does not fit.
+    """
+    from eblearn.train.runs import Pretrained, build_components, load_method_state
+
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"{str(run_dir)!r} is a file, not a run folder")
+    config = read_run_config(run_dir)
+    if data is None:
+        data = load_dataset(config.data, config.data_root, config.download, config.image_size)
+    method, _, eval_transform = build_components(config, data)
+    load_method_state(method, run_dir / LAST_CHECKPOINT)
+    return Pretrained(method, config, data, run_dir, eval_transform)
+
+
+def evaluate_run(run_dir: str | os.PathLike[str]) -> RunSummary:
+    """Evaluates the last checkpoint of a run folder (``eblearn eval``), writing ``eval.json``.
+
+    Raises:
+        ValueError: If the folder is not a run folder, is in use, or its encoder gives
+            non-finite features.
+    """
+    start = time.perf_counter()
+    folder = train_folder(run_dir)
+    if folder.path.exists() and not folder.path.is_dir():
+        raise ValueError(f"{str(folder.path)!r} is a file, not a run folder")
+    pretrained = load_pretrained(run_dir)
+    mode = Mode.ADD if folder.manifest() is not None else Mode.RESUME  # RESUME adopts old runs
+    with folder.claimed(mode, command="eblearn eval"), interruptible():
+        return _evaluate_and_write(pretrained, folder, start, EVAL_FILE)
+
+
+def _evaluate_and_write(
+    pretrained: Any, folder: RunFolder, start: float, results_file: str
+) -> RunSummary:
+    """Probes the encoder beside raw pixels, then writes the results file and the figures."""
+    from eblearn.app.evaluation import evaluate_pretrained
+    from eblearn.plot.curves import plot_training_curves
+    from eblearn.plot.embedding import plot_embedding
+    from eblearn.train.history import read_history
+
+    encoder_report, pixel_report, test_features = evaluate_pretrained(pretrained)
+    summary = RunSummary(
+        folder.path,
+        pretrained.config,
+        encoder_report,
+        pixel_report,
+        time.perf_counter() - start,
+    )
+    title = f"{summary.config.method} on {summary.config.data}"
+    history = read_history(folder.path / LOG_FILE)
+    summary.figures.append(plot_training_curves(history, folder.file(CURVE_FILE), title))
+    summary.figures.append(
+        plot_embedding(
+            test_features,
+            pretrained.data.test.labels,
+            folder.file(EMBEDDING_FILE),
+            pretrained.data.test.classes,
+            title=f"{title}: t-SNE of test features (kNN {summary.encoder.knn:.1%})",
+            seed=summary.config.seed,
+        )
+    )
+    folder.write_json(results_file, summary.to_json())
+    return summary
+
+
+# --- command line ---------------------------------------------------------------------------
+
+TRAIN_EPILOG = """\
+examples:
+  eblearn train                                   # VICReg on the embedded digits (~1.5 min on CPU)
+  eblearn train --data cifar10 --data-root ~/data --download --epochs 200
+  eblearn train --data npz:cifar10/ --backbone resnet18 --batch-size 512
+  eblearn train --method-arg projector_dims=[1024,1024,1024] --method-arg nu_param=2
+  eblearn train --config my_run.yaml --seed 1     # YAML keys are the long options, with _
+  eblearn train --run-dir runs/mine --resume      # continue an interrupted run
+
+A run folder receives config.yaml, checkpoints/last.ckpt (every epoch, written atomically),
+log.csv, encoder.pt, results.json, loss_curve.png and embedding.png. --resume may change only
+--run-dir, --no-progress, --data-root, --download and --accelerator; other options are the
+saved run's. SIGINT or SIGTERM stop a run with exit code 130 or 143, keeping the checkpoint of
+the last finished epoch.
+"""
+
+
+def add_train_parser(subparsers: Any) -> None:
+    """Adds ``eblearn train``."""
+    from eblearn.data.augment import AUGMENTATIONS
+    from eblearn.data.registry import DATASETS, NEEDS_ARGUMENT
+    from eblearn.methods.base import METHODS
+    from eblearn.nn.backbones import BACKBONES
+
+    train = subparsers.add_parser(
+        "train",
+        help="pretrain a method, then evaluate it (kNN, linear and 10%%-label probes)",
+        description="Pretrain a self-supervised method, then evaluate the frozen encoder "
+        "beside raw pixels. With no options: VICReg on the embedded digits. Options left "
+        "out are chosen from the data set (see 'default: chosen').",
+        epilog=TRAIN_EPILOG,
+        formatter_class=HelpFormatter,
+        argument_default=argparse.SUPPRESS,  # only the options given reach the config
+    )
+    chosen = "chosen from the data"
+    what = train.add_argument_group("what to train")
+    what.add_argument("--config", metavar="FILE", help="YAML file of options (keys as below)")
+    what.add_argument("--method", help=f"one of {', '.join(METHODS.names())} (default: vicreg)")
+    what.add_argument(
+        "--data",
+        help=f"one of {', '.join(n for n in DATASETS.names() if n not in NEEDS_ARGUMENT)}"
+        ", npz:PATH or imagefolder:PATH (default: digits)",
+    )
+    what.add_argument(
+        "--data-root", metavar="DIR", help="folder of downloadable data sets (default: ./data)"
+    )
+    what.add_argument(
+        "--download", action="store_true", help="allow downloading a missing data set"
+    )
+    what.add_argument("--backbone", help=f"one of {', '.join(BACKBONES.names())} ({chosen})")
+    what.add_argument(
+        "--augmentation", help=f"one of {', '.join(AUGMENTATIONS.names())} ({chosen})"
+    )
+    what.add_argument(
+        "--image-size", type=positive_int, metavar="PX", help=f"side of the views ({chosen})"
+    )
+    what.add_argument(
+        "--method-arg",
+        action="append",
+        type=key_value,
+        metavar="KEY=VALUE",
+        help="method hyper-parameter (repeatable), e.g. nu_param=2",
+    )
+    what.add_argument(
+        "--backbone-arg",
+        action="append",
+        type=key_value,
+        metavar="KEY=VALUE",
+        help="backbone option (repeatable), e.g. width=64",
+    )
+
+    how = train.add_argument_group("how to train")
+    how.add_argument("--epochs", type=positive_int, help=f"passes over the data ({chosen})")
+    how.add_argument(
+        "--batch-size", type=positive_int, help="images per step and device (default: 256)"
+    )
+    how.add_argument("--optimizer", choices=OPTIMIZERS, help=f"({chosen})")
+    how.add_argument(
+        "--lr", type=positive_float, help="peak learning rate (default: scales with the batch)"
+    )
+    how.add_argument("--weight-decay", type=non_negative_float, help=f"({chosen})")
+    how.add_argument(
+        "--warmup-epochs", type=non_negative_float, help="warm-up (default: 10%% of the run)"
+    )
+    how.add_argument("--seed", type=int, help="seed of everything random (default: 0)")
+    how.add_argument(
+        "--deterministic", action="store_true", help="use deterministic algorithms only"
+    )
+    add_precision(how)
+    how.add_argument("--accelerator", choices=ACCELERATORS, help="(default: auto)")
+    how.add_argument(
+        "--devices", type=positive_int, help="devices; >1 trains with DDP (default: 1)"
+    )
+    how.add_argument(
+        "--no-online-probe",
+        dest="online_probe",
+        action="store_false",
+        help="skip the online linear probe",
+    )
+
+    where = train.add_argument_group("where results go")
+    where.add_argument(
+        "--run-dir", metavar="DIR", help="run folder (default: runs/<method>-<data>-<time>)"
+    )
+    where.add_argument(
+        "--resume", action="store_true", default=False, help="continue the run in --run-dir"
+    )
+    where.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=False,
+        help="replace the files eblearn wrote in --run-dir",
+    )
+    where.add_argument(
+        "--no-progress", dest="progress_bar", action="store_false", help="hide the progress bar"
+    )
+    train.set_defaults(handler=_train_command)
+
+
+def build_config(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any]]:
+    """The request of ``eblearn train`` (YAML, then options) and the options given."""
+    values: dict[str, Any] = {}
+    config_file = getattr(args, "config", None)
+    if config_file:
+        values = TrainConfig.from_yaml(config_file).to_dict()
+        values = {k: v for k, v in values.items() if v != getattr(TrainConfig(), k)}
+    keys = {f for f in TrainConfig().to_dict()}
+    for key in keys:
+        if key in vars(args) and key not in ("method_args", "backbone_args"):
+            values[key] = getattr(args, key)
+    for option, key in (("method_arg", "method_args"), ("backbone_arg", "backbone_args")):
+        for name, value in getattr(args, option, None) or []:
+            values[key] = {**values.get(key, {}), name: value}
+    return TrainConfig.from_dict(values, "options"), values
+
+
+def _train_command(args: argparse.Namespace) -> int:
+    config, given = build_config(args)
+    summary = train_and_evaluate(config, resume=args.resume, overwrite=args.overwrite, given=given)
+    if summary is None:
+        return 0
+    print()
+    print(summary.table())
+    print(f"\nrun folder: {summary.run_dir}  ({summary.seconds:.0f} s)")
+    return 0
+
+
+def add_eval_parser(subparsers: Any) -> None:
+    """Adds ``eblearn eval``."""
+    evaluate = subparsers.add_parser(
+        "eval",
+        help="evaluate a run folder's encoder (kNN, linear, 1%%/10%%-label probes)",
+        description="Evaluate the last checkpoint of a run folder beside raw pixels; writes "
+        "eval.json and the figures into the folder.",
+        formatter_class=HelpFormatter,
+    )
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by eblearn train")
+    evaluate.set_defaults(handler=_eval_command)
+
+
+def _eval_command(args: argparse.Namespace) -> int:
+    summary = evaluate_run(args.run_dir)
+    print(summary.table(fractions=(0.01, 0.1)))
+    print(
+        f"linear probe top-5: {summary.encoder.linear_top5:.1%} "
+        f"(raw pixels {summary.pixels.linear_top5:.1%})"
+    )
+    print(f"\nwritten: {summary.run_dir / EVAL_FILE}")
+    return 0
