@@ -54,5 +54,5 @@ class Payload:
 def test_pickled_objects_are_refused(tmp_path):
     path = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "payload": Payload()}, path)
-    with pytest.raises(CheckpointError, match="holds Python objects .* will not unpickle"):
+    with pytest.raises(CheckpointError, match=r"holds Python objects .* will not unpickle"):
         load_checkpoint(path)

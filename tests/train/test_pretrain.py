@@ -123,7 +123,8 @@ def test_run_folder_rules(tmp_path, data):
         assert (run_dir / name).is_file(), name
     with pytest.raises(
         ValueError,
-        match=r"already holds a run \(checkpoints/last.ckpt, encoder.pt\); pass --resume .* --overwrite",
+        match=r"already holds a run \(checkpoints/last.ckpt, encoder.pt\); pass --resume .*"
+        r" --overwrite",
     ):
         pretrain(tiny_config(run_dir, epochs=1), data=data)
     with pytest.raises(ValueError, match="choose one of --resume"):
