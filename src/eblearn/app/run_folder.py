@@ -323,12 +323,14 @@ class RunFolder:
             raise RuntimeError(f"{self!r} must be claimed before files are written to it")
 
     def file(self, name: str) -> Path:
-        """The path of ``name`` in the folder, registered in the manifest as eblearn's."""
+        """The path of ``name`` in the folder (its parent created), registered as eblearn's."""
         self._require_claim()
         manifest = self.manifest() or {"files": []}
         if name not in manifest["files"]:
             self._write_manifest([*manifest["files"], name])
-        return self.path / name
+        path = self.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
     def _write_manifest(self, files: list[str]) -> None:
         content = {"kind": self.kind, "written_by": "eblearn", "files": files}

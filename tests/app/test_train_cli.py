@@ -1,0 +1,228 @@
+"""``eblearn train`` and ``eval`` as a user meets them: bad input, signals, concurrency, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from eblearn.cli import main
+
+TINY = [
+    "--batch-size",
+    "128",
+    "--backbone-arg",
+    "width=4",
+    "--method-arg",
+    "projector_dims=[32,32]",
+    "--no-progress",
+]
+SRC = str(Path(__file__).parents[2] / "src")
+
+
+def run_cli(*arguments: str) -> subprocess.Popen[str]:
+    """``eblearn ARGS`` in a fresh interpreter (signals and locks are per process)."""
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "eblearn.cli", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"exited {process.returncode}: {process.stderr.read()[-2000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_training_non_zero_keeping_the_checkpoint(tmp_path, signum, code):
+    run_dir = tmp_path / "run"
+    process = run_cli("train", *TINY, "--epochs", "200", "--run-dir", str(run_dir))
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    wait_for(checkpoint, process)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == code, err[-2000:]
+    assert "interrupted" in err and "resume with --resume" in err
+    assert "Traceback" not in err
+    import torch
+
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["epoch"] >= 0 and "state_dict" in saved
+    assert not (run_dir / "results.json").exists()
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_a_second_train_on_the_same_folder_is_refused_while_the_first_runs(tmp_path):
+    run_dir = tmp_path / "run"
+    first = run_cli("train", *TINY, "--epochs", "200", "--run-dir", str(run_dir))
+    try:
+        wait_for(run_dir / "checkpoints" / "last.ckpt", first)
+        for extra in ([], ["--resume"], ["--overwrite"]):
+            second = run_cli("train", *TINY, "--epochs", "200", "--run-dir", str(run_dir), *extra)
+            _, err = second.communicate(timeout=240)
+            assert second.returncode == 2, err[-2000:]
+            assert f"is in use by process {first.pid}" in err
+    finally:
+        first.kill()
+        first.wait()
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["epochs"] == 200
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "done"
+    assert (
+        main(["train", *TINY, "--epochs", "1", "--warmup-epochs", "0", "--run-dir", str(run_dir)])
+        == 0
+    )
+    return run_dir
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--method", "nope"], "unknown method 'nope'"),
+        (["--accelerator", "gpu"], "none is available"),
+        (["--backbone-arg", "depth=3"], "backbone 'convnet' has no option(s) depth; valid: width"),
+        (["--method-arg", "projector_dims=abc"], "method 'vicreg' cannot be built"),
+        (["--method-arg", "colour=2"], "has no hyper-parameter(s) colour"),
+        (["--image-size", "2"], "image_size must be >= 8 pixels"),
+        (["--data", "npz:/no/such.npz"], "does not exist"),
+    ],
+)
+def test_overwrite_with_a_bad_option_deletes_nothing(finished_run, capsys, extra, message):
+    before = snapshot(finished_run)
+    assert main(["train", *TINY, "--run-dir", str(finished_run), "--overwrite", *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert snapshot(finished_run) == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--lr", "0.5"], "lr (saved"),
+        (["--epochs", "3"], "epochs (saved 1, given 3)"),
+        (["--method-arg", "nu_param=3"], "method_args"),
+    ],
+)
+def test_resume_refuses_options_it_would_ignore(finished_run, capsys, extra, message):
+    before = snapshot(finished_run)
+    assert main(["train", "--run-dir", str(finished_run), "--resume", *extra]) == 2
+    err = capsys.readouterr().err
+    assert "--resume continues the saved run, so these options cannot change" in err
+    assert message in err and "A resume may change only run_dir, progress_bar" in err
+    assert snapshot(finished_run) == before
+
+
+@pytest.mark.parametrize(
+    "argument",
+    [
+        ["--epochs", "0"],
+        ["--batch-size", "0"],
+        ["--image-size", "0"],
+        ["--devices", "0"],
+        ["--lr", "0"],
+        ["--lr", "nan"],
+        ["--warmup-epochs", "-1"],
+        ["--accelerator", "tpu"],
+        ["--precision", "64"],
+        ["--method-arg", "projector_dims=[1,"],
+        ["--method-arg", "=3"],
+        ["--backbone-arg", "width"],
+    ],
+)
+def test_values_the_parser_refuses_exit_2(argument, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *argument, "--run-dir", str(tmp_path / "r")])
+    assert exit_info.value.code == 2
+    assert f"argument {argument[0]}" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("epochs: [1\n", "is not valid YAML at line"),
+        ('epochs: "two"\n', "epochs must be an integer, got 'two'"),
+        ("epochs: 1.5\n", "epochs must be an integer, got 1.5"),
+        ("batch_size: [64]\n", "batch_size must be an integer, got [64]"),
+        ('lr: "abc"\n', "lr must be a number, got 'abc'"),
+        ("method_args: 5\n", "method_args must be a mapping of names to values, got 5"),
+        ("run_dir: 5\n", "run_dir must be a string, got 5"),
+        ('online_probe: "no"\n', "online_probe must be true or false, got 'no'"),
+        ("epochs: 0\n", "epochs must be >= 1, got 0"),
+        ("image_size: 0\n", "image_size must be >= 1, got 0"),
+        ("- 1\n", "must hold a mapping"),
+        ("learning_rate: 1\n", "unknown config key(s) learning_rate"),
+    ],
+)
+def test_config_files_with_bad_yaml_or_types(tmp_path, capsys, text, message):
+    (tmp_path / "run.yaml").write_text(text)
+    run_dir = tmp_path / "r"
+    assert main(["train", "--config", str(tmp_path / "run.yaml"), "--run-dir", str(run_dir)]) == 2
+    assert message in capsys.readouterr().err
+    assert not run_dir.exists()
+
+
+def test_eval_on_a_malformed_or_foreign_folder(tmp_path, capsys, finished_run):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text("epochs: [\n")
+    assert main(["eval", str(broken)]) == 2
+    assert "is not valid YAML" in capsys.readouterr().err
+    (broken / "config.yaml").write_text("epochs: 3\n")
+    assert main(["eval", str(broken)]) == 2
+    assert "lacks method, data" in capsys.readouterr().err
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert main(["eval", str(a_file)]) == 2
+    assert "is a file, not a run folder" in capsys.readouterr().err
+
+
+def test_eval_refuses_nan_features_by_name(finished_run, tmp_path, capsys):
+    import shutil
+
+    import torch
+
+    copy = tmp_path / "nan"
+    shutil.copytree(finished_run, copy)
+    checkpoint = torch.load(copy / "checkpoints" / "last.ckpt", weights_only=True)
+    for name, value in checkpoint["state_dict"].items():
+        if name.startswith("method.encoder") and value.is_floating_point():
+            value.fill_(float("nan"))
+    torch.save(checkpoint, copy / "checkpoints" / "last.ckpt")
+    assert main(["eval", str(copy)]) == 2
+    assert "the encoder gives NaN or Inf features for" in capsys.readouterr().err
+    assert not (copy / "eval.json").exists()
+
+
+def test_eval_writes_into_the_run_and_registers_its_files(finished_run, capsys):
+    assert main(["eval", str(finished_run)]) == 0
+    manifest = json.loads((finished_run / ".eblearn-manifest.json").read_text())
+    assert {"eval.json", "config.yaml", "checkpoints/last.ckpt", "encoder.pt"} <= set(
+        manifest["files"]
+    )
+    results = json.loads((finished_run / "eval.json").read_text())
+    assert results["encoder"]["knn"] > 0.5  # a 1-epoch VICReg on digits is far above chance
