@@ -356,3 +356,17 @@ def test_bad_specs_and_sizes_are_refused(tmp_path):
         load_dataset("npz:")
     with pytest.raises(ValueError, match=r"dataset 'digits' takes no argument, got 'digits:foo'"):
         load_dataset("digits:foo")
+
+
+def test_hidden_files_are_skipped_and_a_lone_train_folder_is_refused(tmp_path):
+    root = _tree(tmp_path / "tree")
+    (root / "a" / "._0.png").write_bytes(b"\x00\x05 AppleDouble")  # macOS metadata
+    (root / ".ipynb_checkpoints").mkdir()
+    splits = load_dataset(f"imagefolder:{root}")
+    assert splits.train.classes == ("a", "b")
+    assert len(splits.train) + len(splits.test) == 6
+    _tree(tmp_path / "split" / "train")
+    _refused(
+        f"imagefolder:{tmp_path / 'split'}",
+        r"has a 'train' folder but no test or val folder beside it",
+    )

@@ -237,10 +237,7 @@ def _open_rgb(path: Path) -> Any:
 def _read_folder_tree(
     root: Path, classes: tuple[str, ...], size: int | None, every_class: bool
 ) -> ImageSet:
-    found = [
-        sorted(p for p in (root / cls).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        for cls in classes
-    ]
+    found = [_image_files(root / cls) for cls in classes]
     paths = [p for files in found for p in files]
     labels = [label for label, files in enumerate(found) for _ in files]
     if not paths:
@@ -289,8 +286,23 @@ def _resize_center_crop(picture, size: int):  # type: ignore[no-untyped-def]
     return picture.crop((left, top, left + size, top + size))
 
 
+def _hidden(path: Path, folder: Path) -> bool:
+    """Whether a part of ``path`` below ``folder`` starts with '.' (``.ipynb_checkpoints``,
+    macOS's ``._photo.jpg``)."""
+    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The image files under ``folder``, at any depth, sorted; hidden ones are skipped."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not _hidden(p, folder)
+    )
+
+
 def _class_names(root: Path) -> tuple[str, ...]:
-    names = tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
+    names = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not _hidden(p, root)))
     if not names:
         raise ValueError(
             f"image folder {str(root)!r} has no class subfolders; "
@@ -305,7 +317,16 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
 
     Images are resized so that their shorter side is ``image_size`` (default: the first
     image's shorter side), then center-cropped to a square. Without train/test folders,
-    20% of each class is held out as the test split.
+    20% of each class is held out as the test split. Every image becomes RGB (gray, RGBA,
+    palette and 1-bit images are converted; 16-bit gray is scaled by 1/257). Files and
+    folders whose names start with '.' are skipped; files with other suffixes than
+    ``IMAGE_SUFFIXES`` are ignored.
+
+    Raises:
+        ValueError: Naming the path: the root is a file, has no class folders, a training
+            class folder holds no images, ``train`` has no ``test``/``val`` beside it (or
+            the reverse), test classes are missing from train, or an image file is
+            unreadable, truncated or of a float/32-bit pixel format.
     """
     root = _existing_path(request.argument, "imagefolder")
     name = f"imagefolder:{request.argument}"
@@ -315,7 +336,15 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
             "expected ROOT/<class>/<image> (or ROOT/train/<class>/... and ROOT/test/...)"
         )
     test_root = next((root / d for d in ("test", "val") if (root / d).is_dir()), None)
-    if (root / "train").is_dir() and test_root is not None:
+    if (root / "train").is_dir() != (test_root is not None):
+        present = "train" if test_root is None else test_root.name
+        raise ValueError(
+            f"image folder {str(root)!r} has a {present!r} folder but no "
+            f"{'test or val' if test_root is None else 'train'} folder beside it; expected "
+            "ROOT/train/<class>/... with ROOT/test/<class>/... (or ROOT/val/...), or class "
+            "folders directly under ROOT"
+        )
+    if test_root is not None:
         classes = _class_names(root / "train")
         unknown = sorted(set(_class_names(test_root)) - set(classes))
         if unknown:
