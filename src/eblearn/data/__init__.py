@@ -17,6 +17,7 @@ from eblearn.data.images import (
     DatasetSplits,
     ImageSet,
     stratified_split,
+    to_labels,
     to_uint8_images,
 )
 from eblearn.data.registry import DATASETS, DatasetRequest, load_dataset
@@ -40,5 +41,6 @@ __all__ = [
     "load_dataset",
     "simclr_views",
     "stratified_split",
+    "to_labels",
     "to_uint8_images",
 ]

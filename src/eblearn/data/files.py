@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from eblearn.data.images import (
     UNLABELED,
     DatasetSplits,
     ImageSet,
     stratified_split,
+    to_labels,
     to_uint8_images,
 )
 from eblearn.data.registry import DATASETS, DatasetRequest
@@ -19,6 +24,13 @@ from eblearn.data.registry import DATASETS, DatasetRequest
 FILE_TEST_FRACTION = 0.2
 FILE_SPLIT_SEED = 0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+NPZ_EXPECTED = (
+    "expected an .npz archive written by numpy.savez or numpy.savez_compressed, holding "
+    "'images' (uint8 N×H×W×C), 'labels' (int class ids 0..K-1, -1 for unlabeled) and "
+    "optionally 'classes' (K names)"
+)
 
 
 def _existing_path(argument: str | None, kind: str) -> Path:
@@ -38,64 +50,223 @@ def _split_when_single(images: ImageSet, name: str) -> tuple[ImageSet, ImageSet]
     return images.subset(train_index), images.subset(test_index)
 
 
-def read_npz(path: Path) -> ImageSet:
-    """Reads ``images`` (uint8 ``N×H×W×C`` or ``N×H×W``), ``labels`` and optional ``classes``.
+def _unreadable_npz(path: Path, reason: str) -> ValueError:
+    return ValueError(f"{str(path)!r} is not a readable .npz archive: {reason}; {NPZ_EXPECTED}")
 
-    Raises:
-        ValueError: If a key is missing, the set is empty, values are NaN/Inf or out of range.
+
+def _read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The ``images``, ``labels`` and ``classes`` arrays of an ``.npz`` file, as numpy arrays.
+
+    Turns numpy's and zipfile's errors (a truncated archive, another format, pickled
+    objects) into a ``ValueError`` naming the file.
     """
-    with np.load(path, allow_pickle=False) as arrays:
-        if "images" not in arrays:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except ValueError:  # numpy fell back to unpickling: neither a zip nor a .npy file
+        raise _unreadable_npz(
+            path, "it is neither a zip archive of arrays nor a .npy array"
+        ) from None
+    except EOFError:
+        raise _unreadable_npz(path, "the file is empty") from None
+    except (OSError, zipfile.BadZipFile) as error:
+        raise _unreadable_npz(path, f"truncated or corrupt ({error})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise _unreadable_npz(path, f"it holds one .npy array of shape {loaded.shape}")
+    arrays: dict[str, np.ndarray] = {}
+    with loaded as archive:
+        if "images" not in archive.files:
             raise ValueError(
-                f"{str(path)!r} has no 'images' array (found: {', '.join(arrays.files)}); "
-                "expected 'images' (uint8 N×H×W×C) and 'labels'"
+                f"{str(path)!r} has no 'images' array (found: {', '.join(archive.files)}); "
+                f"{NPZ_EXPECTED}"
             )
-        images = to_uint8_images(arrays["images"], f"images in {str(path)!r}")
-        if "labels" in arrays:
-            labels = torch.as_tensor(np.asarray(arrays["labels"]), dtype=torch.int64).flatten()
-        else:
-            labels = torch.full((len(images),), UNLABELED, dtype=torch.int64)
-        if "classes" in arrays:
-            classes = tuple(str(c) for c in arrays["classes"])
-        else:
-            known = labels[labels != UNLABELED]
-            classes = tuple(str(c) for c in range(int(known.max()) + 1)) if len(known) else ()
+        for key in ("images", "labels", "classes"):
+            if key not in archive.files:
+                continue
+            try:
+                arrays[key] = archive[key]
+            except ValueError as error:
+                if "allow_pickle" in str(error):
+                    raise ValueError(
+                        f"{key!r} in {str(path)!r} is an object array (pickled Python "
+                        f"objects), which eblearn does not unpickle; {NPZ_EXPECTED}"
+                    ) from None
+                raise _unreadable_npz(path, f"{key!r} is corrupt ({error})") from None
+            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+                raise _unreadable_npz(path, f"{key!r} is truncated or corrupt ({error})") from None
+    return arrays
+
+
+def _read_npz(path: Path) -> tuple[Tensor, Tensor, tuple[str, ...] | None]:
+    """Images ``(N, C, H, W)``, labels ``(N,)`` and class names (``None`` if absent)."""
+    arrays = _read_npz_arrays(path)
+    images = to_uint8_images(arrays["images"], f"'images' in {str(path)!r}")
+    if "labels" in arrays:
+        labels = to_labels(arrays["labels"], f"'labels' in {str(path)!r}")
+    else:
+        labels = torch.full((len(images),), UNLABELED, dtype=torch.int64)
     if len(labels) != len(images):
-        raise ValueError(f"{str(path)!r} holds {len(images)} images but {len(labels)} labels")
-    return ImageSet(images, labels, classes)
+        raise ValueError(
+            f"{str(path)!r} holds {len(images)} images but {len(labels)} labels; "
+            f"expected one label per image ({UNLABELED} for an image without a label)"
+        )
+    classes = None
+    if "classes" in arrays:
+        names = arrays["classes"]
+        if names.ndim != 1 or names.dtype.kind not in "USiu":
+            raise ValueError(
+                f"'classes' in {str(path)!r} has dtype {names.dtype} and shape {names.shape}; "
+                "expected a 1-D array of K class names (strings), one per class id 0..K-1"
+            )
+        classes = tuple(str(c) for c in names)
+        if len(set(classes)) != len(classes):
+            twice = sorted({c for c in classes if classes.count(c) > 1})
+            raise ValueError(
+                f"'classes' in {str(path)!r} repeats {', '.join(map(repr, twice))}; "
+                "expected K distinct class names"
+            )
+    return images, labels, classes
+
+
+def _npz_classes(
+    parts: list[tuple[Path, Tensor, tuple[str, ...] | None]], name: str
+) -> tuple[str, ...]:
+    """The class names shared by the files of one ``npz:`` data set.
+
+    ``K`` is the number of names in ``classes`` when a file has them, else the largest label
+    plus one (names ``"0"..."K-1"``). Every label must be below ``K``, and ``K`` may not exceed
+    the number of labeled images: sparse ids (``{0, 7, 1000000}``) would ask the probes for
+    as many outputs as the largest id.
+    """
+    given = [(path, names) for path, _, names in parts if names is not None]
+    for path, names in given[1:]:
+        if names != given[0][1]:
+            raise ValueError(
+                f"{name}: 'classes' differ between {str(given[0][0])!r} {given[0][1]!r} "
+                f"and {str(path)!r} {names!r}; expected the same names in every file"
+            )
+    labels = torch.cat([labels for _, labels, _ in parts])
+    labeled = labels[labels != UNLABELED]
+    top = int(labeled.max()) if len(labeled) else -1
+    if given:
+        classes = given[0][1]
+        if top >= len(classes):
+            raise ValueError(
+                f"{name}: 'classes' in {str(given[0][0])!r} has {len(classes)} names but the "
+                f"labels reach {top}; expected at least {top + 1} names, one per class id "
+                f"0..{top}"
+            )
+    else:
+        classes = tuple(str(c) for c in range(top + 1))
+    if len(classes) > len(labeled):
+        source = "'classes' names" if given else f"the largest label is {top}, so there are"
+        raise ValueError(
+            f"{name}: {source} {len(classes)} classes but only {len(labeled)} images are "
+            "labeled; expected class ids 0..K-1 with K (the largest label + 1, or the "
+            "number of names in 'classes') at most the number of labeled images: remap "
+            "sparse ids to 0..K-1, e.g. with np.unique(labels, return_inverse=True)"
+        )
+    return classes
 
 
 @DATASETS.register("npz")
 def load_npz(request: DatasetRequest) -> DatasetSplits:
-    """Arrays in ``.npz`` files: one file (split 80/20 by class) or a folder with train/test.npz."""
+    """Arrays in ``.npz`` files: one file (split 80/20 by class) or a folder with train/test.npz.
+
+    Each file holds ``images`` (``N×H×W×C``, ``N×H×W`` or ``N×C×H×W``; ``uint8``, or floats
+    in [0, 1] or [0, 255]), optionally ``labels`` (``N`` class ids ``0..K-1``, -1 for an
+    unlabeled image; whole-number floats are accepted) and ``classes`` (``K`` names; the
+    same in both files of a folder). Without ``classes``, ``K`` is the largest label plus
+    one. ``K`` may not exceed the number of labeled images (train and test together):
+    remap sparse ids such as ``{3, 1000000}`` to ``0..K-1`` first.
+
+    Raises:
+        ValueError: Naming the file and what is wrong: a missing, truncated or non-npz file,
+            a missing ``images`` array, object/string/complex arrays, images of a wrong
+            shape or range, labels that are fractional, below -1, of a different count
+            than the images or exceeding the rule above, too few class names.
+    """
     path = _existing_path(request.argument, "npz")
     name = f"npz:{request.argument}"
     if path.is_dir():
-        missing = [f for f in ("train.npz", "test.npz") if not (path / f).exists()]
+        missing = [f for f in ("train.npz", "test.npz") if not (path / f).is_file()]
         if missing:
             raise ValueError(
                 f"npz folder {str(path)!r} lacks {', '.join(missing)}; "
                 "give a folder with train.npz and test.npz, or one .npz file"
             )
-        return DatasetSplits(name, read_npz(path / "train.npz"), read_npz(path / "test.npz"))
-    train, test = _split_when_single(read_npz(path), name)
+        paths = [path / "train.npz", path / "test.npz"]
+        parts = [(p, *_read_npz(p)) for p in paths]
+        classes = _npz_classes([(p, labels, names) for p, _, labels, names in parts], name)
+        unseen = sorted(set(parts[1][2].tolist()) - set(parts[0][2].tolist()) - {UNLABELED})
+        if unseen:
+            raise ValueError(
+                f"{name}: labels in {str(paths[1])!r} hold class id(s) "
+                f"{', '.join(map(str, unseen[:5]))}{', ...' if len(unseen) > 5 else ''} "
+                f"that no image of {str(paths[0])!r} has; expected every test class to occur "
+                "in the training split"
+            )
+        train, test = (ImageSet(images, labels, classes) for _, images, labels, _ in parts)
+        return DatasetSplits(name, train, test)
+    images, labels, names = _read_npz(path)
+    classes = _npz_classes([(path, labels, names)], name)
+    train, test = _split_when_single(ImageSet(images, labels, classes), name)
     return DatasetSplits(name, train, test)
 
 
-def _read_folder_tree(root: Path, classes: tuple[str, ...], size: int | None) -> ImageSet:
+class _UnsupportedMode(Exception):
+    """An image whose pixel format eblearn does not convert."""
+
+
+def _open_rgb(path: Path) -> Any:
+    """The image at ``path`` as an RGB PIL image; 16-bit gray is scaled to 8 bits."""
     from PIL import Image
 
-    paths, labels = [], []
-    for label, cls in enumerate(classes):
-        found = sorted(p for p in (root / cls).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        paths += found
-        labels += [label] * len(found)
+    with Image.open(path) as opened:
+        opened.load()
+        if opened.mode.startswith("I;16"):  # 16-bit gray: 65535 -> 255
+            pixels = np.asarray(opened, dtype=np.float64) / 257.0
+            return Image.fromarray(pixels.round().astype(np.uint8)).convert("RGB")
+        if opened.mode in ("I", "F"):
+            raise _UnsupportedMode(
+                f"its pixels are {'32-bit integers' if opened.mode == 'I' else 'floats'} "
+                f"(PIL mode {opened.mode!r})"
+            )
+        return opened.convert("RGB")
+
+
+def _read_folder_tree(
+    root: Path, classes: tuple[str, ...], size: int | None, every_class: bool
+) -> ImageSet:
+    found = [_image_files(root / cls) for cls in classes]
+    paths = [p for files in found for p in files]
+    labels = [label for label, files in enumerate(found) for _ in files]
     if not paths:
-        raise ValueError(f"image folder {str(root)!r} is empty: no image files under it")
+        raise ValueError(
+            f"image folder {str(root)!r} is empty: no image files under it; expected "
+            f"images ({', '.join(IMAGE_SUFFIXES)}) in ROOT/<class>/"
+        )
+    empty = [cls for cls, files in zip(classes, found, strict=True) if not files]
+    if every_class and empty:
+        raise ValueError(
+            f"class folder(s) {', '.join(repr(c) for c in empty)} under {str(root)!r} hold no "
+            f"image files; expected at least one image ({', '.join(IMAGE_SUFFIXES)}) per "
+            "class folder: fill or remove them"
+        )
     pictures = []
     for p in paths:
-        with Image.open(p) as opened:
-            picture = opened.convert("RGB")
+        try:
+            picture = _open_rgb(p)
+        except _UnsupportedMode as error:
+            raise ValueError(
+                f"image file {str(p)!r} cannot be converted: {error}; expected 8-bit or "
+                "16-bit images (gray, RGB, RGBA, palette)"
+            ) from None
+        except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, ...
+            raise ValueError(
+                f"image file {str(p)!r} is unreadable or truncated "
+                f"({type(error).__name__}: {error}); expected an image PIL can decode: "
+                "replace or delete the file"
+            ) from None
         if size is None:
             size = min(picture.size)
         if picture.size != (size, size):
@@ -115,8 +286,23 @@ def _resize_center_crop(picture, size: int):  # type: ignore[no-untyped-def]
     return picture.crop((left, top, left + size, top + size))
 
 
+def _hidden(path: Path, folder: Path) -> bool:
+    """Whether a part of ``path`` below ``folder`` starts with '.' (``.ipynb_checkpoints``,
+    macOS's ``._photo.jpg``)."""
+    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The image files under ``folder``, at any depth, sorted; hidden ones are skipped."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not _hidden(p, folder)
+    )
+
+
 def _class_names(root: Path) -> tuple[str, ...]:
-    names = tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
+    names = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not _hidden(p, root)))
     if not names:
         raise ValueError(
             f"image folder {str(root)!r} has no class subfolders; "
@@ -131,17 +317,45 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
 
     Images are resized so that their shorter side is ``image_size`` (default: the first
     image's shorter side), then center-cropped to a square. Without train/test folders,
-    20% of each class is held out as the test split.
+    20% of each class is held out as the test split. Every image becomes RGB (gray, RGBA,
+    palette and 1-bit images are converted; 16-bit gray is scaled by 1/257). Files and
+    folders whose names start with '.' are skipped; files with other suffixes than
+    ``IMAGE_SUFFIXES`` are ignored.
+
+    Raises:
+        ValueError: Naming the path: the root is a file, has no class folders, a training
+            class folder holds no images, ``train`` has no ``test``/``val`` beside it (or
+            the reverse), test classes are missing from train, or an image file is
+            unreadable, truncated or of a float/32-bit pixel format.
     """
     root = _existing_path(request.argument, "imagefolder")
     name = f"imagefolder:{request.argument}"
+    if not root.is_dir():
+        raise ValueError(
+            f"imagefolder path {str(root)!r} must be a folder of class subfolders, got a file; "
+            "expected ROOT/<class>/<image> (or ROOT/train/<class>/... and ROOT/test/...)"
+        )
     test_root = next((root / d for d in ("test", "val") if (root / d).is_dir()), None)
-    if (root / "train").is_dir() and test_root is not None:
+    if (root / "train").is_dir() != (test_root is not None):
+        present = "train" if test_root is None else test_root.name
+        raise ValueError(
+            f"image folder {str(root)!r} has a {present!r} folder but no "
+            f"{'test or val' if test_root is None else 'train'} folder beside it; expected "
+            "ROOT/train/<class>/... with ROOT/test/<class>/... (or ROOT/val/...), or class "
+            "folders directly under ROOT"
+        )
+    if test_root is not None:
         classes = _class_names(root / "train")
-        train = _read_folder_tree(root / "train", classes, request.image_size)
-        test = _read_folder_tree(test_root, classes, train.image_size)
+        unknown = sorted(set(_class_names(test_root)) - set(classes))
+        if unknown:
+            raise ValueError(
+                f"test folder {str(test_root)!r} has class folder(s) "
+                f"{', '.join(map(repr, unknown))} that {str(root / 'train')!r} lacks; "
+                "expected the test classes to be among the training classes"
+            )
+        train = _read_folder_tree(root / "train", classes, request.image_size, every_class=True)
+        test = _read_folder_tree(test_root, classes, train.image_size, every_class=False)
         return DatasetSplits(name, train, test)
-    train, test = _split_when_single(
-        _read_folder_tree(root, _class_names(root), request.image_size), name
-    )
+    every = _read_folder_tree(root, _class_names(root), request.image_size, every_class=True)
+    train, test = _split_when_single(every, name)
     return DatasetSplits(name, train, test)

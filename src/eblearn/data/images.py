@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -18,41 +19,170 @@ UNLABELED = -1
 """Label of an image without a class (for example STL-10's unlabeled split)."""
 
 
+CHANNEL_COUNTS = (1, 3, 4)
+"""Channel counts an image set may have: gray, RGB, RGBA."""
+
+_EXPECTED_IMAGES = (
+    "expected uint8 values in [0, 255] (or floats in [0, 1] or [0, 255]) "
+    "of shape (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3, 4"
+)
+
+
+def _as_numeric_array(array: object, what: str, expected: str) -> np.ndarray:
+    """``array`` as a numpy array of booleans, integers or floats, or a ``ValueError``."""
+    if isinstance(array, Tensor):
+        if array.is_complex():
+            raise ValueError(f"{what} holds complex numbers (dtype {array.dtype}); {expected}")
+        tensor = array.detach().cpu()
+        return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
+    try:
+        values = np.asarray(array)
+    except (ValueError, TypeError) as error:  # ragged nested lists
+        raise ValueError(f"{what} cannot be read as one array ({error}); {expected}") from None
+    if values.dtype.kind not in "biuf":
+        kinds = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers"}
+        described = kinds.get(values.dtype.kind, "values of another kind")
+        raise ValueError(f"{what} holds {described} (dtype {values.dtype}); {expected}")
+    return values
+
+
 def to_uint8_images(array: object, what: str) -> Tensor:
     """Converts images to a ``uint8`` tensor of shape ``(N, C, H, W)``.
 
-    Accepts ``(N, H, W)`` (one channel), ``(N, H, W, C)`` (channels last, C in 1, 3, 4) or
-    ``(N, C, H, W)``; integer values in [0, 255] or floats in [0, 1] or [0, 255].
+    Accepts ``(N, H, W)`` (one channel), ``(N, H, W, C)`` (channels last) or ``(N, C, H, W)``
+    with ``C`` in 1, 3, 4; integer values in [0, 255] or floats in [0, 1] or [0, 255]
+    (floats whose maximum is at most 1 are read as [0, 1] and multiplied by 255). When both
+    layouts fit (``(N, 4, 4, 3)``: 4×4 RGB images, or 4-channel 4×3 ones), the reading with
+    square images wins, channels-first when both are square.
+
+    Args:
+        array: Images as a numpy array, a tensor or nested lists.
+        what: How to name the images in error messages (``"images in 'x.npz'"``).
+
+    Returns:
+        ``uint8`` tensor of shape ``(N, C, H, W)``.
 
     Raises:
-        ValueError: On an empty set, a wrong number of dimensions, NaN or Inf, or values
-            outside the ranges above.
+        ValueError: On strings, complex numbers, booleans or objects; an empty set or
+            empty images; a wrong number of dimensions or of channels; NaN or Inf; or
+            values outside the ranges above.
+
+    Example:
+        >>> to_uint8_images(np.full((2, 4, 4, 3), 0.5), "x").shape
+        torch.Size([2, 3, 4, 4])
     """
-    images = torch.as_tensor(array)
-    if images.ndim not in (3, 4):
+    values = _as_numeric_array(array, what, _EXPECTED_IMAGES)
+    if values.dtype.kind == "b":
+        raise ValueError(f"{what} are booleans; {_EXPECTED_IMAGES} (multiply binary images by 255)")
+    if values.ndim not in (3, 4):
         raise ValueError(
             f"{what} must have shape (N, H, W), (N, H, W, C) or (N, C, H, W), "
-            f"got shape {tuple(images.shape)}"
+            f"got shape {values.shape}"
         )
-    if images.shape[0] == 0:
+    if values.shape[0] == 0:
         raise ValueError(f"{what} is empty: it holds 0 images")
-    if images.ndim == 3:
-        images = images[:, None]
-    elif images.shape[-1] in (1, 3, 4) and images.shape[1] not in (1, 3, 4):
-        images = images.permute(0, 3, 1, 2)
-    if images.is_floating_point():
-        check_finite(images, what)
-        low, high = float(images.min()), float(images.max())
+    if values.ndim == 3:
+        values = values[:, None]
+    elif _channels_last(values.shape):
+        values = values.transpose(0, 3, 1, 2)
+    elif values.shape[1] not in CHANNEL_COUNTS:
+        raise ValueError(
+            f"{what} have shape {values.shape}: neither (N, H, W, C) nor (N, C, H, W) "
+            f"with C in 1, 3, 4; {_EXPECTED_IMAGES}"
+        )
+    if 0 in values.shape:
+        raise ValueError(f"{what} have an empty side: shape (N, C, H, W) = {values.shape}")
+    if values.dtype.kind == "f":
+        check_finite(torch.as_tensor(values), what)
+        images = torch.as_tensor(values, dtype=torch.float32)
+        low, high = float(values.min()), float(values.max())
         if low < 0 or high > 255:
-            raise ValueError(f"{what} values must lie in [0, 1] or [0, 255], got [{low}, {high}]")
+            raise ValueError(
+                f"{what} values must lie in [0, 1] or [0, 255], got [{low}, {high}]; "
+                "rescale them first"
+            )
         scale = 255.0 if high <= 1.0 else 1.0
         images = (images * scale).round().to(torch.uint8)
-    elif images.dtype != torch.uint8:
-        low, high = int(images.min()), int(images.max())
+    elif values.dtype != np.uint8:
+        low, high = int(values.min()), int(values.max())
         if low < 0 or high > 255:
-            raise ValueError(f"{what} values must lie in [0, 255], got [{low}, {high}]")
-        images = images.to(torch.uint8)
-    return images.contiguous()
+            raise ValueError(
+                f"{what} values must lie in [0, 255], got [{low}, {high}]; "
+                "expected 8-bit images (divide 16-bit ones by 257)"
+            )
+        images = torch.from_numpy(np.ascontiguousarray(values, dtype=np.uint8))
+    else:
+        images = torch.from_numpy(np.ascontiguousarray(values))
+    return images
+
+
+def _channels_last(shape: tuple[int, ...]) -> bool:
+    """Whether a 4-D image array of ``shape`` is ``(N, H, W, C)`` rather than ``(N, C, H, W)``."""
+    last, first = shape[3] in CHANNEL_COUNTS, shape[1] in CHANNEL_COUNTS
+    if last and first:  # ambiguous: the square reading wins, channels-first on a tie
+        return shape[1] == shape[2] and shape[2] != shape[3]
+    return last
+
+
+LABELS_EXPECTED = (
+    "expected integer class ids 0..K-1 (whole-number floats are accepted), "
+    "or -1 (UNLABELED) for an image without a label"
+)
+
+
+def to_labels(array: object, what: str) -> Tensor:
+    """Converts class labels to an ``int64`` tensor of shape ``(N,)``.
+
+    Labels are class ids ``0..K-1``, or :data:`UNLABELED` (-1) for an image without a class.
+    Integers, booleans and floats holding whole numbers (``1.0``) are accepted, in shape
+    ``(N,)`` or ``(N, 1)``.
+
+    Args:
+        array: Labels as a numpy array, a tensor or a list.
+        what: How to name the labels in error messages (``"labels in 'x.npz'"``).
+
+    Returns:
+        ``int64`` tensor of shape ``(N,)``.
+
+    Raises:
+        ValueError: On strings, complex numbers or objects, a shape other than ``(N,)`` or
+            ``(N, 1)``, NaN or Inf, fractional values (1.5) or values below -1.
+
+    Example:
+        >>> to_labels(np.array([0.0, 2.0, -1.0]), "y")
+        tensor([ 0,  2, -1])
+    """
+    values = _as_numeric_array(array, what, LABELS_EXPECTED)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(f"{what} must have shape (N,) or (N, 1), got shape {values.shape}")
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            index = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{what} hold {int(bad.sum())} NaN or Inf value(s) (first at index {index}); "
+                f"{LABELS_EXPECTED}"
+            )
+        fractional = values != np.round(values)
+        if fractional.any():
+            index = int(np.flatnonzero(fractional)[0])
+            raise ValueError(
+                f"{what} hold {int(fractional.sum())} value(s) with a fractional part "
+                f"(first: {values[index].item()!r} at index {index}); {LABELS_EXPECTED}"
+            )
+    if len(values) and values.dtype.kind != "b":
+        below = values < UNLABELED
+        if below.any():
+            index = int(np.flatnonzero(below)[0])
+            raise ValueError(
+                f"{what} hold {int(below.sum())} value(s) below {UNLABELED} "
+                f"(first: {values[index].item()!r} at index {index}); {LABELS_EXPECTED}"
+            )
+        if values.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{what} reach {values.max().item()!r}; {LABELS_EXPECTED}")
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -82,6 +212,18 @@ class ImageSet:
             raise ValueError(
                 f"ImageSet.labels must have shape ({len(self.images)},), "
                 f"got {tuple(self.labels.shape)}"
+            )
+        if self.labels.dtype != torch.int64:
+            raise ValueError(
+                f"ImageSet.labels must be an int64 tensor, got {self.labels.dtype}; "
+                "convert with to_labels"
+            )
+        low, high = int(self.labels.min()), int(self.labels.max())
+        if low < UNLABELED or (self.classes and high >= len(self.classes)):
+            ids = f"0..{len(self.classes) - 1} (one per class name)" if self.classes else "0..K-1"
+            raise ValueError(
+                f"ImageSet.labels lie in [{low}, {high}]; expected class ids {ids} "
+                f"or {UNLABELED} for an image without a label"
             )
 
     def __len__(self) -> int:
@@ -132,6 +274,13 @@ class DatasetSplits:
                 f"train and test images of {self.name!r} differ in shape: "
                 f"{tuple(self.train.images.shape[1:])} vs {tuple(self.test.images.shape[1:])}"
             )
+        for part, images in (("test", self.test), ("unlabeled", self.unlabeled)):
+            if images is not None and images.classes and images.classes != self.train.classes:
+                raise ValueError(
+                    f"train and {part} splits of {self.name!r} name different classes: "
+                    f"{_shown(self.train.classes)} vs {_shown(images.classes)}; "
+                    "expected the same class names, in the same order"
+                )
         if not self.mean:
             pixels = self.train.as_float().transpose(0, 1).flatten(1)  # (C, N*H*W)
             object.__setattr__(self, "mean", tuple(pixels.mean(1).tolist()))
@@ -155,6 +304,12 @@ class DatasetSplits:
     @property
     def num_classes(self) -> int:
         return len(self.train.classes)
+
+
+def _shown(names: tuple[str, ...], most: int = 5) -> str:
+    """Class names for a message: the first ``most`` and how many in all."""
+    head = ", ".join(repr(n) for n in names[:most])
+    return f"({head}{', ...' if len(names) > most else ''}; {len(names)} in all)"
 
 
 def stratified_split(labels: Tensor, test_fraction: float, seed: int) -> tuple[Tensor, Tensor]:

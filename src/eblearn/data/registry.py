@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 
 from eblearn.data.images import DatasetSplits
@@ -67,9 +68,19 @@ def load_dataset(
         The train/test (and, where the data set has one, unlabeled) splits.
 
     Raises:
-        ValueError: On an unknown name (the message lists the valid ones), a missing path,
-            an empty data set, or data set files that are absent.
+        ValueError: On an unknown name (the message lists the valid ones), a spec that is not
+            a string, an ``image_size`` that is not a positive integer, a missing path, an
+            empty data set, data set files that are absent, or files that cannot be read as
+            the data set expects (each loader's docstring says what it expects).
     """
+    if not isinstance(spec, str):
+        raise ValueError(
+            f"dataset spec must be a string such as 'digits' or 'npz:PATH', got {spec!r}"
+        )
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, Integral) or image_size < 1
+    ):
+        raise ValueError(f"image_size must be a positive integer or None, got {image_size!r}")
     name, _, argument = spec.partition(":")
     loader = DATASETS.get(name)
     if name in NEEDS_ARGUMENT and not argument:
