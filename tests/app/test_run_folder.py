@@ -180,7 +180,7 @@ def test_a_full_disk_keeps_the_old_file_and_says_so(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(DiskFullError, match="the disk is full: could not write .*previous"):
+    with pytest.raises(DiskFullError, match=r"the disk is full: could not write .*previous"):
         atomic_write_bytes(b"new", path)
     assert path.read_bytes() == b"good"
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
