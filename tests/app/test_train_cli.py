@@ -173,7 +173,7 @@ def test_values_the_parser_refuses_exit_2(argument, tmp_path, capsys):
         ("run_dir: 5\n", "run_dir must be a string, got 5"),
         ('online_probe: "no"\n', "online_probe must be true or false, got 'no'"),
         ("epochs: 0\n", "epochs must be >= 1, got 0"),
-        ("image_size: 0\n", "image_size must be >= 1, got 0"),
+        ("image_size: 0\n", "image_size must be a positive integer or None, got 0"),
         ("- 1\n", "must hold a mapping"),
         ("learning_rate: 1\n", "unknown config key(s) learning_rate"),
     ],

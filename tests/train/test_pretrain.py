@@ -102,7 +102,9 @@ def test_nan_loss_stops_with_the_step_and_term_and_keeps_the_last_checkpoint(tmp
     recorder = RecordCheckpoint(run_dir / "checkpoints" / "last.ckpt")
     poison_step = STEPS_PER_EPOCH + 1
     with pytest.raises(
-        NonFiniteLossError, match=rf"step {poison_step} \(epoch 1\): loss = nan, invariance = nan"
+        NonFiniteLossError,
+        match=rf"step {poison_step} \(epoch 1\): loss = nan, invariance = nan.*"
+        r"the checkpoint of the last finished epoch is kept",
     ):
         pretrain(
             tiny_config(run_dir),
@@ -114,6 +116,18 @@ def test_nan_loss_stops_with_the_step_and_term_and_keeps_the_last_checkpoint(tmp
     after = hashlib.sha256(recorder.path.read_bytes()).hexdigest()
     assert after == recorder.digest
     assert torch.load(recorder.path, weights_only=True)["epoch"] == 0
+
+
+def test_a_nan_before_any_checkpoint_says_so_and_a_plain_rerun_reuses_the_folder(tmp_path, data):
+    run_dir = tmp_path / "run"
+    with pytest.raises(NonFiniteLossError, match="no epoch finished, so no checkpoint was saved"):
+        pretrain(tiny_config(run_dir), data=data, method=PoisonedVICReg(1))
+    assert (run_dir / "config.yaml").is_file()
+    assert not (run_dir / "checkpoints" / "last.ckpt").exists()
+    with pytest.raises(ValueError, match="nothing to resume"):
+        pretrain(tiny_config(run_dir), data=data, resume=True)
+    rerun = pretrain(tiny_config(run_dir, epochs=1, warmup_epochs=0), data=data)
+    assert rerun.config.epochs == 1 and (run_dir / "checkpoints" / "last.ckpt").is_file()
 
 
 def test_run_folder_rules(tmp_path, data):

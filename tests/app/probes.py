@@ -1,0 +1,647 @@
+"""The reliability probes: bad or unlucky inputs, tried as a user would, each classified.
+
+Every probe runs one command (through :func:`eblearn.cli.main`, in this process) or one
+library call, and lands in one column:
+
+- **clear**: it failed with the expected exit code (CLI) or exception type (library) and a
+  message holding the expected words, and every file that existed before is unchanged;
+- **traceback**: an exception escaped the command line, or the library raised something
+  other than the documented error;
+- **silent**: it succeeded although the input is wrong, or its message lacks the words that
+  name the problem;
+- **lost**: a file that existed before the probe changed or disappeared.
+
+``tests/app/test_reliability.py`` asserts that every probe is *clear*;
+``python -m tests.app.probes`` prints the table of docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TINY = ["--batch-size", "128", "--backbone-arg", "width=4", "--no-progress"]
+TINY += ["--method-arg", "projector_dims=[32,32]"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One bad input.
+
+    Attributes:
+        family: The group it is counted in (a row of the table).
+        name: What is wrong, in a few words.
+        make: Builds the probe in a fresh folder: returns the command's arguments (a list) or
+            a zero-argument callable (a library call).
+        expect: Words the error message must hold.
+        exit_code: The CLI's expected exit code (2: bad input, 1: failure).
+        error: The library call's expected exception type.
+        protect: Whether ``make``'s folder holds files that must survive untouched.
+    """
+
+    family: str
+    name: str
+    make: Callable[[Path], Any]
+    expect: str
+    exit_code: int = 2
+    error: type[BaseException] = ValueError
+    protect: bool = True
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".eblearn")
+    }
+
+
+def run_probe(probe: Probe, folder: Path) -> tuple[str, str]:
+    """Runs ``probe`` in ``folder``; returns (column, what was seen)."""
+    from eblearn.cli import main
+
+    target = probe.make(folder)
+    before = _snapshot(folder)
+    stderr = io.StringIO()
+    if isinstance(target, list):
+        try:
+            with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+                code = main([str(a) for a in target])
+        except SystemExit as exit_:  # argparse's refusals
+            code = exit_.code if isinstance(exit_.code, int) else 2
+        except Exception as error:
+            return "traceback", f"{type(error).__name__}: {error}"
+        seen = stderr.getvalue()
+        if code == 0 or probe.expect not in seen or code != probe.exit_code:
+            column = "silent"
+        else:
+            column = "clear"
+    else:
+        try:
+            with contextlib.redirect_stderr(stderr):
+                target()
+        except probe.error as error:
+            seen = str(error)
+            column = "clear" if probe.expect in seen else "silent"
+        except Exception as error:
+            return "traceback", f"{type(error).__name__}: {error}"
+        else:
+            seen, column = "no error", "silent"
+    if probe.protect and _snapshot(folder) != before:
+        return "lost", seen
+    return column, seen
+
+
+# --- builders ---------------------------------------------------------------------------------
+
+
+def train(*arguments: str) -> Callable[[Path], list[str]]:
+    """``eblearn train ARGS --run-dir <folder>/run``."""
+
+    def make(folder: Path) -> list[str]:
+        return ["train", *arguments, "--run-dir", str(folder / "run")]
+
+    return make
+
+
+def train_with_config(text: str | bytes) -> Callable[[Path], list[str]]:
+    def make(folder: Path) -> list[str]:
+        data = text.encode() if isinstance(text, str) else text
+        (folder / "run.yaml").write_bytes(data)
+        return ["train", "--config", str(folder / "run.yaml"), "--run-dir", str(folder / "run")]
+
+    return make
+
+
+def npz(**arrays: Any) -> Callable[[Path], list[str]]:
+    """``eblearn train --data npz:<file>`` on arrays written by the probe."""
+
+    def make(folder: Path) -> list[str]:
+        path = folder / "data.npz"
+        np.savez(path, **arrays)
+        run = str(folder / "run")
+        return ["train", *TINY, "--epochs", "1", "--data", f"npz:{path}", "--run-dir", run]
+
+    return make
+
+
+def npz_bytes(content: Callable[[Path], bytes]) -> Callable[[Path], list[str]]:
+    def make(folder: Path) -> list[str]:
+        path = folder / "data.npz"
+        path.write_bytes(content(folder))
+        return ["train", "--data", f"npz:{path}", "--run-dir", str(folder / "run")]
+
+    return make
+
+
+def _valid_npz_bytes(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, images=np.zeros((40, 8, 8), np.uint8), labels=np.arange(40) % 2)
+    return buffer.getvalue()
+
+
+def image_folder(build: Callable[[Path], Path]) -> Callable[[Path], list[str]]:
+    def make(folder: Path) -> list[str]:
+        root = build(folder)
+        return ["train", "--data", f"imagefolder:{root}", "--run-dir", str(folder / "run")]
+
+    return make
+
+
+def _jpeg_tree(folder: Path, truncate: bool) -> Path:
+    from PIL import Image
+
+    root = folder / "pictures"
+    for cls in ("cat", "dog"):
+        (root / cls).mkdir(parents=True)
+        for i in range(5):
+            Image.new("RGB", (12, 12), (i * 40, 0, 0)).save(root / cls / f"{i}.jpg")
+    if truncate:
+        broken = root / "dog" / "3.jpg"
+        broken.write_bytes(broken.read_bytes()[:40])
+    return root
+
+
+def existing_run(*arguments: str) -> Callable[[Path], list[str]]:
+    """Copies the shared finished run into the probe's folder, then ``train ARGS`` on it."""
+
+    def make(folder: Path) -> list[str]:
+        import shutil
+
+        shutil.copytree(finished_run(), folder / "run")
+        return ["train", *arguments, "--run-dir", str(folder / "run")]
+
+    return make
+
+
+def on_run(command: str, edit: Callable[[Path], None]) -> Callable[[Path], list[str]]:
+    """Copies the finished run, edits it, then ``eblearn COMMAND <run>``."""
+
+    def make(folder: Path) -> list[str]:
+        import shutil
+
+        shutil.copytree(finished_run(), folder / "run")
+        edit(folder / "run")
+        return [command, str(folder / "run")]
+
+    return make
+
+
+_FINISHED: list[Path] = []
+
+
+def finished_run() -> Path:
+    """A one-epoch training run, made once per process."""
+    if not _FINISHED:
+        import tempfile
+
+        from eblearn.cli import main
+
+        path = Path(tempfile.mkdtemp()) / "finished"
+        arguments = [*TINY, "--epochs", "1", "--warmup-epochs", "0", "--run-dir", str(path)]
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["train", *arguments]) == 0
+        _FINISHED.append(path)
+    return _FINISHED[0]
+
+
+def _poison_encoder(run: Path) -> None:
+    import torch
+
+    path = run / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(path, weights_only=True)
+    for name, value in checkpoint["state_dict"].items():
+        if name.startswith("method.encoder") and value.is_floating_point():
+            value.fill_(float("inf"))
+    torch.save(checkpoint, path)
+
+
+class _Payload:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (print, ("this must never run",))
+
+
+def _malicious_checkpoint(run: Path) -> None:
+    import torch
+
+    torch.save({"state_dict": {}, "payload": _Payload()}, run / "checkpoints" / "last.ckpt")
+
+
+def _truncate(name: str) -> Callable[[Path], None]:
+    def edit(run: Path) -> None:
+        data = (run / name).read_bytes()
+        (run / name).write_bytes(data[: len(data) // 3])
+
+    return edit
+
+
+def _set_in_config(key: str, value: Any) -> Callable[[Path], None]:
+    def edit(run: Path) -> None:
+        import yaml
+
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        config[key] = value
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+
+    return edit
+
+
+def _write(name: str, text: str) -> Callable[[Path], None]:
+    def edit(run: Path) -> None:
+        (run / name).write_text(text)
+
+    return edit
+
+
+# --- the probes -------------------------------------------------------------------------------
+
+PROBES: list[Probe] = [
+    # Numbers on the command line: zero is never "the default".
+    *(
+        Probe("train: numbers and choices", f"{option} {value}", train(option, value), option)
+        for option, value in (
+            ("--epochs", "0"),
+            ("--epochs", "-3"),
+            ("--epochs", "two"),
+            ("--batch-size", "0"),
+            ("--image-size", "0"),
+            ("--devices", "0"),
+            ("--lr", "0"),
+            ("--lr", "nan"),
+            ("--lr", "inf"),
+            ("--weight-decay", "-1"),
+            ("--warmup-epochs", "-1"),
+            ("--optimizer", "adam"),
+            ("--precision", "64"),
+            ("--accelerator", "tpu"),
+            ("--seed", "1.5"),
+        )
+    ),
+    Probe("train: numbers and choices", "--image-size 2", train("--image-size", "2"), ">= 8"),
+    Probe(
+        "train: numbers and choices",
+        "--batch-size 1 (VICReg needs 2)",
+        train("--batch-size", "1"),
+        "at least 2 samples",
+    ),
+    Probe(
+        "train: numbers and choices",
+        "batch larger than the data",
+        train("--batch-size", "100000"),
+        "exceeds the",
+    ),
+    # Names and settings.
+    Probe("train: names and settings", "--method nope", train("--method", "nope"), "valid methods"),
+    Probe("train: names and settings", "--data nope", train("--data", "nope"), "valid datasets"),
+    Probe(
+        "train: names and settings", "--backbone vgg", train("--backbone", "vgg"), "valid backbones"
+    ),
+    Probe(
+        "train: names and settings",
+        "--augmentation nope",
+        train("--augmentation", "nope"),
+        "unknown augmentation",
+    ),
+    Probe(
+        "train: names and settings",
+        "--accelerator gpu without one",
+        train("--accelerator", "gpu"),
+        "none is available",
+    ),
+    Probe(
+        "train: names and settings",
+        "malformed --method-arg YAML",
+        train("--method-arg", "projector_dims=[1,"),
+        "not valid YAML",
+    ),
+    Probe(
+        "train: names and settings",
+        "--method-arg without =",
+        train("--method-arg", "projector_dims"),
+        "expected KEY=VALUE",
+    ),
+    Probe(
+        "train: names and settings",
+        "unknown --method-arg",
+        train("--method-arg", "colour=2"),
+        "no hyper-parameter(s) colour",
+    ),
+    Probe(
+        "train: names and settings",
+        "--method-arg of the wrong type",
+        train("--method-arg", "projector_dims=abc"),
+        "cannot be built",
+    ),
+    Probe(
+        "train: names and settings",
+        "unknown --backbone-arg",
+        train("--backbone-arg", "depth=3"),
+        "has no option(s) depth",
+    ),
+    Probe(
+        "train: names and settings",
+        "--backbone-arg of the wrong type",
+        train("--backbone-arg", "width=wide"),
+        "cannot be built",
+    ),
+    Probe(
+        "train: names and settings",
+        "--data npz: without a path",
+        train("--data", "npz:"),
+        "needs a path",
+    ),
+    Probe(
+        "train: names and settings",
+        "--data digits:extra",
+        train("--data", "digits:x"),
+        "takes no argument",
+    ),
+    # Configuration files.
+    *(
+        Probe("config files", name, train_with_config(text), expect)
+        for name, text, expect in (
+            ("YAML syntax error", "epochs: [1\n", "not valid YAML at line"),
+            ("epochs: two", 'epochs: "two"\n', "epochs must be an integer"),
+            ("epochs: 1.5", "epochs: 1.5\n", "epochs must be an integer"),
+            ("batch_size: [64]", "batch_size: [64]\n", "batch_size must be an integer"),
+            ("lr: abc", 'lr: "abc"\n', "lr must be a number"),
+            ("method_args: 5", "method_args: 5\n", "method_args must be a mapping"),
+            ("run_dir: 5", "run_dir: 5\n", "run_dir must be a string"),
+            ("online_probe: no (a string)", 'online_probe: "no"\n', "must be true or false"),
+            ("epochs: 0", "epochs: 0\n", "epochs must be >= 1"),
+            ("image_size: 0", "image_size: 0\n", "image_size must be"),
+            ("a list, not a mapping", "- 1\n", "must hold a mapping"),
+            ("unknown key", "learning_rate: 0.1\n", "unknown config key(s) learning_rate"),
+            ("binary file", b"\xff\xfe\x00", "not a text file"),
+        )
+    ),
+    Probe(
+        "config files",
+        "missing --config file",
+        lambda folder: ["train", "--config", str(folder / "none.yaml")],
+        "does not exist",
+    ),
+    # Run folders.
+    Probe(
+        "run folders",
+        "--run-dir is a file",
+        lambda folder: (folder / "f").write_text("x") and ["train", "--run-dir", str(folder / "f")],
+        "is a file, not a folder",
+    ),
+    Probe(
+        "run folders",
+        "--run-dir below a file",
+        lambda folder: (
+            (folder / "f").write_text("x") and ["train", "--run-dir", str(folder / "f" / "run")]
+        ),
+        "is a file",
+    ),
+    Probe(
+        "run folders",
+        "a foreign non-empty folder",
+        lambda folder: (
+            (folder / "mine").mkdir()
+            or (
+                (folder / "mine" / "notes.txt").write_text("x")
+                and ["train", "--run-dir", str(folder / "mine")]
+            )
+        ),
+        "was not written by eblearn",
+    ),
+    Probe(
+        "run folders",
+        "--overwrite on a foreign folder with checkpoints/",
+        lambda folder: (
+            (folder / "mine" / "checkpoints").mkdir(parents=True)
+            or (
+                (folder / "mine" / "checkpoints" / "last.ckpt").write_text("theirs")
+                and ["train", "--run-dir", str(folder / "mine"), "--overwrite"]
+            )
+        ),
+        "not eblearn's to delete",
+    ),
+    Probe(
+        "run folders",
+        "a finished run without --resume/--overwrite",
+        existing_run(),
+        "already holds a run",
+    ),
+    Probe(
+        "run folders",
+        "--overwrite with --method nope",
+        existing_run("--overwrite", "--method", "nope"),
+        "unknown method",
+    ),
+    Probe(
+        "run folders",
+        "--overwrite with --epochs 0",
+        existing_run("--overwrite", "--epochs", "0"),
+        "--epochs",
+    ),
+    Probe(
+        "run folders",
+        "--resume and --overwrite together",
+        existing_run("--resume", "--overwrite"),
+        "choose one of --resume",
+    ),
+    Probe(
+        "run folders",
+        "--resume with nothing to resume",
+        train("--resume"),
+        "nothing to resume",
+    ),
+    Probe(
+        "run folders",
+        "--resume without --run-dir",
+        lambda folder: ["train", "--resume"],
+        "--resume needs the run folder",
+    ),
+    *(
+        Probe(
+            "run folders",
+            f"--resume {option} {value}",
+            existing_run("--resume", option, value),
+            "cannot change",
+        )
+        for option, value in (
+            ("--lr", "0.5"),
+            ("--epochs", "5"),
+            ("--batch-size", "64"),
+            ("--method", "simclr"),
+            ("--method-arg", "nu_param=3"),
+            ("--seed", "4"),
+        )
+    ),
+    # Data files.
+    Probe("data files", "npz images as strings", npz(images=np.array(["a"] * 20)), "strings"),
+    Probe(
+        "data files",
+        "npz complex images",
+        npz(images=np.zeros((20, 8, 8), np.complex64)),
+        "complex",
+    ),
+    Probe(
+        "data files",
+        "npz object array",
+        npz(images=np.array([None] * 20, dtype=object)),
+        "object array",
+    ),
+    Probe("data files", "npz truncated", npz_bytes(lambda f: _valid_npz_bytes(f)[:100]), "npz"),
+    Probe("data files", "npz empty file", npz_bytes(lambda f: b""), "empty"),
+    Probe("data files", "a text file named .npz", npz_bytes(lambda f: b"hello"), ".npz"),
+    Probe(
+        "data files",
+        "npz negative label",
+        npz(images=np.zeros((20, 8, 8), np.uint8), labels=np.r_[np.arange(19) % 2, -3]),
+        "below -1",
+    ),
+    Probe(
+        "data files",
+        "npz fractional label",
+        npz(images=np.zeros((20, 8, 8), np.uint8), labels=np.r_[np.arange(19) % 2, 1.5]),
+        "fractional",
+    ),
+    Probe(
+        "data files",
+        "npz label 10^6",
+        npz(images=np.zeros((20, 8, 8), np.uint8), labels=np.r_[np.arange(19) % 2, 10**6]),
+        "remap",
+    ),
+    Probe(
+        "data files",
+        "npz too few class names",
+        npz(
+            images=np.zeros((20, 8, 8), np.uint8),
+            labels=np.arange(20) % 8,
+            classes=np.array(["a", "b", "c"]),
+        ),
+        "has 3 names",
+    ),
+    Probe(
+        "data files",
+        "npz labels of another length",
+        npz(images=np.zeros((20, 8, 8), np.uint8), labels=np.arange(15) % 2),
+        "15 labels",
+    ),
+    Probe(
+        "data files",
+        "npz uint16 values above 255",
+        npz(images=np.full((20, 8, 8), 300, np.uint16), labels=np.arange(20) % 2),
+        "[0, 255]",
+    ),
+    Probe(
+        "data files",
+        "imagefolder with a truncated JPEG",
+        image_folder(lambda folder: _jpeg_tree(folder, truncate=True)),
+        "3.jpg",
+    ),
+    Probe(
+        "data files",
+        "imagefolder path is a file",
+        image_folder(lambda folder: (folder / "x.png").write_bytes(b"x") and folder / "x.png"),
+        "got a file",
+    ),
+    Probe(
+        "data files",
+        "imagefolder empty",
+        image_folder(lambda folder: (folder / "empty").mkdir() or folder / "empty"),
+        "no class subfolders",
+    ),
+    # Reading runs back.
+    Probe(
+        "eval and checkpoints",
+        "eval on a missing folder",
+        lambda f: ["eval", str(f / "no")],
+        "is not a run folder",
+    ),
+    Probe(
+        "eval and checkpoints",
+        "eval on a file",
+        lambda folder: (folder / "f").write_text("x") and ["eval", str(folder / "f")],
+        "is a file",
+    ),
+    Probe(
+        "eval and checkpoints",
+        "eval with a YAML syntax error",
+        on_run("eval", _write("config.yaml", "epochs: [\n")),
+        "not valid YAML",
+        protect=False,
+    ),
+    Probe(
+        "eval and checkpoints",
+        "eval with a config of wrong types",
+        on_run("eval", _set_in_config("epochs", "two")),
+        "epochs must be an integer",
+        protect=False,
+    ),
+    Probe(
+        "eval and checkpoints",
+        "eval with NaN/Inf features",
+        on_run("eval", _poison_encoder),
+        "NaN or Inf features",
+        protect=False,
+    ),
+    Probe(
+        "eval and checkpoints",
+        "eval with a truncated checkpoint",
+        on_run("eval", _truncate("checkpoints/last.ckpt")),
+        "corrupted or truncated",
+        protect=False,
+    ),
+    Probe(
+        "eval and checkpoints",
+        "eval with a malicious checkpoint",
+        on_run("eval", _malicious_checkpoint),
+        "will not unpickle",
+        protect=False,
+    ),
+    Probe(
+        "eval and checkpoints",
+        "--resume from a truncated checkpoint",
+        lambda folder: (
+            on_run("train", _truncate("checkpoints/last.ckpt"))(folder)[:1]
+            + ["--resume", "--run-dir", str(folder / "run")]
+        ),
+        "corrupted or truncated",
+        protect=False,
+    ),
+]
+
+
+def table(results: list[tuple[Probe, str, str]]) -> str:
+    """The markdown table of docs/reliability.md: one row per family."""
+    columns = ("clear", "traceback", "silent", "lost")
+    families: dict[str, Counter[str]] = {}
+    for probe, column, _ in results:
+        families.setdefault(probe.family, Counter())[column] += 1
+    lines = [
+        "| probe family | tried | " + " | ".join(columns) + " |",
+        "| --- | ---: | " + " | ".join("---:" for _ in columns) + " |",
+    ]
+    total: Counter[str] = Counter()
+    for family, counts in families.items():
+        total.update(counts)
+        cells = " | ".join(str(counts[c]) for c in columns)
+        lines.append(f"| {family} | {sum(counts.values())} | {cells} |")
+    cells = " | ".join(f"**{total[c]}**" for c in columns)
+    lines.append(f"| **all** | **{sum(total.values())}** | {cells} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    outcomes = []
+    for probe in PROBES:
+        column, seen = run_probe(probe, Path(tempfile.mkdtemp()))
+        outcomes.append((probe, column, seen))
+        if column != "clear":
+            print(f"{column}: {probe.family}: {probe.name}: {seen[:300]}")
+    print(table(outcomes))
