@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from eblearn._validate import check_batch_size
 from eblearn.energy.base import EnergyFn, check_energy_output
+from eblearn.energy.protocol import as_energy
 
 
 def pull_away_term(samples: Tensor) -> Tensor:
@@ -85,6 +86,7 @@ class GeneratorSampler(nn.Module):
             pull_away: ``λ``, the weight of :func:`pull_away_term` (keeps samples diverse).
             generator: Random generator for ``ξ``.
         """
+        energy = as_energy(energy)
         samples = self(n, x, generator)
         values = energy(samples, x)
         check_energy_output(values, n, energy)

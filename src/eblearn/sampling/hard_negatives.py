@@ -24,6 +24,7 @@ from eblearn.energy.base import (
     expand_options,
     repeat_each,
 )
+from eblearn.energy.protocol import as_energy
 
 
 def most_offending_index(
@@ -96,6 +97,7 @@ def most_offending(
         >>> most_offending(energy, torch.zeros(1, 1), grid, radius=0.3).flatten().abs()
         tensor([0.5000])
     """
+    energy = as_energy(energy)
     check_answers(y, x)
     batch = y.shape[0]
     options = expand_options(candidates, batch, per_sample)  # (B, K, ...)
