@@ -22,6 +22,7 @@ from eblearn.energy.gibbs import GibbsDistribution
 from eblearn.energy.inference import Inference, infer_descent, infer_enumerate
 from eblearn.energy.models import DecoderLatentEnergy, MLPEnergy, mlp
 from eblearn.energy.protocol import (
+    EnergyLike,
     HasEnergy,
     HasLatentEnergy,
     ModelEnergy,
@@ -34,6 +35,7 @@ __all__ = [
     "DecoderLatentEnergy",
     "Energy",
     "EnergyFn",
+    "EnergyLike",
     "Enumerate",
     "FreeEnergy",
     "FunctionEnergy",

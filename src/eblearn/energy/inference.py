@@ -20,7 +20,7 @@ from torch import Tensor
 from eblearn._validate import check_finite
 from eblearn.energy._descent import Projection, make_projection, projected_descent
 from eblearn.energy.base import EnergyFn, check_energy_output, expand_options, repeat_each
-from eblearn.energy.protocol import as_energy
+from eblearn.energy.protocol import EnergyLike, as_energy
 
 Bound = float | Tensor | None
 
@@ -97,7 +97,7 @@ def _energies(energy: EnergyFn, y: Tensor, x: Tensor | None) -> Tensor:
 
 
 def infer_descent(
-    energy: EnergyFn,
+    energy: EnergyLike,
     starts: Tensor,
     x: Tensor | None = None,
     *,
@@ -154,7 +154,7 @@ def infer_descent(
 
 
 def infer_enumerate(
-    energy: EnergyFn, candidates: Tensor, x: Tensor | None = None, *, per_sample: bool = False
+    energy: EnergyLike, candidates: Tensor, x: Tensor | None = None, *, per_sample: bool = False
 ) -> Inference:
     """``argmin_y F(x, y)`` over a candidate set, evaluated in one batched call.
 

@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
@@ -37,6 +38,7 @@ from torch import Tensor
 from eblearn.energy.base import Energy, FunctionEnergy, LatentEnergy
 
 __all__ = [
+    "EnergyLike",
     "HasEnergy",
     "HasLatentEnergy",
     "ModelEnergy",
@@ -68,6 +70,11 @@ class HasLatentEnergy(Protocol):
     def latent_energy(self, y: Any, z: Any, x: Any = None) -> Tensor:
         """One energy per sample of ``y`` at the latent values ``z`` ``(B, Dz)``."""
         ...
+
+
+EnergyLike = Energy | HasEnergy | Callable[..., Tensor]
+"""What the entry points take as an energy: an :class:`Energy`, a :class:`HasEnergy` object or
+a function ``(y, x) -> (B,)``."""
 
 
 def _check_output(values: object, batch: int, model: object, what: str) -> Tensor:

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from eblearn.energy.base import EnergyFn, check_answers
-from eblearn.energy.protocol import as_energy
+from eblearn.energy.protocol import EnergyLike, as_energy
 
 
 @dataclass
@@ -74,7 +74,7 @@ class Sampler(ABC):
 
     def __call__(
         self,
-        energy: EnergyFn,
+        energy: EnergyLike,
         y0: Tensor,
         x: Tensor | None = None,
         *,
@@ -97,7 +97,7 @@ class Sampler(ABC):
 
     def trace(
         self,
-        energy: EnergyFn,
+        energy: EnergyLike,
         y0: Tensor,
         x: Tensor | None = None,
         *,

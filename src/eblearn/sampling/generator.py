@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from eblearn._validate import check_batch_size
-from eblearn.energy.base import EnergyFn, check_energy_output
-from eblearn.energy.protocol import as_energy
+from eblearn.energy.base import check_energy_output
+from eblearn.energy.protocol import EnergyLike, as_energy
 
 
 def pull_away_term(samples: Tensor) -> Tensor:
@@ -71,7 +71,7 @@ class GeneratorSampler(nn.Module):
 
     def generator_loss(
         self,
-        energy: EnergyFn,
+        energy: EnergyLike,
         n: int,
         x: Tensor | None = None,
         pull_away: float = 0.0,

@@ -18,13 +18,12 @@ from torch import Tensor
 
 from eblearn._validate import check_finite, check_ndim
 from eblearn.energy.base import (
-    EnergyFn,
     check_answers,
     check_energy_output,
     expand_options,
     repeat_each,
 )
-from eblearn.energy.protocol import as_energy
+from eblearn.energy.protocol import EnergyLike, as_energy
 
 
 def most_offending_index(
@@ -67,7 +66,7 @@ def most_offending_index(
 
 
 def most_offending(
-    energy: EnergyFn,
+    energy: EnergyLike,
     y: Tensor,
     candidates: Tensor,
     x: Tensor | None = None,
