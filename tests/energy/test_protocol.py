@@ -455,6 +455,15 @@ def test_every_method_exposes_its_pair_energy(method_name):
     point = y.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(method.energy(point, x).sum(), point)
     assert torch.isfinite(grad).all() and bool(grad.abs().sum() > 0)
+    # momentum / target branches equal the online ones at init: move them apart, so that the
+    # value check tells which branch embeds which view
+    with torch.no_grad():
+        for name, parameter in method.named_parameters():
+            if name.startswith(("momentum_", "target_")):
+                parameter.add_(0.5 * torch.randn(parameter.shape, generator=generator))
+        if method_name != "mae":
+            expected = _reference_pair(method_name, method, x, y)
+            torch.testing.assert_close(method.energy(y, x), expected)
 
 
 def test_barlow_twins_mean_energy_is_the_invariance_term():
