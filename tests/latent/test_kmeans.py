@@ -47,9 +47,9 @@ def test_energy_free_energy_and_score_against_a_naive_loop():
     assert km.score(x) == pytest.approx(-sum(naive))
     assert km.inertia_ == pytest.approx(sum(naive))
     one_hot = torch.nn.functional.one_hot(km.predict(x), 4).double()
-    torch.testing.assert_close(km.energy(x, one_hot), km.free_energy(x))
+    torch.testing.assert_close(km.latent_energy(x, one_hot), km.free_energy(x))
     other = torch.nn.functional.one_hot((km.predict(x) + 1) % 4, 4).double()
-    assert bool((km.energy(x, other) >= km.free_energy(x)).all())  # inference is the min
+    assert bool((km.latent_energy(x, other) >= km.free_energy(x)).all())  # inference is the min
     torch.testing.assert_close(km.score_samples(x), -km.free_energy(x))
 
 
@@ -82,4 +82,4 @@ def test_errors_are_clear():
     with pytest.raises(ValueError, match="n_clusters must be an integer >= 1"):
         KMeans(0).fit(x)
     with pytest.raises(ValueError, match=r"codes must have shape \(10, 2\)"):
-        KMeans(2, random_state=0).fit(x).energy(x, torch.zeros(10, 3))
+        KMeans(2, random_state=0).fit(x).latent_energy(x, torch.zeros(10, 3))

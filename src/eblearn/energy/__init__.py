@@ -21,22 +21,38 @@ from eblearn.energy.free_energy import (
 from eblearn.energy.gibbs import GibbsDistribution
 from eblearn.energy.inference import Inference, infer_descent, infer_enumerate
 from eblearn.energy.models import DecoderLatentEnergy, MLPEnergy, mlp
+from eblearn.energy.protocol import (
+    EnergyLike,
+    HasEnergy,
+    HasLatentEnergy,
+    ModelEnergy,
+    ModelLatentEnergy,
+    as_energy,
+    as_latent_energy,
+)
 
 __all__ = [
     "DecoderLatentEnergy",
     "Energy",
     "EnergyFn",
+    "EnergyLike",
     "Enumerate",
     "FreeEnergy",
     "FunctionEnergy",
     "GaussianMixtureEnergy",
     "GibbsDistribution",
     "GradientDescent",
+    "HasEnergy",
+    "HasLatentEnergy",
     "Inference",
     "LatentEnergy",
     "MLPEnergy",
+    "ModelEnergy",
+    "ModelLatentEnergy",
     "MonteCarlo",
     "QuadraticEnergy",
+    "as_energy",
+    "as_latent_energy",
     "energy_and_grad",
     "free_energy",
     "infer_descent",

@@ -42,6 +42,7 @@ from eblearn.energy.base import (
     expand_options,
     repeat_each,
 )
+from eblearn.energy.protocol import HasLatentEnergy, as_latent_energy
 
 Bound = float | Tensor | None
 
@@ -124,14 +125,18 @@ def _check_latent_set(z: Tensor, batch: int, latent_dim: int) -> bool:
     return z.ndim == 3
 
 
-def latent_energies(latent: LatentEnergy, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+def latent_energies(
+    latent: LatentEnergy | HasLatentEnergy, y: Tensor, z: Tensor, x: Tensor | None = None
+) -> Tensor:
     """``E(x_b, y_b, z_k)`` for every sample and every latent value, in one batched call.
 
     Calls :meth:`LatentEnergy.energy_table` once (by default one :meth:`forward` on
     ``B·K`` rows; no Python loop over ``z``).
 
     Args:
-        latent: The latent energy.
+        latent: The latent energy: a :class:`LatentEnergy` or any object with
+            ``latent_energy(y, z, x=None)`` and ``latent_dim``
+            (:class:`~eblearn.energy.HasLatentEnergy`).
         y: Answers, shape ``(B, ...)``.
         z: Latent values, shared ``(K, Dz)`` or per-sample ``(B, K, Dz)``.
         x: Observations ``(B, ...)`` or ``None``.
@@ -145,6 +150,7 @@ def latent_energies(latent: LatentEnergy, y: Tensor, z: Tensor, x: Tensor | None
         >>> latent_energies(latent, torch.randn(3, 2), torch.randn(1000, 1)).shape
         torch.Size([3, 1000])
     """
+    latent = as_latent_energy(latent)
     check_answers(y, x)
     batch = y.shape[0]
     per_sample = _check_latent_set(z, batch, latent.latent_dim)
@@ -248,7 +254,7 @@ def _monte_carlo_samples(
 
 
 def free_energy(
-    latent: LatentEnergy,
+    latent: LatentEnergy | HasLatentEnergy,
     y: Tensor,
     x: Tensor | None = None,
     *,
@@ -258,7 +264,8 @@ def free_energy(
     """The free energy ``F_β(x, y) = -1/β log ∫ exp(-β E(x, y, z)) dz`` (``min_z E`` at β = ∞).
 
     Args:
-        latent: The latent energy ``E(x, y, z)``.
+        latent: The latent energy ``E(x, y, z)``: a :class:`LatentEnergy` or any object with
+            ``latent_energy(y, z, x=None)`` and ``latent_dim`` (a K-means, a GMM, a VAE...).
         y: Answers, shape ``(B, ...)``.
         x: Observations ``(B, ...)`` or ``None``.
         method: :class:`Enumerate`, :class:`GradientDescent` or :class:`MonteCarlo`.
@@ -283,6 +290,7 @@ def free_energy(
         True
     """
     _check_beta(beta)
+    latent = as_latent_energy(latent)
     check_answers(y, x)
     if isinstance(method, Enumerate):
         energies = latent_energies(latent, y, method.grid, x)
@@ -311,7 +319,7 @@ def free_energy(
 
 
 def infer_latent(
-    latent: LatentEnergy, y: Tensor, x: Tensor | None = None, *, method: Method
+    latent: LatentEnergy | HasLatentEnergy, y: Tensor, x: Tensor | None = None, *, method: Method
 ) -> Tensor:
     """``ž = argmin_z E(x, y, z)``: the best grid point, descent solution or sample.
 
@@ -330,6 +338,7 @@ def infer_latent(
         >>> infer_latent(latent, torch.randn(5, 2), method=GradientDescent(steps=10)).shape
         torch.Size([5, 1])
     """
+    latent = as_latent_energy(latent)
     check_answers(y, x)
     with torch.no_grad():
         if isinstance(method, GradientDescent):
@@ -366,10 +375,12 @@ class FreeEnergy(Energy):
         torch.Size([6])
     """
 
-    def __init__(self, latent: LatentEnergy, method: Method, beta: float = math.inf) -> None:
+    def __init__(
+        self, latent: LatentEnergy | HasLatentEnergy, method: Method, beta: float = math.inf
+    ) -> None:
         super().__init__()
         _check_beta(beta)
-        self.latent = latent
+        self.latent = as_latent_energy(latent)
         self.method = method
         self.beta = beta
 

@@ -20,6 +20,7 @@ from torch import Tensor
 from eblearn._validate import check_finite
 from eblearn.energy._descent import Projection, make_projection, projected_descent
 from eblearn.energy.base import EnergyFn, check_energy_output, expand_options, repeat_each
+from eblearn.energy.protocol import EnergyLike, as_energy
 
 Bound = float | Tensor | None
 
@@ -96,7 +97,7 @@ def _energies(energy: EnergyFn, y: Tensor, x: Tensor | None) -> Tensor:
 
 
 def infer_descent(
-    energy: EnergyFn,
+    energy: EnergyLike,
     starts: Tensor,
     x: Tensor | None = None,
     *,
@@ -112,7 +113,8 @@ def infer_descent(
     All ``B·S`` descents run as one batch: ``y ← Π(y - η ∇_y F(x, y))``.
 
     Args:
-        energy: An :class:`~eblearn.energy.base.Energy`.
+        energy: An :class:`~eblearn.energy.base.Energy`, any object with
+            ``energy(y, x=None)`` (:class:`~eblearn.energy.HasEnergy`) or a function.
         starts: Starting answers, shared ``(S, ...)`` or per sample ``(B, S, ...)``.
         x: Observations ``(B, ...)``, or ``None`` for an unconditional energy.
         per_sample: Whether ``starts`` has one set per sample.
@@ -133,6 +135,7 @@ def infer_descent(
         >>> [round(float(a), 2) for a in result.distinct(tol=0.1)[0].flatten().sort().values]
         [-2.0, 2.0]
     """
+    energy = as_energy(energy)
     batch = _batch(starts, x, per_sample, "starts")
     y0 = expand_options(starts, batch, per_sample)  # (B, S, ...)
     s = y0.shape[1]
@@ -151,12 +154,13 @@ def infer_descent(
 
 
 def infer_enumerate(
-    energy: EnergyFn, candidates: Tensor, x: Tensor | None = None, *, per_sample: bool = False
+    energy: EnergyLike, candidates: Tensor, x: Tensor | None = None, *, per_sample: bool = False
 ) -> Inference:
     """``argmin_y F(x, y)`` over a candidate set, evaluated in one batched call.
 
     Args:
-        energy: An :class:`~eblearn.energy.base.Energy`.
+        energy: An :class:`~eblearn.energy.base.Energy`, any object with
+            ``energy(y, x=None)`` (:class:`~eblearn.energy.HasEnergy`) or a function.
         candidates: Shared ``(K, ...)`` or per-sample ``(B, K, ...)`` answers.
         x: Observations ``(B, ...)`` or ``None``.
         per_sample: Whether ``candidates`` has one set per sample.
@@ -172,6 +176,7 @@ def infer_enumerate(
         >>> result.best
         tensor([[2.]])
     """
+    energy = as_energy(energy)
     batch = _batch(candidates, x, per_sample, "candidates")
     y = expand_options(candidates, batch, per_sample)
     return _sorted(y, _energies(energy, y, x))

@@ -8,6 +8,10 @@ Regularized (a penalty limits it): sparse coding (:func:`ista`, :func:`fista`, :
 :class:`ConditionalVAE` (with latent dropout).
 Contrastive by corruption (off-manifold points are mapped back):
 :class:`DenoisingAutoencoder`, :class:`MaskedAutoencoder`.
+
+Every model of :data:`LATENT_MODELS` exposes the energy protocol of :mod:`eblearn.energy`:
+``energy(y, x=None)`` (its free energy, ``z`` eliminated by its own inference) and, where the
+latent variable is explicit, ``latent_energy(y, z, x=None)`` with ``latent_dim``.
 """
 
 from eblearn.latent._estimator import NotFittedError
@@ -47,8 +51,29 @@ from eblearn.latent.sparse_coding import (
 from eblearn.latent.training import fit_model
 from eblearn.latent.vae import VAE, gaussian_kl, mlp_vae, reparameterize
 from eblearn.latent.vit import VisionTransformer, patchify, unpatchify
+from eblearn.registry import Registry
+
+LATENT_MODELS: Registry[type] = Registry("latent model")
+"""The latent-variable model classes by name (they drive the energy-protocol contract test)."""
+for _name, _model in (
+    ("pca", PCA),
+    ("kmeans", KMeans),
+    ("gmm", GaussianMixture),
+    ("sparse-coder", SparseCoder),
+    ("dictionary-learning", DictionaryLearning),
+    ("bottleneck-autoencoder", BottleneckAutoencoder),
+    ("sparse-autoencoder", SparseAutoencoder),
+    ("conv-sparse-autoencoder", ConvSparseAutoencoder),
+    ("denoising-autoencoder", DenoisingAutoencoder),
+    ("masked-autoencoder", MaskedAutoencoder),
+    ("lista", LISTA),
+    ("vae", VAE),
+    ("cvae", ConditionalVAE),
+):
+    LATENT_MODELS.register(_name, _model)
 
 __all__ = [
+    "LATENT_MODELS",
     "LISTA",
     "PCA",
     "VAE",

@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eblearn._validate import check_choice, check_ndim
+from eblearn.energy.protocol import check_unconditional
 from eblearn.latent.nets import mlp
-from eblearn.latent.sparse_coding import soft_threshold
+from eblearn.latent.sparse_coding import soft_threshold, sparse_coding_energy
 
 CORRUPTIONS = ("gaussian", "mask")
 
@@ -102,8 +103,9 @@ class BottleneckAutoencoder(nn.Module):
         """Reconstructions ``(N, D)``."""
         return self.decoder(self.encode(y))
 
-    def energy(self, y: Tensor) -> Tensor:
-        """``||y - Dec(Enc(y))||²`` per sample, ``(N,)``."""
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """``||y - Dec(Enc(y))||²`` per sample, ``(N,)``; ``x`` must be ``None``."""
+        check_unconditional(self, x)
         return (y - self(y)).pow(2).sum(1)
 
     def loss(self, y: Tensor) -> Tensor:
@@ -170,8 +172,20 @@ class SparseAutoencoder(nn.Module):
         """Reconstructions ``(N, D)``."""
         return self.decode(self.encode(y))
 
-    def energy(self, y: Tensor) -> Tensor:
-        """``½||y - z·W||² + λ||z||₁`` at ``z = Enc(y)``, shape ``(N,)``."""
+    @property
+    def latent_dim(self) -> int:
+        """``K``, the number of atoms: the size of the code ``z``."""
+        return int(self.raw_atoms.shape[0])
+
+    def latent_energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+        """``E(y, z) = ½||y - z·W||² + λ||z||₁`` at any codes ``z`` ``(N, K)``, ``(N,)``."""
+        check_unconditional(self, x)
+        return sparse_coding_energy(y, z, self.atoms, self.lam)
+
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """``½||y - z·W||² + λ||z||₁`` at ``z = Enc(y)``, shape ``(N,)``: an amortized upper
+        bound on ``min_z E(y, z)``; ``x`` must be ``None``."""
+        check_unconditional(self, x)
         codes = self.encode(y)
         return 0.5 * (y - self.decode(codes)).pow(2).sum(1) + self.lam * codes.abs().sum(1)
 
@@ -240,8 +254,10 @@ class ConvSparseAutoencoder(nn.Module):
         """Reconstructions ``(B, C, H, W)``."""
         return self.decode(self.encode(images))
 
-    def energy(self, images: Tensor) -> Tensor:
-        """``½||y - Dec(z)||² + λ||z||₁`` at ``z = Enc(y)``, shape ``(B,)``."""
+    def energy(self, images: Tensor, x: Tensor | None = None) -> Tensor:
+        """``½||y - Dec(z)||² + λ||z||₁`` at ``z = Enc(y)``, shape ``(B,)``; ``x`` must be
+        ``None``."""
+        check_unconditional(self, x)
         maps = self.encode(images)
         error = (images - self.decode(maps)).pow(2).flatten(1).sum(1)
         return 0.5 * error + self.lam * maps.abs().flatten(1).sum(1)
@@ -292,8 +308,9 @@ class DenoisingAutoencoder(nn.Module):
         check_ndim(y, 2, "y", "(N, D)")
         return self.decoder(self.encoder(y))
 
-    def energy(self, y: Tensor) -> Tensor:
-        """``||y - Dec(Enc(y))||²`` per sample, ``(N,)``."""
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """``||y - Dec(Enc(y))||²`` per sample, ``(N,)``; ``x`` must be ``None``."""
+        check_unconditional(self, x)
         return (y - self(y)).pow(2).sum(1)
 
     def loss(self, y: Tensor, generator: torch.Generator | None = None) -> Tensor:

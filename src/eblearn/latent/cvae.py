@@ -173,6 +173,38 @@ class ConditionalVAE(nn.Module):
         """The training loss (see :meth:`terms`)."""
         return self.terms(x, y)["loss"]
 
+    @property
+    def latent_dim(self) -> int:
+        """``Z``, the size of the code."""
+        return self.code_dim
+
+    def _state(self, y: Tensor, x: Tensor | None) -> Tensor:
+        """``h(x)`` ``(N, H)`` after checking the pair (``x`` is required)."""
+        if x is None:
+            raise ValueError(
+                "ConditionalVAE has a conditional energy E(x, y, z): pass the context x, "
+                f"shape (N, {self.context_dim})"
+            )
+        _check_pair(x, y, self.context_dim, self.target_dim)
+        return torch.relu(self.context(x))
+
+    def latent_energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+        """``E(x, y, z) = ||y - Dec(h(x), z)||² / (2σ²) + ½||z||²``, shape ``(N,)``."""
+        prediction = self._decode(self._state(y, x), z)
+        return (prediction - y).pow(2).sum(1) / (2 * self.sigma**2) + 0.5 * z.pow(2).sum(1)
+
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """``F̃(x, y) = ||y - Dec(h(x), μ)||² / (2σ²) + β·KL(q(z|x, y) || N(0, I))``, ``(N,)``.
+
+        The per-sample training loss with the code at the posterior mean ``μ`` (the
+        reparameterization at ``ε = 0``, no latent dropout): deterministic and differentiable
+        in ``y``. ``x``, the observed past, is required.
+        """
+        state = self._state(y, x)
+        mean, log_var = self.posterior(torch.cat([state, y], 1)).chunk(2, dim=1)
+        error = (self._decode(state, mean) - y).pow(2).sum(1) / (2 * self.sigma**2)
+        return error + self.kl_weight * gaussian_kl(mean, log_var)
+
     @torch.no_grad()
     def sample(
         self, x: Tensor, n_samples: int = 1, generator: torch.Generator | None = None

@@ -26,8 +26,9 @@ import torch
 from torch import Tensor
 
 from eblearn._validate import check_choice
+from eblearn.energy.protocol import check_unconditional
 from eblearn.latent._estimator import TorchEstimator, as_data, check_int, make_generator
-from eblearn.latent.sparse_coding import ALGORITHMS, SOLVERS, sparse_coding_energy
+from eblearn.latent.sparse_coding import ALGORITHMS, SOLVERS, SparseCoder, sparse_coding_energy
 
 
 def update_atoms(
@@ -185,3 +186,29 @@ class DictionaryLearning(TorchEstimator):
         """``F(y) = min_z ½||y - zW||² + λ||z||₁``, shape ``(N,)``."""
         x = self._check_input(X)
         return sparse_coding_energy(x, self.transform(x), self.components_, self.alpha)
+
+    def _coder(self) -> SparseCoder:
+        """A :class:`SparseCoder` on the learned atoms, with this learner's solver settings."""
+        self._check_fitted("components_")
+        return SparseCoder(
+            self.components_,
+            self.alpha,
+            self.transform_algorithm,
+            self.transform_max_iter,
+            self.transform_tol,
+        )
+
+    @property
+    def latent_dim(self) -> int:
+        """``K``, the number of atoms: the size of the code ``z``."""
+        return self.n_components
+
+    def latent_energy(self, X: Any, codes: Any, x: Any = None) -> Tensor:
+        """``E(y, z) = ½||y - zW||² + λ||z||₁`` for codes ``z`` ``(N, K)``, shape ``(N,)``."""
+        check_unconditional(self, x)
+        return self._coder().latent_energy(self._check_input(X), codes)
+
+    def energy(self, X: Any, x: Any = None) -> Tensor:
+        """``F(y) = min_z E(y, z)``, differentiable in ``y`` (:meth:`SparseCoder.energy`)."""
+        check_unconditional(self, x)
+        return self._coder().energy(self._check_input(X))

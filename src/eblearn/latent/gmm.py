@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from eblearn._validate import check_choice
+from eblearn.energy.protocol import check_unconditional
 from eblearn.latent._estimator import (
     TorchEstimator,
     as_data,
@@ -458,6 +459,33 @@ class GaussianMixture(TorchEstimator):
         if math.isinf(beta):
             return energies.min(1).values
         return -torch.logsumexp(-beta * energies, 1) / beta
+
+    @property
+    def latent_dim(self) -> int:
+        """``K``: the code ``z`` of :meth:`latent_energy` is a one-hot vector of ``K`` entries."""
+        return self.n_components
+
+    def energy(self, X: Any, x: Any = None) -> Tensor:
+        """``F(y) = -log p(y) = -log Σ_k exp(-E_k(y))``, shape ``(N,)``; differentiable in ``y``.
+
+        :meth:`free_energy` at ``β = 1``: the soft minimum of :meth:`latent_energy` over the
+        ``K`` one-hot codes. ``x`` must be ``None`` (an unconditional energy).
+        """
+        check_unconditional(self, x)
+        return self.free_energy(X)
+
+    def latent_energy(self, X: Any, codes: Any, x: Any = None) -> Tensor:
+        """``E(y, z) = Σ_k z_k E_k(y)`` for codes ``z`` ``(N, K)``, shape ``(N,)``.
+
+        At the one-hot code of component ``k`` it is ``E_k(y) = -log π_k - log N(y; μ_k, Σ_k)``
+        (:meth:`component_energies`).
+        """
+        check_unconditional(self, x)
+        energies = self.component_energies(X)  # (N, K)
+        z = torch.as_tensor(codes, device=energies.device).to(energies.dtype)
+        if z.shape != energies.shape:
+            raise ValueError(f"codes must have shape {tuple(energies.shape)}, got {tuple(z.shape)}")
+        return (z * energies).sum(1)
 
     def score_samples(self, X: Any) -> Tensor:
         """``log p(y)`` of each sample, shape ``(N,)`` (scikit-learn's ``score_samples``)."""

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from eblearn.energy.protocol import check_unconditional
 from eblearn.latent._estimator import (
     TorchEstimator,
     as_data,
@@ -251,8 +252,25 @@ class KMeans(TorchEstimator):
         """``fit(X).transform(X)``."""
         return self.fit(X).transform(X)
 
-    def energy(self, X: Any, codes: Any) -> Tensor:
+    @property
+    def latent_dim(self) -> int:
+        """``K``: the code ``z`` of :meth:`latent_energy` is a one-hot vector of ``K`` entries."""
+        return self.n_clusters
+
+    def energy(self, X: Any, x: Any = None) -> Tensor:
+        """``F(y) = min_k ||y - w_k||²``, differentiable in ``y``, shape ``(N,)``.
+
+        The zero-temperature free energy of :meth:`latent_energy` over the one-hot codes
+        (:meth:`free_energy`'s value, computed without the blockwise search so that gradients
+        reach ``y``); ``x`` must be ``None``.
+        """
+        check_unconditional(self, x)
+        y = self._check_input(X)
+        return (y[:, None, :] - self.cluster_centers_).pow(2).sum(2).min(1).values  # (N, K)→(N,)
+
+    def latent_energy(self, X: Any, codes: Any, x: Any = None) -> Tensor:
         """``E(y, z) = ||y - Wᵀz||²`` for codes ``z`` ``(N, K)`` (one-hot or not), ``(N,)``."""
+        check_unconditional(self, x)
         x = self._check_input(X)
         z = torch.as_tensor(np.asarray(codes) if not isinstance(codes, Tensor) else codes)
         z = z.to(device=x.device, dtype=x.dtype)

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from eblearn._validate import check_choice
+from eblearn.energy.protocol import check_unconditional
 from eblearn.latent._estimator import check_int
 from eblearn.latent.sparse_coding import (
     check_dictionary,
@@ -95,8 +96,21 @@ class LISTA(nn.Module):
             codes = soft_threshold(drive + self.lateral(codes), self.threshold)
         return codes
 
-    def energy(self, y: Tensor) -> Tensor:
-        """``E(y, z_T(y))``, the sparse coding energy at the network's codes, ``(N,)``."""
+    @property
+    def latent_dim(self) -> int:
+        """``K``, the number of atoms: the size of the code ``z``."""
+        return int(self.dictionary.shape[0])
+
+    def latent_energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+        """``E(y, z) = ½||y - z·W||² + λ||z||₁`` at any codes ``z`` ``(N, K)``, ``(N,)``."""
+        check_unconditional(self, x)
+        check_dictionary(self.dictionary, y)
+        return sparse_coding_energy(y, z, self.dictionary, self.lam)
+
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """``E(y, z_T(y))``, the sparse coding energy at the network's codes, ``(N,)``: an
+        amortized upper bound on ``F(y) = min_z E(y, z)``; ``x`` must be ``None``."""
+        check_unconditional(self, x)
         return sparse_coding_energy(y, self(y), self.dictionary, self.lam)
 
 

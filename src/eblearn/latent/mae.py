@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from eblearn.energy.protocol import check_unconditional
 from eblearn.latent.vit import (
     VisionTransformer,
     patchify,
@@ -138,12 +139,19 @@ def masked_autoencode(
     mask_ratio: float,
     norm_pix_loss: bool = False,
     generator: torch.Generator | None = None,
+    targets: Tensor | None = None,
 ) -> MaskedReconstruction:
     """Masks ``images`` ``(B, C, H, W)`` at random, encodes the visible patches, decodes all.
 
     The loss is the mean squared error over the pixels of the hidden patches only; with
     ``norm_pix_loss`` each target patch is first normalized by its own mean and std [0].
+    ``targets`` (default: ``images``) are the images whose patches the prediction is
+    compared with (another view, for the energy between two views).
     """
+    if targets is not None and targets.shape != images.shape:
+        raise ValueError(
+            f"targets must have the images' shape {tuple(images.shape)}, got {tuple(targets.shape)}"
+        )
     p = encoder.patch_size
     grid = (images.shape[-2] // p, images.shape[-1] // p)
     tokens = encoder.tokens(images)  # (B, N, D) with position codes
@@ -151,7 +159,7 @@ def masked_autoencode(
     visible, mask = random_masking(b, n, mask_ratio, images.device, generator)
     kept = tokens.gather(1, visible[..., None].expand(-1, -1, d))  # (B, n_keep, D)
     prediction = decoder(encoder.encode(kept), visible, grid)  # (B, N, C·p·p)
-    target = patchify(images, p)
+    target = patchify(images if targets is None else targets, p)
     if norm_pix_loss:
         mean = target.mean(-1, keepdim=True)
         var = target.var(-1, keepdim=True)
@@ -159,6 +167,31 @@ def masked_autoencode(
     per_patch = (prediction - target).pow(2).mean(-1)  # (B, N)
     loss = (per_patch * mask).sum() / mask.sum()
     return MaskedReconstruction(loss, prediction, mask, target)
+
+
+def masked_energy(
+    encoder: VisionTransformer,
+    decoder: MAEDecoder,
+    y: Tensor,
+    x: Tensor | None,
+    mask_ratio: float,
+    norm_pix_loss: bool = False,
+    seed: int = 0,
+) -> Tensor:
+    """``E(x, y) = 1/|M| Σ_{i ∈ M} ||y_i - Dec(Enc(x_visible))_i||² / (C·p²)`` per image.
+
+    The mean squared error over the hidden patches ``M`` of ``y`` predicted from the visible
+    patches of ``x`` (``x = y`` when ``None``). The mask is drawn from a generator seeded with
+    ``seed``, so the energy is a deterministic function of ``(x, y)``.
+
+    Returns:
+        Tensor of shape ``(B,)``.
+    """
+    source = y if x is None else x
+    generator = torch.Generator(device=source.device).manual_seed(seed)
+    out = masked_autoencode(encoder, decoder, source, mask_ratio, norm_pix_loss, generator, y)
+    per_patch = (out.prediction - out.target).pow(2).mean(-1)  # (B, N)
+    return (per_patch * out.mask).sum(1) / out.mask.sum(1)
 
 
 class MaskedAutoencoder(nn.Module):
@@ -209,3 +242,11 @@ class MaskedAutoencoder(nn.Module):
     def loss(self, images: Tensor) -> Tensor:
         """The reconstruction error on the hidden patches."""
         return self(images).loss
+
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """The reconstruction error of the hidden patches of each image ``(B,)``, under a
+        fixed mask (:func:`masked_energy`); ``x`` must be ``None``."""
+        check_unconditional(self, x)
+        return masked_energy(
+            self.encoder, self.decoder, y, None, self.mask_ratio, self.norm_pix_loss
+        )

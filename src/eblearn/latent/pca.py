@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from eblearn._validate import check_choice
+from eblearn.energy.protocol import check_unconditional
 from eblearn.latent._estimator import TorchEstimator, as_data
 
 SVD_SOLVERS = ("auto", "full", "covariance_eigh")
@@ -201,12 +202,38 @@ class PCA(TorchEstimator):
             z = z * self.explained_variance_.sqrt()
         return z @ self.components_ + self.mean_
 
-    def energy(self, X: Any) -> Tensor:
-        """``E(y) = ||ỹ - WᵀWỹ||²``, the squared distance to the principal subspace, ``(N,)``."""
+    def energy(self, X: Any, x: Any = None) -> Tensor:
+        """``F(y) = ||ỹ - WᵀWỹ||²``, the squared distance to the principal subspace, ``(N,)``.
+
+        The zero-temperature free energy ``min_z E(y, z)`` of :meth:`latent_energy`: the
+        minimum is at the code ``z = Wỹ`` (the projection). Differentiable in ``y``; ``x``
+        must be ``None`` (an unconditional energy).
+        """
+        check_unconditional(self, x)
         x = self._check_input(X)
         centered = x - self.mean_
         residual = centered - (centered @ self.components_.T) @ self.components_
         return residual.pow(2).sum(1)
+
+    @property
+    def latent_dim(self) -> int:
+        """``K``, the size of the code ``z`` of :meth:`latent_energy`."""
+        self._check_fitted("components_")
+        return self.n_components_
+
+    def latent_energy(self, X: Any, Z: Any, x: Any = None) -> Tensor:
+        """``E(y, z) = ||y - μ - Wᵀz||²`` for codes ``z`` ``(N, K)``, shape ``(N,)``.
+
+        ``min_z E(y, z) = E(y, Wỹ)`` is :meth:`energy` (``WWᵀ = I``), whatever the whitening.
+        """
+        check_unconditional(self, x)
+        y = self._check_input(X)
+        z = torch.as_tensor(Z, device=y.device).to(y.dtype)
+        if z.shape != (len(y), self.n_components_):
+            raise ValueError(
+                f"codes must have shape ({len(y)}, {self.n_components_}), got {tuple(z.shape)}"
+            )
+        return (y - self.mean_ - z @ self.components_).pow(2).sum(1)
 
     def score_samples(self, X: Any) -> Tensor:
         """Log-likelihood of each sample under probabilistic PCA, shape ``(N,)``.

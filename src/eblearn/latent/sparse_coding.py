@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 from eblearn._validate import check_choice
+from eblearn.energy.protocol import check_unconditional
 from eblearn.latent._estimator import TorchEstimator, as_data, check_int
 from eblearn.latent._parallel import row_jobs, solve_row_blocks
 from eblearn.latent.active_set import support_codes
@@ -757,3 +758,32 @@ class SparseCoder(TorchEstimator):
         """``F(y) = min_z E(y, z)`` at the inferred codes, shape ``(N,)``."""
         x = self._check_input(X)
         return sparse_coding_energy(x, self.transform(x), self.components_, self.alpha)
+
+    @property
+    def latent_dim(self) -> int:
+        """``K``, the number of atoms: the size of the code ``z``."""
+        return int(self.components_.shape[0])
+
+    def latent_energy(self, X: Any, codes: Any, x: Any = None) -> Tensor:
+        """``E(y, z) = ½||y - zW||² + α||z||₁`` for codes ``z`` ``(N, K)``, shape ``(N,)``."""
+        check_unconditional(self, x)
+        y = self._check_input(X)
+        z = torch.as_tensor(codes, device=y.device).to(y.dtype)
+        if z.shape != (len(y), self.latent_dim):
+            raise ValueError(
+                f"codes must have shape ({len(y)}, {self.latent_dim}), got {tuple(z.shape)}"
+            )
+        return sparse_coding_energy(y, z, self.components_.to(y.dtype), self.alpha)
+
+    def energy(self, X: Any, x: Any = None) -> Tensor:
+        """``F(y) = min_z E(y, z)``, the lasso objective at the inferred codes, shape ``(N,)``.
+
+        The codes are found without a graph; by the envelope theorem the gradient of ``F``
+        with respect to ``y`` is that of ``E`` at the fixed minimizer, so ``F`` stays
+        differentiable in ``y``. ``x`` must be ``None`` (an unconditional energy).
+        """
+        check_unconditional(self, x)
+        y = self._check_input(X)
+        with torch.no_grad():
+            codes = self.transform(y.detach())
+        return sparse_coding_energy(y, codes, self.components_.to(y.dtype), self.alpha)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eblearn._validate import check_choice, check_ndim
+from eblearn.energy.protocol import check_unconditional
 from eblearn.latent._estimator import check_int
 from eblearn.latent.nets import mlp
 
@@ -152,6 +153,34 @@ class VAE(nn.Module):
     def free_energy(self, y: Tensor, n_samples: int = 1) -> Tensor:
         """The variational free energy ``-ELBO(y)`` ``(N,)``, an upper bound on ``-log p(y)``."""
         return -self.elbo_terms(y, n_samples)["elbo"]
+
+    @property
+    def latent_dim(self) -> int:
+        """``Z``, the size of the code."""
+        return self.code_dim
+
+    def latent_energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+        """``E(y, z) = -log p(y|z) - log p(z)``, with ``p(z) = N(0, I)``, shape ``(N,)``.
+
+        Normalized, so its free energy at ``β = 1`` is ``-log ∫ p(y|z) p(z) dz = -log p(y)``.
+        ``x`` must be ``None``.
+        """
+        check_unconditional(self, x)
+        log_prior = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+        return -(log_likelihood(y, self.decode(z), self.likelihood, self.sigma) + log_prior)
+
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """``F̃(y) = -log p(y | z = μ(y)) + KL(q(z|y) || N(0, I))``, shape ``(N,)``.
+
+        The negative ELBO with its expectation over ``q`` taken at the posterior mean (the
+        reparameterization at ``ε = 0``): deterministic and differentiable in ``y``, so that
+        inference and samplers can use it. Unlike :meth:`free_energy` (sampled) it is not a
+        guaranteed bound on ``-log p(y)``. ``x`` must be ``None``.
+        """
+        check_unconditional(self, x)
+        mean, log_var = self.encode(y)
+        reconstruction = log_likelihood(y, self.decode(mean), self.likelihood, self.sigma)
+        return gaussian_kl(mean, log_var) - reconstruction
 
     @torch.no_grad()
     def importance_nll(

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from eblearn.losses.barlow_twins import BarlowTwinsLoss
+from eblearn._validate import check_batch_size
+from eblearn.losses.barlow_twins import BarlowTwinsLoss, standardize
 from eblearn.methods.base import METHODS, Method
 from eblearn.nn.backbones import Backbone
 from eblearn.nn.heads import projection_head
@@ -48,6 +49,17 @@ class BarlowTwins(Method):
         super().__init__(backbone)
         self.projector = projection_head(backbone.feature_dim, projector_dims)
         self.loss = BarlowTwinsLoss(lambda_param, gather_distributed=gather_distributed)
+
+    def pair_energy(self, z: Tensor, z_target: Tensor) -> Tensor:
+        """``½||ẑ - ẑ'||²`` on the projections standardized over the batch (as the loss).
+
+        Its batch mean is ``Σ_i (v_i + v'_i)/2 - Σ_i C_ii`` (``v_i = var/(var + ε) ≈ 1``), that
+        is ``Σ_i (1 - C_ii)``: the invariance term, spread over the samples (not squared).
+        Needs ``B >= 2``.
+        """
+        check_batch_size(z, 2, "BarlowTwins.energy", "it standardizes over the batch")
+        eps = self.loss.eps
+        return 0.5 * (standardize(z, eps) - standardize(z_target, eps)).pow(2).sum(1)
 
     def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
         self.check_views(views)

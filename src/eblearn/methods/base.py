@@ -11,6 +11,12 @@ submodules, so that checkpoints save it. The training engine calls, per step::
 (``method(views, indices=batch_indices)`` for methods with ``uses_indices``), and, around the
 steps, ``method.prepare(num_samples)`` once before training (and before a checkpoint is
 restored) and ``method.on_epoch_start(epoch, total_epochs)`` at the start of every epoch.
+
+Every method is also an energy (the protocol of :mod:`eblearn.energy`):
+``method.energy(y, x)`` is the per-sample energy ``F(x, y)`` between a view ``x`` and a view
+``y`` of the same images, the quantity the method's loss pushes down on positive pairs. It is
+one formula, ``pair_energy(embed(x), embed_target(y))``, with three hooks that a method
+overrides only where its energy differs from the default ``||z - z'||²`` between projections.
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from eblearn._validate import check_same_shape
 from eblearn.nn.backbones import Backbone
 from eblearn.registry import Registry
 
@@ -97,12 +105,74 @@ class Method(nn.Module):
         """Called at the start of every epoch (0-based): per-epoch work such as DeepCluster's
         k-means. Empty by default."""
 
+    # -- the energy view ----------------------------------------------------------------------
+
+    def embed(self, view: Tensor) -> Tensor:
+        """The online branch's embedding of a view ``(B, ...)``: what the loss compares.
+
+        Default: the projector's output ``g(f(view))`` (the features when the method has no
+        ``projector``).
+        """
+        features = self.encoder(view)
+        projector = getattr(self, "projector", None)
+        return features if projector is None else projector(features)
+
+    def embed_target(self, view: Tensor) -> Tensor:
+        """The target branch's embedding (a momentum encoder, a branch without predictor).
+
+        Default: :meth:`embed`. No stop-gradient here: the energy is differentiable in both
+        views (the stop-gradient belongs to the training strategy, not to the energy).
+        """
+        return self.embed(view)
+
+    def pair_energy(self, z: Tensor, z_target: Tensor) -> Tensor:
+        """The energy of each pair of embeddings ``(B, D)``, shape ``(B,)``.
+
+        Default: ``||z - z'||²``.
+        """
+        return (z - z_target).pow(2).sum(1)
+
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """``F(x, y) = pair_energy(embed(x), embed_target(y))``, shape ``(B,)``.
+
+        Low when ``x`` and ``y`` are views of the same image. Computed in the module's
+        current mode: call ``method.eval()`` first for an energy that does not depend on the
+        batch through batch normalization (and does not update its running statistics).
+
+        Args:
+            y: Views ``(B, C, H, W)``.
+            x: Other views of the same shape; ``None`` (one-view methods only) means ``y``.
+
+        Raises:
+            ValueError: If ``x`` is missing for a two-view method or the shapes differ.
+        """
+        if x is None:
+            if self.num_views > 1:
+                raise ValueError(
+                    f"{type(self).__name__}.energy compares two views: pass x, views of the "
+                    f"same images as y (shape {tuple(y.shape)})"
+                )
+            x = y
+        check_same_shape(x, y, "x", "y")
+        return self.pair_energy(self.embed(x), self.embed_target(y))
+
     @classmethod
     def preferred_augmentation(cls, channels: int) -> str | None:
         """The view recipe (a name in ``eblearn.data.AUGMENTATIONS``) the method is meant to
         train with on ``channels``-channel images when none is asked for (SwAV: multi-crop),
         or ``None`` for the data set's default."""
         return None
+
+
+def cosine_energy(z: Tensor, z_target: Tensor, temperature: float = 1.0) -> Tensor:
+    """``-cos(z, z')/τ`` per pair of embeddings ``(B, D)``, shape ``(B,)``.
+
+    Example:
+        >>> import torch
+        >>> cosine_energy(torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0, 0.0]]), 0.5)
+        tensor([-2.])
+    """
+    return -F.cosine_similarity(z, z_target, dim=1) / temperature
 
 
 METHODS: Registry[type[Method]] = Registry("method")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from eblearn.losses.byol import BYOLLoss
@@ -63,6 +64,18 @@ class BYOL(Method):
     @torch.no_grad()
     def _targets(self, view: Tensor) -> Tensor:
         return self.target_projector(self.target_encoder(view))
+
+    def embed(self, view: Tensor) -> Tensor:
+        """The online prediction ``p = q(g(f(view)))``."""
+        return self.predictor(self.projector(self.encoder(view)))
+
+    def embed_target(self, view: Tensor) -> Tensor:
+        """The target projection ``z' = g_ξ(f_ξ(view))`` (with a graph, unlike training's)."""
+        return self.target_projector(self.target_encoder(view))
+
+    def pair_energy(self, z: Tensor, z_target: Tensor) -> Tensor:
+        """``||p̄ - z̄'||² = 2 - 2 cos(p, z')`` between the normalized vectors."""
+        return (F.normalize(z, dim=1) - F.normalize(z_target, dim=1)).pow(2).sum(1)
 
     def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
         self.check_views(views)

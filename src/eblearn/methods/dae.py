@@ -64,6 +64,14 @@ class DAE(Method):
             backbone.feature_dim, backbone.in_channels, decoder_size, decoder_width
         )
 
+    def embed(self, view: Tensor) -> Tensor:
+        """The reconstruction ``Dec(Enc(view))``, flattened to ``(B, C·H·W)``."""
+        return self.decoder(self.encoder(view), tuple(view.shape[-2:])).flatten(1)
+
+    def embed_target(self, view: Tensor) -> Tensor:
+        """The view itself, flattened: ``F(x, y) = ||y - Dec(Enc(x))||²``."""
+        return view.flatten(1)
+
     def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
         self.check_views(views)
         clean = views[0]  # (B, C, H, W)

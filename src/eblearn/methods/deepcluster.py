@@ -170,6 +170,23 @@ class DeepClusterV2(Method):
             targets = torch.where(known[:, None], targets, soft)
         return targets
 
+    def embed(self, view: Tensor) -> Tensor:
+        """The normalized projection ``z̄ = g(f(view)) / ||g(f(view))||``."""
+        return F.normalize(self.projector(self.encoder(view)), dim=1)
+
+    def pair_energy(self, z: Tensor, z_target: Tensor) -> Tensor:
+        """``½ [-log softmax(z̄ᵀc̄/τ)_{k'} - log softmax(z̄'ᵀc̄/τ)_k]`` per sample.
+
+        ``k`` is a view's cluster: its nearest centroid by cosine (the k-means assignment).
+        """
+        scores = self.prototypes(z, normalized=True) / self.loss.temperature  # (B, K)
+        scores_target = self.prototypes(z_target, normalized=True) / self.loss.temperature
+        cluster, cluster_target = scores.argmax(1), scores_target.argmax(1)
+        return 0.5 * (
+            F.cross_entropy(scores, cluster_target, reduction="none")
+            + F.cross_entropy(scores_target, cluster, reduction="none")
+        )
+
     def forward(self, views: Sequence[Tensor], indices: Tensor | None = None) -> dict[str, Tensor]:
         self.check_views(views)
         features = encode_together(self.encoder, views)  # V × (B, F)

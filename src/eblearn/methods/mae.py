@@ -8,7 +8,8 @@ from typing import cast
 import torch
 from torch import Tensor
 
-from eblearn.latent.mae import MAEDecoder, masked_autoencode
+from eblearn._validate import check_same_shape
+from eblearn.latent.mae import MAEDecoder, masked_autoencode, masked_energy
 from eblearn.latent.vit import VisionTransformer
 from eblearn.methods.base import METHODS, Method
 from eblearn.nn.backbones import Backbone
@@ -78,6 +79,17 @@ class MAE(Method):
         self.decoder = MAEDecoder(
             backbone.feature_dim, pixels, decoder_dim, decoder_depth, decoder_heads
         )
+
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """The error on the hidden patches of ``y`` predicted from the visible ones of ``x``.
+
+        :func:`~eblearn.latent.mae.masked_energy` under a fixed mask, shape ``(B,)``; ``x``
+        defaults to ``y``.
+        """
+        if x is not None:
+            check_same_shape(x, y, "x", "y")
+        encoder = cast(VisionTransformer, self.encoder)
+        return masked_energy(encoder, self.decoder, y, x, self.mask_ratio, self.norm_pix_loss)
 
     def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
         self.check_views(views)

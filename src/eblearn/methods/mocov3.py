@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from eblearn.losses.ntxent import MoCoLoss
-from eblearn.methods.base import METHODS, Method
+from eblearn.methods.base import METHODS, Method, cosine_energy
 from eblearn.nn.backbones import Backbone
 from eblearn.nn.heads import MLPHead
 from eblearn.nn.momentum import cosine_momentum, ema_update, momentum_copy
@@ -74,6 +74,18 @@ class MoCoV3(Method):
     @torch.no_grad()
     def _keys(self, view: Tensor) -> Tensor:
         return self.momentum_projector(self.momentum_encoder(view))
+
+    def embed(self, view: Tensor) -> Tensor:
+        """The prediction ``q = h(g(f(view)))``."""
+        return self.predictor(self.projector(self.encoder(view)))
+
+    def embed_target(self, view: Tensor) -> Tensor:
+        """The key ``k = g_ξ(f_ξ(view))`` of the momentum encoder."""
+        return self.momentum_projector(self.momentum_encoder(view))
+
+    def pair_energy(self, z: Tensor, z_target: Tensor) -> Tensor:
+        """``-cos(q, k')/τ`` between the prediction of one view and the key of the other."""
+        return cosine_energy(z, z_target, self.loss.temperature)
 
     def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
         self.check_views(views)

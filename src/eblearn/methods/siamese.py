@@ -67,6 +67,14 @@ class Siamese(Method):
         z = self.projector(features)  # (B, D)
         return features, F.normalize(z, dim=1) if self.normalize else z
 
+    def embed(self, view: Tensor) -> Tensor:
+        """``G(view)``, normalized when ``normalize``."""
+        return self._embed(view)[1]
+
+    def pair_energy(self, z: Tensor, z_target: Tensor) -> Tensor:
+        """The distance ``||G(x₁) - G(x₂)||`` (not squared, as DrLIM's energy)."""
+        return torch.linalg.vector_norm(z - z_target, dim=1)
+
     def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
         self.check_views(views)
         features_a, z_a = self._embed(views[0])

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from eblearn._validate import check_choice
 from eblearn.losses.ntxent import NTXentLoss
-from eblearn.methods.base import METHODS, Method
+from eblearn.methods.base import METHODS, Method, cosine_energy
 from eblearn.nn.backbones import Backbone
 from eblearn.nn.heads import projection_head
 from eblearn.nn.queues import FeatureQueue, MemoryBank
@@ -105,6 +105,10 @@ class SimCLR(Method):
         loss = self.loss(z_a, z_b, self._negatives(indices))
         self._pending = (z_a.detach(), indices)
         return {"loss": loss, "features": features_a.detach(), "embeddings": z_a.detach()}
+
+    def pair_energy(self, z: Tensor, z_target: Tensor) -> Tensor:
+        """``-cos(z, z')/τ`` between the projections of the two views."""
+        return cosine_energy(z, z_target, self.loss.temperature)
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         if self._pending is None:

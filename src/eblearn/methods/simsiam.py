@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from eblearn.losses.simsiam import SimSiamLoss
-from eblearn.methods.base import METHODS, Method
+from eblearn.methods.base import METHODS, Method, cosine_energy
 from eblearn.nn.backbones import Backbone
 from eblearn.nn.heads import MLPHead
 
@@ -66,6 +66,18 @@ class SimSiam(Method):
             MLPHead(dim, [predictor_hidden], dim) if use_predictor else nn.Identity()
         )
         self.loss = SimSiamLoss()
+
+    def embed(self, view: Tensor) -> Tensor:
+        """The prediction ``p = h(g(f(view)))``."""
+        return self.predictor(self.projector(self.encoder(view)))
+
+    def embed_target(self, view: Tensor) -> Tensor:
+        """The projection ``z = g(f(view))`` (no stop-gradient in the energy)."""
+        return self.projector(self.encoder(view))
+
+    def pair_energy(self, z: Tensor, z_target: Tensor) -> Tensor:
+        """``-cos(p, z')``."""
+        return cosine_energy(z, z_target)
 
     def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
         self.check_views(views)

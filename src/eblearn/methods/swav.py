@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from eblearn.losses.swav import SwAVLoss
+from eblearn.losses.swav import SwAVLoss, sinkhorn
 from eblearn.methods._views import encode_together
 from eblearn.methods.base import METHODS, Method
 from eblearn.nn.backbones import Backbone
@@ -109,6 +109,26 @@ class SwAV(Method):
                 self.prototypes(q.features, normalized=True) if q.full else None
                 for q in self._queues()
             ]
+
+    def embed(self, view: Tensor) -> Tensor:
+        """The normalized projection ``z̄ = g(f(view)) / ||g(f(view))||``."""
+        return F.normalize(self.projector(self.encoder(view)), dim=1)
+
+    def pair_energy(self, z: Tensor, z_target: Tensor) -> Tensor:
+        """The swapped prediction of one pair: ``½ [H(q', p) + H(q, p')]`` per sample.
+
+        ``p = softmax(z̄ᵀc̄/τ)`` are a view's predicted prototype probabilities, ``q`` its
+        Sinkhorn assignment over the batch (no gradient, no queue, this process only) and
+        ``H(q, p) = -Σ_k q_k log p_k``.
+        """
+        scores = self.prototypes(z, normalized=True)  # (B, K)
+        scores_target = self.prototypes(z_target, normalized=True)
+        loss = self.loss
+        q = sinkhorn(scores, loss.sinkhorn_epsilon, loss.sinkhorn_iterations)
+        q_target = sinkhorn(scores_target, loss.sinkhorn_epsilon, loss.sinkhorn_iterations)
+        log_p = F.log_softmax(scores / loss.temperature, dim=1)
+        log_p_target = F.log_softmax(scores_target / loss.temperature, dim=1)
+        return -0.5 * ((q_target * log_p).sum(1) + (q * log_p_target).sum(1))
 
     def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
         self.check_views(views)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from eblearn.energy.base import EnergyFn, check_answers
+from eblearn.energy.protocol import EnergyLike, as_energy
 
 
 @dataclass
@@ -73,7 +74,7 @@ class Sampler(ABC):
 
     def __call__(
         self,
-        energy: EnergyFn,
+        energy: EnergyLike,
         y0: Tensor,
         x: Tensor | None = None,
         *,
@@ -83,7 +84,10 @@ class Sampler(ABC):
         """Runs the chains from ``y0`` and returns the final states ``(B, ...)``, detached.
 
         Args:
-            energy: The energy ``F(x, y)`` to sample ``exp(-β F)`` from.
+            energy: The energy ``F(x, y)`` to sample ``exp(-β F)`` from: an
+                :class:`~eblearn.energy.Energy`, any object with ``energy(y, x=None)``
+                (:class:`~eblearn.energy.HasEnergy`: a latent model, a method, a world model)
+                or a function ``(y, x) -> (B,)``.
             y0: Starting states, shape ``(B, ...)``.
             x: Observations ``(B, ...)`` or ``None``.
             steps: Number of steps (default: the sampler's ``steps``).
@@ -93,7 +97,7 @@ class Sampler(ABC):
 
     def trace(
         self,
-        energy: EnergyFn,
+        energy: EnergyLike,
         y0: Tensor,
         x: Tensor | None = None,
         *,
@@ -102,6 +106,7 @@ class Sampler(ABC):
         record: bool = True,
     ) -> Chain:
         """Runs the chains and returns a :class:`Chain` with every state (if ``record``)."""
+        energy = as_energy(energy)
         check_answers(y0, x, "y0")
         steps = check_steps(self.steps if steps is None else steps)
         with torch.no_grad():

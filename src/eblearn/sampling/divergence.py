@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from eblearn.energy.base import EnergyFn
+from eblearn.energy.protocol import EnergyLike
 from eblearn.sampling.base import Sampler, check_steps
 
 
@@ -44,7 +44,7 @@ class ContrastiveDivergence:
 
     def __call__(
         self,
-        energy: EnergyFn,
+        energy: EnergyLike,
         data: Tensor,
         x: Tensor | None = None,
         generator: torch.Generator | None = None,
@@ -155,7 +155,7 @@ class PersistentContrastiveDivergence:
 
     def __call__(
         self,
-        energy: EnergyFn,
+        energy: EnergyLike,
         n: int,
         x: Tensor | None = None,
         generator: torch.Generator | None = None,

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from eblearn._validate import check_batch_size
-from eblearn.energy.base import EnergyFn, check_energy_output
+from eblearn.energy.base import check_energy_output
+from eblearn.energy.protocol import EnergyLike, as_energy
 
 
 def pull_away_term(samples: Tensor) -> Tensor:
@@ -70,7 +71,7 @@ class GeneratorSampler(nn.Module):
 
     def generator_loss(
         self,
-        energy: EnergyFn,
+        energy: EnergyLike,
         n: int,
         x: Tensor | None = None,
         pull_away: float = 0.0,
@@ -85,6 +86,7 @@ class GeneratorSampler(nn.Module):
             pull_away: ``λ``, the weight of :func:`pull_away_term` (keeps samples diverse).
             generator: Random generator for ``ξ``.
         """
+        energy = as_energy(energy)
         samples = self(n, x, generator)
         values = energy(samples, x)
         check_energy_output(values, n, energy)

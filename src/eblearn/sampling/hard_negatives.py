@@ -18,12 +18,12 @@ from torch import Tensor
 
 from eblearn._validate import check_finite, check_ndim
 from eblearn.energy.base import (
-    EnergyFn,
     check_answers,
     check_energy_output,
     expand_options,
     repeat_each,
 )
+from eblearn.energy.protocol import EnergyLike, as_energy
 
 
 def most_offending_index(
@@ -66,7 +66,7 @@ def most_offending_index(
 
 
 def most_offending(
-    energy: EnergyFn,
+    energy: EnergyLike,
     y: Tensor,
     candidates: Tensor,
     x: Tensor | None = None,
@@ -96,6 +96,7 @@ def most_offending(
         >>> most_offending(energy, torch.zeros(1, 1), grid, radius=0.3).flatten().abs()
         tensor([0.5000])
     """
+    energy = as_energy(energy)
     check_answers(y, x)
     batch = y.shape[0]
     options = expand_options(candidates, batch, per_sample)  # (B, K, ...)

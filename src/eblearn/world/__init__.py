@@ -6,6 +6,7 @@ CEM, MPPI), and a policy ``a = P(s)`` learned by back-propagating the same cost 
 from states (Pendulum, MountainCar) or pixels (two rooms, a JEPA world model).
 """
 
+from eblearn.registry import Registry
 from eblearn.world.adjoint import adjoint_gradient
 from eblearn.world.cem import CEM, MPPI
 from eblearn.world.control import Episode, PlannerController, run_episodes
@@ -36,11 +37,17 @@ from eblearn.world.rollout import rollout, trajectory_cost
 from eblearn.world.transitions import RandomController, Transitions, collect
 from eblearn.world.two_rooms import TwoRooms, TwoRoomsDynamics, door_pairs, render_two_rooms
 
+WORLD_MODELS: Registry[type] = Registry("world model")
+"""The learned world models by name; each exposes ``energy(y, x)`` (:mod:`eblearn.energy`)."""
+WORLD_MODELS.register("forward-model", ForwardModel)
+WORLD_MODELS.register("pixel-world-model", PixelWorldModel)
+
 __all__ = [
     "CEM",
     "ENVIRONMENTS",
     "MPPI",
     "PLANNERS",
+    "WORLD_MODELS",
     "CEMGradient",
     "Cost",
     "Dynamics",

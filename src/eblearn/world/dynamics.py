@@ -26,19 +26,27 @@ class Dynamics(nn.Module):
     """A forward model ``s' = G(s, a, z)`` on states ``(..., S)`` and actions ``(..., A)``.
 
     Energy view: with a latent ``z``, ``G`` defines the energy ``E(s, a, s', z) =
-    ||s' - G(s, a, z)||² + R(z)``; planning minimizes a cost of the predicted states over the
+    ||s' - G(s, a, z)||² + β R(z)``; planning minimizes a cost of the predicted states over the
     actions (and possibly ``z``). A model without latent variable has ``latent_dim = 0`` and
     ignores ``z``.
+
+    The energy protocol of :mod:`eblearn.energy` takes a transition as the answer ``y = s'``
+    ``(B, S)`` and the observation ``x = [s, a]`` ``(B, S + A)`` (state and action
+    concatenated): :meth:`energy` is ``F(x, y) = ||s' - G(s, a)||²`` (``z`` at the model's
+    default), :meth:`latent_energy` is ``E``, and :meth:`trajectory_energy` sums the
+    transition energies of a trajectory.
 
     Attributes:
         state_dim: Size S of a state.
         action_dim: Size A of an action.
         latent_dim: Size L of the latent variable (0: deterministic).
+        beta: Weight β of ``R(z)`` in the energy.
     """
 
     state_dim: int
     action_dim: int
     latent_dim: int = 0
+    beta: float = 1.0
 
     def forward(self, state: Tensor, action: Tensor, z: Tensor | None = None) -> Tensor:
         """Next states ``(..., S)`` of states ``(..., S)``, actions ``(..., A)``, z ``(..., L)``."""
@@ -53,6 +61,75 @@ class Dynamics(nn.Module):
     def latent_penalty(self, z: Tensor) -> Tensor:
         """``R(z) = ½ ||z||²`` (the negative log of the standard normal prior), shape ``(...)``."""
         return 0.5 * z.pow(2).sum(-1)
+
+    def split_transition(self, y: Tensor, x: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The state ``s`` ``(B, S)`` and action ``a`` ``(B, A)`` of ``x = [s, a]``, after
+        checking ``x`` and the next states ``y`` ``(B, S)``.
+
+        Raises:
+            ValueError: If ``x`` is missing or a shape does not fit the model.
+        """
+        s, a = self.state_dim, self.action_dim
+        if x is None or x.ndim != 2 or x.shape[1] != s + a:
+            got = None if x is None else tuple(x.shape)
+            raise ValueError(
+                f"{type(self).__name__}'s energy takes x = [state, action] of shape "
+                f"(B, {s} + {a}) and y = next state (B, {s}); got x {got}"
+            )
+        if y.shape != (len(x), s):
+            raise ValueError(
+                f"y (the next states) must have shape ({len(x)}, {s}), got {tuple(y.shape)}"
+            )
+        return x[:, :s], x[:, s:]
+
+    def latent_energy(self, y: Tensor, z: Tensor, x: Tensor | None = None) -> Tensor:
+        """``E(s, a, s', z) = ||s' - G(s, a, z)||² + β R(z)`` with ``x = [s, a]``, ``(B,)``."""
+        state, action = self.split_transition(y, x)
+        energy = (y - self(state, action, z)).pow(2).sum(-1)
+        return energy + self.beta * self.latent_penalty(z) if self.latent_dim else energy
+
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """``F(s, a, s') = ||s' - G(s, a)||²`` with ``x = [s, a]`` and ``z`` at the model's
+        default (none, or the prior's mode), shape ``(B,)``."""
+        state, action = self.split_transition(y, x)
+        return (y - self(state, action)).pow(2).sum(-1)
+
+    def trajectory_energy(self, states: Tensor, actions: Tensor, z: Tensor | None = None) -> Tensor:
+        """``Σ_t E(s_t, a_t, s_{t+1}, z_t)`` (or ``Σ_t F`` without ``z``), shape ``(B,)``.
+
+        Args:
+            states: ``s_0 … s_T``, shape ``(B, T + 1, S)``.
+            actions: ``a_0 … a_{T-1}``, shape ``(B, T, A)``.
+            z: Latent values ``(B, T, L)``; ``None`` for :meth:`energy` at every step.
+
+        Raises:
+            ValueError: If the shapes do not fit together or the model.
+        """
+        if (
+            states.ndim != 3
+            or actions.ndim != 3
+            or states.shape[:2]
+            != (
+                actions.shape[0],
+                actions.shape[1] + 1,
+            )
+        ):
+            raise ValueError(
+                "states must have shape (B, T + 1, S) and actions (B, T, A), got "
+                f"{tuple(states.shape)} and {tuple(actions.shape)}"
+            )
+        batch, steps = actions.shape[:2]
+        x = torch.cat([states[:, :-1], actions], -1).reshape(batch * steps, -1)  # (B·T, S + A)
+        y = states[:, 1:].reshape(batch * steps, -1)  # (B·T, S)
+        if z is None:
+            values = self.energy(y, x)
+        else:
+            if z.shape != (batch, steps, self.latent_dim):
+                raise ValueError(
+                    f"z must have shape ({batch}, {steps}, {self.latent_dim}), got {tuple(z.shape)}"
+                )
+            values = self.latent_energy(y, z.reshape(batch * steps, -1), x)
+        return values.view(batch, steps).sum(1)
 
 
 def device_of(module: nn.Module) -> torch.device:

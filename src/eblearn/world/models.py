@@ -207,6 +207,29 @@ class ForwardModel(Dynamics):
         error = ((predicted - next_state) / self.delta_std).pow(2).mean()
         return {"loss": error + self.beta * penalty, "prediction": error, "penalty": penalty}
 
+    def infer_code(self, state: Tensor, action: Tensor, next_state: Tensor) -> Tensor:
+        """The amortized code ``ž = e(s, a, s')`` ``(N, L)``: the encoder's mean for
+        ``"kl"`` (no sampling), its code for ``"norm"``.
+
+        Raises:
+            ValueError: If the model has no latent variable.
+        """
+        if self.encoder is None:
+            raise ValueError("this ForwardModel has latent_dim=0: there is no z to infer")
+        s, a = self._inputs(state, action)
+        delta = (next_state - state - self.delta_mean) / self.delta_std
+        code = self.encoder(torch.cat((s, a, delta), -1))
+        return code if self.penalty == "norm" else code.chunk(2, dim=-1)[0]
+
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """``F̃(s, a, s') = E(s, a, s', ž)`` at the amortized code ``ž`` (:meth:`infer_code`),
+        an upper bound on ``min_z E``; ``||s' - G(s, a)||²`` without latent. ``x = [s, a]``
+        ``(B, S + A)``, ``y = s'`` ``(B, S)``; shape ``(B,)``."""
+        if not self.latent_dim:
+            return super().energy(y, x)
+        state, action = self.split_transition(y, x)
+        return self.latent_energy(y, self.infer_code(state, action, y), x)
+
     def sample_latent(
         self, shape: tuple[int, ...], generator: torch.Generator | None = None
     ) -> Tensor:

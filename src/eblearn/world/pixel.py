@@ -185,6 +185,34 @@ class PixelWorldModel(nn.Module):
                 sums[name] = sums[name] + value / steps if name in sums else value / steps
         return {"loss": torch.stack(list(sums.values())).sum(), **sums}
 
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """The energy of a trajectory in embedding space, shape ``(B,)``.
+
+        ``F(a, o) = Σ_t ||ê[t+1] - Enc(o[t+1])||²`` with ``ê[0] = Enc(o[0])`` and
+        ``ê[t+1] = Pred(ê[t], a[t])`` unrolled as in training (the invariance term of the
+        loss, per sample and summed over the steps).
+
+        Args:
+            y: The observed frames ``o[0] … o[T]``, shape ``(B, T + 1, 1, P, P)``.
+            x: The actions ``a[0] … a[T-1]``, shape ``(B, T, A)`` (required).
+
+        Raises:
+            ValueError: If ``x`` is missing or the shapes do not fit together.
+        """
+        if x is None or y.ndim != 5 or x.ndim != 3 or y.shape[:2] != (len(x), x.shape[1] + 1):
+            raise ValueError(
+                "PixelWorldModel's energy takes y = frames (B, T + 1, 1, P, P) and x = actions "
+                f"(B, T, A); got y {tuple(y.shape)} and x "
+                f"{None if x is None else tuple(x.shape)}"
+            )
+        embeddings = self.encoder(y)  # (B, T + 1, D)
+        predicted = embeddings[:, 0]
+        energy = y.new_zeros(len(y))
+        for t in range(x.shape[1]):
+            predicted = self.predictor(predicted, x[:, t])
+            energy = energy + (predicted - embeddings[:, t + 1]).pow(2).sum(1)
+        return energy
+
 
 def fit_pixel_world_model(
     model: PixelWorldModel,
