@@ -605,10 +605,12 @@ PROBES: list[Probe] = [
     Probe(
         "eval and checkpoints",
         "--resume from a truncated checkpoint",
-        lambda folder: (
-            on_run("train", _truncate("checkpoints/last.ckpt"))(folder)[:1]
-            + ["--resume", "--run-dir", str(folder / "run")]
-        ),
+        lambda folder: [
+            *on_run("train", _truncate("checkpoints/last.ckpt"))(folder)[:1],
+            "--resume",
+            "--run-dir",
+            str(folder / "run"),
+        ],
         "corrupted or truncated",
         protect=False,
     ),
