@@ -86,8 +86,12 @@ def positive_int_list(text: str) -> tuple[int, ...]:
 
 def add_precision(parser: argparse.ArgumentParser | Any, default: str | None = None) -> None:
     """The ``--precision`` option, with the same choices in every command."""
-    extra = {} if default is None else {"default": default}
-    parser.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP, **extra)
+    if default is None:  # left out: the command's own default (e.g. from a config file)
+        parser.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
+    else:
+        parser.add_argument(
+            "--precision", choices=PRECISIONS, default=default, help=PRECISION_HELP
+        )
 
 
 def settings(pairs: list[tuple[str, Any]] | None) -> dict[str, Any]:
