@@ -55,7 +55,13 @@ def test_sinkhorn_is_doubly_stochastic_and_takes_no_gradient():
     assert not q.requires_grad
     assert torch.allclose(q.sum(1), torch.ones(12), atol=1e-3)  # each sample assigned once
     assert torch.allclose(q.sum(0), torch.full((4,), 3.0), atol=1e-3 * 3)  # B/K per prototype
-    assert bool((q >= 0).all())
+    # Q = diag(u) exp(S/ε) diag(v): log Q - S/ε is a sum of a row and a column potential,
+    # so it has no interaction term left once its row and column means are taken out.
+    potentials = q.log() - scores.detach() / 0.1
+    interaction = (
+        potentials - potentials.mean(0) - potentials.mean(1, keepdim=True) + potentials.mean()
+    )
+    torch.testing.assert_close(interaction, torch.zeros(12, 4), atol=1e-4, rtol=0)
     three = sinkhorn(scores, epsilon=0.05, iterations=3)
     assert torch.allclose(three.sum(1), torch.ones(12), atol=1e-5)  # rows exact after any count
 
