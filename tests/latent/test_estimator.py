@@ -118,8 +118,10 @@ def test_check_real_refuses_nan_inf_negative_and_non_numbers(value):
 
 
 def test_check_real_accepts_finite_numbers_at_or_above_the_minimum():
-    for value in (0, 0.0, 1e-300, 5, np.float32(0.5), np.int64(3)):
+    for value in (0, 0.0, 1e-300, 5, np.float32(0.5), np.int64(3), torch.tensor(0.5)):
         check_real(value, "tol")  # no error
+    with pytest.raises(ValueError, match="got nan"):
+        check_real(torch.tensor(float("nan")), "tol")
 
 
 @pytest.mark.parametrize(

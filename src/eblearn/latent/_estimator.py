@@ -168,7 +168,8 @@ def check_int(value: Any, name: str, minimum: int = 1) -> None:
 
 
 def check_real(value: Any, name: str, minimum: float = 0.0) -> None:
-    """Raises ``ValueError`` unless ``value`` is a finite real number ``>= minimum``.
+    """Raises ``ValueError`` unless ``value`` is a finite real number ``>= minimum`` (a Python
+    or numpy number, or a one-element real tensor).
 
     Example:
         >>> check_real(float("nan"), "tol")
@@ -176,6 +177,8 @@ def check_real(value: Any, name: str, minimum: float = 0.0) -> None:
         ...
         ValueError: tol must be >= 0 and finite, got nan
     """
+    if isinstance(value, Tensor) and value.numel() == 1 and value.is_floating_point():
+        value = value.item()
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
