@@ -63,9 +63,14 @@ def test_mixture_density_integrates_to_one() -> None:
 
 def test_trainable_energies() -> None:
     energy = MLPEnergy(2, dim_x=3, hidden=(8, 8))
-    values = energy(torch.randn(5, 2), torch.randn(5, 3))
+    y, x = torch.randn(5, 2), torch.randn(5, 3)
+    values = energy(y, x)
     assert values.shape == (5,)
-    assert bool((values >= 0).all())
+    # softplus of the MLP on [x, y] (x first), the same network with nonnegative=False.
+    raw = MLPEnergy(2, dim_x=3, hidden=(8, 8), nonnegative=False)
+    raw.load_state_dict(energy.state_dict())
+    torch.testing.assert_close(values, torch.nn.functional.softplus(raw(y, x)))
+    torch.testing.assert_close(raw(y, x), energy.net(torch.cat([x, y], 1))[:, 0])
     with pytest.raises(ValueError, match="conditional"):
         energy(torch.randn(5, 2))
     latent = DecoderLatentEnergy(2, latent_dim=1, periodic=True)

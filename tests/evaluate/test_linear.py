@@ -27,9 +27,17 @@ def test_top_k_and_selection_of_c():
     features = torch.cat([torch.randn(60, 4) + 3 * torch.eye(4)[c % 4] for c in range(4)])
     labels = torch.arange(4).repeat_interleave(60)
     probe = LinearProbe(c_values=(0.01, 1.0, 100.0)).fit(features, labels)
-    assert probe.c_ in (0.01, 1.0, 100.0)
     assert probe.score(features, labels, top_k=4) == 1.0
     assert probe.score(features, labels) > 0.9
+    # Well-separated classes: every C is perfect on the validation split, and the tie goes
+    # to the first C of the grid, in either order.
+    separable = torch.cat([0.1 * torch.randn(60, 4) + 3 * torch.eye(4)[c] for c in range(4)])
+    for grid in ((0.01, 1.0, 100.0), (100.0, 1.0, 0.01)):
+        assert LinearProbe(c_values=grid).fit(separable, labels).c_ == grid[0]
+    # Under 5 samples per class there is no validation split: C = 1, else the middle C.
+    few = separable[::20], labels[::20]  # 3 per class
+    assert LinearProbe(c_values=(0.01, 1.0, 100.0)).fit(*few).c_ == 1.0
+    assert LinearProbe(c_values=(0.01, 0.1, 100.0)).fit(*few).c_ == 0.1
 
 
 def test_few_label_indices_are_class_balanced():

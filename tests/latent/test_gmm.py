@@ -123,6 +123,102 @@ def test_errors_are_clear():
         GaussianMixture(2, max_iter=1, random_state=0).fit(x)
 
 
+@pytest.mark.parametrize(
+    ("covariance_type", "precisions", "message"),
+    [
+        (
+            "full",
+            [np.eye(2), np.diag([1.0, -2.0])],
+            r"^precisions_init\[1\] is not positive definite; a precision matrix",
+        ),
+        (
+            "full",
+            [[[1.0, 0.5], [0.0, 1.0]], np.eye(2)],
+            r"^precisions_init\[0\] is not symmetric",
+        ),
+        ("tied", np.diag([1.0, 0.0]), r"^precisions_init is not positive definite"),
+        (
+            "diag",
+            [[1.0, 1.0], [2.0, -1.0]],
+            r"^precisions_init\[1, 1\] = -1.0 is not positive \(component 1\)",
+        ),
+        (
+            "spherical",
+            [0.0, 1.0],
+            r"^precisions_init\[0\] = 0.0 is not positive \(component 0\)",
+        ),
+        ("full", [np.eye(2), [[1.0, np.nan], [np.nan, 1.0]]], "precisions_init holds 2 NaN"),
+    ],
+)
+def test_bad_precisions_init_names_the_component(covariance_type, precisions, message):
+    """Not a Cholesky traceback from torch: which component's precision is wrong, and why."""
+    x = torch.randn(20, 2, dtype=torch.float64)
+    gmm = GaussianMixture(2, covariance_type=covariance_type, precisions_init=np.array(precisions))
+    with pytest.raises(ValueError, match=message):
+        gmm.fit(x)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"precisions_init": np.eye(2)},
+            r"precisions_init must have shape \(2, 2, 2\), got \(2, 2\); expected \(K, D, D\) "
+            "for covariance_type='full'",
+        ),
+        (
+            {"precisions_init": np.ones(2), "covariance_type": "diag"},
+            r"precisions_init must have shape \(2, 2\), got \(2,\); expected \(K, D\)",
+        ),
+        (
+            {"weights_init": [1.0]},
+            r"weights_init must have shape \(2,\), got \(1,\); expected \(K,\)",
+        ),
+        ({"means_init": np.zeros(2)}, r"means_init must have shape \(2, 2\), got \(2,\)"),
+        ({"means_init": [[0.0, 0.0], [1.0]]}, r"means_init must be an array of shape \(2, 2\)"),
+        ({"weights_init": [0.5, 0.6]}, "weights_init must sum to 1, got a sum of 1.1$"),
+        ({"weights_init": [1.5, -0.5]}, r"weights_init\[1\] = -0.5 is negative"),
+    ],
+)
+def test_bad_starting_parameters_are_refused_before_any_work(params, message, monkeypatch):
+    x = torch.randn(20, 2, dtype=torch.float64)
+
+    def no_start(*args, **kwargs):
+        raise AssertionError("the starting responsibilities were computed before the check")
+
+    monkeypatch.setattr(GaussianMixture, "_initial_resp", no_start)
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(2, **params).fit(x)
+
+
+def test_given_starting_parameters_are_used_as_given():
+    """With all three given, nothing is estimated at the start: one EM step from exactly
+    these parameters is the M-step of the E-step they define (written out here by hand)."""
+    x = torch.tensor([[-2.0, 0.0], [-1.0, 0.5], [1.0, -0.5], [2.0, 0.0]], dtype=torch.float64)
+    weights = torch.tensor([0.25, 0.75], dtype=torch.float64)
+    means = torch.tensor([[-1.5, 0.0], [1.5, 0.0]], dtype=torch.float64)
+    precisions = torch.stack([torch.eye(2), 2 * torch.eye(2)]).double()
+    gmm = GaussianMixture(
+        2, weights_init=weights, means_init=means, precisions_init=precisions, max_iter=1, tol=0
+    )
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        gmm.fit(x)
+    # The E-step by hand: r_nk ∝ π_k N(x_n; μ_k, Σ_k), then the M-step's weighted means.
+    log_p = torch.stack(
+        [
+            torch.distributions.MultivariateNormal(means[k], precision_matrix=precisions[k])
+            .log_prob(x)
+            .add(weights[k].log())
+            for k in range(2)
+        ],
+        1,
+    )
+    resp = log_p.softmax(1)
+    torch.testing.assert_close(gmm.weights_, resp.mean(0))
+    torch.testing.assert_close(gmm.means_, resp.T @ x / resp.sum(0)[:, None])
+    assert gmm.lower_bound_ == pytest.approx(float(log_p.logsumexp(1).mean()), rel=1e-12)
+
+
 def test_full_covariance_steps_in_row_blocks_match_a_loop_over_components(monkeypatch):
     """The blocked E and M steps of full covariances against the textbook formulas."""
     generator = torch.Generator().manual_seed(0)

@@ -75,3 +75,12 @@ def test_errors_are_clear(setup):
         train_lista(LISTA(atoms, LAM, 2), x, optimal_codes=torch.zeros(300, 3))
     with pytest.raises(ValueError, match="dictionary atoms have 64 features but y has 10"):
         LISTA(atoms, LAM, 2)(torch.zeros(2, 10))
+
+
+def test_all_zero_dictionary_unrolls_to_zero_codes():
+    """``W = 0`` (Lipschitz constant 0, once a ZeroDivisionError): the step is 1, so every
+    layer is ``shrink(0, λ) = 0``, the exact codes, as ISTA gives."""
+    lista = LISTA(torch.zeros(5, 4), LAM, n_layers=3)
+    y = torch.randn(6, 4)
+    assert torch.equal(lista(y), torch.zeros(6, 5))
+    assert torch.equal(lista.threshold.detach(), torch.full((5,), LAM))

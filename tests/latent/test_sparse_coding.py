@@ -16,6 +16,7 @@ from eblearn.latent import (
     sparse_coding_energy,
 )
 from eblearn.latent.active_set import support_codes
+from eblearn.latent.sparse_coding import SOLVERS, gradient_step
 
 LAM = 0.2
 # The issue's tolerance: codes as good as scikit-learn's lasso_cd to 1e-4 in objective.
@@ -153,6 +154,38 @@ def test_errors_are_clear():
         ValueError, match="unknown algorithm 'omp'; valid choices: admm, fista, ista"
     ):
         SparseCoder(torch.randn(3, 5), algorithm="omp").transform(y)
+    with pytest.raises(ValueError, match=r"^tol must be >= 0 and finite, got nan$"):
+        ista(y, torch.randn(3, 5), 0.1, tol=float("nan"))
+    with pytest.raises(ValueError, match=r"^lam \(the sparsity weight λ\) must be >= 0 and finite"):
+        admm(y, torch.randn(3, 5), float("inf"))
+
+
+@pytest.mark.parametrize("algorithm", ["admm", "fista", "ista"])
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_all_zero_dictionary_gives_the_exact_zero_codes(algorithm, alpha):
+    """With ``W = 0`` the energy is ``½||y||² + λ||z||₁``: ``z = 0`` is its minimizer (for
+    ``λ = 0`` one of them), every algorithm returns it with a zero duality gap, and the free
+    energy is ``½||y||²``. (ISTA and FISTA divided by the Lipschitz constant ``L = 0``.)"""
+    y = torch.randn(5, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    coder = SparseCoder(torch.zeros(3, 4, dtype=torch.float64), alpha=alpha, algorithm=algorithm)
+    assert torch.equal(coder.transform(y), torch.zeros(5, 3, dtype=torch.float64))
+    torch.testing.assert_close(coder.free_energy(y), 0.5 * y.pow(2).sum(1))
+    result = SOLVERS[algorithm](y, torch.zeros(3, 4, dtype=torch.float64), alpha)
+    assert result.converged
+    assert torch.equal(result.gap, torch.zeros(5, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("algorithm", ["fista", "ista"])
+def test_zero_dictionary_shrinks_a_warm_start_to_zero(algorithm):
+    """From a non-zero start the steps (of size 1, any size being valid when ``L = 0``)
+    shrink each code by λ until it is 0, the unique minimizer for λ > 0."""
+    y = torch.randn(2, 4, dtype=torch.float64)
+    start = torch.tensor([[0.25, -1.0, 0.0], [2.0, 0.5, -0.1]], dtype=torch.float64)
+    zeros = torch.zeros(3, 4, dtype=torch.float64)
+    result = SOLVERS[algorithm](y, zeros, 0.5, init=start, tol=0, max_iter=4)
+    assert torch.equal(result.codes, torch.zeros(2, 3, dtype=torch.float64))
+    assert gradient_step(zeros) == 1.0
+    assert gradient_step(2 * torch.eye(3)) == 0.25  # 1/L with L = ||WWᵀ||₂ = 4
 
 
 def _kkt_violation(y, codes, atoms, lam):

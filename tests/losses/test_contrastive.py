@@ -259,8 +259,15 @@ def test_modules_hold_their_hyper_parameters() -> None:
     assert SquareSquareLoss().margin == 1.0
     assert LVQ2Loss().saturation == 1.0
     assert NLLLoss().beta == MEELoss().beta == SquareExpLoss().beta == 1.0
-    assert isinstance(LogLoss(), torch.nn.Module)
-    assert isinstance(MCELoss(), torch.nn.Module)
+    # The infinite-margin losses hold only their reduction, which they apply.
+    assert LogLoss().reduction == MCELoss().reduction == "mean"
+    pos, neg = torch.tensor([0.0, 1.0]), torch.tensor([0.0, 0.0])
+    assert LogLoss(reduction="sum")(pos, neg).item() == pytest.approx(
+        math.log(2) + math.log(1 + math.e)
+    )
+    assert MCELoss(reduction="none")(pos, neg).tolist() == pytest.approx(
+        [0.5, 1 / (1 + math.exp(-1))]
+    )
 
 
 def test_bad_inputs_are_named() -> None:

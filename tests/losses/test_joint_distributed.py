@@ -89,6 +89,11 @@ def _worker(rank: int, port: int, path: str) -> None:
     scores = torch.rand(WORLD * LOCAL_BATCH, 3) * 2 - 1
     local = sinkhorn(_shard(scores, rank), gather_distributed=True)
     differences["sinkhorn/rows"] = float((local - _shard(sinkhorn(scores), rank)).abs().max())
+    # ... also in the log domain's range: a far sample at ε = 0.01 (exp(S/ε) would overflow).
+    scores[1] *= 100
+    local = sinkhorn(_shard(scores, rank), 0.01, gather_distributed=True)
+    global_rows = _shard(sinkhorn(scores, 0.01), rank)
+    differences["sinkhorn/far_sample_rows"] = float((local - global_rows).abs().max())
 
     # MoCo's queue: every process pushes its keys and all hold the global queue.
     keys = torch.randn(WORLD * LOCAL_BATCH, DIM)
@@ -138,7 +143,13 @@ def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
             pytest.fail("the distributed workers did not finish within 180 s")
     differences = json.loads(path.read_text())
     expected = [f"{name}/{what}" for name in CASES for what in ("loss", "grad")]
-    expected += ["sinkhorn/rows", "moco_queue/contents", "moco_queue/loss", "memory_bank/contents"]
+    expected += [
+        "sinkhorn/rows",
+        "sinkhorn/far_sample_rows",
+        "moco_queue/contents",
+        "moco_queue/loss",
+        "memory_bank/contents",
+    ]
     assert sorted(differences) == sorted(expected)
     wrong = {key: value for key, value in differences.items() if not value < 1e-5}
     assert not wrong, f"two processes differ from one on the global batch: {wrong}"

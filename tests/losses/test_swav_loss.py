@@ -24,7 +24,9 @@ def naive_sinkhorn(scores, epsilon, iterations):
             column_sum = sum(q[j][b] for j in range(k))
             for j in range(k):
                 q[j][b] = q[j][b] / column_sum / batch
-    return torch.tensor([[q[j][b] * batch for j in range(k)] for b in range(batch)])
+    return torch.tensor(
+        [[q[j][b] * batch for j in range(k)] for b in range(batch)], dtype=torch.float64
+    )
 
 
 def naive_swav(scores, targets, temperature):
@@ -53,7 +55,13 @@ def test_sinkhorn_is_doubly_stochastic_and_takes_no_gradient():
     assert not q.requires_grad
     assert torch.allclose(q.sum(1), torch.ones(12), atol=1e-3)  # each sample assigned once
     assert torch.allclose(q.sum(0), torch.full((4,), 3.0), atol=1e-3 * 3)  # B/K per prototype
-    assert bool((q >= 0).all())
+    # Q = diag(u) exp(S/ε) diag(v): log Q - S/ε is a sum of a row and a column potential,
+    # so it has no interaction term left once its row and column means are taken out.
+    potentials = q.log() - scores.detach() / 0.1
+    interaction = (
+        potentials - potentials.mean(0) - potentials.mean(1, keepdim=True) + potentials.mean()
+    )
+    torch.testing.assert_close(interaction, torch.zeros(12, 4), atol=1e-4, rtol=0)
     three = sinkhorn(scores, epsilon=0.05, iterations=3)
     assert torch.allclose(three.sum(1), torch.ones(12), atol=1e-5)  # rows exact after any count
 
@@ -65,6 +73,70 @@ def test_sinkhorn_is_permutation_equivariant_and_ignores_per_prototype_offsets()
     assert torch.allclose(sinkhorn(scores[order]), q[order], atol=1e-10)
     offsets = torch.randn(5, dtype=torch.float64) * 0.1
     assert torch.allclose(sinkhorn(scores + offsets), q, atol=1e-8)
+
+
+def naive_log_sinkhorn(scores, epsilon, iterations):
+    """The same scaling on ``log Q`` with explicit loops, each log-sum-exp shifted by its
+    largest term (so that no exponential overflows)."""
+
+    def log_sum_exp(values):
+        top = max(values)
+        return top + math.log(sum(math.exp(v - top) for v in values))
+
+    batch, k = scores.shape
+    log_q = [[float(scores[b, j]) / epsilon for b in range(batch)] for j in range(k)]
+    for _ in range(iterations):
+        for j in range(k):
+            row = log_sum_exp(log_q[j])
+            log_q[j] = [v - row for v in log_q[j]]
+        for b in range(batch):
+            column = log_sum_exp([log_q[j][b] for j in range(k)])
+            for j in range(k):
+                log_q[j][b] -= column
+    return torch.tensor(
+        [[math.exp(log_q[j][b]) for j in range(k)] for b in range(batch)], dtype=torch.float64
+    )
+
+
+@pytest.mark.parametrize("epsilon", [0.01, 0.005])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sinkhorn_stays_finite_with_one_far_sample_at_small_epsilon(epsilon, dtype):
+    """Sample 3 scores 100× the others: ``exp(S/ε)`` overflows (``e^{20000}``), and the
+    scaling form underflowed every other sample to 0 (the whole batch NaN). The log domain
+    gives finite rows summing to 1, the loop reference's values."""
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.rand(8, 4, generator=generator, dtype=torch.float64) * 2 - 1
+    scores[3] *= 100
+    q = sinkhorn(scores.to(dtype), epsilon=epsilon, iterations=3)
+    assert q.dtype == dtype
+    assert bool(torch.isfinite(q).all())
+    torch.testing.assert_close(q.sum(1), torch.ones(8, dtype=dtype), atol=1e-6, rtol=0)
+    reference = naive_log_sinkhorn(scores, epsilon, 3).to(dtype)
+    torch.testing.assert_close(q, reference, atol=1e-6 if dtype == torch.float32 else 1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sinkhorn_matches_the_scaling_form_in_float64_on_benign_scores(dtype):
+    """Cosine-like scores at the paper's ε: the log domain changes nothing but the rounding.
+    float64 scores are computed in float64 (they were cast to float32)."""
+    generator = torch.Generator().manual_seed(1)
+    scores = torch.rand(16, 6, generator=generator, dtype=torch.float64) * 2 - 1
+    reference = naive_sinkhorn(scores, 0.05, 3)  # Python floats: float64
+    q = sinkhorn(scores.to(dtype), epsilon=0.05, iterations=3)
+    assert q.dtype == dtype
+    torch.testing.assert_close(
+        q.double(), reference, atol=1e-6 if dtype == torch.float32 else 1e-12, rtol=0
+    )
+
+
+@pytest.mark.parametrize("half", [torch.float16, torch.bfloat16])
+def test_sinkhorn_computes_half_precision_scores_in_float32(half):
+    """float16/bfloat16 scores: the float32 computation on the same numbers, returned in the
+    scores' dtype (rounded once, at the end)."""
+    scores = (torch.rand(8, 4, generator=torch.Generator().manual_seed(2)) * 2 - 1).to(half)
+    q = sinkhorn(scores, epsilon=0.01)
+    assert q.dtype == half
+    assert torch.equal(q, sinkhorn(scores.float(), epsilon=0.01).to(half))
 
 
 @pytest.mark.parametrize("num_assigned", [1, 2, 4])

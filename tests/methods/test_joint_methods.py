@@ -93,16 +93,21 @@ def test_state_survives_save_and_load(name):
 def test_momentum_targets_follow_the_ema_with_the_documented_schedule(name):
     method = build(name)
     encoder_part, projector_part = MOMENTUM_PARTS[name]
-    target = getattr(method, encoder_part)
-    before = [p.clone() for p in target.parameters()]
+    pairs = [  # (target, online): the encoder and the projector both follow the EMA
+        (getattr(method, encoder_part), method.encoder),
+        (getattr(method, projector_part), method.projector),
+    ]
+    before = [[p.clone() for p in target.parameters()] for target, _ in pairs]
     with torch.no_grad():
-        for p in method.encoder.parameters():
-            p.add_(1.0)
+        for _, online in pairs:
+            for p in online.parameters():
+                p.add_(1.0)
     method.on_step_end(3, 10)
     m = 0.999 if name == "mocov2" else cosine_momentum(3, 10, base=method.base_momentum)
-    for old, new, online in zip(before, target.parameters(), method.encoder.parameters()):
-        assert torch.allclose(new, m * old + (1 - m) * online, atol=1e-6)
-    assert isinstance(getattr(method, projector_part), torch.nn.Module)
+    for old_params, (target, online) in zip(before, pairs):
+        assert len(old_params) == len(list(online.parameters())) > 0
+        for old, new, current in zip(old_params, target.parameters(), online.parameters()):
+            assert torch.allclose(new, m * old + (1 - m) * current, atol=1e-6)
 
 
 def test_mocov2_pushes_the_normalized_keys_of_the_second_view():

@@ -89,9 +89,7 @@ def add_precision(parser: argparse.ArgumentParser | Any, default: str | None = N
     if default is None:  # left out: the command's own default (e.g. from a config file)
         parser.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
     else:
-        parser.add_argument(
-            "--precision", choices=PRECISIONS, default=default, help=PRECISION_HELP
-        )
+        parser.add_argument("--precision", choices=PRECISIONS, default=default, help=PRECISION_HELP)
 
 
 def settings(pairs: list[tuple[str, Any]] | None) -> dict[str, Any]:

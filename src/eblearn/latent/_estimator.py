@@ -3,12 +3,17 @@
 Hyper-parameters are stored unchanged in ``__init__`` (no work there), ``fit`` returns
 ``self``, learned state ends in ``_``, and data may be a torch tensor on any device (the
 fitted state lives on that device) or anything ``numpy.asarray`` takes (turned into a CPU
-tensor; integers become the default float type).
+tensor; integers become the default float type). Half-precision data (float16, bfloat16)
+is computed in float32, so the fitted state is float32: torch has no CPU kernels for several
+of the steps in half precision, and its 3 significant digits cannot hold the sums of the
+M-steps and Lloyd updates. Complex data is refused: these models are defined on real vectors.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -100,22 +105,39 @@ def as_data(X: Any, what: str = "X", min_samples: int = 1) -> Tensor:
         what: Name used in error messages.
         min_samples: Fewest rows accepted.
 
+    Integers become the default float type, float16 and bfloat16 become float32.
+
     Raises:
-        ValueError: If ``X`` is not 2-D, has too few rows or no columns, or holds NaN or Inf.
+        ValueError: If ``X`` is complex, is not 2-D, has too few rows or no columns, or holds
+            NaN or Inf.
 
     Example:
         >>> as_data([[1, 2], [3, 4]]).dtype
+        torch.float32
+        >>> as_data(torch.ones(2, 2, dtype=torch.float16)).dtype
         torch.float32
         >>> as_data([1.0, 2.0])
         Traceback (most recent call last):
         ...
         ValueError: X must be a 2-D array of shape (N, D), got shape (2,)
+        >>> as_data([[1 + 2j, 0]])
+        Traceback (most recent call last):
+        ...
+        ValueError: X holds complex values (dtype torch.complex128); ... pass real values ...
     """
     x = X if isinstance(X, Tensor) else torch.as_tensor(np.asarray(X))
+    if x.is_complex():
+        raise ValueError(
+            f"{what} holds complex values (dtype {x.dtype}); these models are defined on real "
+            f"vectors: pass real values (e.g. {what}.real, {what}.abs(), or real and imaginary "
+            "parts as separate features)"
+        )
     if x.ndim != 2:
         raise ValueError(f"{what} must be a 2-D array of shape (N, D), got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         x = x.to(torch.get_default_dtype())
+    elif x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
     if x.shape[0] < min_samples:
         raise ValueError(f"{what} needs at least {min_samples} sample(s), got {x.shape[0]}")
     if x.shape[1] < 1:
@@ -143,3 +165,24 @@ def check_int(value: Any, name: str, minimum: int = 1) -> None:
     """Raises ``ValueError`` unless ``value`` is an integer ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_real(value: Any, name: str, minimum: float = 0.0) -> None:
+    """Raises ``ValueError`` unless ``value`` is a finite real number ``>= minimum`` (a Python
+    or numpy number, or a one-element real tensor).
+
+    Example:
+        >>> check_real(float("nan"), "tol")
+        Traceback (most recent call last):
+        ...
+        ValueError: tol must be >= 0 and finite, got nan
+    """
+    if isinstance(value, Tensor) and value.numel() == 1 and value.is_floating_point():
+        value = value.item()
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not float(value) >= minimum
+    ):
+        raise ValueError(f"{name} must be >= {minimum:g} and finite, got {value!r}")

@@ -27,7 +27,13 @@ from torch import Tensor
 
 from eblearn._validate import check_choice
 from eblearn.energy.protocol import check_unconditional
-from eblearn.latent._estimator import TorchEstimator, as_data, check_int, make_generator
+from eblearn.latent._estimator import (
+    TorchEstimator,
+    as_data,
+    check_int,
+    check_real,
+    make_generator,
+)
 from eblearn.latent.sparse_coding import ALGORITHMS, SOLVERS, SparseCoder, sparse_coding_energy
 
 
@@ -155,8 +161,10 @@ class DictionaryLearning(TorchEstimator):
         check_int(self.n_components, "n_components")
         check_int(self.max_iter, "max_iter")
         check_choice(self.transform_algorithm, ALGORITHMS, "transform_algorithm")
-        if not self.alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha!r}")
+        check_real(self.alpha, "alpha")
+        check_real(self.tol, "tol")
+        check_int(self.transform_max_iter, "transform_max_iter")
+        check_real(self.transform_tol, "transform_tol")
         generator = make_generator(self.random_state, x.device)
         atoms = self._initial_atoms(x, generator)
         codes: Tensor | None = None

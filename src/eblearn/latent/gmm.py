@@ -18,20 +18,23 @@ import math
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from eblearn._validate import check_choice
+from eblearn._validate import check_choice, check_finite
 from eblearn.energy.protocol import check_unconditional
 from eblearn.latent._estimator import (
     TorchEstimator,
     as_data,
     check_int,
+    check_real,
     make_generator,
 )
 from eblearn.latent.kmeans import KMeans
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+PRECISION_SHAPES = {"full": "(K, D, D)", "tied": "(D, D)", "diag": "(K, D)", "spherical": "(K,)"}
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
@@ -207,18 +210,61 @@ def estimate_covariances(
 
 
 def _precision_to_cholesky(precisions: Tensor, covariance_type: str) -> Tensor:
-    """Precision factor ``P`` (``Σ⁻¹ = P Pᵀ``) from given precisions."""
+    """Precision factor ``P`` (``Σ⁻¹ = P Pᵀ``) from given precisions.
+
+    Raises:
+        ValueError: If a precision is not positive (diag, spherical) or not symmetric
+            positive definite (full, tied); the message names the first such component.
+    """
     if covariance_type in ("diag", "spherical"):
+        bad = (precisions <= 0).nonzero()
+        if len(bad):
+            index = tuple(int(i) for i in bad[0])  # (component,) or (component, feature)
+            at = ", ".join(str(i) for i in index)
+            raise ValueError(
+                f"precisions_init[{at}] = {float(precisions[index])!r} is not positive "
+                f"(component {index[0]}): the precisions of a {covariance_type!r} mixture "
+                "(inverse variances) must be > 0"
+            )
         return precisions.sqrt()
+    full = covariance_type == "full"
+    stacked = precisions if full else precisions[None]  # (K, D, D); tied: K = 1
+
+    def named(j: int) -> str:
+        return f"precisions_init[{j}]" if full else "precisions_init"
+
+    scale = stacked.abs().amax((1, 2), keepdim=True)
+    asymmetric = ((stacked - stacked.mT).abs() > SYMMETRY_TOL * scale).flatten(1).any(1)
+    if bool(asymmetric.any()):
+        j = int(asymmetric.nonzero()[0, 0])
+        raise ValueError(
+            f"{named(j)} is not symmetric; a precision matrix (inverse covariance) must be "
+            "symmetric positive definite"
+        )
     # Σ⁻¹ = L Lᵀ with L lower: P = L (lower), as scikit-learn does for precisions_init.
-    return torch.linalg.cholesky(precisions)
+    lower, info = torch.linalg.cholesky_ex(stacked)
+    if bool((info != 0).any()):
+        j = int((info != 0).nonzero()[0, 0])
+        raise ValueError(
+            f"{named(j)} is not positive definite; a precision matrix (inverse covariance) "
+            "must be symmetric positive definite"
+        )
+    return lower if full else lower[0]
+
+
+SYMMETRY_TOL = 1e-5
+"""A given precision matrix counts as symmetric when ``|P - Pᵀ| <= SYMMETRY_TOL · max|P|``."""
+WEIGHTS_SUM_TOL = 1e-5
+"""Given mixing weights must sum to 1 within this tolerance."""
 
 
 class GaussianMixture(TorchEstimator):
     """Gaussian mixture fitted by EM on torch tensors, following scikit-learn's API.
 
     EM stops when the mean log-likelihood changes by less than ``tol`` between iterations
-    (scikit-learn's rule); the run with the highest final bound is kept.
+    (scikit-learn's rule); the run with the highest final bound is kept. Half-precision data
+    (float16, bfloat16) is fitted in float32, and the fitted state is float32; complex data is
+    refused.
 
     Args:
         n_components: Number of components ``K``.
@@ -297,15 +343,28 @@ class GaussianMixture(TorchEstimator):
         check_choice(self.init_params, INIT_PARAMS, "init_params")
         if self.n_components > len(x):
             raise ValueError(f"n_components={self.n_components} exceeds the {len(x)} samples")
-        if not self.reg_covar >= 0:
-            raise ValueError(f"reg_covar must be >= 0, got {self.reg_covar!r}")
-        if not self.tol >= 0:
-            raise ValueError(f"tol must be >= 0, got {self.tol!r}")
+        check_real(self.reg_covar, "reg_covar")
+        check_real(self.tol, "tol")
 
     def _given(self, value: Any, shape: tuple[int, ...], name: str, x: Tensor) -> Tensor:
-        tensor = torch.as_tensor(value).to(device=x.device, dtype=x.dtype)
+        """``value`` as a real, finite tensor of ``shape`` on ``x``'s device and dtype."""
+        try:
+            tensor = value if isinstance(value, Tensor) else torch.as_tensor(np.asarray(value))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name} must be an array of shape {shape}: {error}") from None
+        if tensor.is_complex():
+            raise ValueError(f"{name} holds complex values ({tensor.dtype}); pass real values")
         if tuple(tensor.shape) != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}")
+            names = {"weights_init": "(K,)", "means_init": "(K, D)"}.get(
+                name,
+                f"{PRECISION_SHAPES[self.covariance_type]} for "
+                f"covariance_type={self.covariance_type!r}",
+            )
+            raise ValueError(
+                f"{name} must have shape {shape}, got {tuple(tensor.shape)}; expected {names}"
+            )
+        tensor = tensor.to(device=x.device, dtype=x.dtype)
+        check_finite(tensor, name)
         return tensor
 
     def _precision_shape(self, d: int) -> tuple[int, ...]:
@@ -313,6 +372,43 @@ class GaussianMixture(TorchEstimator):
         return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[
             self.covariance_type
         ]
+
+    def _given_parameters(self, x: Tensor) -> dict[str, Tensor]:
+        """The checked ``weights_init``, ``means_init`` and ``precisions_init`` that are set.
+
+        Raises:
+            ValueError: On a wrong shape, NaN or Inf, negative weights or weights not summing
+                to 1, or a precision that is not symmetric positive definite (naming the
+                component).
+        """
+        k, d = self.n_components, x.shape[1]
+        given: dict[str, Tensor] = {}
+        if self.weights_init is not None:
+            weights = self._given(self.weights_init, (k,), "weights_init", x)
+            negative = (weights < 0).nonzero()
+            if len(negative):
+                j = int(negative[0, 0])
+                raise ValueError(
+                    f"weights_init[{j}] = {float(weights[j])!r} is negative; mixing weights "
+                    "must be >= 0 and sum to 1"
+                )
+            total = float(weights.sum(dtype=torch.float64))
+            if abs(total - 1.0) > WEIGHTS_SUM_TOL:
+                raise ValueError(f"weights_init must sum to 1, got a sum of {total:.6g}")
+            given["weights_"] = weights
+        if self.means_init is not None:
+            given["means_"] = self._given(self.means_init, (k, d), "means_init", x)
+        if self.precisions_init is not None:
+            precisions = self._given(
+                self.precisions_init, self._precision_shape(d), "precisions_init", x
+            )
+            given["precisions_cholesky_"] = _precision_to_cholesky(precisions, self.covariance_type)
+            given["covariances_"] = (
+                torch.linalg.inv(precisions)
+                if self.covariance_type in ("full", "tied")
+                else 1.0 / precisions
+            )
+        return given
 
     def _initial_resp(self, x: Tensor, generator: torch.Generator) -> Tensor:
         n, k = len(x), self.n_components
@@ -348,27 +444,16 @@ class GaussianMixture(TorchEstimator):
         log_norm, resp = normalize(self._weighted_log_prob(x, squares))
         return log_norm.mean(), resp
 
-    def _initialize(self, x: Tensor, origin: Tensor, generator: torch.Generator) -> None:
-        """Starting parameters for data ``x`` given relative to ``origin``."""
-        given = (self.weights_init, self.means_init, self.precisions_init)
-        if any(value is None for value in given):  # else all is given: nothing to estimate
+    def _initialize(
+        self, x: Tensor, origin: Tensor, generator: torch.Generator, given: dict[str, Tensor]
+    ) -> None:
+        """Starting parameters for data ``x`` given relative to ``origin``; ``given`` holds
+        the checked starting parameters (from :meth:`_given_parameters`)."""
+        if not {"weights_", "means_", "precisions_cholesky_"} <= given.keys():
+            # (else all is given: nothing to estimate)
             self._m_step(x, self._initial_resp(x, generator))
-        d = x.shape[1]
-        if self.weights_init is not None:
-            self.weights_ = self._given(self.weights_init, (self.n_components,), "weights_init", x)
-        if self.means_init is not None:
-            means = self._given(self.means_init, (self.n_components, d), "means_init", x)
-            self.means_ = means - origin
-        if self.precisions_init is not None:
-            precisions = self._given(
-                self.precisions_init, self._precision_shape(d), "precisions_init", x
-            )
-            self.precisions_cholesky_ = _precision_to_cholesky(precisions, self.covariance_type)
-            self.covariances_ = (
-                torch.linalg.inv(precisions)
-                if self.covariance_type in ("full", "tied")
-                else 1.0 / precisions
-            )
+        for name, value in given.items():
+            setattr(self, name, value - origin if name == "means_" else value)
 
     def fit(self, X: Any, y: Any = None) -> GaussianMixture:
         """Fits the mixture to ``X`` ``(N, D)`` by EM; returns ``self``.
@@ -379,6 +464,7 @@ class GaussianMixture(TorchEstimator):
         """
         x = as_data(X, min_samples=2)
         self._check_params(x)
+        given = self._given_parameters(x)
         generator = make_generator(self.random_state, x.device)
         # EM commutes with translations; on data centered at their mean, float32 sums and
         # differences keep the digits that an offset far from the origin would take.
@@ -387,7 +473,7 @@ class GaussianMixture(TorchEstimator):
         squares = x.square() if self.covariance_type in ("diag", "spherical") else None
         best: tuple[float, dict[str, Any]] | None = None
         for _ in range(self.n_init):
-            self._initialize(x, origin, generator)
+            self._initialize(x, origin, generator, given)
             lower_bound = -math.inf
             converged = False
             n_iter = 0

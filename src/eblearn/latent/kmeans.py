@@ -30,6 +30,7 @@ from eblearn.latent._estimator import (
     TorchEstimator,
     as_data,
     check_int,
+    check_real,
     make_generator,
 )
 from eblearn.latent.hamerly import hamerly_lloyd, nearest_two, with_ones
@@ -110,7 +111,8 @@ class KMeans(TorchEstimator):
     Each run stops when the labels no longer change or when the squared center shift
     summed over centers is at most ``tol`` times the mean per-feature variance of the data
     (scikit-learn's rule); the run of lowest inertia is kept. A cluster left empty is moved
-    to the sample farthest from its center.
+    to the sample farthest from its center. Half-precision data (float16, bfloat16) is
+    clustered in float32, and the fitted state is float32; complex data is refused.
 
     Args:
         n_clusters: Number of centers ``K``.
@@ -163,8 +165,7 @@ class KMeans(TorchEstimator):
         check_int(self.max_iter, "max_iter")
         if self.n_clusters > len(x):
             raise ValueError(f"n_clusters={self.n_clusters} exceeds the {len(x)} samples")
-        if not self.tol >= 0:
-            raise ValueError(f"tol must be >= 0, got {self.tol!r}")
+        check_real(self.tol, "tol")
         given: Tensor | None = None
         if isinstance(self.init, str):
             if self.init not in INITS:

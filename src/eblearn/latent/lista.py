@@ -31,8 +31,8 @@ from eblearn.latent._estimator import check_int
 from eblearn.latent.sparse_coding import (
     check_dictionary,
     fista,
+    gradient_step,
     ista,
-    lipschitz_constant,
     soft_threshold,
     sparse_coding_energy,
 )
@@ -74,7 +74,7 @@ class LISTA(nn.Module):
         check_int(n_layers, "n_layers")
         dictionary = dictionary.detach().float()
         k, d = dictionary.shape
-        step = 1.0 / lipschitz_constant(dictionary)
+        step = gradient_step(dictionary)
         self.lam = lam
         self.n_layers = n_layers
         self.register_buffer("dictionary", dictionary.clone())

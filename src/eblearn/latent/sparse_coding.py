@@ -39,7 +39,7 @@ from torch import Tensor
 
 from eblearn._validate import check_choice
 from eblearn.energy.protocol import check_unconditional
-from eblearn.latent._estimator import TorchEstimator, as_data, check_int
+from eblearn.latent._estimator import TorchEstimator, as_data, check_int, check_real
 from eblearn.latent._parallel import row_jobs, solve_row_blocks
 from eblearn.latent.active_set import support_codes
 
@@ -138,6 +138,25 @@ def lipschitz_constant(dictionary: Tensor) -> float:
     constant)."""
     gram = dictionary @ dictionary.T
     return float(torch.linalg.eigvalsh(gram.double()).max())
+
+
+def gradient_step(dictionary: Tensor) -> float:
+    """The proximal-gradient step ``1/L`` (:func:`lipschitz_constant`), capped at the largest
+    number of the dictionary's dtype.
+
+    An all-zero dictionary has ``L = 0``: the smooth part ``½||y - zW||²`` is then constant,
+    any step is valid, and the step is 1, so the iterations shrink the codes to the exact
+    minimizer ``z = 0`` for ``λ > 0`` (with ``λ = 0`` every code is a minimizer, and the
+    start is kept).
+
+    Example:
+        >>> gradient_step(2 * torch.eye(3)), gradient_step(torch.zeros(3, 2))
+        (0.25, 1.0)
+    """
+    lipschitz = lipschitz_constant(dictionary)
+    if lipschitz <= 0:
+        return 1.0
+    return min(1.0 / lipschitz, torch.finfo(dictionary.dtype).max)
 
 
 def _gram_product(codes: Tensor, gram: Tensor) -> Tensor:
@@ -252,14 +271,15 @@ def _checked_start(
     dictionary: Tensor,
     lam: float,
     max_iter: int,
+    tol: float,
     check_every: int,
     init: Tensor | None,
 ) -> Tensor:
     """Checks the input every solver here shares; returns the start codes ``(N, K)``."""
     check_dictionary(dictionary, y)
-    if not lam >= 0:
-        raise ValueError(f"lam (the sparsity weight λ) must be >= 0, got {lam!r}")
+    check_real(lam, "lam (the sparsity weight λ)")
     check_int(max_iter, "max_iter")
+    check_real(tol, "tol")
     check_int(check_every, "check_every")
     return _start_codes(init, y, len(dictionary))
 
@@ -277,10 +297,10 @@ def _proximal_gradient(
     record_history: bool,
 ) -> SparseCodes:
     """ISTA (``accelerated=False``) or FISTA with adaptive restart, batched with early exit."""
-    codes = _checked_start(y, dictionary, lam, max_iter, check_every, init)
+    codes = _checked_start(y, dictionary, lam, max_iter, tol, check_every, init)
     # The Gram form ½zᵀGz - cᵀz + λ||z||₁ (the energy minus ½||y||²): G = WWᵀ, c = yWᵀ.
     gram, correlation, y_sq = dictionary @ dictionary.T, y @ dictionary.T, y.pow(2).sum(-1)
-    step = torch.full((1, 1), 1.0 / lipschitz_constant(dictionary), dtype=y.dtype, device=y.device)
+    step = torch.full((1, 1), gradient_step(dictionary), dtype=y.dtype, device=y.device)
     history: list[float] = []
     on_iteration = None
     if record_history:
@@ -334,7 +354,8 @@ def ista(
         :class:`SparseCodes`.
 
     Raises:
-        ValueError: On mismatched shapes or a negative ``lam``.
+        ValueError: On mismatched shapes, or a ``lam`` or ``tol`` that is negative, NaN or
+            infinite.
 
     Example:
         >>> W = torch.eye(3)  # an orthonormal dictionary: the code is shrink(y, λ)
@@ -452,8 +473,8 @@ def admm(
         :class:`SparseCodes` (``history`` is empty).
 
     Raises:
-        ValueError: On mismatched shapes, a negative ``lam``, ``rho <= 0`` or ``relaxation``
-            outside ``(0, 2)``.
+        ValueError: On mismatched shapes, a ``lam`` or ``tol`` that is negative, NaN or
+            infinite, ``rho <= 0`` or ``relaxation`` outside ``(0, 2)``.
 
     Example:
         >>> torch.manual_seed(0)
@@ -464,7 +485,7 @@ def admm(
         >>> result.converged, bool((result.gap <= 1e-4 * y.pow(2).sum(1)).all())
         (True, True)
     """
-    codes = _checked_start(y, dictionary, lam, max_iter, check_every, init)
+    codes = _checked_start(y, dictionary, lam, max_iter, tol, check_every, init)
     if not 0.0 < relaxation < 2.0:
         raise ValueError(f"relaxation (α) must lie in (0, 2), got {relaxation!r}")
     if rho is not None and not rho > 0:
@@ -747,8 +768,19 @@ class SparseCoder(TorchEstimator):
         return self.components_
 
     def transform(self, X: Any) -> Tensor:
-        """Sparse codes of ``X`` ``(N, D)``, shape ``(N, K)``."""
+        """Sparse codes of ``X`` ``(N, D)``, shape ``(N, K)``.
+
+        An all-zero dictionary gives all-zero codes (the exact minimizer for ``alpha > 0``)
+        under every algorithm.
+
+        Raises:
+            ValueError: On an unknown ``algorithm``; an ``alpha`` or ``tol`` that is negative,
+                NaN or infinite; a ``max_iter`` that is not an integer ``>= 1``; or bad data.
+        """
         check_choice(self.algorithm, ALGORITHMS, "algorithm")
+        check_real(self.alpha, "alpha")
+        check_real(self.tol, "tol")
+        check_int(self.max_iter, "max_iter")
         x = self._check_input(X)
         return SOLVERS[self.algorithm](
             x, self.components_, self.alpha, max_iter=self.max_iter, tol=self.tol

@@ -33,6 +33,16 @@ def _all_reduce(x: Tensor, distributed: bool, maximum: bool = False) -> Tensor:
     return x
 
 
+def _log_sum_over_samples(log_q: Tensor, distributed: bool) -> Tensor:
+    """``log Σ_b exp(log_q[k, b])`` ``(K, 1)`` over the samples of every process (when
+    ``distributed``), shifted by the per-prototype maximum so that no term overflows."""
+    if not (distributed and world_size() > 1):
+        return torch.logsumexp(log_q, dim=1, keepdim=True)
+    peak = _all_reduce(log_q.amax(dim=1, keepdim=True), True, maximum=True)  # (K, 1)
+    total = _all_reduce((log_q - peak).exp().sum(dim=1, keepdim=True), True)
+    return peak + total.log()
+
+
 @torch.no_grad()
 def sinkhorn(
     scores: Tensor,
@@ -51,6 +61,12 @@ def sinkhorn(
     A factor common to all entries cancels in the next normalization, so the initial total
     mass and the shares ``1/K`` and ``1/B`` need not be applied: each iteration divides every
     prototype's row by its sum, then every sample's column by its sum, which leaves ``B·Q``.
+    The scaling runs in the log domain [1], ``log Q ← log Q - logsumexp``, first over the
+    samples, then over the prototypes: ``exp(S/ε)`` itself overflows (or underflows to 0 for a
+    whole sample, which made the batch NaN) once ``ε`` is small against the spread of the
+    scores, while any finite scores give finite ``log Q`` and rows summing to 1. float64
+    scores are computed in float64, all others (float16, bfloat16) in float32; the result has
+    the scores' dtype.
 
     Args:
         scores: Similarities to the prototypes, ``(B, K)``.
@@ -65,23 +81,27 @@ def sinkhorn(
         ValueError: If ``scores`` is not 2-D, ``epsilon <= 0`` or ``iterations < 1``.
 
     Example:
-        >>> q = sinkhorn(torch.rand(6, 3), iterations=200)  # cosine-like scores
+        >>> scores = torch.tensor([[0.9, 0.1, -0.2], [0.8, 0.3, 0.0], [0.7, -0.5, 0.2],
+        ...                        [0.6, 0.2, 0.1], [-0.1, 0.4, 0.3], [0.5, 0.0, 0.6]])
+        >>> q = sinkhorn(scores, iterations=200)  # 4 of the 6 samples score prototype 0 best
         >>> torch.allclose(q.sum(1), torch.ones(6))  # each sample assigned once
         True
-        >>> torch.allclose(q.sum(0), torch.full((3,), 2.0), atol=1e-3)  # B/K = 2 per prototype
+        >>> torch.allclose(q.sum(0), torch.full((3,), 2.0), atol=1e-3)  # yet B/K = 2 each
         True
+        >>> q.argmax(1).tolist()  # samples 2 and 3 go to the other prototypes
+        [0, 0, 2, 1, 1, 2]
     """
     check_ndim(scores, 2, "scores", "(B, K)")
     check_positive(epsilon, "epsilon")
     if iterations < 1:
         raise ValueError(f"Sinkhorn needs iterations >= 1, got {iterations}")
-    logits = scores.detach().float() / epsilon
-    peak = _all_reduce(logits.max().clone(), gather_distributed, maximum=True)
-    q = logits.sub_(peak).exp_().T  # (K, B); the constant cancels in the normalization
+    work = torch.float64 if scores.dtype == torch.float64 else torch.float32
+    log_q = scores.detach().to(work).T / epsilon  # (K, B): log Q up to a constant
     for _ in range(iterations):
-        q /= _all_reduce(q.sum(dim=1, keepdim=True), gather_distributed)  # equal prototype mass
-        q /= q.sum(dim=0, keepdim=True)  # sample mass 1 (local: each column lives on one rank)
-    return q.T.to(scores.dtype)
+        log_q -= _log_sum_over_samples(log_q, gather_distributed)  # equal prototype mass
+        # sample mass 1 (local: each column lives on one rank)
+        log_q -= torch.logsumexp(log_q, dim=0, keepdim=True)
+    return log_q.exp_().T.to(scores.dtype)
 
 
 def swapped_prediction_loss(
@@ -134,9 +154,9 @@ class SwAVLoss(nn.Module):
             different shapes.
 
     Example:
-        >>> scores = [torch.randn(8, 5) for _ in range(4)]  # 2 large + 2 small crops
-        >>> float(SwAVLoss()(scores, num_assigned=2)) > 0
-        True
+        >>> scores = [torch.zeros(8, 5) for _ in range(4)]  # 2 large + 2 small crops
+        >>> round(float(SwAVLoss()(scores, num_assigned=2)), 4)  # no preference: log K
+        1.6094
     """
 
     def __init__(

@@ -34,8 +34,14 @@ class BarlowTwins(Method):
         >>> import torch
         >>> from eblearn.nn import ConvNet
         >>> method = BarlowTwins(ConvNet(1, width=4), projector_dims=(32, 32))
-        >>> out = method([torch.randn(8, 1, 16, 16), torch.randn(8, 1, 16, 16)])
-        >>> bool(out["loss"] > 0)
+        >>> views = [torch.randn(8, 1, 16, 16), torch.randn(8, 1, 16, 16)]
+        >>> out = method(views)
+        >>> a, b = (method.projector(method.encoder(v)) for v in views)
+        >>> a, b = ((e - e.mean(0)) / e.std(0, unbiased=False) for e in (a, b))
+        >>> c = a.T @ b / 8  # the (D, D) cross-correlation
+        >>> off_diagonal = c.pow(2).sum() - c.diagonal().pow(2).sum()
+        >>> expected = (1 - c.diagonal()).pow(2).sum() + 5e-3 * off_diagonal
+        >>> torch.allclose(out["loss"], expected, rtol=1e-4)
         True
     """
 

@@ -37,8 +37,13 @@ class BYOL(Method):
     Example:
         >>> from eblearn.nn import ConvNet
         >>> method = BYOL(ConvNet(1, width=4), projector_dims=(16, 8), predictor_dims=(16, 8))
-        >>> out = method([torch.randn(8, 1, 16, 16), torch.randn(8, 1, 16, 16)])
-        >>> 0.0 <= float(out["loss"].detach()) <= 8.0
+        >>> views = [torch.randn(8, 1, 16, 16), torch.randn(8, 1, 16, 16)]
+        >>> out = method(views)
+        >>> z = [method.projector(method.encoder(v)) for v in views]  # the target: a copy, so far
+        >>> p = [method.predictor(e) for e in z]
+        >>> cos = torch.nn.functional.cosine_similarity
+        >>> expected = (2 - 2 * cos(p[0], z[1])).mean() + (2 - 2 * cos(p[1], z[0])).mean()
+        >>> torch.allclose(out["loss"], expected)
         True
     """
 

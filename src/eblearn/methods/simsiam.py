@@ -40,8 +40,13 @@ class SimSiam(Method):
         >>> import torch
         >>> from eblearn.nn import ConvNet
         >>> method = SimSiam(ConvNet(1, width=4), projector_dims=(16, 8), predictor_hidden=4)
-        >>> out = method([torch.randn(8, 1, 16, 16), torch.randn(8, 1, 16, 16)])
-        >>> -1.0 <= float(out["loss"].detach()) <= 1.0
+        >>> views = [torch.randn(8, 1, 16, 16), torch.randn(8, 1, 16, 16)]
+        >>> out = method(views)
+        >>> z = [method.projector(method.encoder(v)) for v in views]
+        >>> p = [method.predictor(e) for e in z]
+        >>> cos = torch.nn.functional.cosine_similarity
+        >>> expected = -(cos(p[0], z[1]).mean() + cos(p[1], z[0]).mean()) / 2
+        >>> torch.allclose(out["loss"], expected)
         True
     """
 

@@ -55,7 +55,13 @@ class SwAV(Method):
         >>> from eblearn.nn import ConvNet
         >>> method = SwAV(ConvNet(1, width=4), projector_dims=(16, 8), num_prototypes=10)
         >>> views = [torch.randn(8, 1, 16, 16)] * 2 + [torch.randn(8, 1, 8, 8)] * 4  # 2 + 4
-        >>> bool(method(views)["loss"] > 0)
+        >>> loss = method(views)["loss"]
+        >>> # one encoder call per crop size, then cosines to the prototypes, then SwAV's loss
+        >>> features = [method.encoder(torch.cat(views[:2])), method.encoder(torch.cat(views[2:]))]
+        >>> z = torch.nn.functional.normalize(method.projector(torch.cat(features)), dim=1)
+        >>> scores = list(method.prototypes(z, normalized=True).chunk(6))  # 6 × (8, K)
+        >>> from eblearn.losses import SwAVLoss
+        >>> torch.allclose(loss, SwAVLoss()(scores, num_assigned=2))
         True
     """
 
