@@ -42,7 +42,8 @@ class Probe:
             a zero-argument callable (a library call).
         expect: Words the error message must hold.
         exit_code: The CLI's expected exit code (2: bad input, 1: failure).
-        error: The library call's expected exception type.
+        error: The library call's expected exception type; ``None`` when the call must
+            succeed and return a true value (an exact answer where a crash used to be).
         protect: Whether ``make``'s folder holds files that must survive untouched.
     """
 
@@ -51,7 +52,7 @@ class Probe:
     make: Callable[[Path], Any]
     expect: str
     exit_code: int = 2
-    error: type[BaseException] = ValueError
+    error: type[BaseException] | None = ValueError
     protect: bool = True
 
 
@@ -83,6 +84,12 @@ def run_probe(probe: Probe, folder: Path) -> tuple[str, str]:
             column = "silent"
         else:
             column = "clear"
+    elif probe.error is None:
+        try:
+            answer = bool(target())
+        except Exception as error:
+            return "traceback", f"{type(error).__name__}: {error}"
+        seen, column = ("right answer", "clear") if answer else ("wrong answer", "silent")
     else:
         try:
             with contextlib.redirect_stderr(stderr):
@@ -258,6 +265,93 @@ def _write(name: str, text: str) -> Callable[[Path], None]:
         (run / name).write_text(text)
 
     return edit
+
+
+def library(call: Callable[[], Any]) -> Callable[[Path], Callable[[], Any]]:
+    """A library call (no files involved)."""
+    return lambda folder: call
+
+
+def _data(dtype: Any = np.float64) -> np.ndarray:
+    generator = np.random.default_rng(0)
+    return generator.normal(size=(60, 4)).astype(dtype)
+
+
+def _estimator(name: str, k: int) -> Any:
+    from eblearn import latent
+
+    if name == "PCA":
+        return latent.PCA(n_components=k)
+    size = "n_clusters" if name == "KMeans" else "n_components"
+    return getattr(latent, name)(**{size: k, "random_state": 0})
+
+
+def _complex_fit(name: str) -> Callable[[], Any]:
+    def call() -> Any:
+        from eblearn.latent import SparseCoder
+
+        data = _data() + 1j * _data()
+        if name == "SparseCoder":
+            return SparseCoder(np.eye(4), alpha=0.1).transform(data)
+        return _estimator(name, 2).fit(data)
+
+    return call
+
+
+def _sparse_coder(**options: Any) -> Callable[[], Any]:
+    def call() -> Any:
+        from eblearn.latent import SparseCoder
+
+        return SparseCoder(np.eye(4), **options).transform(_data())
+
+    return call
+
+
+def _zero_dictionary(algorithm: str) -> Callable[[], bool]:
+    def call() -> bool:
+        import torch
+
+        from eblearn.latent import SparseCoder
+
+        codes = SparseCoder(np.zeros((3, 4)), alpha=0.3, algorithm=algorithm).transform(_data())
+        return bool(torch.as_tensor(codes).abs().max() == 0)
+
+    return call
+
+
+def _half_precision_fit(name: str) -> Callable[[], bool]:
+    """float16 data are fitted in float32: the same state as a float32 fit of the same values."""
+
+    def call() -> bool:
+        import torch
+
+        half = torch.as_tensor(_data(np.float32)).half()
+        state = "cluster_centers_" if name == "KMeans" else "means_"
+        fitted = getattr(_estimator(name, 3).fit(half), state)
+        reference = getattr(_estimator(name, 3).fit(half.float()), state)
+        return fitted.dtype == torch.float32 and bool(torch.equal(fitted, reference))
+
+    return call
+
+
+def _gmm_start(**start: Any) -> Callable[[], Any]:
+    def call() -> Any:
+        from eblearn.latent import GaussianMixture
+
+        return GaussianMixture(n_components=2, **start).fit(_data())
+
+    return call
+
+
+def _sinkhorn_far_sample() -> bool:
+    import torch
+
+    from eblearn.losses.swav import sinkhorn
+
+    scores = torch.randn(32, 8, generator=torch.Generator().manual_seed(0)) * 0.1
+    scores[0] *= 100
+    q = sinkhorn(scores, epsilon=0.005)
+    return bool(torch.isfinite(q).all() and torch.allclose(q.sum(1), torch.ones(32)))
 
 
 # --- the probes -------------------------------------------------------------------------------
@@ -613,6 +707,67 @@ PROBES: list[Probe] = [
         ],
         "corrupted or truncated",
         protect=False,
+    ),
+    # The library's estimators and losses, called directly.
+    *(
+        Probe(
+            "estimators and losses",
+            f"{name} on complex data",
+            library(_complex_fit(name)),
+            "complex",
+        )
+        for name in ("PCA", "KMeans", "GaussianMixture", "SparseCoder")
+    ),
+    Probe(
+        "estimators and losses",
+        "SparseCoder(tol=nan)",
+        library(_sparse_coder(tol=float("nan"))),
+        "tol must be",
+    ),
+    Probe(
+        "estimators and losses",
+        "SparseCoder(alpha=inf)",
+        library(_sparse_coder(alpha=float("inf"))),
+        "alpha must be",
+    ),
+    *(
+        Probe(
+            "estimators and losses",
+            f"all-zero dictionary under {algorithm}",
+            library(_zero_dictionary(algorithm)),
+            "",
+            error=None,
+        )
+        for algorithm in ("ista", "fista", "admm")
+    ),
+    *(
+        Probe(
+            "estimators and losses",
+            f"{name} on float16",
+            library(_half_precision_fit(name)),
+            "",
+            error=None,
+        )
+        for name in ("KMeans", "GaussianMixture")
+    ),
+    Probe(
+        "estimators and losses",
+        "GaussianMixture with a non-PD precisions_init",
+        library(_gmm_start(precisions_init=np.stack([np.eye(4), -np.eye(4)]))),
+        "not positive definite",
+    ),
+    Probe(
+        "estimators and losses",
+        "GaussianMixture weights_init not summing to 1",
+        library(_gmm_start(weights_init=np.array([0.6, 0.5]))),
+        "must sum to 1",
+    ),
+    Probe(
+        "estimators and losses",
+        "Sinkhorn at ε=0.005 with one far sample",
+        library(_sinkhorn_far_sample),
+        "",
+        error=None,
     ),
 ]
 
