@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 
 import numpy as np
 import pytest
 
-from eblearn.app.bench import BenchRow, format_table, parse_method_args
-from eblearn.cli import main
+import eblearn.app.train
+from eblearn.app.bench import BenchRow, bench_folder, format_table, parse_method_args
+from eblearn.app.run_folder import Mode
+from eblearn.cli import build_parser, main
 
 
 @pytest.fixture
@@ -32,7 +35,7 @@ def test_bench_trains_each_method_and_writes_table_csv_and_chart(toy_npz, tmp_pa
             "--backbone-arg", "width=4",
             "--method-arg", "projector_dims=[16,16]",
             "--method-arg", "simclr:temperature=0.2",
-            "--out", str(out), "--no-progress",
+            "--run-dir", str(out), "--no-progress",
         ]
     )  # fmt: skip
     assert status == 0
@@ -55,6 +58,7 @@ def test_bench_trains_each_method_and_writes_table_csv_and_chart(toy_npz, tmp_pa
         assert "seed: 3" in config
         assert "epochs: 1" in config
     assert "temperature: 0.2" in (out / "simclr" / "config.yaml").read_text()
+    assert sorted(bench_folder(out).written()) == ["bench.png", "results.csv", "results.md"]
 
 
 def test_method_args_go_to_the_methods_that_take_them():
@@ -83,6 +87,95 @@ def test_table_formats_percentages_and_missing_values():
     assert format_table(rows, markdown=True).count("\n") == 3
 
 
-def test_bench_reports_unknown_methods(capsys):
-    assert main(["bench", "--methods", "simclr,nope"]) == 2
-    assert "unknown method 'nope'; valid methods:" in capsys.readouterr().err
+@pytest.fixture
+def no_training(monkeypatch):
+    """Makes any training fail the test: validation must stop the bench before it."""
+
+    def pretrain(*args, **kwargs):
+        raise AssertionError("a method was trained before every method was validated")
+
+    monkeypatch.setattr(eblearn.app.train, "pretrain", pretrain)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--methods", "simclr,byol,nope"], "unknown method 'nope'; valid methods:"),
+        (["--methods", "simclr,simclr"], "--methods names 'simclr' more than once"),
+        (
+            ["--methods", "simclr,byol,vicreg", "--method-arg", "vicreg:projector_dims=[64,0]"],
+            "vicreg: layer sizes must be >= 1, got [128, 64, 0]",
+        ),
+        (
+            ["--methods", "simclr,byol,vicreg", "--method-arg", "vicreg:nu=2"],
+            "vicreg: method 'vicreg' has no hyper-parameter(s) nu; valid: projector_dims",
+        ),
+        (["--methods", "simclr", "--devices", "2"], "trains each method on one device"),
+        (["--methods", "simclr", "--data", "cifar11"], "unknown dataset 'cifar11'"),
+    ],
+)
+def test_every_method_is_validated_before_anything_is_trained_or_written(
+    tmp_path, monkeypatch, capsys, no_training, options, message
+):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--epochs", "1", *options]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["bench", "--epochs", "1", "--run-dir", "mine", *options]) == 2
+    assert list(tmp_path.iterdir()) == []  # neither runs/bench-... nor mine/
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--epochs", "0", "argument --epochs: must be >= 1, got 0"),
+        ("--batch-size", "-1", "argument --batch-size: must be >= 1, got -1"),
+        ("--precision", "64", "argument --precision: invalid choice: '64'"),
+        ("--accelerator", "tpu", "argument --accelerator: invalid choice: 'tpu'"),
+        ("--methods", "simclr,,byol", "expected names separated by commas, got 'simclr,,byol'"),
+    ],
+)
+def test_bad_values_exit_2_at_the_command_line(
+    tmp_path, monkeypatch, capsys, option, value, message
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", option, value])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_earlier_bench_is_kept_unless_overwrite(tmp_path, capsys, no_training):
+    out = tmp_path / "bench"
+    folder = bench_folder(out)
+    with folder.claimed(Mode.NEW):
+        folder.file("results.md").write_text("| earlier |")
+    args = ["bench", "--methods", "simclr", "--epochs", "1", "--run-dir", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"run folder '{out}' already holds a run (results.md); pass --overwrite" in err
+    assert (out / "results.md").read_text() == "| earlier |"
+    with pytest.raises(AssertionError, match="a method was trained"):  # validated: trains
+        main([*args, "--overwrite"])
+
+
+def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {s: a for a in parser._actions for s in a.option_strings if s != "-h"}
+
+
+def test_bench_and_train_share_their_option_definitions():
+    subparsers = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    train, bench = (_options(subparsers.choices[name]) for name in ("train", "bench"))
+    assert set(train) - set(bench) == {"--method", "--resume"}
+    assert set(bench) - set(train) == {"--methods", "--heads"}
+    for option in set(train) & set(bench) - {"--method-arg", "--run-dir", "--overwrite"}:
+        ours, theirs = bench[option], train[option]
+        assert (ours.type, ours.choices, ours.dest, ours.nargs) == (
+            theirs.type,
+            theirs.choices,
+            theirs.dest,
+            theirs.nargs,
+        ), option
+    assert bench["--precision"].choices == ("auto", "32", "bf16-mixed", "16-mixed")

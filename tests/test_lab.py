@@ -1,15 +1,25 @@
-"""The energy lab end to end: files, metrics, the collapse it is meant to show, the CLI."""
+"""The energy lab end to end: files, metrics, the collapse it is meant to show, the CLI, its
+sampler registry and its run folder."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 
 import pytest
+import torch
 
-from eblearn.app.lab import LabConfig, run_lab
-from eblearn.cli import main
+from eblearn.app.lab import LabConfig, _build_energy, _build_loss, _train, lab_folder, run_lab
+from eblearn.app.lab_samplers import LAB_SAMPLERS, NoNegatives, SamplerSettings
+from eblearn.app.run_folder import Mode
+from eblearn.cli import build_parser, main
+from eblearn.data.toy2d import load_toy
+from eblearn.energy import MLPEnergy
 
 TINY = {"n": 128, "batch_size": 64, "resolution": 16, "progress": False, "sampler_steps": 3}
+TINY_ARGS = ["--n", "32", "--batch-size", "16", "--resolution", "8", "--sampler-steps", "2"]
+TINY_ARGS += ["--steps", "1", "--no-progress"]
 
 
 @pytest.mark.parametrize(
@@ -27,15 +37,17 @@ def test_every_figure_is_written(tmp_path, data: str, model: str, loss: str, sam
     config = LabConfig(
         data=data, model=model, loss=loss, sampler=sampler, steps=3, latent_points=8, **TINY
     )
-    config.out = str(tmp_path)
+    config.run_dir = str(tmp_path / "run")
     result = run_lab(config)
     names = sorted(p.name for p in result.figures)
     second = "free_energy.png" if model == "latent" else "density.png"
     assert names == sorted(["energy.png", second, "chains.png", "curve.png"])
     assert all(p.exists() for p in result.figures)
-    saved = json.loads((tmp_path / "results.json").read_text())
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["config"]["loss"] == loss
     assert set(saved["metrics"]) >= {"loss", "data_energy", "grid_energy"}
+    # every file is eblearn's, so --overwrite may delete exactly these
+    assert sorted(lab_folder(tmp_path / "run").written()) == sorted([*names, "results.json"])
 
 
 def test_a_zero_margin_loss_collapses_where_a_margin_loss_does_not(tmp_path) -> None:
@@ -43,7 +55,7 @@ def test_a_zero_margin_loss_collapses_where_a_margin_loss_does_not(tmp_path) -> 
     # the data is the lowest (a flat energy), the hinge opens a gap of about the margin.
     gaps = {}
     for loss in ("perceptron", "hinge"):
-        config = LabConfig(loss=loss, sampler="uniform", steps=60, out=str(tmp_path / loss))
+        config = LabConfig(loss=loss, sampler="uniform", steps=60, run_dir=str(tmp_path / loss))
         config.__dict__.update(TINY)
         metrics = run_lab(config).metrics
         gaps[loss] = metrics["grid_energy"] - metrics["data_energy"]
@@ -52,22 +64,151 @@ def test_a_zero_margin_loss_collapses_where_a_margin_loss_does_not(tmp_path) -> 
 
 
 def test_bad_options_are_named(tmp_path, capsys) -> None:
+    run = str(tmp_path / "run")
     with pytest.raises(ValueError, match="unknown loss 'cosine'; valid choices: energy"):
-        run_lab(LabConfig(loss="cosine", out=str(tmp_path)))
-    with pytest.raises(ValueError, match="the hinge loss pushes up contrastive points"):
-        run_lab(LabConfig(loss="hinge", sampler="none", out=str(tmp_path)))
+        run_lab(LabConfig(loss="cosine", run_dir=run))
+    with pytest.raises(ValueError, match="unknown sampler 'gibbs'; valid samplers: cd, "):
+        run_lab(LabConfig(sampler="gibbs", run_dir=run))
+    with pytest.raises(ValueError, match=r"the hinge loss pushes up contrastive points: .*\(cd, "):
+        run_lab(LabConfig(loss="hinge", sampler="none", run_dir=run))
     with pytest.raises(ValueError, match="score matching needs a smooth energy"):
-        run_lab(LabConfig(loss="dsm", sampler="none", model="latent", out=str(tmp_path)))
-    assert main(["lab", "--data", "circles", "--out", str(tmp_path)]) == 2
+        run_lab(LabConfig(loss="dsm", sampler="none", model="latent", run_dir=run))
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
+        run_lab(LabConfig(steps=0, run_dir=run))
+    with pytest.raises(
+        ValueError, match=r"hidden must be one or more layer sizes >= 1 .*\(64, 0\)"
+    ):
+        run_lab(LabConfig(hidden=(64, 0), run_dir=run))
+    with pytest.raises(ValueError, match=r"betas must be one or more values > 0 .*\(inf, -1\.0\)"):
+        run_lab(LabConfig(betas=(math.inf, -1.0), run_dir=run))
+    with pytest.raises(ValueError, match=r"radius must be >= 0, got -0\.1"):
+        run_lab(LabConfig(radius=-0.1, run_dir=run))
+    assert not (tmp_path / "run").exists()
+    assert main(["lab", "--data", "circles", "--run-dir", run]) == 2
     assert "unknown toy data set 'circles'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
-def test_the_command_line_runs_a_lab(tmp_path, capsys) -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--steps", "0", "argument --steps: must be >= 1, got 0"),
+        ("--resolution", "0", "argument --resolution: must be >= 1, got 0"),
+        ("--n", "0", "argument --n: must be >= 1, got 0"),
+        ("--batch-size", "-4", "argument --batch-size: must be >= 1, got -4"),
+        ("--margin", "-1", "argument --margin: must be > 0, got -1"),
+        ("--radius", "-0.5", "argument --radius: must be >= 0, got -0.5"),
+        ("--hidden", "64,0", "argument --hidden: must be >= 1, got 0"),
+        ("--hidden", "64 64", "argument --hidden: expected a positive integer, got '64 64'"),
+        ("--betas", "inf,0", "argument --betas: must be > 0 (inf allowed), got 0"),
+        ("--latent-beta", "nan", "argument --latent-beta: must be > 0 (inf allowed), got nan"),
+        ("--sampler", "gibbs", "argument --sampler: invalid choice: 'gibbs'"),
+    ],
+)
+def test_the_command_line_refuses_bad_values_before_writing(
+    tmp_path, monkeypatch, capsys, option: str, value: str, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["lab", option, value])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no default run folder either
+
+
+def test_the_command_line_runs_a_lab_in_a_new_timestamped_folder(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
     args = ["lab", "--data", "ellipse", "--loss", "hinge", "--sampler", "langevin"]
     args += ["--steps", "2", "--n", "64", "--resolution", "16", "--sampler-steps", "2"]
-    args += ["--out", str(tmp_path), "--no-progress", "--betas", "inf", "2"]
+    args += ["--no-progress", "--betas", "inf,2", "--hidden", "8,8"]
     assert main(args) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("lab-ellipse-hinge-langevin-")
     out = capsys.readouterr().out
-    assert "energy.png" in out
-    betas = json.loads((tmp_path / "results.json").read_text())["config"]["betas"]
-    assert betas == ["inf", 2.0]  # strict JSON
+    assert "energy.png" in out and str(run.relative_to(tmp_path)) in out
+    config = json.loads((run / "results.json").read_text())["config"]
+    assert config["betas"] == ["inf", 2.0]  # strict JSON
+    assert config["hidden"] == [8, 8]
+
+
+def test_an_existing_lab_run_is_kept_unless_overwrite(tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    folder = lab_folder(run)
+    with folder.claimed(Mode.NEW):
+        folder.write_json("results.json", {"earlier": True})
+        folder.file("energy.png").write_bytes(b"earlier figure")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    args = ["lab", "--loss", "energy", "--sampler", "none", "--run-dir", str(run), *TINY_ARGS]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"run folder '{run}' already holds a run (energy.png, results.json)" in err
+    assert "pass --overwrite to replace it" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    # a folder of files eblearn did not write is refused even with --overwrite
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    foreign = ["lab", "--loss", "energy", "--sampler", "none", "--run-dir", str(tmp_path / "mine")]
+    assert main([*foreign, "--overwrite", *TINY_ARGS]) == 2
+    assert "was not written by eblearn" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    assert main([*args, "--overwrite"]) == 0
+    saved = json.loads((run / "results.json").read_text())
+    assert "earlier" not in saved and saved["config"]["sampler"] == "none"
+    assert (run / "energy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_registry_refuses_duplicates_and_drives_the_choices() -> None:
+    with pytest.raises(ValueError, match="sampler 'langevin' is already registered"):
+        LAB_SAMPLERS.register("langevin", NoNegatives)
+    expected = {"langevin", "hmc", "cd", "pcd", "hard", "generator", "uniform", "none"}
+    assert set(LAB_SAMPLERS.names()) == expected
+    subparsers = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    (sampler,) = [a for a in subparsers.choices["lab"]._actions if a.dest == "sampler"]
+    assert list(sampler.choices) == LAB_SAMPLERS.names()
+    for name in LAB_SAMPLERS.names():  # every entry says what it does, in one line
+        assert LAB_SAMPLERS.describe(name)
+
+
+@pytest.mark.parametrize("name", LAB_SAMPLERS.names())
+def test_every_registered_sampler_runs_a_lab_step(name: str) -> None:
+    loss = "hinge" if LAB_SAMPLERS.get(name).draws else "energy"
+    config = LabConfig(loss=loss, sampler=name, steps=1, **TINY)
+    config.check()
+    gen = torch.Generator().manual_seed(0)
+    data = load_toy(config.data, config.n, generator=gen)
+    energy = _build_energy(config, conditional=False)
+    settings = SamplerSettings(bounds=1.5, steps=2, candidates=16)
+    draw = LAB_SAMPLERS.get(name)(settings, energy, gen)
+    before = [p.detach().clone() for p in energy.parameters()]
+    history = _train(config, energy, _build_loss(config), draw, data, (-1.5, 1.5, -1.5, 1.5), gen)
+    assert history["step"] == [0] and math.isfinite(history["loss"][0])
+    assert any(not torch.equal(a, b) for a, b in zip(before, energy.parameters()))
+    # one contrastive point per data point, inside the square (or none at all)
+    points = draw(data.y[:5], None)
+    if not draw.draws:
+        assert points is None and history["negative_energy"] == []
+        return
+    assert points is not None and points.shape == (5, 2)
+    assert len(history["negative_energy"]) == 1
+    if name != "hmc":  # HMC chains are not clipped to the square
+        assert points.abs().max() <= 1.5
+
+
+def test_hard_negatives_are_the_lowest_energy_candidates_outside_the_radius() -> None:
+    torch.manual_seed(0)
+    energy = MLPEnergy(2, hidden=(8,))
+    settings = SamplerSettings(bounds=2.0, candidates=32, radius=0.5)
+    draw = LAB_SAMPLERS.get("hard")(settings, energy, torch.Generator().manual_seed(3))
+    y = torch.tensor([[0.0, 0.0], [1.0, -1.0]])
+    chosen = draw(y, None)
+    candidates = (2 * torch.rand(32, 2, generator=torch.Generator().manual_seed(3)) - 1) * 2.0
+    with torch.no_grad():
+        values = energy(candidates, None)
+    for i in range(len(y)):  # naive: the lowest energy among the candidates far enough away
+        far = [j for j in range(32) if float((candidates[j] - y[i]).norm()) > 0.5]
+        best = min(far, key=lambda j: float(values[j]))
+        assert torch.equal(chosen[i], candidates[best])

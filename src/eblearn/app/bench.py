@@ -1,13 +1,20 @@
 """``eblearn bench``: train several methods on the same data, backbone, epochs and seed, and
 compare them in one table.
 
-For each method the job pretrains in ``OUT/<method>/`` (a normal run folder), probes the frozen
+Every method name and option is checked for all methods (each method built once, its run
+folder checked) before the first one trains; then the bench's run folder (``--run-dir``,
+default ``runs/bench-<data>-<time>``; kind ``bench``) is claimed. For each method the job
+pretrains in ``RUN_DIR/<method>/`` (a normal ``train`` run folder, through
+:func:`eblearn.app.train.pretrain`), probes the frozen
 encoder (weighted kNN, linear top-1 and top-5, linear probes on 1% and 10% of the labels),
 and measures the training throughput (images per second, augmentation included) and the peak
 memory of training (the GPU's peak allocation, or on the CPU the peak resident memory above
 the level when training started). Raw pixels are scored by the same probes as a floor.
 
-``OUT`` receives ``results.csv``, ``results.md`` (the table) and ``bench.png`` (bar chart).
+``RUN_DIR`` receives ``results.csv``, ``results.md`` (the table) and ``bench.png`` (bar chart);
+a folder holding them is refused unless ``--overwrite``, which replaces the per-method runs too.
+The options shared with ``eblearn train`` (data, backbone, epochs, optimizer, ``--precision``,
+...) are the same definitions (:func:`eblearn.app.train.add_training_options`).
 
 This is how the talk's comparisons are run: contrastive against non-contrastive methods
 (``--methods simclr,mocov2,byol,barlowtwins,vicreg``), or one method at several embedding
@@ -25,7 +32,6 @@ import io
 import os
 import resource
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, replace
@@ -35,6 +41,10 @@ from typing import Any
 import torch
 
 from eblearn._io import atomic_write_bytes
+from eblearn.app.interrupt import interruptible
+from eblearn.app.options import HelpFormatter, key_value, name_list
+from eblearn.app.run_folder import Mode, RunFolder, default_run_path
+from eblearn.data.images import DatasetSplits
 from eblearn.data.registry import load_dataset
 from eblearn.evaluate.protocol import evaluate_features, evaluate_raw_pixels, extract_features
 from eblearn.methods.base import METHODS
@@ -232,104 +242,186 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+BENCH_FILES = ("results.csv", "results.md", "bench.png")
+"""What a bench writes in its own folder (beside one run folder per method)."""
+
+
+def bench_folder(path: str | os.PathLike[str]) -> RunFolder:
+    """The run folder of a bench (its results are what must not be lost)."""
+    return RunFolder(path, kind="bench", precious=BENCH_FILES)
+
+
+@dataclass
+class BenchPlan:
+    """A validated bench: every method's request checked, nothing on disk touched yet."""
+
+    requests: dict[str, TrainConfig]
+    base: TrainConfig
+    data: DatasetSplits
+    folder: RunFolder
+    mode: Mode
+    overwrite: bool
+
+
+def prepare_bench(
+    methods: Sequence[str],
+    base: TrainConfig,
+    method_args: dict[str, dict[str, Any]],
+    run_dir: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    data: DatasetSplits | None = None,
+) -> BenchPlan:
+    """Validates a bench completely, for every method, reading the disk only.
+
+    Each method's request goes through :func:`eblearn.app.train.prepare_training` (the same
+    checks as ``eblearn train``: names, values, the method built with its hyper-parameters,
+    the batch, the method's run folder), so a mistake in the last method is reported before
+    the first one trains.
+
+    Raises:
+        ValueError: On an empty or repeated method list, an unknown method, a bad option or
+            hyper-parameter of any method, ``devices > 1``, or a run folder that may not be
+            used; nothing is written then.
+    """
+    from eblearn.app.train import prepare_training
+
+    if not methods:
+        raise ValueError("--methods is empty; name at least one method")
+    repeated = sorted({m for m in methods if list(methods).count(m) > 1})
+    if repeated:
+        raise ValueError(f"--methods names {', '.join(map(repr, repeated))} more than once")
+    for method in methods:
+        METHODS.get(method)
+    if base.devices != 1:
+        raise ValueError(
+            f"eblearn bench trains each method on one device, got --devices {base.devices}; "
+            "train a method on several devices with eblearn train --devices"
+        )
+    folder = bench_folder(run_dir or default_run_path("bench", base.data.partition(":")[0]))
+    mode = Mode.OVERWRITE if overwrite else Mode.NEW
+    folder.check(mode)
+    if data is None:
+        data = load_dataset(base.data, base.data_root, base.download, base.image_size)
+    requests = {}
+    for method in methods:
+        request = replace(
+            base,
+            method=method,
+            method_args=method_args.get(method, {}),
+            run_dir=str(folder.path / method),
+        )
+        try:  # builds and checks everything; the plan is dropped to free its model
+            prepare_training(request, overwrite=overwrite, data=data)
+        except ValueError as error:
+            raise ValueError(f"{method}: {error}") from None
+        requests[method] = request
+    gc.collect()
+    return BenchPlan(requests, base, data, folder, mode, overwrite)
+
+
 def bench(
     methods: Sequence[str],
     base: TrainConfig,
     method_args: dict[str, dict[str, Any]],
-    out_dir: str | os.PathLike[str],
+    run_dir: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
-) -> list[BenchRow]:
+    data: DatasetSplits | None = None,
+) -> tuple[Path, list[BenchRow]]:
     """Trains and probes each method with ``base``'s data, backbone, epochs and seed.
 
     Args:
         methods: Registered method names.
         base: The shared configuration (its ``method``, ``method_args`` and ``run_dir`` are
-            replaced per method).
+            set per method).
         method_args: Hyper-parameters per method (see :func:`parse_method_args`).
-        out_dir: Folder of the per-method run folders and the results.
-        overwrite: Replace run folders left by an earlier bench in ``out_dir``.
+        run_dir: The bench's run folder (default ``runs/bench-<data>-<time>``): the results,
+            and one run folder per method.
+        overwrite: Replace an earlier bench in ``run_dir`` (the files eblearn wrote only).
+        data: Data to bench on instead of loading ``base.data``.
 
     Returns:
-        One row per method, then a ``raw pixels`` row.
+        The run folder, and one row per method, then a ``raw pixels`` row.
 
     Raises:
-        ValueError: On an unknown method or data set, or bad configuration values.
+        ValueError: As :func:`prepare_bench`, before anything is written.
+        Interrupted: On SIGINT or SIGTERM.
     """
+    plan = prepare_bench(methods, base, method_args, run_dir, overwrite, data)
+    return plan.folder.path, run_bench(plan)
+
+
+def run_bench(plan: BenchPlan) -> list[BenchRow]:
+    """Runs a validated bench (see :func:`bench`); returns its rows."""
     # Lightning loads here, not when the module is imported: ``eblearn --help`` and the
     # listing commands build this parser and should not pay for it.
     from eblearn.app.train import pretrain
     from eblearn.train.callbacks import TrainingClock
 
-    if not methods:
-        raise ValueError("--methods is empty; name at least one method")
-    for method in methods:
-        METHODS.get(method)
-    out = Path(out_dir)
-    data = load_dataset(base.data, base.data_root, base.download, base.image_size)
+    base, data, folder = plan.base, plan.data, plan.folder
     rows = []
     backbone = base.backbone
-    for method in methods:
-        config = replace(
-            base, method=method, method_args=method_args.get(method, {}), run_dir=str(out / method)
-        )
-        clock = TrainingClock()
-        device = _device(config)
-        with peak_memory(device) as memory:
-            run = pretrain(config, overwrite=overwrite, data=data, callbacks=[clock])
-        images = clock.steps * run.config.batch_size * run.config.devices
-        backbone = run.config.backbone
-        encoder, transform = run.method.encoder.to(device), run.eval_transform.to(device)
-        train = extract_features(encoder, data.train.images, transform, device=device)
-        test = extract_features(encoder, data.test.images, transform, device=device)
-        report = evaluate_features(
-            train,
-            data.train.labels,
-            test,
-            data.test.labels,
-            knn_k=run.config.knn_k,
-            knn_temperature=run.config.knn_temperature,
-            seed=run.config.seed,
+    with folder.claimed(plan.mode, command="eblearn bench"), interruptible():
+        for method, config in plan.requests.items():
+            clock = TrainingClock()
+            device = _device(config)
+            with peak_memory(device) as memory:
+                run = pretrain(config, overwrite=plan.overwrite, data=data, callbacks=[clock])
+            images = clock.steps * run.config.batch_size * run.config.devices
+            backbone = run.config.backbone
+            encoder, transform = run.method.encoder.to(device), run.eval_transform.to(device)
+            train = extract_features(encoder, data.train.images, transform, device=device)
+            test = extract_features(encoder, data.test.images, transform, device=device)
+            report = evaluate_features(
+                train,
+                data.train.labels,
+                test,
+                data.test.labels,
+                knn_k=run.config.knn_k,
+                knn_temperature=run.config.knn_temperature,
+                seed=run.config.seed,
+            )
+            rows.append(
+                BenchRow(
+                    method,
+                    report.knn,
+                    report.linear,
+                    report.linear_top5,
+                    report.few_label[0.01],
+                    report.few_label[0.1],
+                    images / clock.seconds if clock.seconds > 0 else None,
+                    memory["mib"],
+                    clock.seconds,
+                )
+            )
+        pixels = evaluate_raw_pixels(
+            data, knn_k=base.knn_k, knn_temperature=base.knn_temperature, seed=base.seed
         )
         rows.append(
             BenchRow(
-                method,
-                report.knn,
-                report.linear,
-                report.linear_top5,
-                report.few_label[0.01],
-                report.few_label[0.1],
-                images / clock.seconds if clock.seconds > 0 else None,
-                memory["mib"],
-                clock.seconds,
+                "raw pixels",
+                pixels.knn,
+                pixels.linear,
+                pixels.linear_top5,
+                pixels.few_label[0.01],
+                pixels.few_label[0.1],
             )
         )
-    pixels = evaluate_raw_pixels(
-        data, knn_k=base.knn_k, knn_temperature=base.knn_temperature, seed=base.seed
-    )
-    rows.append(
-        BenchRow(
-            "raw pixels",
-            pixels.knn,
-            pixels.linear,
-            pixels.linear_top5,
-            pixels.few_label[0.01],
-            pixels.few_label[0.1],
+        write_csv(rows, folder.file("results.csv"))
+        markdown = format_table(rows, markdown=True) + "\n"
+        atomic_write_bytes(markdown.encode(), folder.file("results.md"))
+        epochs = run.config.epochs
+        plot_method_comparison(
+            [r.method for r in rows],
+            {
+                "kNN": [r.knn for r in rows],
+                "linear": [r.linear for r in rows],
+                "10% labels": [r.labels_10 for r in rows],
+                "1% labels": [r.labels_1 for r in rows],
+            },
+            [r.images_per_second for r in rows],
+            folder.file("bench.png"),
+            title=f"{_short(base.data)}: {epochs} epochs, backbone {backbone}, seed {base.seed}",
         )
-    )
-    write_csv(rows, out / "results.csv")
-    atomic_write_bytes((format_table(rows, markdown=True) + "\n").encode(), out / "results.md")
-    plot_method_comparison(
-        [r.method for r in rows],
-        {
-            "kNN": [r.knn for r in rows],
-            "linear": [r.linear for r in rows],
-            "10% labels": [r.labels_10 for r in rows],
-            "1% labels": [r.labels_1 for r in rows],
-        },
-        [r.images_per_second for r in rows],
-        out / "bench.png",
-        title=f"{_short(base.data)}: {base.epochs} epochs, backbone {backbone}, seed {base.seed}",
-    )
     return rows
 
 
@@ -351,14 +443,20 @@ examples:
   eblearn bench --data npz:cifar10/ --backbone resnet18 --epochs 100 --heads paper
   eblearn bench --methods vicreg,barlowtwins --method-arg projector_dims=[2048,2048,2048]
   eblearn bench --methods simclr --method-arg simclr:temperature=0.2
+  eblearn bench --run-dir runs/my-bench --overwrite   # replace an earlier bench
 
-OUT receives results.csv, results.md, bench.png and one run folder per method.
+The options shared with 'eblearn train' mean the same there, except --epochs (20 per method
+here). Every method and option is checked before the first method trains. RUN_DIR receives
+results.csv, results.md, bench.png and one run folder per method (RUN_DIR/<method>/); a folder
+holding a bench is refused unless --overwrite.
 """
+BENCH_DEFAULTS = {"epochs": 20}
+"""Where the bench's defaults differ from ``eblearn train``'s (20 epochs for each method)."""
 
 
 def add_bench_parser(subparsers: Any) -> None:
     """Registers ``eblearn bench`` (called by :func:`eblearn.cli.build_parser`)."""
-    from eblearn.app.options import key_value as _key_value
+    from eblearn.app.train import add_training_options
 
     parser = subparsers.add_parser(
         "bench",
@@ -367,76 +465,77 @@ def add_bench_parser(subparsers: Any) -> None:
         "probe the frozen encoders (kNN, linear top-1/top-5, 1% and 10% labels) and measure "
         "images/s and peak memory.",
         epilog=BENCH_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
+        argument_default=argparse.SUPPRESS,  # only the options given reach the config
     )
-    parser.add_argument(
+    what, _ = add_training_options(parser, single_method=False)
+    what.add_argument(
         "--methods",
+        type=name_list,
         default=",".join(DEFAULT_METHODS),
-        help="comma-separated method names (default: every joint-embedding method)",
+        metavar="NAMES",
+        help="comma-separated method names",
     )
-    parser.add_argument("--data", default="digits", help="data set (digits)")
-    parser.add_argument("--data-root", metavar="DIR", help="folder of downloadable data sets")
-    parser.add_argument("--download", action="store_true", help="allow downloading the data")
-    parser.add_argument("--backbone", help="backbone name (convnet up to 32 px)")
-    parser.add_argument(
-        "--backbone-arg", action="append", type=_key_value, metavar="KEY=VALUE", default=[]
+    what.add_argument(
+        "--method-arg",
+        action="append",
+        type=key_value,
+        metavar="[METHOD:]KEY=VALUE",
+        help="hyper-parameter for every method that has it, or for METHOD only (repeatable)",
     )
-    parser.add_argument(
+    what.add_argument(
         "--heads",
         default="small",
         choices=("small", "paper"),
-        help="head sizes: small (512 wide, CPU-friendly) or each paper's (default small)",
+        help="head sizes: small (512 wide, CPU-friendly) or each paper's",
     )
-    parser.add_argument(
-        "--method-arg",
-        action="append",
-        type=_key_value,
-        metavar="[METHOD:]KEY=VALUE",
-        default=[],
-        help="hyper-parameter for every method that has it, or for METHOD only (repeatable)",
+    parser.set_defaults(**BENCH_DEFAULTS)
+    for action in parser._actions:  # the help of an option whose default the bench changes
+        if action.dest in BENCH_DEFAULTS:
+            action.help = "passes over the data, per method"
+
+    where = parser.add_argument_group("where results go")
+    where.add_argument(
+        "--run-dir", metavar="DIR", help="bench folder (default: runs/bench-<data>-<time>)"
     )
-    parser.add_argument("--epochs", type=int, default=20, help="epochs per method (20)")
-    parser.add_argument("--batch-size", type=int, default=256, help="images per step (256)")
-    parser.add_argument("--optimizer", choices=("adamw", "sgd", "lars"))
-    parser.add_argument("--lr", type=float, help="peak learning rate")
-    parser.add_argument("--image-size", type=int, metavar="PX")
-    parser.add_argument("--seed", type=int, default=0, help="seed shared by every method (0)")
-    parser.add_argument("--accelerator", default="auto", help="auto, cpu, gpu or mps")
-    parser.add_argument("--precision", default="auto", help="auto, 32, bf16-mixed, 16-mixed")
-    parser.add_argument("--out", metavar="DIR", help="output folder (runs/bench-<data>-<time>)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier bench")
-    parser.add_argument(
+    where.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the bench in --run-dir (the files eblearn wrote only)",
+    )
+    where.add_argument(
         "--no-progress", dest="progress_bar", action="store_false", help="hide progress bars"
     )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """The ``eblearn bench`` handler: bench, then print the table and where results went."""
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    for method in methods:
-        METHODS.get(method)
-    base = TrainConfig(
-        data=args.data,
-        data_root=args.data_root,
-        download=args.download,
-        backbone=args.backbone,
-        backbone_args=dict(args.backbone_arg),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        image_size=args.image_size,
-        seed=args.seed,
-        accelerator=args.accelerator,
-        precision=args.precision,
-        progress_bar=args.progress_bar,
+    """The ``eblearn bench`` handler: validate every method, bench, then print the table."""
+    from eblearn.app.train import build_config
+
+    options = argparse.Namespace(
+        **{k: v for k, v in vars(args).items() if k not in BENCH_ONLY_OPTIONS}
     )
-    method_args = parse_method_args(methods, args.method_arg, args.heads)
-    data_name = args.data.partition(":")[0]
-    out = Path(args.out or Path("runs") / f"bench-{data_name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    rows = bench(methods, base, method_args, out, overwrite=args.overwrite)
+    base, given = build_config(options)
+    for key in ("method", "method_args", "run_dir"):
+        if key in given:
+            raise ValueError(
+                f"--config sets {key}, which the bench sets per method: remove it and pass "
+                "--methods, --method-arg and --run-dir instead"
+            )
+    method_args = parse_method_args(args.methods, getattr(args, "method_arg", []), args.heads)
+    run_dir, rows = bench(
+        args.methods,
+        base,
+        method_args,
+        getattr(args, "run_dir", None),
+        overwrite=getattr(args, "overwrite", False),
+    )
     print()
     print(format_table(rows))
-    print(f"\nwritten: {out / 'results.csv'}, {out / 'results.md'}, {out / 'bench.png'}")
+    print(f"\nwritten: {', '.join(str(run_dir / name) for name in BENCH_FILES)}")
     return 0
+
+
+BENCH_ONLY_OPTIONS = ("methods", "method_arg", "heads", "run_dir", "overwrite", "handler")
+"""Options of ``eblearn bench`` that are not :class:`TrainConfig` fields set for every method."""

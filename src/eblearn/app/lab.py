@@ -1,7 +1,9 @@
 """The 2-D energy lab: train an energy on toy data with any loss and sampler, then look at it.
 
 ``eblearn lab --data ellipse --loss hinge --sampler langevin`` trains an energy ``F(y)`` (or
-``F(x, y)`` for the horn) on 2-D toy data and writes, in the output folder:
+``F(x, y)`` for the horn) on 2-D toy data and writes, in its run folder (``--run-dir``,
+default ``runs/lab-<data>-<loss>-<sampler>-<time>``; a folder holding a lab run is refused
+unless ``--overwrite``):
 
     energy.png        the energy as a heat map, the data (white) and the last contrastive
                       points (red) on top
@@ -21,22 +23,16 @@ Models:
     ``latent``: ``F_β(x, y) = softmin_z ||y - Dec(x, z)||²`` with an angle ``z`` enumerated
     on a grid (:class:`~eblearn.energy.DecoderLatentEnergy`, :class:`~eblearn.energy.FreeEnergy`).
 
-Samplers (where the contrastive points ȳ come from):
-    ``langevin`` / ``hmc``: short chains from uniform noise on the current energy;
-    ``cd``: Langevin for ``--sampler-steps`` steps from the data (contrastive divergence);
-    ``pcd``: persistent Langevin chains in a replay buffer;
-    ``hard``: the most offending of ``--candidates`` uniform points farther than ``--radius``
-    from the data point (with multimodal answers, as on the horn, other correct answers are
-    "offending" too, and pushing them up fights the data: prefer a sampler there);
-    ``generator``: a generator network trained to produce low-energy points (EBGAN);
-    ``uniform``: uniform noise; ``none``: no contrastive points (energy loss, score matching).
+Samplers (where the contrastive points ȳ come from): the registry
+:data:`eblearn.app.lab_samplers.LAB_SAMPLERS` (langevin, hmc, cd, pcd, hard, generator,
+uniform, none).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -47,6 +43,18 @@ import torch
 from torch import Tensor, nn
 
 from eblearn._validate import check_choice, check_positive
+from eblearn.app.interrupt import interruptible
+from eblearn.app.lab_samplers import LAB_SAMPLERS, Negatives, SamplerSettings, uniform_square
+from eblearn.app.options import (
+    HelpFormatter,
+    any_int,
+    name_list,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    positive_int_list,
+)
+from eblearn.app.run_folder import Mode, RunFolder, default_run_path
 from eblearn.data.toy2d import TOY2D, Toy2D, load_toy
 from eblearn.energy import (
     DecoderLatentEnergy,
@@ -54,23 +62,14 @@ from eblearn.energy import (
     Enumerate,
     FreeEnergy,
     MLPEnergy,
-    mlp,
 )
 from eblearn.losses.contrastive import CONTRASTIVE_LOSSES
 from eblearn.losses.group import InfoNCELoss  # noqa: F401  (registers "infonce")
 from eblearn.losses.score_matching import ScoreMatchingLoss
 from eblearn.plot.energy import plot_chains, plot_energy_panels, plot_lab_curves
-from eblearn.sampling import (
-    GeneratorSampler,
-    HMCSampler,
-    LangevinSampler,
-    ReplayBuffer,
-    Sampler,
-    most_offending,
-)
+from eblearn.sampling import HMCSampler, LangevinSampler, Sampler
 
 MODELS = ("mlp", "latent")
-SAMPLERS = ("langevin", "hmc", "cd", "pcd", "hard", "generator", "uniform", "none")
 SCORE_MATCHING = {"dsm": "denoising", "ssm": "sliced"}
 CONDITIONAL_SLICES = (0.2, 0.5, 0.9)
 
@@ -106,95 +105,79 @@ class LabConfig:
     betas: tuple[float, ...] = (math.inf, 10.0, 1.0)
     resolution: int = 150
     seed: int = 0
-    out: str | None = None
+    run_dir: str | None = None
     progress: bool = True
 
     def check(self) -> None:
-        """Raises ``ValueError`` naming any bad option and its valid choices."""
+        """Checks every option, touching nothing.
+
+        Raises:
+            ValueError: Naming the bad option, its value and the valid choices or range.
+        """
         check_choice(self.data, TOY2D.names(), "toy data set")
         check_choice(self.loss, loss_names(), "loss")
-        check_choice(self.sampler, SAMPLERS, "sampler")
+        LAB_SAMPLERS.get(self.sampler)  # "unknown sampler 'x'; valid samplers: ..."
         check_choice(self.model, MODELS, "model")
-        for name in ("n", "steps", "batch_size", "latent_points", "resolution", "candidates"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "margin", "beta", "step_size", "radius", "latent_beta"):
+        counts = ("n", "steps", "batch_size", "sampler_steps", "candidates", "latent_points")
+        for name in (*counts, "resolution"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name in ("lr", "margin", "beta", "step_size", "latent_beta"):
             check_positive(getattr(self, name), name)
+        for name in ("radius", "energy_reg", "noise"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        if not self.hidden or any(
+            isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden
+        ):
+            raise ValueError(
+                f"hidden must be one or more layer sizes >= 1 (e.g. 64,64), got {self.hidden!r}"
+            )
+        if not self.betas or not all(b > 0 for b in self.betas):
+            raise ValueError(
+                f"betas must be one or more values > 0 (inf allowed), got {self.betas!r}"
+            )
         needs_negatives = self.loss not in ("energy", *SCORE_MATCHING)
-        if needs_negatives and self.sampler == "none":
+        if needs_negatives and not LAB_SAMPLERS.get(self.sampler).draws:
+            drawing = [s for s in LAB_SAMPLERS.names() if LAB_SAMPLERS.get(s).draws]
             raise ValueError(
                 f"the {self.loss} loss pushes up contrastive points: pick a sampler "
-                f"({', '.join(s for s in SAMPLERS if s != 'none')})"
+                f"({', '.join(drawing)})"
             )
         if self.model == "latent" and self.loss in SCORE_MATCHING:
             raise ValueError("score matching needs a smooth energy: use --model mlp")
+
+    def default_run_dir(self) -> Path:
+        """``runs/lab-<data>-<loss>-<sampler>-<time>``, the run folder when none is given."""
+        return default_run_path("lab", self.data, self.loss, self.sampler)
+
+
+LAB_FILES = (
+    "energy.png",
+    "free_energy.png",
+    "density.png",
+    "chains.png",
+    "curve.png",
+    "results.json",
+)
+"""What a lab run writes; a folder holding any of them is refused without ``--overwrite``."""
+
+
+def lab_folder(path: str | os.PathLike[str]) -> RunFolder:
+    """The run folder of a lab run."""
+    return RunFolder(path, kind="lab", precious=LAB_FILES)
 
 
 @dataclass
 class LabResult:
     """What a lab run produced."""
 
-    out: Path
+    run_dir: Path
     figures: list[Path]
     metrics: dict[str, float]
     seconds: float
-
-
-class _Negatives:
-    """Draws contrastive points for a batch according to the configured sampler."""
-
-    def __init__(self, config: LabConfig, energy: Energy, bounds: float, gen: torch.Generator):
-        self.config, self.energy, self.bounds, self.gen = config, energy, bounds, gen
-        kind = config.sampler
-        self.mcmc: Sampler = LangevinSampler(
-            config.step_size, config.sampler_steps, bounds=(-bounds, bounds)
-        )
-        draw: Callable[[Tensor, Tensor | None], Tensor | None]
-        if kind == "none":
-            draw = lambda y, x: None  # noqa: E731
-        elif kind == "uniform":
-            draw = lambda y, x: self.uniform(len(y))  # noqa: E731
-        elif kind == "hard":
-            draw = self._hard
-        elif kind == "generator":
-            dim_x = 1 if config.data == "horn" else 0
-            self.generator = GeneratorSampler(mlp([4 + dim_x, 64, 64, 2]), noise_dim=4)
-            self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr)
-            draw = self._generated
-        elif kind == "cd":
-            draw = lambda y, x: self.mcmc(energy, y, x, generator=gen)  # noqa: E731
-        elif kind == "pcd":
-            self.buffer = ReplayBuffer(8192, (2,), -bounds, bounds)
-            draw = self._persistent
-        else:  # short-run chains from uniform noise
-            if kind == "hmc":
-                step = math.sqrt(2 * config.step_size)  # one leapfrog ~ Langevin step η
-                self.mcmc = HMCSampler(step, n_leapfrog=3, steps=config.sampler_steps)
-            draw = lambda y, x: self.mcmc(energy, self.uniform(len(y)), x, generator=gen)  # noqa: E731
-        self.draw = draw
-
-    def uniform(self, n: int) -> Tensor:
-        return (2 * torch.rand(n, 2, generator=self.gen) - 1) * self.bounds
-
-    def __call__(self, y: Tensor, x: Tensor | None) -> Tensor | None:
-        return self.draw(y, x)
-
-    def _hard(self, y: Tensor, x: Tensor | None) -> Tensor:
-        candidates = self.uniform(self.config.candidates)
-        return most_offending(self.energy, y, candidates, x, radius=self.config.radius)[:, 0]
-
-    def _generated(self, y: Tensor, x: Tensor | None) -> Tensor:
-        self.optimizer.zero_grad()
-        self.generator.generator_loss(self.energy, len(y), x).backward()
-        self.optimizer.step()
-        with torch.no_grad():
-            return self.generator(len(y), x).clamp(-self.bounds, self.bounds)
-
-    def _persistent(self, y: Tensor, x: Tensor | None) -> Tensor:
-        index, states = self.buffer.draw(len(y), self.gen)
-        states = self.mcmc(self.energy, states, x, generator=self.gen)
-        self.buffer.push(index, states)
-        return states
 
 
 def _build_energy(config: LabConfig, conditional: bool) -> Energy:
@@ -215,50 +198,66 @@ def _beta_name(beta: float) -> str:
     return "∞" if math.isinf(beta) else f"{beta:g}"
 
 
-def run_lab(config: LabConfig) -> LabResult:
+def run_lab(config: LabConfig, overwrite: bool = False) -> LabResult:
     """Trains the configured energy and writes the figures and ``results.json``.
 
+    Every option and the run folder are checked first, while only reading the disk; then the
+    folder is claimed (locked) and every file written is registered as eblearn's.
+
     Args:
-        config: The run's options.
+        config: The run's options (``config.run_dir`` unset: a new timestamped folder).
+        overwrite: Replace the files of a lab run already in ``config.run_dir``.
 
     Returns:
-        The output folder, the figures, the final metrics and the time taken.
+        The run folder, the figures, the final metrics and the time taken.
 
     Raises:
-        ValueError: If an option is invalid (the message names the valid choices).
+        ValueError: If an option is invalid (the message names the valid choices), or the run
+            folder holds a lab run (without ``overwrite``), another kind of run, or files
+            eblearn did not write; nothing is written then.
+        Interrupted: On SIGINT or SIGTERM.
     """
     config.check()
     start = time.time()
-    out = Path(
-        config.out or f"runs/lab-{config.data}-{config.model}-{config.loss}-{config.sampler}"
-    )
-    out.mkdir(parents=True, exist_ok=True)
+    folder = lab_folder(config.run_dir or config.default_run_dir())
+    mode = Mode.OVERWRITE if overwrite else Mode.NEW
+    folder.check(mode)
     gen = torch.Generator().manual_seed(config.seed)
     data: Toy2D = load_toy(config.data, config.n, config.noise, generator=gen)
     conditional = data.x is not None
     bounds = float(data.y.abs().max()) + 0.5
     square = (-bounds, bounds, -bounds, bounds)
+    settings = SamplerSettings(
+        bounds=bounds,
+        steps=config.sampler_steps,
+        step_size=config.step_size,
+        candidates=config.candidates,
+        radius=config.radius,
+        lr=config.lr,
+        dim_x=1 if conditional else 0,
+    )
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        energy = _build_energy(config, conditional)
-        negatives_of = _Negatives(config, energy, bounds, gen)
-        if config.loss in SCORE_MATCHING:
-            loss_fn: nn.Module = ScoreMatchingLoss(SCORE_MATCHING[config.loss], sigma=0.1)
-        else:
-            loss_fn = _build_loss(config)
-        history = _train(config, energy, loss_fn, negatives_of, data, square, gen)
-        figures = _draw(config, energy, data, negatives_of, history, out, square, gen)
+    with folder.claimed(mode, command="eblearn lab"), interruptible():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            energy = _build_energy(config, conditional)
+            negatives_of = LAB_SAMPLERS.get(config.sampler)(settings, energy, gen)
+            if config.loss in SCORE_MATCHING:
+                loss_fn: nn.Module = ScoreMatchingLoss(SCORE_MATCHING[config.loss], sigma=0.1)
+            else:
+                loss_fn = _build_loss(config)
+            history = _train(config, energy, loss_fn, negatives_of, data, square, gen)
+            figures = _draw(config, energy, data, negatives_of, history, folder, square, gen)
 
-    metrics = {key: values[-1] for key, values in history.items() if values and key != "step"}
-    seconds = time.time() - start
-    results = {
-        "config": asdict(config),
-        "metrics": metrics,
-        "seconds": seconds,
-    }
-    (out / "results.json").write_text(json.dumps(_json_safe(results), indent=2))
-    return LabResult(out, figures, metrics, seconds)
+        metrics = {key: values[-1] for key, values in history.items() if values and key != "step"}
+        seconds = time.time() - start
+        results = {
+            "config": {**asdict(config), "run_dir": str(folder.path)},
+            "metrics": metrics,
+            "seconds": seconds,
+        }
+        folder.write_json("results.json", _json_safe(results))
+    return LabResult(folder.path, figures, metrics, seconds)
 
 
 def _json_safe(value: Any) -> Any:
@@ -289,7 +288,7 @@ def _train(
     config: LabConfig,
     energy: Energy,
     loss_fn: nn.Module,
-    negatives_of: _Negatives,
+    negatives_of: Negatives,
     data: Toy2D,
     square: tuple[float, float, float, float],
     gen: torch.Generator,
@@ -298,7 +297,7 @@ def _train(
     history: dict[str, list[float]] = {
         k: [] for k in ("step", "loss", "data_energy", "negative_energy", "grid_energy")
     }
-    probe = negatives_of.uniform(1024)
+    probe = uniform_square(1024, square[1], gen)
     probe_x = torch.rand(1024, 1, generator=gen) if data.x is not None else None
     steps = range(config.steps)
     if config.progress:
@@ -345,9 +344,9 @@ def _draw(
     config: LabConfig,
     energy: Energy,
     data: Toy2D,
-    negatives_of: _Negatives,
+    negatives_of: Negatives,
     history: dict[str, list[float]],
-    out: Path,
+    folder: RunFolder,
     square: tuple[float, float, float, float],
     gen: torch.Generator,
 ) -> list[Path]:
@@ -372,7 +371,7 @@ def _draw(
     res = config.resolution
     figures.append(
         plot_energy_panels(
-            panels, out / "energy.png", square, shown, negatives, title, resolution=res
+            panels, folder.file("energy.png"), square, shown, negatives, title, resolution=res
         )
     )
 
@@ -388,7 +387,7 @@ def _draw(
         figures.append(
             plot_energy_panels(
                 beta_panels,
-                out / "free_energy.png",
+                folder.file("free_energy.png"),
                 square,
                 shown[len(shown) // 2],
                 suptitle="free energy F_β = -1/β log ∫ exp(-β E) dz of the latent model",
@@ -404,7 +403,7 @@ def _draw(
         figures.append(
             plot_energy_panels(
                 density_panels,
-                out / "density.png",
+                folder.file("density.png"),
                 square,
                 shown[len(shown) // 2],
                 suptitle="the Gibbs density the energy implies, at several β",
@@ -418,10 +417,10 @@ def _draw(
     if chains:
         figures.append(
             plot_chains(
-                at(x_mid), chains, out / "chains.png", square, resolution=res, suptitle=title
+                at(x_mid), chains, folder.file("chains.png"), square, resolution=res, suptitle=title
             )
         )
-    figures.append(plot_lab_curves(history, out / "curve.png", title))
+    figures.append(plot_lab_curves(history, folder.file("curve.png"), title))
     return figures
 
 
@@ -459,73 +458,147 @@ def _chains(
     return chains
 
 
+def beta_value(text: str) -> float:
+    """An inverse temperature: a number > 0, or ``inf`` (β = ∞ is the zero-temperature limit)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or inf, got {text!r}") from None
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be > 0 (inf allowed), got {text}")
+    return value
+
+
+def beta_list(text: str) -> tuple[float, ...]:
+    """``inf,10,1`` → ``(inf, 10.0, 1.0)``; every β must be > 0."""
+    return tuple(beta_value(part) for part in name_list(text))
+
+
+LAB_EPILOG = """\
+examples:
+  eblearn lab --data ellipse --loss hinge --sampler langevin
+  eblearn lab --data ellipse --loss energy --sampler none      # collapses
+  eblearn lab --data ellipse --model latent --loss energy --sampler none
+  eblearn lab --data horn --loss hinge --sampler langevin
+  eblearn lab --data two-moons --loss dsm --sampler none
+  eblearn lab --run-dir runs/my-lab --overwrite --hidden 128,128 --betas inf,4,1
+
+The run folder receives energy.png, free_energy.png (latent model) or density.png (MLP),
+chains.png, curve.png and results.json. A folder that already holds a lab run is refused
+unless --overwrite (which replaces only the files eblearn wrote there).
+"""
+
+
 def add_lab_parser(subparsers: Any) -> None:
     """Adds ``eblearn lab`` to the command line's sub-commands."""
-    defaults = LabConfig()
+    d = LabConfig()
     lab = subparsers.add_parser(
         "lab",
         help="train a 2-D energy with any loss and sampler, and draw it",
         description="The 2-D energy lab: train an energy on toy data with a loss of the "
         "table and a sampler of contrastive points, then draw the energy, its free energy "
         "or density at several β, sampler chains and the training curve.",
-        epilog="examples:\n"
-        "  eblearn lab --data ellipse --loss hinge --sampler langevin\n"
-        "  eblearn lab --data ellipse --loss energy --sampler none      # collapses\n"
-        "  eblearn lab --data ellipse --model latent --loss energy --sampler none\n"
-        "  eblearn lab --data horn --loss hinge --sampler langevin\n"
-        "  eblearn lab --data two-moons --loss dsm --sampler none",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=LAB_EPILOG,
+        formatter_class=HelpFormatter,
     )
-    lab.add_argument("--data", default=defaults.data, help=f"{', '.join(TOY2D.names())}")
-    lab.add_argument("--loss", default=defaults.loss, help=f"{', '.join(loss_names())}")
-    lab.add_argument("--sampler", default=defaults.sampler, help=f"{', '.join(SAMPLERS)}")
-    lab.add_argument("--model", default=defaults.model, help=f"{', '.join(MODELS)}")
-    lab.add_argument("--n", type=int, default=defaults.n, help="number of data points")
-    lab.add_argument("--noise", type=float, help="noise of the toy data (its default)")
-    lab.add_argument("--steps", type=int, default=defaults.steps, help="training steps")
-    lab.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    lab.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
-    lab.add_argument("--hidden", type=int, nargs="+", default=list(defaults.hidden))
-    lab.add_argument("--margin", type=float, default=defaults.margin, help="m of hinge/sq-sq")
-    lab.add_argument("--beta", type=float, default=defaults.beta, help="β of nll/mee/sq-exp")
-    lab.add_argument("--energy-reg", type=float, default=defaults.energy_reg, help="λ·mean F²")
-    lab.add_argument("--sampler-steps", type=int, default=defaults.sampler_steps)
-    lab.add_argument("--step-size", type=float, default=defaults.step_size, help="Langevin η")
-    lab.add_argument("--radius", type=float, default=defaults.radius, help="hard negatives")
-    lab.add_argument(
-        "--candidates", type=int, default=defaults.candidates, help="hard-negative candidates"
+    what = lab.add_argument_group("what to train")
+    what.add_argument("--data", default=d.data, help=f"toy data: {', '.join(TOY2D.names())}")
+    what.add_argument("--loss", default=d.loss, help=f"one of {', '.join(loss_names())}")
+    what.add_argument(
+        "--sampler",
+        default=d.sampler,
+        choices=LAB_SAMPLERS.names(),
+        help="where the contrastive points come from",
     )
-    lab.add_argument("--latent-points", type=int, default=defaults.latent_points)
-    lab.add_argument(
-        "--latent-beta", type=float, default=defaults.latent_beta, help="β of the trained F_β"
+    what.add_argument("--model", default=d.model, choices=MODELS, help="the energy's form")
+    what.add_argument("--n", type=positive_int, default=d.n, help="number of data points")
+    what.add_argument(
+        "--noise",
+        type=non_negative_float,
+        default=argparse.SUPPRESS,
+        help="noise of the toy data (default: each data set's own)",
     )
-    lab.add_argument(
+    what.add_argument(
+        "--hidden",
+        type=positive_int_list,
+        default=",".join(map(str, d.hidden)),
+        metavar="SIZES",
+        help="hidden layer sizes of the energy, comma-separated",
+    )
+    what.add_argument(
+        "--latent-points", type=positive_int, default=d.latent_points, help="grid of z"
+    )
+    what.add_argument(
+        "--latent-beta", type=beta_value, default=d.latent_beta, help="β of the trained F_β"
+    )
+
+    how = lab.add_argument_group("how to train")
+    how.add_argument("--steps", type=positive_int, default=d.steps, help="training steps")
+    how.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="points")
+    how.add_argument("--lr", type=positive_float, default=d.lr, help="Adam learning rate")
+    how.add_argument("--margin", type=positive_float, default=d.margin, help="m of hinge/sq-sq")
+    how.add_argument("--beta", type=positive_float, default=d.beta, help="β of nll/mee/sq-exp")
+    how.add_argument(
+        "--energy-reg", type=non_negative_float, default=d.energy_reg, help="λ of λ·mean F²"
+    )
+    how.add_argument(
+        "--sampler-steps", type=positive_int, default=d.sampler_steps, help="MCMC steps"
+    )
+    how.add_argument("--step-size", type=positive_float, default=d.step_size, help="Langevin η")
+    how.add_argument(
+        "--radius", type=non_negative_float, default=d.radius, help="hard negatives' radius"
+    )
+    how.add_argument(
+        "--candidates", type=positive_int, default=d.candidates, help="hard-negative candidates"
+    )
+    how.add_argument("--seed", type=any_int, default=d.seed, help="seed of everything random")
+
+    where = lab.add_argument_group("what to draw, where results go")
+    where.add_argument(
         "--betas",
-        type=float,
-        nargs="+",
-        default=list(defaults.betas),
-        help="β of the free-energy figure (inf allowed)",
+        type=beta_list,
+        default=",".join(_beta_text(b) for b in d.betas),
+        metavar="BETAS",
+        help="β of the free-energy or density figure, comma-separated (inf allowed)",
     )
-    lab.add_argument("--resolution", type=int, default=defaults.resolution, help="grid side")
-    lab.add_argument("--seed", type=int, default=defaults.seed)
-    lab.add_argument("--out", help="output folder (runs/lab-<data>-<model>-<loss>-<sampler>)")
-    lab.add_argument("--no-progress", dest="progress", action="store_false")
+    where.add_argument(
+        "--resolution", type=positive_int, default=d.resolution, help="grid side of the figures"
+    )
+    where.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="run folder (default: runs/lab-<data>-<loss>-<sampler>-<time>)",
+    )
+    where.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="replace the lab run in --run-dir (only the files eblearn wrote)",
+    )
+    where.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=argparse.SUPPRESS,
+        help="hide the progress bar",
+    )
     lab.set_defaults(handler=_lab)
 
 
+def _beta_text(beta: float) -> str:
+    return "inf" if math.isinf(beta) else f"{beta:g}"
+
+
 def _lab(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {
-        key: tuple(value) if isinstance(value, list) else value
-        for key, value in vars(args).items()
-        if key in LabConfig.__dataclass_fields__
-    }
+    options = {k: v for k, v in vars(args).items() if k in LabConfig.__dataclass_fields__}
     config = LabConfig(**options)
-    result = run_lab(config)
+    result = run_lab(config, overwrite=getattr(args, "overwrite", False))
     metrics = result.metrics
     print(
         f"final: loss {metrics['loss']:.4g}, data energy {metrics['data_energy']:.4g}, "
         f"mean energy over the square {metrics['grid_energy']:.4g}"
     )
-    print(f"written: {', '.join(p.name for p in result.figures)} in {result.out}")
+    print(f"written: {', '.join(p.name for p in result.figures)} in {result.run_dir}")
     print(f"({result.seconds:.0f} s)")
     return 0

@@ -427,11 +427,6 @@ the last finished epoch.
 
 def add_train_parser(subparsers: Any) -> None:
     """Adds ``eblearn train``."""
-    from eblearn.data.augment import AUGMENTATIONS
-    from eblearn.data.registry import DATASETS, NEEDS_ARGUMENT
-    from eblearn.methods.base import METHODS
-    from eblearn.nn.backbones import BACKBONES
-
     train = subparsers.add_parser(
         "train",
         help="pretrain a method, then evaluate it (kNN, linear and 10%%-label probes)",
@@ -442,10 +437,47 @@ def add_train_parser(subparsers: Any) -> None:
         formatter_class=HelpFormatter,
         argument_default=argparse.SUPPRESS,  # only the options given reach the config
     )
+    add_training_options(train)
+    where = train.add_argument_group("where results go")
+    where.add_argument(
+        "--run-dir", metavar="DIR", help="run folder (default: runs/<method>-<data>-<time>)"
+    )
+    where.add_argument(
+        "--resume", action="store_true", default=False, help="continue the run in --run-dir"
+    )
+    where.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=False,
+        help="replace the files eblearn wrote in --run-dir",
+    )
+    where.add_argument(
+        "--no-progress", dest="progress_bar", action="store_false", help="hide the progress bar"
+    )
+    train.set_defaults(handler=_train_command)
+
+
+def add_training_options(parser: argparse.ArgumentParser, single_method: bool = True) -> Any:
+    """The "what to train" and "how to train" options, shared by ``train`` and ``bench``.
+
+    Args:
+        parser: A parser built with ``argument_default=argparse.SUPPRESS`` (so that only the
+            options given reach :func:`build_config`).
+        single_method: Add ``--method`` and ``--method-arg`` (``bench`` has its own).
+
+    Returns:
+        The two argument groups, for a command to add its own options to.
+    """
+    from eblearn.data.augment import AUGMENTATIONS
+    from eblearn.data.registry import DATASETS, NEEDS_ARGUMENT
+    from eblearn.methods.base import METHODS
+    from eblearn.nn.backbones import BACKBONES
+
     chosen = "chosen from the data"
-    what = train.add_argument_group("what to train")
+    what = parser.add_argument_group("what to train")
     what.add_argument("--config", metavar="FILE", help="YAML file of options (keys as below)")
-    what.add_argument("--method", help=f"one of {', '.join(METHODS.names())} (default: vicreg)")
+    if single_method:
+        what.add_argument("--method", help=f"one of {', '.join(METHODS.names())} (default: vicreg)")
     what.add_argument(
         "--data",
         help=f"one of {', '.join(n for n in DATASETS.names() if n not in NEEDS_ARGUMENT)}"
@@ -464,13 +496,14 @@ def add_train_parser(subparsers: Any) -> None:
     what.add_argument(
         "--image-size", type=positive_int, metavar="PX", help=f"side of the views ({chosen})"
     )
-    what.add_argument(
-        "--method-arg",
-        action="append",
-        type=key_value,
-        metavar="KEY=VALUE",
-        help="method hyper-parameter (repeatable), e.g. nu_param=2",
-    )
+    if single_method:
+        what.add_argument(
+            "--method-arg",
+            action="append",
+            type=key_value,
+            metavar="KEY=VALUE",
+            help="method hyper-parameter (repeatable), e.g. nu_param=2",
+        )
     what.add_argument(
         "--backbone-arg",
         action="append",
@@ -479,7 +512,7 @@ def add_train_parser(subparsers: Any) -> None:
         help="backbone option (repeatable), e.g. width=64",
     )
 
-    how = train.add_argument_group("how to train")
+    how = parser.add_argument_group("how to train")
     how.add_argument("--epochs", type=positive_int, help=f"passes over the data ({chosen})")
     how.add_argument(
         "--batch-size", type=positive_int, help="images per step and device (default: 256)"
@@ -507,24 +540,7 @@ def add_train_parser(subparsers: Any) -> None:
         action="store_false",
         help="skip the online linear probe",
     )
-
-    where = train.add_argument_group("where results go")
-    where.add_argument(
-        "--run-dir", metavar="DIR", help="run folder (default: runs/<method>-<data>-<time>)"
-    )
-    where.add_argument(
-        "--resume", action="store_true", default=False, help="continue the run in --run-dir"
-    )
-    where.add_argument(
-        "--overwrite",
-        action="store_true",
-        default=False,
-        help="replace the files eblearn wrote in --run-dir",
-    )
-    where.add_argument(
-        "--no-progress", dest="progress_bar", action="store_false", help="hide the progress bar"
-    )
-    train.set_defaults(handler=_train_command)
+    return what, how
 
 
 def build_config(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any]]:
