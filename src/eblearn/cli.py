@@ -71,15 +71,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NonFiniteLossError, OSError) as error:
         print(f"eblearn: {error}", file=sys.stderr)
         return 1
-    except (Interrupted, KeyboardInterrupt) as stop:
-        signum = stop.signum if isinstance(stop, Interrupted) else 2
-        name = "SIGTERM" if signum == 15 else "SIGINT"
-        print(
-            f"eblearn: interrupted ({name}); the checkpoint of the last finished epoch is "
-            "kept: resume with --resume",
-            file=sys.stderr,
-        )
-        return 128 + signum
+    except Interrupted as stop:
+        print(f"eblearn: {stop.message()}", file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside a job (while loading, say)
+        print("eblearn: interrupted (SIGINT)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

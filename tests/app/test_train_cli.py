@@ -226,3 +226,18 @@ def test_eval_writes_into_the_run_and_registers_its_files(finished_run, capsys):
     )
     results = json.loads((finished_run / "eval.json").read_text())
     assert results["encoder"]["knn"] > 0.5  # a 1-epoch VICReg on digits is far above chance
+
+
+def test_the_interruption_message_belongs_to_the_job():
+    from eblearn.app.interrupt import Interrupted, interruptible
+
+    def nested_jobs() -> None:
+        with interruptible("outer hint"), interruptible("inner hint"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+
+    with pytest.raises(Interrupted) as outer:
+        nested_jobs()
+    assert outer.value.exit_code == 143
+    assert outer.value.message() == "interrupted (SIGTERM); outer hint"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -360,7 +360,9 @@ def run_bench(plan: BenchPlan) -> list[BenchRow]:
     base, data, folder = plan.base, plan.data, plan.folder
     rows = []
     backbone = base.backbone
-    with folder.claimed(plan.mode, command="eblearn bench"), interruptible():
+    hint = f"finished methods keep their run folders under {str(folder.path)!r}; "
+    hint += "rerun with --overwrite"
+    with folder.claimed(plan.mode, command="eblearn bench"), interruptible(hint):
         for method, config in plan.requests.items():
             clock = TrainingClock()
             device = _device(config)

@@ -30,7 +30,13 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         self.signum = signum
         self.exit_code = 128 + signum
-        super().__init__(signal.Signals(signum).name)
+        self.name = signal.Signals(signum).name
+        self.hint = ""
+        super().__init__(self.name)
+
+    def message(self) -> str:
+        """``interrupted (SIGTERM)``, then what was kept and how to continue, if anything."""
+        return f"interrupted ({self.name})" + (f"; {self.hint}" if self.hint else "")
 
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
@@ -38,19 +44,25 @@ def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def interruptible() -> Iterator[None]:
+def interruptible(hint: str = "") -> Iterator[None]:
     """Within the block, SIGINT and SIGTERM raise :class:`Interrupted`; handlers restored after.
 
-    Outside the main thread (where Python cannot set signal handlers) it does nothing.
+    Args:
+        hint: What was kept and how to continue (e.g. "resume with --resume"), attached to
+            the :class:`Interrupted` that leaves the block and printed by the command line.
+
+    Outside the main thread (where Python cannot set signal handlers) it only attaches hints.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for signum in previous:
-        signal.signal(signum, _raise_interrupted)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        for signum in previous:
+            signal.signal(signum, _raise_interrupted)
     try:
         yield
+    except Interrupted as stop:
+        stop.hint = hint or stop.hint  # the outermost job knows best how to continue
+        raise
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

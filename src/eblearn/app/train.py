@@ -61,6 +61,7 @@ EVAL_FILE = "eval.json"
 CURVE_FILE = "loss_curve.png"
 EMBEDDING_FILE = "embedding.png"
 RUN_DIR_ENV = "EBLEARN_RUN_DIR"
+RESUME_HINT = "the checkpoint of the last finished epoch is kept: resume with --resume"
 TABLE_FRACTIONS = (0.1,)
 """Few-label fractions shown in the printed table (results.json holds 1% as well)."""
 
@@ -253,7 +254,7 @@ def pretrain(
         Interrupted: On SIGINT or SIGTERM (the last epoch's checkpoint is kept).
     """
     plan = prepare_training(config, resume=resume, overwrite=overwrite, data=data, method=method)
-    with _claim(plan), interruptible():
+    with _claim(plan), interruptible(RESUME_HINT):
         return _train(plan, callbacks)
 
 
@@ -328,7 +329,7 @@ def train_and_evaluate(
     """
     start = time.perf_counter()
     plan = prepare_training(config, resume=resume, overwrite=overwrite, given=given, data=data)
-    with _claim(plan), interruptible():
+    with _claim(plan), interruptible(RESUME_HINT):
         pretrained = _train(plan, callbacks)
         if not pretrained.is_global_zero:
             return None
