@@ -749,7 +749,7 @@ def add_world_parser(subparsers: Any) -> None:
     train_parser.add_argument(
         "--hidden",
         type=positive_int_list,
-        default=(128, 128),
+        default="128,128",
         metavar="SIZES",
         help="hidden layer sizes, comma-separated",
     )
