@@ -226,6 +226,7 @@ def test_help_shows_the_defaults(step, capsys):
     }
     assert expected[step] in out
     assert "--run-dir" in out
+    assert "default: None" not in out  # options without a value say what happens instead
 
 
 # --- signals --------------------------------------------------------------------------------

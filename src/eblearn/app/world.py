@@ -28,6 +28,7 @@ dynamics without a collected run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from collections.abc import Callable
@@ -99,8 +100,6 @@ def _task(env_name: str) -> Task:
 
 def _read_info(folder: RunFolder) -> dict[str, Any]:
     """The collected run's ``world.json`` (reading only)."""
-    import json
-
     path = folder.path / INFO_FILE
     if not path.is_file():
         raise ValueError(
@@ -355,8 +354,8 @@ def train_run(
             history = fit_forward_model(model, data, epochs=plan.epochs, batch_size=128, seed=seed)
         summary.update(model=type(model).__name__, config=model.config())
         summary["last_epoch"] = history[-1]
-        folder.remove([MODEL_FILE, *_learned_files(folder)])
-        save_module(model, folder.file(MODEL_FILE))
+        folder.remove(_learned_files(folder))  # made with the model about to be replaced
+        save_module(model, folder.file(MODEL_FILE))  # atomic: the old one stays until now
         if plan.env is not None and isinstance(model, ForwardModel):
             env = plan.env
             learned = Policy(model.state_dim, env.action_low, env.action_high)
@@ -694,6 +693,7 @@ replace the saved one.
 def add_world_parser(subparsers: Any) -> None:
     """Adds ``eblearn world collect|train|plan`` to the ``eblearn`` parser."""
     environments = ", ".join(TASKS.names())
+    unset = {"default": argparse.SUPPRESS}  # no "(default: None)" in --help; read as None
     world = subparsers.add_parser(
         "world",
         help="world models: collect transitions, train a forward model, plan with it",
@@ -710,8 +710,10 @@ def add_world_parser(subparsers: Any) -> None:
         description="Collect uniform random transitions into a new world run folder.",
         formatter_class=HelpFormatter,
     )
-    collect_parser.add_argument("--env", required=True, help=f"one of {environments}")
-    collect_parser.add_argument("--run-dir", required=True, metavar="DIR", help="run folder")
+    collect_parser.add_argument("--env", required=True, help=f"one of {environments}", **unset)
+    collect_parser.add_argument(
+        "--run-dir", required=True, metavar="DIR", help="run folder", **unset
+    )
     collect_parser.add_argument(
         "--steps", type=positive_int, default=2000, help="transitions to collect"
     )
@@ -720,6 +722,7 @@ def add_world_parser(subparsers: Any) -> None:
         type=positive_int,
         help="steps before a reset (default: the environment's: pendulum 100, two-rooms 50, "
         "mountaincar its own limit)",
+        **unset,
     )
     collect_parser.add_argument("--seed", type=any_int, default=0, help="seed of everything")
     collect_parser.add_argument(
@@ -734,7 +737,9 @@ def add_world_parser(subparsers: Any) -> None:
         "mountaincar) or a pixel world model (two-rooms); --policy also learns a = P(s).",
         formatter_class=HelpFormatter,
     )
-    train_parser.add_argument("--run-dir", required=True, metavar="DIR", help="collected run")
+    train_parser.add_argument(
+        "--run-dir", required=True, metavar="DIR", help="collected run", **unset
+    )
     train_parser.add_argument(
         "--latent-dim", type=non_negative_int, default=0, help="size of z (0: none)"
     )
@@ -757,6 +762,7 @@ def add_world_parser(subparsers: Any) -> None:
         "--epochs",
         type=positive_int,
         help=f"passes over the data (default: {STATE_EPOCHS} on states, {PIXEL_EPOCHS} on pixels)",
+        **unset,
     )
     train_parser.add_argument("--policy", action="store_true", help="also learn a = P(s)")
     train_parser.add_argument(
@@ -782,21 +788,23 @@ def add_world_parser(subparsers: Any) -> None:
         "--run-dir",
         metavar="DIR",
         help="world run folder (default for --model true: runs/world-<env>-<planner>-<time>)",
+        **unset,
     )
-    plan_parser.add_argument("--env", help=f"one of {environments} (default: the run's)")
+    plan_parser.add_argument("--env", help=f"one of {environments} (default: the run's)", **unset)
     plan_parser.add_argument("--model", choices=MODELS, default="learned", help="plan through")
     plan_parser.add_argument(
         "--planner", default="gradient", help=f"{', '.join(PLANNERS.names())} or policy"
     )
     plan_parser.add_argument("--episodes", type=positive_int, default=5, help="episodes")
     plan_parser.add_argument(
-        "--batch", type=positive_int, help="episodes per batched call (default: all)"
+        "--batch", type=positive_int, help="episodes per batched call (default: all)", **unset
     )
     plan_parser.add_argument(
         "--horizon",
         type=positive_int,
         help="planning horizon (default: the environment's: pendulum 20, mountaincar 60, "
         "two-rooms 20)",
+        **unset,
     )
     plan_parser.add_argument(
         "--latent-mode", choices=LATENT_MODES, default="mean", help="z when planning"
@@ -810,6 +818,7 @@ def add_world_parser(subparsers: Any) -> None:
         type=key_value,
         metavar="KEY=VALUE",
         help="planner option (repeatable), e.g. iterations=8",
+        **unset,
     )
     plan_parser.add_argument("--seed", type=any_int, default=0, help="seed of starts and planner")
     plan_parser.set_defaults(handler=_plan_command)
@@ -817,7 +826,12 @@ def add_world_parser(subparsers: Any) -> None:
 
 def _collect_command(args: argparse.Namespace) -> int:
     data = collect_run(
-        args.env, args.run_dir, args.steps, args.seed, args.episode_steps, args.overwrite
+        args.env,
+        args.run_dir,
+        args.steps,
+        args.seed,
+        getattr(args, "episode_steps", None),
+        args.overwrite,
     )
     print(f"collected {len(data)} transitions in {int(data.episodes.max()) + 1} episode(s)")
     print(f"run folder: {args.run_dir}")
@@ -832,7 +846,7 @@ def _train_command(args: argparse.Namespace) -> int:
         beta=args.beta,
         latent_dropout=args.latent_dropout,
         hidden=args.hidden,
-        epochs=args.epochs,
+        epochs=getattr(args, "epochs", None),
         policy=args.policy,
         policy_iterations=args.policy_iterations,
         seed=args.seed,
@@ -848,16 +862,16 @@ def _train_command(args: argparse.Namespace) -> int:
 
 def _plan_command(args: argparse.Namespace) -> int:
     summary = plan_run(
-        run_dir=args.run_dir,
-        env_name=args.env,
+        run_dir=getattr(args, "run_dir", None),
+        env_name=getattr(args, "env", None),
         planner=args.planner,
         model=args.model,
         episodes=args.episodes,
-        batch=args.batch,
-        horizon=args.horizon,
+        batch=getattr(args, "batch", None),
+        horizon=getattr(args, "horizon", None),
         latent_mode=args.latent_mode,
         warm_start_policy=args.warm_start_policy,
-        planner_options=settings(args.planner_arg),
+        planner_options=settings(getattr(args, "planner_arg", None)),
         seed=args.seed,
     )
     print(summary.table())
