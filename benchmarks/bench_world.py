@@ -18,7 +18,8 @@ The issue's targets, measured side by side in one process (``--part`` picks one,
 Returns are measured on all starts at once (one batched planner call per step, B = 20 or 50);
 milliseconds per step are measured separately on one environment (B = 1), the planners timed in
 alternation, the median reported. Each part appends its tables to BENCHMARKS.md and, with
-``--figures DIR``, writes its figures there.
+``--figures DIR``, writes its figures there. Environments, horizons, planner settings, costs,
+starts and figures come from the tasks of ``eblearn.world.tasks`` (what ``eblearn world`` uses).
 
     python benchmarks/bench_world.py --part true --figures docs/img/world
 """
@@ -35,25 +36,18 @@ from typing import Any
 import torch
 from _report import append_section, load_average, markdown_table
 
-from eblearn.plot.world import (
-    pendulum_features,
-    plot_planned_trajectories,
-    plot_returns,
-    plot_two_rooms_paths,
-)
-from eblearn.world import GoalCost, TwoRooms, door_pairs, make_env, render_two_rooms
-from eblearn.world.cem import CEM, MPPI
+from eblearn.plot.world import plot_returns
 from eblearn.world.control import Episode, PlannerController, run_episodes
 from eblearn.world.fit import fit_forward_model, model_error_report
-from eblearn.world.gradient_mpc import GradientMPC
 from eblearn.world.models import ForwardModel
 from eblearn.world.pixel import PixelWorldModel, fit_pixel_world_model
-from eblearn.world.planners import cem_gradient
 from eblearn.world.policy import Policy, PolicyController, fit_policy
-from eblearn.world.transitions import RandomController, collect
+from eblearn.world.tasks import TASKS
+from eblearn.world.transitions import collect
 
 ROOT = Path(__file__).resolve().parents[1]
-HORIZON = 20
+PENDULUM, ROOMS = TASKS.get("pendulum"), TASKS.get("two-rooms")
+HORIZON = PENDULUM.horizon
 POLICY_HORIZON = 30
 STARTS = 20
 LATENCY_STEPS = 40
@@ -100,17 +94,18 @@ def returns_of(episodes: list[Episode]) -> list[float]:
     return [e.total_reward for e in episodes]
 
 
-def pendulum_planners(model: Any, cost: Any) -> dict[str, Any]:
-    """The planner settings compared on Pendulum (same horizon for all)."""
-    low, high = -2.0, 2.0
-    return {
-        "gradient MPC": GradientMPC(
-            model, cost, HORIZON, low, high, iterations=3, restarts=16, lr=0.2
-        ),
-        "CEM": CEM(model, cost, HORIZON, low, high, population=300, elites=30, iterations=4),
-        "MPPI": MPPI(model, cost, HORIZON, low, high, population=300, iterations=3),
-        "CEM→gradient": cem_gradient(model, cost, HORIZON, low, high, iterations=3, lr=0.2),
-    }
+PENDULUM_PLANNERS = {
+    "gradient MPC": "gradient",
+    "CEM": "cem",
+    "MPPI": "mppi",
+    "CEM→gradient": "hybrid",
+}
+"""Row names of the planners compared on Pendulum, with their registry names."""
+
+
+def pendulum_planners(model: Any, env: Any) -> dict[str, Any]:
+    """The planners compared on Pendulum, with the task's horizon, cost and settings."""
+    return {row: PENDULUM.planner(name, model, env) for row, name in PENDULUM_PLANNERS.items()}
 
 
 def planner_rows(
@@ -150,16 +145,16 @@ PLANNER_HEADER = [
 
 
 def part_true(figures: Path | None, load: float) -> None:
-    env = make_env("pendulum")
-    model, cost = env.dynamics(), env.cost()
-    resets = [{"seed": seed} for seed in range(STARTS)]
-    planners = pendulum_planners(model, cost)
+    env = PENDULUM.env()
+    model = env.dynamics()
+    resets = PENDULUM.starts(STARTS)  # gym seeds 0-19
+    planners = pendulum_planners(model, env)
     results = {}
     for name, planner in planners.items():
-        episodes, seconds = evaluate(lambda: make_env("pendulum"), planner, resets)
+        episodes, seconds = evaluate(PENDULUM.env, planner, resets)
         results[name] = (episodes, planner)
         print(f"{name}: {mean(returns_of(episodes)):.1f} in {seconds:.0f} s", flush=True)
-    ms = latency(lambda: make_env("pendulum"), pendulum_planners(model, cost), {"seed": 3})
+    ms = latency(PENDULUM.env, pendulum_planners(model, env), {"seed": 3})
     per_start = markdown_table(
         ["controller", *[str(s) for s in range(STARTS)]],
         [[n, *[f"{r:.0f}" for r in returns_of(e)]] for n, (e, _) in results.items()],
@@ -185,32 +180,30 @@ def part_true(figures: Path | None, load: float) -> None:
     append_section("World models: planners on the true Pendulum dynamics (issue 6)", body, load)
     if figures:
         episodes = results["gradient MPC"][0]
-        plot_planned_trajectories(
-            episodes[3],
+        PENDULUM.draw_episodes(
+            [episodes[3]],
+            [resets[3]],
             figures / "pendulum_true_gradient.png",
-            ("θ (rad)", "θ̇ (rad/s)"),
-            features=pendulum_features,
-            dt=0.05,
-            angles=(0,),
             title=f"gradient MPC on the true dynamics, seed 3: return "
             f"{episodes[3].total_reward:.1f}",
         )
 
 
 def part_learned(figures: Path | None, load: float) -> None:
-    env = make_env("pendulum")
-    cost = env.cost()
+    env = PENDULUM.env()
+    cost = PENDULUM.cost()
     started = time.perf_counter()
-    data = collect(env, 2000, seed=100, episode_steps=100)
+    controller = PENDULUM.random_controller(env, seed=100)
+    data = collect(env, 2000, controller, seed=100, episode_steps=PENDULUM.episode_steps)
     model = ForwardModel(3, 1, hidden_dims=(128, 128))
     history = fit_forward_model(model, data, epochs=60, batch_size=128, seed=0)
     fit_seconds = time.perf_counter() - started
-    resets = [{"seed": seed} for seed in range(STARTS)]
-    planners = pendulum_planners(model, cost)
+    resets = PENDULUM.starts(STARTS)
+    planners = pendulum_planners(model, env)
     chosen = {name: planners[name] for name in ("gradient MPC", "CEM")}
     results: dict[str, tuple[list[Episode], Any]] = {}
     for name, planner in chosen.items():
-        episodes, seconds = evaluate(lambda: make_env("pendulum"), planner, resets)
+        episodes, seconds = evaluate(PENDULUM.env, planner, resets)
         results[name] = (episodes, planner)
         print(f"{name}: {mean(returns_of(episodes)):.1f} in {seconds:.0f} s", flush=True)
     started = time.perf_counter()
@@ -226,25 +219,17 @@ def part_learned(figures: Path | None, load: float) -> None:
         lr=3e-3,
     )
     policy_seconds = time.perf_counter() - started
-    episodes, _ = evaluate(lambda: make_env("pendulum"), PolicyController(policy), resets)
+    episodes, _ = evaluate(PENDULUM.env, PolicyController(policy), resets)
     results["policy P(s)"] = (episodes, None)
-    warm = GradientMPC(
-        model, cost, HORIZON, -2.0, 2.0, iterations=3, restarts=16, lr=0.2, policy=policy
-    )
-    episodes, _ = evaluate(lambda: make_env("pendulum"), warm, resets)
+    warm = PENDULUM.planner("gradient", model, env, policy=policy)
+    episodes, _ = evaluate(PENDULUM.env, warm, resets)
     results["gradient MPC + policy warm start"] = (episodes, warm)
     timed = {
-        **pendulum_planners(model, cost),
+        **pendulum_planners(model, env),
         "policy P(s)": PolicyController(policy),
-        "gradient MPC + policy warm start": GradientMPC(
-            model, cost, HORIZON, -2.0, 2.0, iterations=3, restarts=16, lr=0.2, policy=policy
-        ),
+        "gradient MPC + policy warm start": PENDULUM.planner("gradient", model, env, policy=policy),
     }
-    ms = latency(
-        lambda: make_env("pendulum"),
-        {name: timed[name] for name in results},
-        {"seed": 3},
-    )
+    ms = latency(PENDULUM.env, {name: timed[name] for name in results}, {"seed": 3})
     error_rows = []
     for name, (episodes, _) in results.items():
         report = model_error_report(model, [(e.states, e.actions) for e in episodes])
@@ -288,43 +273,30 @@ def part_learned(figures: Path | None, load: float) -> None:
             title="learned model (2,000 random steps): return per start",
         )
         episodes = results["gradient MPC"][0]
-        plot_planned_trajectories(
-            episodes[3],
+        PENDULUM.draw_episodes(
+            [episodes[3]],
+            [resets[3]],
             figures / "pendulum_learned_gradient.png",
-            ("θ (rad)", "θ̇ (rad/s)"),
-            features=pendulum_features,
-            dt=0.05,
-            angles=(0,),
             title=f"gradient MPC on the learned model, seed 3: return "
             f"{episodes[3].total_reward:.1f}",
         )
 
 
 def part_latent(figures: Path | None, load: float) -> None:
-    env = make_env("pendulum")
-    cost = env.cost()
-    data = collect(env, 2000, seed=100, episode_steps=100)
+    env = PENDULUM.env()
+    controller = PENDULUM.random_controller(env, seed=100)
+    data = collect(env, 2000, controller, seed=100, episode_steps=PENDULUM.episode_steps)
     deterministic = ForwardModel(3, 1, hidden_dims=(128, 128))
     fit_forward_model(deterministic, data, epochs=60, batch_size=128, seed=0)
     latent = ForwardModel(
         3, 1, latent_dim=2, hidden_dims=(128, 128), penalty="kl", beta=1.0, latent_dropout=0.5
     )
     history = fit_forward_model(latent, data, epochs=60, batch_size=128, seed=0)
-    resets = [{"seed": seed} for seed in range(STARTS)]
+    resets = PENDULUM.starts(STARTS)
 
     def controllers() -> dict[str, Any]:
-        def gradient(model: Any, **latent_options: Any) -> GradientMPC:
-            return GradientMPC(
-                model,
-                cost,
-                HORIZON,
-                -2.0,
-                2.0,
-                iterations=3,
-                restarts=16,
-                lr=0.2,
-                **latent_options,
-            )
+        def gradient(model: Any, **latent_options: Any) -> Any:
+            return PENDULUM.planner("gradient", model, env, **latent_options)
 
         return {
             "deterministic model": gradient(deterministic),
@@ -339,10 +311,10 @@ def part_latent(figures: Path | None, load: float) -> None:
 
     results: dict[str, tuple[list[Episode], Any]] = {}
     for name, planner in controllers().items():
-        episodes, seconds = evaluate(lambda: make_env("pendulum"), planner, resets)
+        episodes, seconds = evaluate(PENDULUM.env, planner, resets)
         results[name] = (episodes, planner)
         print(f"{name}: {mean(returns_of(episodes)):.1f} in {seconds:.0f} s", flush=True)
-    ms = latency(lambda: make_env("pendulum"), controllers(), {"seed": 3}, rounds=1)
+    ms = latency(PENDULUM.env, controllers(), {"seed": 3}, rounds=1)
     rows = []
     for name, (episodes, planner) in results.items():
         forward, backward = per_step(planner, episodes)
@@ -385,12 +357,12 @@ def part_latent(figures: Path | None, load: float) -> None:
 
 
 def part_pixels(figures: Path | None, load: float) -> None:
-    pixels, count = 32, 50
-    env = TwoRooms()
+    pixels, count = ROOMS.pixels, 50
+    env = ROOMS.env()
     dynamics = env.dynamics()
     started = time.perf_counter()
-    controller = RandomController(env.action_low, env.action_high, repeat=4, seed=1)
-    data = collect(env, 20000, controller, seed=1000, episode_steps=50)
+    controller = ROOMS.random_controller(env, seed=1)  # actions held 4 steps
+    data = collect(env, 20000, controller, seed=1000, episode_steps=ROOMS.episode_steps)
     crossings = int(
         ((data.states[:, 0] - 0.5).sign() != (data.next_states[:, 0] - 0.5).sign()).sum()
     )
@@ -399,7 +371,7 @@ def part_pixels(figures: Path | None, load: float) -> None:
     history = fit_pixel_world_model(
         model,
         data,
-        lambda states: render_two_rooms(states, dynamics, pixels),
+        ROOMS.render,
         steps=4,
         epochs=5,
         batch_size=128,
@@ -407,54 +379,39 @@ def part_pixels(figures: Path | None, load: float) -> None:
     train_seconds = time.perf_counter() - started
     positions = torch.rand(2000, 2, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        embeddings = model.encoder(render_two_rooms(positions, dynamics, pixels))
+        embeddings = model.encoder(ROOMS.render(positions))
     design = torch.cat((embeddings, torch.ones(len(embeddings), 1)), 1)
     solution = torch.linalg.lstsq(design, positions).solution
     probe_rmse = float((design @ solution - positions).pow(2).mean().sqrt())
 
-    starts, goals = door_pairs(count, seed=0)
-    resets = [{"start": s, "goal": g} for s, g in zip(starts, goals)]
+    resets = ROOMS.starts(count, seed=0)  # door_pairs(50, seed=0)
     predictor = model.predictor
 
     def latent_planners() -> dict[str, Any]:
-        def cost() -> GoalCost:
-            return GoalCost(step_weight=0.1, terminal_weight=1.0)
-
-        low, high = -0.1, 0.1
+        """The task's planners through the predictor, toward the goal image's embedding."""
         return {
-            "MPPI, latent model": PlannerController(
-                MPPI(predictor, cost(), 20, low, high, population=200, iterations=4),
-                model.encoder,
-            ),
-            "CEM, latent model": PlannerController(
-                CEM(predictor, cost(), 20, low, high, population=200, elites=20, iterations=4),
-                model.encoder,
-            ),
-            "gradient MPC, latent model": PlannerController(
-                GradientMPC(predictor, cost(), 20, low, high, iterations=10, restarts=8),
-                model.encoder,
-            ),
+            f"{label}, latent model": PlannerController(
+                ROOMS.planner(name, predictor, env), model.encoder
+            )
+            for label, name in (("MPPI", "mppi"), ("CEM", "cem"), ("gradient MPC", "gradient"))
         }
+
+    def pixel_env() -> Any:
+        return ROOMS.env(pixels=True)
 
     results: dict[str, tuple[list[Episode], Any]] = {}
     for name, controller in latent_planners().items():
-        episodes, seconds = evaluate(lambda: TwoRooms(pixels=pixels), controller, resets)
+        episodes, seconds = evaluate(pixel_env, controller, resets)
         results[name] = (episodes, controller.planner)
         rate = mean([float(bool(e.success)) for e in episodes])
         print(f"{name}: {rate:.0%} in {seconds:.0f} s", flush=True)
-    reference = PlannerController(
-        MPPI(dynamics, GoalCost(step_weight=0.1), 20, -0.1, 0.1, population=200, iterations=4)
-    )
-    episodes, _ = evaluate(TwoRooms, reference, resets)
+    reference = PlannerController(ROOMS.planner("mppi", dynamics, env))
+    episodes, _ = evaluate(ROOMS.env, reference, resets)
     results["MPPI, true positions (reference)"] = (episodes, reference.planner)
-    ms = latency(lambda: TwoRooms(pixels=pixels), latent_planners(), resets[0], rounds=2)
+    ms = latency(pixel_env, latent_planners(), resets[0], rounds=2)
     ms["MPPI, true positions (reference)"] = latency(
-        TwoRooms,
-        {
-            "reference": PlannerController(
-                MPPI(dynamics, GoalCost(step_weight=0.1), 20, -0.1, 0.1, population=200)
-            )
-        },
+        ROOMS.env,
+        {"reference": PlannerController(ROOMS.planner("mppi", dynamics, env))},
         resets[0],
         rounds=2,
     )["reference"]
@@ -501,21 +458,13 @@ def part_pixels(figures: Path | None, load: float) -> None:
     append_section("World models: two rooms from pixels (issue 6)", body, load)
     if figures:
         shown = "gradient MPC, latent model"
-        episodes = results[shown][0][:6]
-        first_plans = []
-        for episode in episodes:
-            plan = episode.plans[0][1] if episode.plans else None
-            if plan is not None:
-                plan = torch.cat((plan, torch.ones(len(plan), 1)), 1) @ solution
-            first_plans.append(plan)
         rate = mean([float(bool(e.success)) for e in results[shown][0]])
-        plot_two_rooms_paths(
-            episodes,
-            goals[:6],
+        ROOMS.draw_episodes(
+            results[shown][0][:6],
+            resets[:6],
             figures / "two_rooms_pixels.png",
-            dynamics,
-            first_plans,
             title=f"gradient MPC on the pixel world model: success {rate:.0%} of 50",
+            decode=lambda plan: torch.cat((plan, torch.ones(len(plan), 1)), 1) @ solution,
         )
 
 

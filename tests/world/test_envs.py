@@ -75,7 +75,7 @@ def test_true_dynamics_reproduce_gymnasium(name):
 
 def test_missing_gymnasium_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "gymnasium", None)
-    with pytest.raises(ImportError, match=r"pip install eblearn\[world\]"):
+    with pytest.raises(ImportError, match=r"pip install 'eblearn\[world\]'"):
         make_env("pendulum")
 
 

@@ -126,7 +126,7 @@ def test_world_command_errors(tmp_path, capsys, monkeypatch):
     assert "name the environment with --env" in capsys.readouterr().err
     assert run("collect", "--env", "two-rooms", "--steps", "20", "--run-dir", folder) == 0
     assert run("collect", "--env", "two-rooms", "--steps", "20", "--run-dir", folder) == 2
-    assert "already holds transitions.pt; pass --overwrite" in capsys.readouterr().err
+    assert "already holds a run (transitions.pt); pass --overwrite" in capsys.readouterr().err
     assert run("plan", "--run-dir", folder, "--planner", "cem") == 2
     assert "no learned model" in capsys.readouterr().err
     assert run("plan", "--env", "two-rooms", "--model", "true", "--planner", "x") == 2
@@ -137,4 +137,4 @@ def test_world_command_errors(tmp_path, capsys, monkeypatch):
     assert "valid environments" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "gymnasium", None)
     assert run("collect", "--env", "pendulum", "--run-dir", str(tmp_path / "p")) == 2
-    assert "pip install eblearn[world]" in capsys.readouterr().err
+    assert "pip install 'eblearn[world]'" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from eblearn.world.dynamics import (
     PendulumDynamics,
     angle_normalize,
 )
-from eblearn.world.envs import ENVIRONMENTS, Env, GymEnv, Step, make_env
+from eblearn.world.envs import Env, GymEnv, Step, make_env
 from eblearn.world.fit import fit_forward_model, model_error_report
 from eblearn.world.gradient_mpc import GradientMPC
 from eblearn.world.hybrid import CEMGradient
@@ -34,6 +34,7 @@ from eblearn.world.planner import Plan, Planner
 from eblearn.world.planners import PLANNERS, build_planner
 from eblearn.world.policy import Policy, PolicyController, fit_policy
 from eblearn.world.rollout import rollout, trajectory_cost
+from eblearn.world.tasks import ENVIRONMENTS, TASKS, Task
 from eblearn.world.transitions import RandomController, Transitions, collect
 from eblearn.world.two_rooms import TwoRooms, TwoRoomsDynamics, door_pairs, render_two_rooms
 
@@ -47,6 +48,7 @@ __all__ = [
     "ENVIRONMENTS",
     "MPPI",
     "PLANNERS",
+    "TASKS",
     "WORLD_MODELS",
     "CEMGradient",
     "Cost",
@@ -73,6 +75,7 @@ __all__ = [
     "QuadraticCost",
     "RandomController",
     "Step",
+    "Task",
     "Transitions",
     "TwoRooms",
     "TwoRoomsDynamics",

@@ -16,6 +16,6 @@ def require_gymnasium() -> ModuleType:
     except ImportError as error:
         raise ImportError(
             "the gymnasium environments (pendulum, mountaincar) need gymnasium, an optional "
-            "extra of eblearn: pip install eblearn[world]"
+            "extra of eblearn: pip install 'eblearn[world]'"
         ) from error
     return gymnasium

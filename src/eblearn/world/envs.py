@@ -2,19 +2,19 @@
 
 An :class:`Env` returns observations as float tensors, takes actions as tensors inside its
 action box, and hands out its true dynamics and a planning cost, so that planners can run on
-the true model or on one learned from its transitions. ``make_env(name)`` builds one by name:
+the true model or on one learned from its transitions. ``make_env(name)`` builds one by name
+from :data:`eblearn.world.tasks.TASKS` (each environment is a task there, with its settings):
 
     pendulum      gymnasium Pendulum-v1 (200 steps, return ≈ -125 to -150 when solved)
     mountaincar   gymnasium MountainCarContinuous-v0 (999 steps, +100 at the flag)
     two-rooms     eblearn's two-rooms navigation, states or pixels (see two_rooms.py)
 
-gymnasium is an optional extra (``pip install eblearn[world]``), imported only when a
+gymnasium is an optional extra (``pip install 'eblearn[world]'``), imported only when a
 gymnasium environment is built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +22,9 @@ import torch
 from torch import Tensor
 
 from eblearn._validate import check_finite
-from eblearn.registry import Registry
 from eblearn.world._gym import require_gymnasium
 from eblearn.world.costs import Cost, MountainCarCost, PendulumCost
 from eblearn.world.dynamics import Dynamics, MountainCarDynamics, PendulumDynamics
-
-ENVIRONMENTS: Registry[Callable[..., Env]] = Registry("environment")
 
 
 @dataclass
@@ -114,12 +111,12 @@ class GymEnv(Env):
 
     Args:
         env_id: Gymnasium id (``"Pendulum-v1"``).
-        name: Name in :data:`ENVIRONMENTS`.
+        name: Name in :data:`~eblearn.world.tasks.TASKS`.
         true_dynamics: Its dynamics written in torch, on the observation.
         planning_cost: The cost planners minimize.
 
     Raises:
-        ImportError: If gymnasium is missing (``pip install eblearn[world]``).
+        ImportError: If gymnasium is missing (``pip install 'eblearn[world]'``).
     """
 
     def __init__(
@@ -163,13 +160,11 @@ class GymEnv(Env):
         return self._cost
 
 
-@ENVIRONMENTS.register("pendulum")
 def make_pendulum() -> GymEnv:
     """Gymnasium Pendulum-v1: swing up and balance, observation (cos θ, sin θ, θ̇), torque ±2."""
     return GymEnv("Pendulum-v1", "pendulum", PendulumDynamics(), PendulumCost())
 
 
-@ENVIRONMENTS.register("mountaincar")
 def make_mountain_car() -> GymEnv:
     """Gymnasium MountainCarContinuous-v0: rock the car up to the flag, observation (x, v)."""
     return GymEnv(
@@ -178,7 +173,7 @@ def make_mountain_car() -> GymEnv:
 
 
 def make_env(name: str, **options: Any) -> Env:
-    """Builds the environment called ``name`` (see :data:`ENVIRONMENTS`).
+    """Builds the environment called ``name`` (see :data:`~eblearn.world.tasks.TASKS`).
 
     Raises:
         ValueError: If the name is unknown (the message lists the valid names).
@@ -189,6 +184,6 @@ def make_env(name: str, **options: Any) -> Env:
         >>> env.reset(seed=0).shape
         torch.Size([2])
     """
-    import eblearn.world.two_rooms  # noqa: F401 - registers two-rooms
+    from eblearn.world.tasks import TASKS  # the tasks module builds on this one
 
-    return ENVIRONMENTS.get(name)(**options)
+    return TASKS.get(name).factory(**options)

@@ -243,8 +243,14 @@ def fit_pixel_world_model(
         One row per epoch with the mean ``loss``, ``invariance``, ``variance``, ``covariance``.
 
     Raises:
-        ValueError: If no window of ``steps`` transitions exists.
+        ValueError: If no window of ``steps`` transitions exists, or a count or ``lr`` is not
+            positive.
     """
+    if steps < 1 or epochs < 1 or batch_size < 1 or not lr > 0:
+        raise ValueError(
+            f"steps, epochs, batch_size and lr must be > 0, got {steps}, {epochs}, "
+            f"{batch_size}, {lr}"
+        )
     starts = data.windows(steps)
     if len(starts) == 0:
         raise ValueError(f"no run of {steps} consecutive transitions in one episode")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -34,8 +35,10 @@ def cem_gradient(
     iterations: int = 5,
     lr: float = 0.05,
     refine: int = 4,
+    latent_mode: str = "mean",
+    latent_samples: int = 8,
+    latent_weight: float = 1.0,
     seed: int = 0,
-    **latent: Any,
 ) -> CEMGradient:
     """CEM → gradient: a short CEM search refined by gradient descent from its best elites."""
     cem = CEM(
@@ -48,13 +51,55 @@ def cem_gradient(
         elites=elites,
         iterations=cem_iterations,
         seed=seed,
-        latent_mode=latent.get("latent_mode", "mean"),
-        latent_samples=latent.get("latent_samples", 8),
+        latent_mode=latent_mode,
+        latent_samples=latent_samples,
     )
     gradient = GradientMPC(
-        model, cost, horizon, action_low, action_high, iterations=iterations, lr=lr, **latent
+        model,
+        cost,
+        horizon,
+        action_low,
+        action_high,
+        iterations=iterations,
+        lr=lr,
+        latent_mode=latent_mode,
+        latent_samples=latent_samples,
+        latent_weight=latent_weight,
     )
     return CEMGradient(cem, gradient, refine=refine)
+
+
+PROBLEM_ARGUMENTS = ("model", "cost", "horizon", "action_low", "action_high")
+"""The arguments every planner takes first: what is planned, not how."""
+
+
+def planner_options(name: str) -> tuple[str, ...]:
+    """The keyword options of the planner ``name`` (its settings), sorted.
+
+    Raises:
+        ValueError: If the name is unknown.
+
+    Example:
+        >>> planner_options("mppi")[:4]
+        ('init_std', 'iterations', 'latent_mode', 'latent_samples')
+    """
+    parameters = inspect.signature(PLANNERS.get(name)).parameters
+    return tuple(sorted(p for p in parameters if p not in PROBLEM_ARGUMENTS))
+
+
+def check_planner_options(name: str, options: dict[str, Any]) -> None:
+    """Refuses options the planner ``name`` does not have, naming the ones it has.
+
+    Raises:
+        ValueError: On an unknown planner or option.
+    """
+    valid = planner_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"of planner {name!r}; valid options: {', '.join(valid)}"
+        )
 
 
 def build_planner(
@@ -71,7 +116,8 @@ def build_planner(
     ``options`` are its keyword arguments (see each class).
 
     Raises:
-        ValueError: If the name is unknown, an option does not exist, or a value is invalid.
+        ValueError: If the name is unknown, an option does not exist (the message names the
+            valid ones), or a value is invalid.
 
     Example:
         >>> from eblearn.world.dynamics import PendulumDynamics
@@ -82,6 +128,7 @@ def build_planner(
         ('CEM', 50)
     """
     factory = PLANNERS.get(name)
+    check_planner_options(name, options)
     try:
         planner = factory(model, cost, horizon, action_low, action_high, **options)
     except TypeError as error:

@@ -26,7 +26,7 @@ from torch import Tensor
 from eblearn._validate import check_positive
 from eblearn.world.costs import Cost, GoalCost
 from eblearn.world.dynamics import Dynamics, check_state_action
-from eblearn.world.envs import ENVIRONMENTS, Env, Step
+from eblearn.world.envs import Env, Step
 
 
 class TwoRoomsDynamics(Dynamics):
@@ -276,7 +276,6 @@ class TwoRooms(Env):
         return GoalCost(step_weight=0.0, terminal_weight=1.0).set_goal(self._goal)
 
 
-@ENVIRONMENTS.register("two-rooms")
 def make_two_rooms(pixels: int = 0, **options: float) -> TwoRooms:
     """eblearn's two-rooms navigation: pass the door to reach a goal (states or pixels)."""
     return TwoRooms(pixels=pixels, **options)  # type: ignore[arg-type]
