@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from _report import append_section, load_average, markdown_table
 
-from eblearn.plot.world import plot_returns
+from eblearn.plot.world import draw_task_episodes, plot_returns
 from eblearn.world.control import Episode, PlannerController, run_episodes
 from eblearn.world.fit import fit_forward_model, model_error_report
 from eblearn.world.models import ForwardModel
@@ -180,7 +180,8 @@ def part_true(figures: Path | None, load: float) -> None:
     append_section("World models: planners on the true Pendulum dynamics (issue 6)", body, load)
     if figures:
         episodes = results["gradient MPC"][0]
-        PENDULUM.draw_episodes(
+        draw_task_episodes(
+            PENDULUM,
             [episodes[3]],
             [resets[3]],
             figures / "pendulum_true_gradient.png",
@@ -273,7 +274,8 @@ def part_learned(figures: Path | None, load: float) -> None:
             title="learned model (2,000 random steps): return per start",
         )
         episodes = results["gradient MPC"][0]
-        PENDULUM.draw_episodes(
+        draw_task_episodes(
+            PENDULUM,
             [episodes[3]],
             [resets[3]],
             figures / "pendulum_learned_gradient.png",
@@ -459,7 +461,8 @@ def part_pixels(figures: Path | None, load: float) -> None:
     if figures:
         shown = "gradient MPC, latent model"
         rate = mean([float(bool(e.success)) for e in results[shown][0]])
-        ROOMS.draw_episodes(
+        draw_task_episodes(
+            ROOMS,
             results[shown][0][:6],
             resets[:6],
             figures / "two_rooms_pixels.png",

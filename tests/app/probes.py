@@ -118,6 +118,32 @@ def train(*arguments: str) -> Callable[[Path], list[str]]:
     return make
 
 
+def among(files: dict[str, str], *arguments: str) -> Callable[[Path], list[str]]:
+    """Writes ``files`` (a name ending in ``/`` is a folder), then the command ``ARGS``, where
+    ``{f}`` stands for the probe's folder."""
+
+    def make(folder: Path) -> list[str]:
+        for name, text in files.items():
+            path = folder / name
+            if name.endswith("/"):
+                path.mkdir(parents=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+        return [a.replace("{f}", str(folder)) for a in arguments]
+
+    return make
+
+
+def command(name: str, *arguments: str) -> Callable[[Path], list[str]]:
+    """``eblearn NAME ARGS --run-dir <folder>/run``."""
+
+    def make(folder: Path) -> list[str]:
+        return [name, *arguments, "--run-dir", str(folder / "run")]
+
+    return make
+
+
 def train_with_config(text: str | bytes) -> Callable[[Path], list[str]]:
     def make(folder: Path) -> list[str]:
         data = text.encode() if isinstance(text, str) else text
@@ -486,38 +512,30 @@ PROBES: list[Probe] = [
     Probe(
         "run folders",
         "--run-dir is a file",
-        lambda folder: (folder / "f").write_text("x") and ["train", "--run-dir", str(folder / "f")],
+        among({"f": "x"}, "train", "--run-dir", "{f}"),
         "is a file, not a folder",
     ),
     Probe(
         "run folders",
         "--run-dir below a file",
-        lambda folder: (
-            (folder / "f").write_text("x") and ["train", "--run-dir", str(folder / "f" / "run")]
-        ),
+        among({"f": "x"}, "train", "--run-dir", "{f}/run"),
         "is a file",
     ),
     Probe(
         "run folders",
         "a foreign non-empty folder",
-        lambda folder: (
-            (folder / "mine").mkdir()
-            or (
-                (folder / "mine" / "notes.txt").write_text("x")
-                and ["train", "--run-dir", str(folder / "mine")]
-            )
-        ),
+        among({"mine/notes.txt": "x"}, "train", "--run-dir", "{f}/mine"),
         "was not written by eblearn",
     ),
     Probe(
         "run folders",
         "--overwrite on a foreign folder with checkpoints/",
-        lambda folder: (
-            (folder / "mine" / "checkpoints").mkdir(parents=True)
-            or (
-                (folder / "mine" / "checkpoints" / "last.ckpt").write_text("theirs")
-                and ["train", "--run-dir", str(folder / "mine"), "--overwrite"]
-            )
+        among(
+            {"mine/checkpoints/last.ckpt": "theirs"},
+            "train",
+            "--run-dir",
+            "{f}/mine",
+            "--overwrite",
         ),
         "not eblearn's to delete",
     ),
@@ -639,13 +657,13 @@ PROBES: list[Probe] = [
     Probe(
         "data files",
         "imagefolder path is a file",
-        image_folder(lambda folder: (folder / "x.png").write_bytes(b"x") and folder / "x.png"),
+        among({"x.png": "x"}, "train", "--data", "imagefolder:{f}/x.png"),
         "got a file",
     ),
     Probe(
         "data files",
         "imagefolder empty",
-        image_folder(lambda folder: (folder / "empty").mkdir() or folder / "empty"),
+        among({"empty/": ""}, "train", "--data", "imagefolder:{f}/empty"),
         "no class subfolders",
     ),
     # Reading runs back.
@@ -658,7 +676,7 @@ PROBES: list[Probe] = [
     Probe(
         "eval and checkpoints",
         "eval on a file",
-        lambda folder: (folder / "f").write_text("x") and ["eval", str(folder / "f")],
+        among({"f": "x"}, "eval", "{f}/f"),
         "is a file",
     ),
     Probe(
@@ -707,6 +725,54 @@ PROBES: list[Probe] = [
         ],
         "corrupted or truncated",
         protect=False,
+    ),
+    # The energy lab.
+    *(
+        Probe("lab and bench", f"lab {option} {value}", command("lab", option, value), option)
+        for option, value in (
+            ("--steps", "0"),
+            ("--resolution", "0"),
+            ("--n", "0"),
+            ("--batch-size", "0"),
+            ("--margin", "-1"),
+            ("--hidden", "64,0"),
+            ("--betas", "0"),
+            ("--sampler", "gibbs"),
+        )
+    ),
+    Probe("lab and bench", "lab --loss nope", command("lab", "--loss", "nope"), "unknown loss"),
+    Probe("lab and bench", "lab --data nope", command("lab", "--data", "nope"), "toy data set"),
+    Probe(
+        "lab and bench",
+        "lab into a foreign folder with --overwrite",
+        among({"run/energy.png": "theirs"}, "lab", "--run-dir", "{f}/run", "--overwrite"),
+        "not eblearn's to delete",
+    ),
+    # The bench.
+    Probe(
+        "lab and bench",
+        "bench with a bad third method name",
+        command("bench", "--methods", "simclr,byol,nope"),
+        "unknown method 'nope'",
+    ),
+    Probe(
+        "lab and bench",
+        "bench with a method named twice",
+        command("bench", "--methods", "simclr,simclr"),
+        "more than once",
+    ),
+    Probe(
+        "lab and bench",
+        "bench with a bad hyper-parameter of the third method",
+        command("bench", "--methods", "simclr,byol,vicreg", "--method-arg", "vicreg:nu=1"),
+        "no hyper-parameter(s) nu",
+    ),
+    Probe("lab and bench", "bench --epochs 0", command("bench", "--epochs", "0"), "--epochs"),
+    Probe(
+        "lab and bench",
+        "bench --devices 2",
+        command("bench", "--devices", "2"),
+        "on one device",
     ),
     # The library's estimators and losses, called directly.
     *(

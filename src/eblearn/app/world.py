@@ -601,8 +601,10 @@ def plan_run(
         else:
             title += f", return {results[0].total_reward:.1f}"
         shown = results[:8]
-        figure_path = task.draw_episodes(
-            shown, run.resets[: len(shown)], folder.file(f"{stem}.png"), title, decode
+        from eblearn.plot.world import draw_task_episodes
+
+        figure_path = draw_task_episodes(
+            task, shown, run.resets[: len(shown)], folder.file(f"{stem}.png"), title, decode
         )
     return PlanSummary(folder.path, content, json_path, figure_path)
 

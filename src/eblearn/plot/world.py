@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -12,6 +13,7 @@ from torch import Tensor
 
 from eblearn.plot._figure import new_figure, save_figure
 from eblearn.world.control import Episode
+from eblearn.world.tasks import Task
 from eblearn.world.two_rooms import TwoRoomsDynamics
 
 
@@ -190,3 +192,82 @@ def plot_returns(
     axes.set(xlabel="start", ylabel=ylabel, xticks=np.arange(count), title=title)
     axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(returns))
     return save_figure(figure, path)
+
+
+def _draw_trajectory(
+    task: Task,
+    episodes: Sequence[Episode],
+    resets: Sequence[dict[str, Any]],
+    path: str | os.PathLike[str],
+    title: str,
+    decode: Callable[[Tensor], Tensor] | None = None,
+    features: Callable[[Tensor], Tensor] | None = None,
+    angles: tuple[int, ...] = (),
+) -> Path:
+    return plot_planned_trajectories(
+        episodes[0], path, task.state_names, features=features, dt=task.dt, title=title,
+        angles=angles,
+    )  # fmt: skip
+
+
+def _draw_pendulum(
+    task: Task,
+    episodes: Sequence[Episode],
+    resets: Sequence[dict[str, Any]],
+    path: str | os.PathLike[str],
+    title: str,
+    decode: Callable[[Tensor], Tensor] | None = None,
+) -> Path:
+    return _draw_trajectory(
+        task, episodes, resets, path, title, decode, features=pendulum_features, angles=(0,)
+    )
+
+
+def _draw_rooms_task(
+    task: Task,
+    episodes: Sequence[Episode],
+    resets: Sequence[dict[str, Any]],
+    path: str | os.PathLike[str],
+    title: str,
+    decode: Callable[[Tensor], Tensor] | None = None,
+) -> Path:
+    goals = torch.stack([r["goal"] for r in resets[: len(episodes)]])
+    planned = [e.plans[0][1] if e.plans else None for e in episodes]
+    if decode is not None:
+        planned = [None if p is None else decode(p) for p in planned]
+    dynamics = task.env().dynamics()
+    if not isinstance(dynamics, TwoRoomsDynamics):
+        raise ValueError(f"{task.name} is not a two-rooms task")
+    return plot_two_rooms_paths(list(episodes), goals, path, dynamics, planned, title=title)
+
+
+_TASK_FIGURES = {
+    "trajectory": _draw_trajectory,
+    "pendulum": _draw_pendulum,
+    "rooms": _draw_rooms_task,
+}
+
+
+def draw_task_episodes(
+    task: Task,
+    episodes: Sequence[Episode],
+    resets: Sequence[dict[str, Any]],
+    path: str | os.PathLike[str],
+    title: str,
+    decode: Callable[[Tensor], Tensor] | None = None,
+) -> Path:
+    """Draws a task's evaluated ``episodes`` (started from ``resets``) to the PNG ``path``.
+
+    State tasks draw the first episode's executed trajectory with the plans made along it;
+    two-rooms draws every given episode's path, start and goal, and its first plan. The
+    figure's kind is the task's ``figure`` (see :data:`eblearn.world.tasks.FIGURES`).
+
+    Args:
+        task: The task.
+        episodes: Episodes recorded with plans (``run_episodes(..., record_every=k)``).
+        resets: Their resets.
+        path: The PNG to write.
+        title: The figure's title.
+        decode: Maps planned states to positions when plans are embeddings.
+    """
+    return _TASK_FIGURES[task.figure](task, episodes, resets, path, title, decode)

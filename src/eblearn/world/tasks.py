@@ -16,16 +16,13 @@ the task's planner settings (:meth:`Task.planner`); episodes start from fixed st
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
 from eblearn.registry import Registry
-from eblearn.world.control import Episode
 from eblearn.world.costs import Cost, GoalCost, MountainCarCost, PendulumCost
 from eblearn.world.dynamics import Dynamics
 from eblearn.world.envs import Env, make_mountain_car, make_pendulum
@@ -42,8 +39,10 @@ from eblearn.world.two_rooms import (
 Starts = Callable[[int, int], list[dict[str, Any]]]
 """``starts(episodes, seed)``: the keyword arguments of each episode's ``Env.reset``."""
 
-Draw = Callable[..., Path]
-"""``draw(task, episodes, resets, path, title, decode)``: writes a PNG, returns its path."""
+FIGURES = ("trajectory", "pendulum", "rooms")
+"""How a task's episodes are drawn (by :func:`eblearn.plot.world.draw_task_episodes`): the
+executed trajectory with its plans, the same with the angle wrapped and unrolled, or paths in
+the two rooms."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +64,8 @@ class Task:
         make_cost: Builds the planning cost ``C(s', a)`` (a goal cost gets its goal from the
             controller at every reset).
         make_starts: The fixed starts of evaluation episodes (see :data:`Starts`).
-        draw: Draws evaluated episodes (see :data:`Draw`).
+        figure: How evaluated episodes are drawn, one of :data:`FIGURES` (the drawing itself
+            is the plot layer's, :func:`eblearn.plot.world.draw_task_episodes`).
         renderer: ``renderer(states (..., S), pixels) -> images (..., 1, P, P)`` for tasks
             learned from images (``None`` for the others).
 
@@ -88,7 +88,7 @@ class Task:
     planner_defaults: Mapping[str, Mapping[str, Any]]
     make_cost: Callable[[], Cost]
     make_starts: Starts
-    draw: Draw
+    figure: str
     renderer: Callable[[Tensor, int], Tensor] | None = None
 
     def __call__(self, **options: Any) -> Env:
@@ -173,28 +173,6 @@ class Task:
             **self.planner_options(name, **options),
         )
 
-    def draw_episodes(
-        self,
-        episodes: Sequence[Episode],
-        resets: Sequence[dict[str, Any]],
-        path: str | os.PathLike[str],
-        title: str,
-        decode: Callable[[Tensor], Tensor] | None = None,
-    ) -> Path:
-        """Draws ``episodes`` (started from ``resets``) to the PNG ``path``.
-
-        State tasks draw the first episode's executed trajectory with the plans made along it;
-        two-rooms draws every given episode's path, start and goal, and its first plan.
-
-        Args:
-            episodes: Episodes recorded with plans (``run_episodes(..., record_every=k)``).
-            resets: Their resets.
-            path: The PNG to write.
-            title: The figure's title.
-            decode: Maps planned states to positions when plans are embeddings.
-        """
-        return self.draw(self, episodes, resets, path, title, decode)
-
 
 TASKS: Registry[Task] = Registry("environment")
 
@@ -206,61 +184,6 @@ def _seeds(episodes: int, seed: int) -> list[dict[str, Any]]:
 def _door_pairs(episodes: int, seed: int) -> list[dict[str, Any]]:
     starts, goals = door_pairs(episodes, seed=seed)
     return [{"start": s, "goal": g} for s, g in zip(starts, goals)]
-
-
-def _draw_trajectory(
-    task: Task,
-    episodes: Sequence[Episode],
-    resets: Sequence[dict[str, Any]],
-    path: str | os.PathLike[str],
-    title: str,
-    decode: Callable[[Tensor], Tensor] | None = None,
-    features: Callable[[Tensor], Tensor] | None = None,
-    angles: tuple[int, ...] = (),
-) -> Path:
-    from eblearn.plot.world import plot_planned_trajectories  # plot/ sits above world/
-
-    return plot_planned_trajectories(
-        episodes[0], path, task.state_names, features=features, dt=task.dt, title=title,
-        angles=angles,
-    )  # fmt: skip
-
-
-def _draw_pendulum(
-    task: Task,
-    episodes: Sequence[Episode],
-    resets: Sequence[dict[str, Any]],
-    path: str | os.PathLike[str],
-    title: str,
-    decode: Callable[[Tensor], Tensor] | None = None,
-) -> Path:
-    from eblearn.plot.world import pendulum_features
-
-    return _draw_trajectory(
-        task, episodes, resets, path, title, decode, features=pendulum_features, angles=(0,)
-    )
-
-
-def _draw_rooms(
-    task: Task,
-    episodes: Sequence[Episode],
-    resets: Sequence[dict[str, Any]],
-    path: str | os.PathLike[str],
-    title: str,
-    decode: Callable[[Tensor], Tensor] | None = None,
-) -> Path:
-    import torch
-
-    from eblearn.plot.world import plot_two_rooms_paths
-
-    goals = torch.stack([r["goal"] for r in resets[: len(episodes)]])
-    planned = [e.plans[0][1] if e.plans else None for e in episodes]
-    if decode is not None:
-        planned = [None if p is None else decode(p) for p in planned]
-    dynamics = task.env().dynamics()
-    if not isinstance(dynamics, TwoRoomsDynamics):
-        raise ValueError(f"{task.name} is not a two-rooms task")
-    return plot_two_rooms_paths(list(episodes), goals, path, dynamics, planned, title=title)
 
 
 def _render_rooms(states: Tensor, pixels: int) -> Tensor:
@@ -286,7 +209,7 @@ TASKS.register(
         },
         make_cost=PendulumCost,
         make_starts=_seeds,
-        draw=_draw_pendulum,
+        figure="pendulum",
     ),
 )
 TASKS.register(
@@ -307,7 +230,7 @@ TASKS.register(
         },
         make_cost=MountainCarCost,
         make_starts=_seeds,
-        draw=_draw_trajectory,
+        figure="trajectory",
     ),
 )
 TASKS.register(
@@ -328,7 +251,7 @@ TASKS.register(
         },
         make_cost=lambda: GoalCost(step_weight=0.1, terminal_weight=1.0),
         make_starts=_door_pairs,
-        draw=_draw_rooms,
+        figure="rooms",
         renderer=_render_rooms,
     ),
 )
