@@ -227,6 +227,38 @@ def on_run(command: str, edit: Callable[[Path], None]) -> Callable[[Path], list[
     return make
 
 
+def on_world(step: str, *arguments: str) -> Callable[[Path], list[str]]:
+    """Copies the shared world run (pendulum, trained model), then ``world STEP ARGS``."""
+
+    def make(folder: Path) -> list[str]:
+        import shutil
+
+        shutil.copytree(world_run(), folder / "run")
+        return ["world", step, *arguments, "--run-dir", str(folder / "run")]
+
+    return make
+
+
+_WORLD: list[Path] = []
+
+
+def world_run() -> Path:
+    """Pendulum transitions and a small trained forward model, made once per process."""
+    if not _WORLD:
+        import tempfile
+
+        from eblearn.cli import main
+
+        path = Path(tempfile.mkdtemp()) / "world"
+        with contextlib.redirect_stdout(io.StringIO()):
+            collect = ["world", "collect", "--env", "pendulum", "--steps", "60"]
+            assert main([*collect, "--run-dir", str(path)]) == 0
+            train = ["world", "train", "--epochs", "1", "--hidden", "8,8"]
+            assert main([*train, "--run-dir", str(path)]) == 0
+        _WORLD.append(path)
+    return _WORLD[0]
+
+
 _FINISHED: list[Path] = []
 
 
@@ -773,6 +805,47 @@ PROBES: list[Probe] = [
         "bench --devices 2",
         command("bench", "--devices", "2"),
         "on one device",
+    ),
+    # World models: collect, train, plan.
+    Probe(
+        "world",
+        "collect --env nope",
+        command("world", "collect", "--env", "nope"),
+        "unknown environment",
+    ),
+    *(
+        Probe(
+            "world",
+            f"collect {option} 0",
+            command("world", "collect", "--env", "pendulum", option, "0"),
+            option,
+        )
+        for option in ("--steps", "--episode-steps")
+    ),
+    Probe("world", "train --epochs 0", on_world("train", "--epochs", "0"), "--epochs"),
+    Probe("world", "train --hidden 128,0", on_world("train", "--hidden", "128,0"), "--hidden"),
+    Probe(
+        "world",
+        "train over an existing model without --overwrite",
+        on_world("train", "--epochs", "1"),
+        "pass --overwrite to replace it",
+    ),
+    *(
+        Probe("world", f"plan {option} 0", on_world("plan", option, "0"), option)
+        for option in ("--horizon", "--episodes", "--batch")
+    ),
+    Probe("world", "plan --planner nope", on_world("plan", "--planner", "nope"), "unknown planner"),
+    Probe(
+        "world",
+        "plan with an unknown --planner-arg",
+        on_world("plan", "--planner", "mppi", "--planner-arg", "popsize=3"),
+        "unknown option 'popsize' of planner 'mppi'",
+    ),
+    Probe(
+        "world",
+        "train on a folder that is not a world run",
+        among({"notes.txt": "x"}, "world", "train", "--run-dir", "{f}"),
+        "is not a world run folder",
     ),
     # The library's estimators and losses, called directly.
     *(
