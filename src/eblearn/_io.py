@@ -115,6 +115,21 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def cache_dir(kind: str) -> Path | None:
+    """The folder of eblearn's ``kind`` cache, or ``None`` if caching is switched off.
+
+    ``$EBLEARN_CACHE`` names the cache root (``off`` switches every cache off); the default is
+    ``$XDG_CACHE_HOME/eblearn``, else ``~/.cache/eblearn``. Nothing is created here.
+    """
+    root = os.environ.get("EBLEARN_CACHE")
+    if root is not None and root.strip().lower() in ("off", "0", "no", "false", ""):
+        return None
+    if root is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "eblearn")
+    return Path(root) / kind
+
+
 def save_tensors(content: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """``torch.save`` made atomic (see :func:`atomic_write_bytes`)."""
     buffer = io.BytesIO()

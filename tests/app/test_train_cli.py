@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from eblearn.cli import main
@@ -241,3 +242,34 @@ def test_the_interruption_message_belongs_to_the_job():
     assert outer.value.exit_code == 143
     assert outer.value.message() == "interrupted (SIGTERM); outer hint"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_the_raw_pixel_baseline_is_computed_once_per_data_set(tmp_path, monkeypatch):
+    from eblearn.app import evaluation
+    from tests.train.conftest import tiny_digits
+
+    monkeypatch.setenv("EBLEARN_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real = evaluation.evaluate_raw_pixels
+
+    def counted(data, **protocol):
+        calls.append(data.name)
+        return real(data, **protocol)
+
+    monkeypatch.setattr(evaluation, "evaluate_raw_pixels", counted)
+    data = tiny_digits()
+    protocol = {"knn_k": 5, "knn_temperature": 0.07, "seed": 0}
+    first = evaluation.raw_pixel_baseline(data, **protocol)
+    second = evaluation.raw_pixel_baseline(data, **protocol)
+    assert calls == ["digits"] and second == first  # the same figures, read back exactly
+    evaluation.raw_pixel_baseline(data, **{**protocol, "knn_k": 7})  # another protocol
+    smaller = type(data)("digits", data.train.subset(torch.arange(300)), data.test)
+    evaluation.raw_pixel_baseline(smaller, **protocol)  # other images, same name
+    assert len(calls) == 3
+    for path in (tmp_path / "cache" / "baselines").iterdir():
+        path.write_text("{not json")
+    assert evaluation.raw_pixel_baseline(data, **protocol) == first  # corrupt: recomputed
+    assert len(calls) == 4
+    monkeypatch.setenv("EBLEARN_CACHE", "off")
+    evaluation.raw_pixel_baseline(data, **protocol)
+    assert len(calls) == 5

@@ -1,12 +1,20 @@
-"""The evaluation step of ``train`` and ``eval``: probes on the frozen encoder and on pixels."""
+"""The evaluation step of ``train`` and ``eval``: probes on the frozen encoder and on pixels.
+
+The raw-pixel baseline depends only on the data and the protocol, so it is computed once per
+data set and cached (:func:`raw_pixel_baseline`); the encoder's probes run every time.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from eblearn._io import cache_dir, write_json
 from eblearn.evaluate.protocol import (
     EvaluationReport,
     evaluate_features,
@@ -51,5 +59,55 @@ def evaluate_pretrained(
         "seed": config.seed,
     }
     encoder_report = evaluate_features(train, data.train.labels, test, data.test.labels, **protocol)
-    pixel_report = evaluate_raw_pixels(data, **protocol)
+    pixel_report = raw_pixel_baseline(data, **protocol)
     return encoder_report, pixel_report, test
+
+
+BASELINE_CACHE = "baselines"
+
+
+def baseline_key(data: Any, protocol: dict[str, Any]) -> str:
+    """A fingerprint of the data (every image and label) and the protocol's settings."""
+    from eblearn import __version__
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"version": __version__, **protocol}, sort_keys=True).encode())
+    for split in (data.train, data.test):
+        digest.update(str(tuple(split.images.shape)).encode())
+        digest.update(split.images.contiguous().numpy().tobytes())
+        digest.update(split.labels.contiguous().numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def raw_pixel_baseline(data: Any, **protocol: Any) -> EvaluationReport:
+    """:func:`evaluate_raw_pixels`, cached per data set and protocol.
+
+    The raw-pixel probes depend only on the images, the labels and the protocol, so every run
+    on the same data computes the same figures: they are computed once and kept in
+    ``<cache>/baselines/<fingerprint>.json`` (see :func:`eblearn._io.cache_dir`; the
+    fingerprint covers every image and label). A missing, corrupt or unwritable cache only
+    means computing them again.
+    """
+    folder = cache_dir(BASELINE_CACHE)
+    path = folder / f"{baseline_key(data, protocol)}.json" if folder is not None else None
+    if path is not None and path.is_file():
+        try:
+            return report_from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # recomputed and rewritten below
+    report = evaluate_raw_pixels(data, **protocol)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            write_json(report.as_dict(), path)
+    return report
+
+
+def report_from_dict(values: dict[str, Any]) -> EvaluationReport:
+    """The inverse of ``EvaluationReport.as_dict`` after a JSON round trip (float keys)."""
+    return EvaluationReport(
+        knn=float(values["knn"]),
+        linear=float(values["linear"]),
+        linear_top5=float(values["linear_top5"]),
+        few_label={float(k): float(v) for k, v in values["few_label"].items()},
+        few_label_std={float(k): float(v) for k, v in values["few_label_std"].items()},
+    )
