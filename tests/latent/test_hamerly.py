@@ -68,13 +68,13 @@ def test_bounds_stay_valid_and_sums_stay_exact(monkeypatch):
     centers = x[:5].clone()
     state = HamerlyState.assign(x, x_one, x.pow(2).sum(1), centers)
     rows_computed = []
-    full_search = hamerly.nearest_two
+    full_search = hamerly._search
 
     def counting(x_one, x_sq, centers, hint=None):
         rows_computed.append(len(x_one))
         return full_search(x_one, x_sq, centers, hint)
 
-    monkeypatch.setattr(hamerly, "nearest_two", counting)
+    monkeypatch.setattr(hamerly, "_search", counting)
     total_searched = 0
     for _ in range(6):
         new = state.sums / state.counts[:, None]
@@ -120,15 +120,71 @@ def test_nearest_two_against_a_loop(monkeypatch):
     assert bool(torch.isinf(one[2]).all())  # a single center has no runner-up
 
 
-def test_a_hinted_label_that_ties_for_the_nearest_is_kept():
+def test_a_tie_goes_to_the_lowest_index_with_or_without_a_hint():
+    """Plain Lloyd's argmin takes the first of equal distances; a hint must not change that."""
     x = torch.tensor([[0.0, 0.0], [2.5, 0.0]], dtype=torch.float64)
     centers = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [5.0, 0.0]], dtype=torch.float64)
     x_one = torch.cat([x, torch.ones(2, 1, dtype=torch.float64)], 1)
     x_sq = x.pow(2).sum(1)
     assert nearest_two(x_one, x_sq, centers)[0].tolist() == [0, 1]  # first of a tie
     labels, nearest, runner_up = nearest_two(x_one, x_sq, centers, torch.tensor([1, 2]))
-    assert labels.tolist() == [1, 1]  # the tie keeps its hint; the wrong hint is corrected
+    assert labels.tolist() == [0, 1]  # the tied hint gives way; the wrong hint is corrected
     assert nearest.tolist() == [1.0, 2.25] and runner_up.tolist() == [1.0, 6.25]
+
+
+def exact_ties(n, seed):
+    """``n`` samples exactly as far from center 0 as from center 1 (and nearer than center 2).
+
+    The two centers differ in coordinate 0 only (3 ± 0.5, dyadic) where every sample is 3, so
+    ``Σ_i (x_i - c_i)²`` is the same float for both; the scores ``x·c - |c|²/2`` of the other,
+    non-dyadic coordinates round differently for the two.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    middle = 3 * torch.randn(8, generator=generator, dtype=torch.float64)
+    middle[0] = 3.0
+    centers = torch.stack([middle, middle, middle + 5])
+    centers[0, 0], centers[1, 0] = 2.5, 3.5
+    x = middle + torch.randn(n, 8, generator=generator, dtype=torch.float64)
+    x[:, 0] = 3.0
+    return x, centers
+
+
+def test_exact_ties_go_to_the_lowest_index_whatever_the_scores_round_to():
+    x, centers = exact_ties(300, 0)
+    direct = (x[:, None, :] - centers).pow(2).sum(2)
+    assert torch.equal(direct[:, 0], direct[:, 1]) and bool((direct[:, 2] > direct[:, 0]).all())
+    x_one, x_sq = with_ones(x), x.pow(2).sum(1)
+    for hint in (None, torch.ones(300, dtype=torch.int64), torch.full((300,), 2)):
+        labels, nearest, runner_up = nearest_two(x_one, x_sq, centers, hint)
+        assert bool((labels == 0).all())  # plain Lloyd's argmin: the first of equal distances
+        assert torch.equal(nearest, direct[:, 0]) and torch.equal(runner_up, direct[:, 1])
+
+
+def test_rounding_slack_bounds_the_error_of_the_fast_distances():
+    """float32 samples far from the origin (much cancellation) against float64 distances."""
+    generator = torch.Generator().manual_seed(1)
+    x = (50 + torch.randn(2000, 16, generator=generator)).float()
+    centers = 50 + torch.randn(6, 16, generator=generator)
+    x_sq = x.pow(2).sum(1)
+    _, nearest, runner_up = nearest_two(with_ones(x), x_sq, centers)
+    exact = torch.cdist(x.double(), centers.double()).pow(2).sort(1).values
+    slack = hamerly.rounding_slack(x_sq, centers).double()
+    error = torch.maximum((nearest - exact[:, 0]).abs(), (runner_up - exact[:, 1]).abs())
+    assert bool((error <= slack).all())
+    assert float((error / slack).max()) > 1e-3  # a bound, but not a vacuous one
+
+
+def test_a_sample_that_becomes_equidistant_is_searched_not_pruned():
+    """1-D: the sample 0 is nearer to 0.5 than to -2; the centers move to -1 and 1, where it
+    ties and plain Lloyd gives it to center 0. In exact arithmetic Hamerly's bounds become
+    ``u = 0.5 + 0.5 = 1 <= l = 2 - 1 = 1`` (and ``s = 1``): without slack it stays pruned."""
+    x = torch.tensor([[0.0]], dtype=torch.float64)
+    x_one, x_sq = with_ones(x), x.pow(2).sum(1)
+    state = HamerlyState.assign(x, x_one, x_sq, torch.tensor([[-2.0], [0.5]], dtype=torch.float64))
+    assert state.labels.tolist() == [1]
+    state.move_centers(torch.tensor([1.0, 0.5], dtype=torch.float64))
+    assert state.reassign(x, x_one, x_sq, torch.tensor([[-1.0], [1.0]], dtype=torch.float64)) == 1
+    assert state.labels.tolist() == [0]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

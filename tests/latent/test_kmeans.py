@@ -25,6 +25,43 @@ def test_inertia_labels_and_centers_match_sklearn_from_the_same_init(digits, dig
     )
 
 
+def naive_lloyd_steps(x, centers):
+    """Plain float64 Lloyd in numpy: argmin of the squared differences (first of a tie), then
+    the means, until the labels stop changing. Returns, for each iteration, its new centers and
+    the labels that they give (the next iteration's assignment)."""
+    steps, labels = [], ((x[:, None, :] - centers) ** 2).sum(2).argmin(1)
+    while True:
+        centers = np.stack([x[labels == k].mean(0) for k in range(len(centers))])
+        new_labels = ((x[:, None, :] - centers) ** 2).sum(2).argmin(1)
+        steps.append((centers, new_labels))
+        if (new_labels == labels).all():
+            return steps
+        labels = new_labels
+
+
+@pytest.mark.parametrize("start", ["every 180th", "random rows"])
+def test_every_iteration_follows_plain_lloyd_on_digits(digits, digits_t, start):
+    """Stopped after k iterations, the fit has plain Lloyd's k-th centers and their labels.
+
+    From every 180th digit, the first iteration meets a sample at exactly the same distance
+    from two centers, which the fast search's rounding used to give to the later one.
+    """
+    if start == "every 180th":
+        init = digits[::180][:10]
+    else:
+        init = digits[np.random.default_rng(0).choice(len(digits), 10, replace=False)]
+    steps = naive_lloyd_steps(digits, init)
+    for k, (centers, labels) in enumerate(steps, 1):
+        km = KMeans(10, init=torch.tensor(init), max_iter=k, tol=0.0).fit(digits_t)
+        assert km.n_iter_ == k
+        np.testing.assert_allclose(km.cluster_centers_.numpy(), centers, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(km.labels_.numpy(), labels, err_msg=f"iteration {k}")
+    # The last iteration finds no label to change and stops.
+    done = KMeans(10, init=torch.tensor(init), max_iter=300, tol=0.0).fit(digits_t)
+    assert done.n_iter_ == len(steps) + 1
+    np.testing.assert_allclose(done.cluster_centers_.numpy(), steps[-1][0], rtol=0, atol=1e-12)
+
+
 def test_kmeans_plus_plus_finds_the_clear_optimum_as_sklearn_does():
     x, _ = make_blobs(600, n_features=5, centers=6, cluster_std=0.5, random_state=3)
     ours = KMeans(6, random_state=0).fit(torch.tensor(x))

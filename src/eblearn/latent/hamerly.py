@@ -8,12 +8,16 @@ keeps ``u_n + δ_a(n)`` and ``l_n - max_{k != a(n)} δ_k`` valid. A sample with
     u_n <= max(l_n, s_a(n)),    s_k = ½ min_{j != k} ||c_k - c_j||,
 
 cannot have a nearer center than its own, so its distances are not computed at all; the others
-get their distances to all ``K`` centers, which makes both of their bounds exact again. (Hamerly
+get their distances to all ``K`` centers, which makes both of their bounds tight again. (Hamerly
 first tightens ``u_n`` alone; here that extra gather of the rows cost more than the ~30% of
 searches it saved.)
-The assignments, hence the centers and the iteration count, are those of plain Lloyd (up to
-the float rounding of near ties): the bounds only prune work [0]. Per-cluster sums are
-updated by the samples that changed cluster, accumulated in float64 so that hundreds of
+The assignments, hence the centers and the iteration count, are those of plain Lloyd
+(``argmin_k ||x_n - c_k||²``, the lowest index on a tie): the bounds only prune work [0]. Two
+things keep rounding out of the labels. The fast search settles the rows whose two best
+candidates lie within its rounding error on direct distances (:func:`nearest_two`), and the
+bounds are widened by that error (:func:`rounding_slack`), so that they hold for the exact
+distances and a sample equidistant from two centers is searched, not pruned. Per-cluster sums
+are updated by the samples that changed cluster, accumulated in float64 so that hundreds of
 incremental updates do not drift from the exact means.
 
 [0] Hamerly, Making k-means even faster, SDM 2010, https://doi.org/10.1137/1.9781611972801.12
@@ -60,12 +64,17 @@ def nearest_two(
     """Nearest center and the squared distances to the nearest and second nearest, ``(N,)``.
 
     Scores are ``x·c - |c|²/2`` (one product of ``[x, 1]`` with ``[c, -|c|²/2]``), so that
-    ``||x - c||² = |x|² - 2 score``; with ``K = 1`` the second distance is ``inf``.
+    ``||x - c||² = |x|² - 2 score``; with ``K = 1`` the second distance is ``inf``. That
+    difference cancels, so where the two best scores of a row lie within their rounding error
+    (:func:`rounding_slack`) the row is settled on direct sums ``Σ_i (x_i - c_i)²``, and an exact
+    tie goes to the lowest index: the labels are those of ``argmin_k ||x - c_k||²`` even on the
+    ties and near ties that rounding alone would decide either way.
 
     With ``hint`` (labels that are mostly right, such as the last assignment), the best score
     comes from a plain maximum, which on CPU is several times cheaper than a maximum with its
-    index: a hinted label that scores the best is kept (on an exact tie too), and only the other
-    rows search for theirs.
+    index: a hinted label that scores the best is kept, only the other rows search for theirs,
+    and the result is the same as without a hint (a hint that ties is a near tie, settled
+    as above).
 
     Args:
         x_one: ``[x, 1]`` ``(N, D + 1)``, possibly followed by zero columns
@@ -74,6 +83,14 @@ def nearest_two(
         centers: ``(K, D)``.
         hint: Likely labels ``(N,)``, or ``None``.
     """
+    labels, nearest, runner_up, _ = _search(x_one, x_sq, centers, hint)
+    return labels, nearest, runner_up
+
+
+def _search(
+    x_one: Tensor, x_sq: Tensor, centers: Tensor, hint: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """:func:`nearest_two`, and the :func:`rounding_slack` of each row."""
     k, d = centers.shape
     c_one = x_one.new_zeros(k, x_one.shape[1])  # [c, -|c|²/2], then the zero columns of x_one
     c_one[:, :d] = centers
@@ -97,7 +114,68 @@ def nearest_two(
             flat = torch.arange(0, scores.numel(), k, device=scores.device) + labels[rows]
             scores.view(-1).index_put_((flat,), scores.new_tensor(float("-inf")))
             torch.amax(scores, 1, out=second[rows])
-    return labels, (x_sq - 2 * best).clamp_min_(0.0), (x_sq - 2 * second).clamp_min_(0.0)
+    nearest = (x_sq - 2 * best).clamp_min_(0.0)
+    runner_up = (x_sq - 2 * second).clamp_min_(0.0)
+    slack = rounding_slack(x_sq, centers)
+    if k > 1:
+        # Rounding decides no label: rows whose two best scores lie within the product's
+        # rounding error of each other are settled on ||x - c||², computed directly.
+        near = (best - second <= slack).nonzero().flatten()
+        if len(near):
+            _settle_near_ties(x_one, centers, near, labels, nearest, runner_up)
+    return labels, nearest, runner_up, slack
+
+
+def rounding_slack(x_sq: Tensor, centers: Tensor) -> Tensor:
+    """A bound ``(N,)`` on the rounding error of ``||x - c||²`` computed as ``|x|² - 2 score``.
+
+    The score ``x·c - |c|²/2`` is a sum of ``D + 1`` products, one of them holding ``|c|²/2``,
+    itself a rounded sum of ``D`` squares. A sum of ``j`` terms in any order errs by at most
+    ``γ_j |terms|`` with ``γ_j = j u / (1 - j u)`` and ``u`` the unit roundoff [1, §3.1], so a
+    score errs by at most ``γ_{2D+1} (|x| |c| + |c|²/2) <= γ_{2D+1} (|x| + |c|)² / 2`` and
+    ``|x|²`` by ``γ_D |x|²``. The slack ``(2D + 4) ε (|x| + max_k |c_k|)²`` (``ε = 2u``, the
+    machine epsilon) covers the difference of two scores, and a squared distance with its final
+    subtraction; zero padding columns are exact products and add nothing.
+
+    [1] Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed., SIAM 2002,
+        https://doi.org/10.1137/1.9780898718027
+
+    Args:
+        x_sq: ``|x|²`` ``(N,)``.
+        centers: ``(K, D)``.
+    """
+    d = centers.shape[1]
+    c_max = centers.pow(2).sum(1).max().sqrt()
+    eps = torch.finfo(x_sq.dtype).eps
+    return (x_sq.sqrt() + c_max).pow_(2).mul_((2 * d + 4) * eps)
+
+
+def _settle_near_ties(
+    x_one: Tensor,
+    centers: Tensor,
+    near: Tensor,
+    labels: Tensor,
+    nearest: Tensor,
+    runner_up: Tensor,
+) -> None:
+    """Relabels the rows ``near`` from direct squared distances ``Σ_i (x_i - c_i)²``.
+
+    A direct sum has no cancellation (its error is relative to the distance itself), so it
+    decides ties that ``|x|² - 2 score`` left to rounding; an exact tie goes to the lowest
+    index, as in plain Lloyd's ``argmin``. Writes the labels and both distances in place.
+    """
+    k, d = centers.shape
+    index = torch.arange(k, device=centers.device)
+    block = max(1, BLOCK_SCORES // (k * d))  # rows of (rows, K, D) differences at once
+    for start in range(0, len(near), block):
+        rows = near[start : start + block]
+        x = x_one.index_select(0, rows)[:, :d]
+        direct = (x[:, None, :] - centers).pow_(2).sum(2)  # (rows, K)
+        two = direct.topk(2, 1, largest=False).values  # ascending
+        first = torch.where(direct == two[:, :1], index, k).amin(1)
+        labels.index_copy_(0, rows, first)
+        nearest.index_copy_(0, rows, two[:, 0])
+        runner_up.index_copy_(0, rows, two[:, 1])
 
 
 def _correct_hint(scores: Tensor, best: Tensor, hint: Tensor, labels: Tensor) -> None:
@@ -111,9 +189,17 @@ def _correct_hint(scores: Tensor, best: Tensor, hint: Tensor, labels: Tensor) ->
 def _nearest_two_distances(
     x_one: Tensor, x_sq: Tensor, centers: Tensor, hint: Tensor | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`nearest_two` with distances, not squared distances (what the bounds hold)."""
-    labels, nearest, runner_up = nearest_two(x_one, x_sq, centers, hint)
-    return labels, nearest.sqrt_(), runner_up.sqrt_()
+    """:func:`nearest_two` as bounds on distances: ``sqrt(d² + slack)`` above the nearest
+    and ``sqrt(d² - slack)`` below the runner-up, with the :func:`rounding_slack` of each row.
+
+    With the slack the bounds hold for the exact distances, not only for their rounded values,
+    and two centers at the same distance from a sample keep its upper bound above its lower one,
+    so that pruning never keeps a label that a tie would give to a lower index.
+    """
+    labels, nearest, runner_up, slack = _search(x_one, x_sq, centers, hint)
+    upper = nearest.add_(slack).sqrt_()
+    lower = runner_up.sub_(slack).clamp_min_(0.0).sqrt_()
+    return labels, upper, lower
 
 
 @dataclass
@@ -153,7 +239,8 @@ class HamerlyState:
         bounds allow a change; returns how many samples changed cluster."""
         if len(centers) == 1:
             return 0
-        gaps = torch.cdist(centers, centers)
+        # Direct differences (no |a|² - 2a·b + |b|² cancellation): the gaps err relatively.
+        gaps = torch.cdist(centers, centers, compute_mode="donot_use_mm_for_euclid_dist")
         gaps.fill_diagonal_(float("inf"))
         bound = torch.maximum(self.lower, 0.5 * gaps.amin(1).index_select(0, self.labels))
         suspects = (self.upper > bound).nonzero().flatten()

@@ -57,7 +57,9 @@ def nearest_center(x: Tensor, centers: Tensor, x_sq: Tensor | None = None) -> tu
     """Index of the nearest center and the squared distance to it, each of shape ``(N,)``.
 
     The blockwise search of :func:`~eblearn.latent.hamerly.nearest_two` (one product of
-    ``[x, 1]`` with ``[c, -|c|²/2]`` per block), which also finds the runner-up.
+    ``[x, 1]`` with ``[c, -|c|²/2]`` per block), which also finds the runner-up; rows that the
+    product's rounding leaves undecided are settled on direct distances, and an exact tie goes
+    to the lowest index.
 
     Args:
         x: Samples ``(N, D)``.
