@@ -7,6 +7,7 @@ pretrained (:func:`eblearn.train.fit`), evaluated on the frozen encoder beside r
 drawn. A run folder holds::
 
     config.yaml            the resolved configuration (repeat a run with --config)
+    precision.json         the precision chosen (auto: measured step times, see train.precision)
     checkpoints/last.ckpt  written atomically at the end of every epoch
     log.csv                one row per logged step (loss terms, probe, collapse metrics)
     encoder.pt             the trained encoder's state dict, at the end
@@ -180,13 +181,18 @@ def read_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
 
 def _train(plan: TrainingPlan, callbacks: Sequence[Any]) -> Any:
     """Trains in the (claimed) folder and writes the encoder; returns a ``Pretrained``."""
+    from eblearn.train.precision import choose_precision
     from eblearn.train.runs import Pretrained, fit
 
-    config, folder = plan.config, plan.folder
+    folder = plan.folder
+    config, precision = choose_precision(
+        plan.config, plan.method, plan.augment, plan.data.pretrain_images
+    )
     worker = is_launched_worker()
     if not worker:
         if plan.mode is not Mode.RESUME:
             folder.write_yaml(CONFIG_FILE, config.to_dict())
+            folder.write_json("precision.json", precision.as_dict())
         if config.devices > 1:
             os.environ[RUN_DIR_ENV] = str(folder.path)
     note = warmup_warning(config)

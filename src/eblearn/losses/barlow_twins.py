@@ -16,8 +16,10 @@ from torch import Tensor, nn
 
 from eblearn._distributed import gather_with_grad
 from eblearn._validate import check_batch_size, check_ndim, check_same_shape
+from eblearn.losses._float32 import float32_loss
 
 
+@float32_loss
 def standardize(z: Tensor, eps: float = 1e-5) -> Tensor:
     """``(z - mean) / sqrt(var + ε)`` per dimension over the batch (biased variance), as
     ``BatchNorm1d(affine=False)`` in training mode.
@@ -31,11 +33,13 @@ def standardize(z: Tensor, eps: float = 1e-5) -> Tensor:
     return (z - mean) / torch.sqrt(var + eps)
 
 
+@float32_loss
 def cross_correlation(z_a: Tensor, z_b: Tensor, eps: float = 1e-5) -> Tensor:
     """``C = 1/B · std(z_a)ᵀ std(z_b)``, the ``(D, D)`` cross-correlation of the views."""
     return standardize(z_a, eps).T @ standardize(z_b, eps) / len(z_a)
 
 
+@float32_loss
 def barlow_twins_loss(
     z_a: Tensor,
     z_b: Tensor,

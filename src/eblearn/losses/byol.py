@@ -17,8 +17,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eblearn._validate import check_ndim, check_same_shape
+from eblearn.losses._float32 import float32_loss
 
 
+@float32_loss
 def negative_cosine_similarity(p: Tensor, z: Tensor) -> Tensor:
     """``-1/B Σ_b cos(p_b, z_b)``; ``z`` is not detached here.
 

@@ -26,10 +26,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eblearn._validate import check_choice, check_ndim, check_positive, check_same_shape
+from eblearn.losses._float32 import float32_loss
 
 DRLIM_LOSSES = ("square-square", "square-exponential")
 
 
+@float32_loss
 def pair_distance(z_1: Tensor, z_2: Tensor, p: float = 2.0) -> Tensor:
     """The energy ``D_b = ||z_1b - z_2b||_p`` of each pair, shape ``(B,)``.
 

@@ -21,8 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eblearn._validate import check_ndim, check_positive
+from eblearn.losses._float32 import float32_loss
 
 
+@float32_loss
 def cluster_prediction_loss(
     scores: Sequence[Tensor], targets: Tensor, temperature: float = 0.1
 ) -> Tensor:

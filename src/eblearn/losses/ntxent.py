@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from eblearn._distributed import gather_with_grad, world_size
 from eblearn._validate import check_ndim, check_positive, check_same_shape
+from eblearn.losses._float32 import float32_loss
 
 
 def _rank() -> int:
@@ -41,6 +42,7 @@ def _check_negatives(negatives: Tensor | None, dim: int) -> None:
         )
 
 
+@float32_loss
 def nt_xent_loss(
     z_a: Tensor,
     z_b: Tensor,
@@ -88,6 +90,7 @@ def nt_xent_loss(
     return F.cross_entropy(logits, positive_column)
 
 
+@float32_loss
 def moco_loss(
     query: Tensor,
     key: Tensor,

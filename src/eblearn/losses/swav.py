@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from eblearn._distributed import world_size
 from eblearn._validate import check_ndim, check_positive
+from eblearn.losses._float32 import float32_loss
 
 
 def _all_reduce(x: Tensor, distributed: bool, maximum: bool = False) -> Tensor:
@@ -104,6 +105,7 @@ def sinkhorn(
     return log_q.exp_().T.to(scores.dtype)
 
 
+@float32_loss
 def swapped_prediction_loss(
     scores: Sequence[Tensor],
     assignments: Sequence[Tensor],
@@ -192,6 +194,7 @@ class SwAVLoss(nn.Module):
             targets.append(q[-len(scores[i]) :])
         return targets
 
+    @float32_loss
     def forward(
         self,
         scores: Sequence[Tensor],

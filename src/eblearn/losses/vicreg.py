@@ -18,8 +18,10 @@ from torch import Tensor, nn
 
 from eblearn._distributed import gather_with_grad
 from eblearn._validate import check_batch_size, check_ndim, check_same_shape
+from eblearn.losses._float32 import float32_loss
 
 
+@float32_loss
 def invariance_loss(z_a: Tensor, z_b: Tensor) -> Tensor:
     """``s(Z, Z') = 1/(B·D) Σ_b ||z_b - z'_b||²``, the mean squared error of the two views.
 
@@ -30,6 +32,7 @@ def invariance_loss(z_a: Tensor, z_b: Tensor) -> Tensor:
     return F.mse_loss(z_a, z_b)
 
 
+@float32_loss
 def variance_loss(z: Tensor, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:
     """``v(Z) = 1/D Σ_j max(0, γ - sqrt(Var(z_j) + ε))``, a hinge on each dimension's std.
 
@@ -44,6 +47,7 @@ def variance_loss(z: Tensor, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:
     return F.relu(gamma - std).mean()
 
 
+@float32_loss
 def covariance_loss(z: Tensor) -> Tensor:
     """``c(Z) = 1/D Σ_{i≠j} C(Z)_ij²`` with ``C(Z) = 1/(B-1) Σ_b (z_b - z̄)(z_b - z̄)ᵀ``.
 
@@ -117,6 +121,7 @@ class VICRegLoss(nn.Module):
         self.eps = eps
         self.gather_distributed = gather_distributed
 
+    @float32_loss
     def terms(self, z_a: Tensor, z_b: Tensor) -> dict[str, Tensor]:
         """The weighted terms ``invariance``, ``variance``, ``covariance``; they sum to the loss."""
         check_ndim(z_a, 2, "z_a", "(B, D)")

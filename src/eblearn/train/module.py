@@ -1,7 +1,8 @@
 """The Lightning module that pretrains a :class:`~eblearn.methods.Method`.
 
 Data sit on the training device as ``uint8`` images; a step receives a batch of indices,
-gathers the images, augments them on the device (:class:`~eblearn.data.MultiViewAugment`),
+gathers the images, augments them on the device (:class:`~eblearn.data.MultiViewAugment`;
+in float32 under any precision, then in ``channels_last`` layout where the run uses it),
 calls the method, checks that every loss term is finite, trains the online linear probe on
 the detached features, and collects embeddings for the per-epoch collapse metrics.
 """
@@ -25,6 +26,7 @@ from eblearn.methods.base import Method
 from eblearn.train.config import RunConfig
 from eblearn.train.errors import NonFiniteLossError
 from eblearn.train.optim import build_optimizer, parameter_groups, warmup_cosine
+from eblearn.train.precision import to_channels_last, uses_channels_last
 from eblearn.train.seeding import derived_seed, seed_everything
 
 COLLAPSE_SAMPLE = 4096
@@ -100,6 +102,7 @@ class PretrainModule(L.LightningModule):
         )
         self.images, self.labels = images, labels
         self.epoch_embeddings: list[Tensor] = []
+        self.channels_last = uses_channels_last(config.precision, method)
 
     # -- data on the device ------------------------------------------------------------------
 
@@ -122,7 +125,10 @@ class PretrainModule(L.LightningModule):
 
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
         images = self.images[batch]  # (B, C, H, W) uint8
-        views = self.augment(images)
+        with torch.autocast(self.device.type, enabled=False):  # the same views in any precision
+            views = self.augment(images)
+        if self.channels_last:
+            views = to_channels_last(views)
         out = self.method(views, indices=batch) if self.method.uses_indices else self.method(views)
         scalars = {k: v for k, v in out.items() if v.ndim == 0}
         self._check_finite(scalars)

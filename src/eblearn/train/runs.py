@@ -24,6 +24,7 @@ from eblearn.train.checkpoint import CheckpointError, load_checkpoint
 from eblearn.train.config import RunConfig
 from eblearn.train.history import RunHistory
 from eblearn.train.module import PretrainModule, index_loader
+from eblearn.train.precision import choose_precision, uses_channels_last
 from eblearn.train.seeding import seed_everything
 
 
@@ -117,7 +118,12 @@ def uses_gpu(config: RunConfig) -> bool:
 
 
 def resolve_precision(config: RunConfig) -> str:
-    """``auto`` becomes ``bf16-mixed`` on a GPU that supports it, else ``32-true``."""
+    """Lightning's name of ``config.precision`` (``32`` is ``32-true``).
+
+    :func:`fit` has already replaced ``auto`` by a measured choice
+    (:func:`~eblearn.train.precision.choose_precision`); called directly with ``auto``, this
+    keeps the old rule: ``bf16-mixed`` on a GPU that supports it, else ``32-true``.
+    """
     if config.precision != "auto":
         return "32-true" if config.precision == "32" else config.precision
     return "bf16-mixed" if uses_gpu(config) and torch.cuda.is_bf16_supported() else "32-true"
@@ -138,7 +144,11 @@ def fit(
 
     The full training state is written atomically to ``checkpoint_path`` at the end of every
     epoch; with ``resume`` training continues from it, replaying the interrupted epoch
-    exactly. ``log_path`` receives one CSV row per logged step.
+    exactly. ``log_path`` receives one CSV row per logged step. A ``config.precision`` of
+    ``auto`` is first resolved by :func:`~eblearn.train.precision.choose_precision` (the
+    application layer resolves it earlier, to record it in ``config.yaml``); under bf16 a
+    convolutional method trains in ``channels_last`` layout and is returned in the default
+    layout.
 
     Raises:
         NonFiniteLossError: If a loss term becomes NaN or Inf.
@@ -147,6 +157,11 @@ def fit(
     resume_epoch = None
     if resume:
         resume_epoch = int(load_checkpoint(checkpoint_path).get("epoch", 0)) + 1
+    if config.precision == "auto":
+        config, _ = choose_precision(config, method, augment, data.pretrain_images)
+    channels_last = uses_channels_last(config.precision, method)
+    if channels_last:
+        method.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
     seed_everything(config.seed)
     pretrain_labels = (
         data.train.labels
@@ -181,6 +196,8 @@ def fit(
         ckpt_path=str(checkpoint_path) if resume else None,
         weights_only=True,
     )
+    if channels_last:
+        method.to(memory_format=torch.contiguous_format)  # type: ignore[call-arg]
     return bool(trainer.is_global_zero)
 
 

@@ -1,0 +1,439 @@
+"""The precision and memory layout of a run, chosen by measurement.
+
+``--precision auto`` trains in bf16 autocast (with ``channels_last`` activations and weights
+for convolutional backbones) only where that is measurably faster for this machine, backbone,
+method, batch and image size, and in float32 everywhere else:
+
+1. Where the device has no native bf16 matrix arithmetic (CPUs without AVX512-BF16 or AMX,
+   GPUs before Ampere, Apple's MPS) bf16 is emulated and slower: float32, without a probe.
+2. Otherwise a short probe times the run's own method on a batch of its own views: forward
+   and backward, ``PROBE_WARMUP`` warm-up then ``PROBE_STEPS`` timed steps (fewer when a step
+   is slow, see ``PROBE_BUDGET_S``), in float32 and in bf16 autocast + ``channels_last``,
+   and keeps bf16 only if its median step is at least ``BF16_MARGIN`` times faster.
+3. The decision is cached per machine (CPU model or GPU name), torch version, backbone and its
+   options, method, batch size, image size and device count in ``precision.json`` under
+   ``$EBLEARN_CACHE``, else ``$XDG_CACHE_HOME/eblearn``, else ``~/.cache/eblearn``; a second
+   run with the same key does not probe again.
+
+Measured on a 2-core CPU with AMX (see BENCHMARKS.md and ``benchmarks/bench_precision.py``):
+a VICReg step on ResNet-18 (batch 64, 32 px) is about 10× faster in bf16 + ``channels_last``,
+while the small ConvNet is slower in bf16 (about 0.6×), hence a measurement rather than a rule.
+
+The chosen precision replaces ``auto`` in the run's configuration (``32`` or ``bf16-mixed``),
+so ``config.yaml`` says what ran and a resume reuses it; :class:`PrecisionChoice` holds the
+measurement. The losses keep their reductions in float32 under autocast
+(:mod:`eblearn.losses._float32`).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from eblearn._io import write_json
+from eblearn.train.config import RunConfig
+
+PROBE_WARMUP = 2
+"""Untimed steps before the timed ones (kernel selection, allocator, oneDNN primitives)."""
+PROBE_STEPS = 3
+"""Timed steps per precision; the median is kept."""
+PROBE_BUDGET_S = 20.0
+"""Seconds per precision after which the probe stops: a slow step (a large backbone in
+float32 on a CPU) is warmed up once and timed once or twice, so the probe stays bounded."""
+BF16_MARGIN = 1.15
+"""bf16 is chosen only if its step is at least this many times faster than float32's."""
+CACHE_ENV = "EBLEARN_CACHE"
+CACHE_FILE = "precision.json"
+CACHE_VERSION = 1
+BF16 = "bf16-mixed"
+FLOAT32 = "32"
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+"""``/proc/cpuinfo`` flags of native bf16 matrix arithmetic on x86 CPUs."""
+
+StepTimer = Callable[[str], float]
+"""Maps a precision (``"32"`` or ``"bf16-mixed"``) to the median seconds of a training step."""
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """The precision a run trains in, and why.
+
+    Attributes:
+        precision: ``32``, ``bf16-mixed`` or ``16-mixed``: what ``RunConfig.precision`` holds.
+        channels_last: Whether the model and the views are in ``channels_last`` layout.
+        source: ``requested`` (not ``auto``), ``no native bf16``, ``measured``, ``cache`` or
+            ``probe failed: <error>``.
+        float32_step_s: Median seconds of a float32 step (``None`` without a probe).
+        bf16_step_s: Median seconds of a bf16 + ``channels_last`` step.
+        machine: The CPU model or GPU name the decision was made on.
+    """
+
+    precision: str
+    channels_last: bool
+    source: str
+    float32_step_s: float | None = None
+    bf16_step_s: float | None = None
+    machine: str = ""
+
+    @property
+    def speedup(self) -> float | None:
+        """float32 step time over bf16 step time (> 1: bf16 is faster)."""
+        if self.float32_step_s is None or not self.bf16_step_s:
+            return None
+        return self.float32_step_s / self.bf16_step_s
+
+    def as_dict(self) -> dict[str, Any]:
+        """What a run folder's ``precision.json`` holds."""
+        speedup = self.speedup
+        return {
+            **dataclasses.asdict(self),
+            "speedup": None if speedup is None else round(speedup, 3),
+            "torch": torch.__version__,
+        }
+
+
+# --- the machine ----------------------------------------------------------------------------
+
+
+def training_device(config: RunConfig) -> torch.device | None:
+    """The device rank 0 trains on: ``cuda:0``, ``cpu``, or ``None`` for MPS (not probed)."""
+    if config.accelerator in ("gpu", "cuda") or (
+        config.accelerator == "auto" and torch.cuda.is_available()
+    ):
+        return torch.device("cuda", 0) if torch.cuda.is_available() else None
+    if config.accelerator == "mps" or (
+        config.accelerator == "auto" and torch.backends.mps.is_available()
+    ):
+        return None
+    return torch.device("cpu")
+
+
+def _cpuinfo(path: str = "/proc/cpuinfo") -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read()
+    except OSError:
+        return ""
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (empty off Linux)."""
+    text = _cpuinfo() if cpuinfo is None else cpuinfo
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else :func:`platform.processor`)."""
+    text = _cpuinfo() if cpuinfo is None else cpuinfo
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return value.strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def native_bf16(device: torch.device, cpuinfo: str | None = None) -> bool:
+    """Whether ``device`` multiplies bf16 matrices natively (not by emulation).
+
+    CUDA: :func:`torch.cuda.is_bf16_supported` without emulation (Ampere and later). CPU: the
+    ``amx_bf16`` or ``avx512_bf16`` flag in ``/proc/cpuinfo``, else torch's own probe of
+    AVX512-BF16 and AMX where this torch has one; False elsewhere.
+    """
+    if device.type == "cuda":
+        try:
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+        except TypeError:  # older torch: no including_emulation
+            return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    if set(CPU_BF16_FLAGS) & cpu_flags(cpuinfo):
+        return True
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        probe = getattr(torch.cpu, name, None)
+        if probe is not None and bool(probe()):
+            return True
+    return False
+
+
+def machine_name(device: torch.device) -> str:
+    """The CPU model or the GPU's name, with its thread count on CPUs."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{cpu_model()} ({torch.get_num_threads()} threads)"
+
+
+# --- memory layout --------------------------------------------------------------------------
+
+
+def is_convolutional(module: nn.Module) -> bool:
+    """Whether ``module`` holds 2-D convolutions (``channels_last`` applies to it)."""
+    return any(isinstance(m, nn.Conv2d) for m in module.modules())
+
+
+def uses_channels_last(precision: str, method: nn.Module) -> bool:
+    """``channels_last`` goes with bf16 on convolutional encoders (oneDNN's and cuDNN's fast
+    bf16 convolutions take NHWC), nowhere else."""
+    encoder = getattr(method, "encoder", method)
+    return precision == BF16 and is_convolutional(encoder)
+
+
+def to_channels_last(views: Sequence[Tensor]) -> list[Tensor]:
+    """The 4-D views in ``channels_last`` layout (other views unchanged)."""
+    return [v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for v in views]
+
+
+# --- the decision ---------------------------------------------------------------------------
+
+
+def pick(float32_step_s: float, bf16_step_s: float, margin: float = BF16_MARGIN) -> str:
+    """``bf16-mixed`` if bf16's step is at least ``margin`` times faster, else ``32``.
+
+    Example:
+        >>> pick(0.30, 0.20)  # bf16 1.5× faster
+        'bf16-mixed'
+        >>> pick(0.21, 0.20)  # 1.05×: not worth the rounding
+        '32'
+    """
+    return BF16 if float32_step_s >= margin * bf16_step_s else FLOAT32
+
+
+def cache_path() -> Path:
+    """``$EBLEARN_CACHE/precision.json``, else under ``$XDG_CACHE_HOME/eblearn`` or
+    ``~/.cache/eblearn``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]) / CACHE_FILE
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "eblearn" / CACHE_FILE
+
+
+def cache_key(config: RunConfig, machine: str) -> str:
+    """What the step times depend on, as one string."""
+    return json.dumps(
+        {
+            "machine": machine,
+            "torch": torch.__version__,
+            "backbone": config.backbone,
+            "backbone_args": config.backbone_args,
+            "method": config.method,
+            "method_args": config.method_args,
+            "batch_size": config.batch_size,
+            "image_size": config.image_size,
+            "devices": config.devices,
+        },
+        sort_keys=True,
+        default=str,
+    )
+
+
+def read_cache(path: Path) -> dict[str, dict[str, Any]]:
+    """The cached decisions; a missing, unreadable or malformed file is an empty cache."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(content, dict) or content.get("version") != CACHE_VERSION:
+        return {}
+    entries = content.get("entries")
+    if not isinstance(entries, dict):
+        return {}
+    return {k: v for k, v in entries.items() if _valid_entry(v)}
+
+
+def _valid_entry(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict)
+        and entry.get("precision") in (FLOAT32, BF16)
+        and all(
+            isinstance(entry.get(k), int | float) and entry[k] > 0
+            for k in ("float32_step_s", "bf16_step_s")
+        )
+    )
+
+
+def write_cache(path: Path, entries: dict[str, dict[str, Any]]) -> None:
+    """Writes the decisions atomically; a cache that cannot be written is skipped."""
+    with suppress(OSError):
+        write_json({"version": CACHE_VERSION, "entries": entries}, path)
+
+
+def choose_precision(
+    config: RunConfig,
+    method: nn.Module,
+    augment: Callable[[Tensor], Sequence[Tensor]],
+    images: Tensor,
+    *,
+    timer: StepTimer | None = None,
+    native: bool | None = None,
+    cache_file: Path | None = None,
+) -> tuple[RunConfig, PrecisionChoice]:
+    """Resolves ``config.precision``: ``auto`` becomes ``32`` or ``bf16-mixed`` (see the module
+    docstring); any other value is kept.
+
+    Args:
+        config: The resolved configuration (``precision`` may be ``auto``).
+        method: The method to train (not modified: the probe trains a copy).
+        augment: Turns ``uint8`` images into the method's views.
+        images: The pretraining images ``(N, C, H, W)``; the probe's batch is drawn from them.
+        timer: Measures a step per precision (default: :func:`probe_timer` on ``method``).
+        native: Whether bf16 is native here (default: :func:`native_bf16` of the device).
+        cache_file: The decisions cache (default: :func:`cache_path`).
+
+    Returns:
+        The configuration with the chosen precision, and the choice with its measurement.
+    """
+    if config.precision != "auto":
+        choice = PrecisionChoice(
+            config.precision, uses_channels_last(config.precision, method), "requested"
+        )
+        return config, choice
+    device = training_device(config)
+    machine = machine_name(device) if device is not None else config.accelerator
+    if device is None or not (native_bf16(device) if native is None else native):
+        choice = PrecisionChoice(FLOAT32, False, "no native bf16", machine=machine)
+        return dataclasses.replace(config, precision=FLOAT32), choice
+    path = cache_file if cache_file is not None else cache_path()
+    key = cache_key(config, machine)
+    entries = read_cache(path)
+    if key in entries:
+        entry = entries[key]
+        precision, source = entry["precision"], "cache"
+        float32_s, bf16_s = float(entry["float32_step_s"]), float(entry["bf16_step_s"])
+    else:
+        measure = timer if timer is not None else probe_timer(method, augment, images, config)
+        try:
+            float32_s, bf16_s = measure(FLOAT32), measure(BF16)
+        except (RuntimeError, ValueError, NotImplementedError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            choice = PrecisionChoice(FLOAT32, False, f"probe failed: {reason}", machine=machine)
+            return dataclasses.replace(config, precision=FLOAT32), choice
+        precision, source = pick(float32_s, bf16_s), "measured"
+        entries[key] = {
+            "precision": precision,
+            "float32_step_s": float32_s,
+            "bf16_step_s": bf16_s,
+        }
+        write_cache(path, read_cache(path) | {key: entries[key]})  # keep concurrent writers'
+    choice = PrecisionChoice(
+        precision,
+        uses_channels_last(precision, method),
+        source,
+        float32_s,
+        bf16_s,
+        machine,
+    )
+    return dataclasses.replace(config, precision=precision), choice
+
+
+# --- the probe ------------------------------------------------------------------------------
+
+
+def median_step_time(
+    step: Callable[[], None],
+    *,
+    warmup: int = PROBE_WARMUP,
+    steps: int = PROBE_STEPS,
+    budget_s: float = PROBE_BUDGET_S,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """The median seconds of ``step`` over up to ``steps`` timed calls after ``warmup`` ones.
+
+    Warm-up stops early once it has used half of ``budget_s``, and timing once the whole
+    budget is spent (at least one step is always timed), so a slow step costs at most about
+    ``budget_s`` plus two steps.
+    """
+    elapsed = 0.0
+    for _ in range(warmup):
+        start = clock()
+        step()
+        elapsed += clock() - start
+        if elapsed > budget_s / 2:
+            break
+    times: list[float] = []
+    while len(times) < max(1, steps):
+        start = clock()
+        step()
+        times.append(clock() - start)
+        elapsed += times[-1]
+        if elapsed > budget_s:
+            break
+    return statistics.median(times)
+
+
+def probe_timer(
+    method: nn.Module,
+    augment: Callable[[Tensor], Sequence[Tensor]],
+    images: Tensor,
+    config: RunConfig,
+    *,
+    warmup: int = PROBE_WARMUP,
+    steps: int = PROBE_STEPS,
+) -> StepTimer:
+    """Times forward + backward of a copy of ``method`` on one batch of the run's views.
+
+    The batch has ``config.batch_size`` images (repeated if the data holds fewer), augmented
+    once in float32 on the training device; the bf16 step runs the copy in ``channels_last``
+    (convolutional encoders) under bf16 autocast. Random state, ``method`` and its buffers are
+    left as they were.
+    """
+    device = training_device(config) or torch.device("cpu")
+
+    def measure(precision: str) -> float:
+        forked = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=forked):
+            step = _probe_step(method, augment, images, config, device, precision)
+            return median_step_time(step, warmup=warmup, steps=steps)
+
+    return measure
+
+
+def _probe_step(
+    method: nn.Module,
+    augment: Callable[[Tensor], Sequence[Tensor]],
+    images: Tensor,
+    config: RunConfig,
+    device: torch.device,
+    precision: str,
+) -> Callable[[], None]:
+    """One training step (forward, backward) of a copy of ``method`` in ``precision`` on one
+    batch of views (see :func:`probe_timer`)."""
+    model = copy.deepcopy(method).to(device).train()
+    prepare = getattr(model, "prepare", None)
+    if prepare is not None:
+        prepare(len(images))
+    indices = torch.arange(config.batch_size) % len(images)
+    with torch.no_grad():
+        views = list(augment(images[indices].to(device)))
+    indices = indices.to(device)
+    if uses_channels_last(precision, model):
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
+        views = to_channels_last(views)
+    with_indices = bool(getattr(model, "uses_indices", False))
+    bf16 = precision == BF16
+
+    def step() -> None:
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+        with autocast:
+            out = model(views, indices=indices) if with_indices else model(views)
+        out["loss"].backward()
+        model.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    return step
