@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 
@@ -56,6 +57,10 @@ class Probe:
     protect: bool = True
 
 
+class _TrainedInsteadOfRefusing(BaseException):
+    """Raised by the engine's ``fit`` during a probe: every probe must be refused before."""
+
+
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes()
@@ -73,8 +78,14 @@ def run_probe(probe: Probe, folder: Path) -> tuple[str, str]:
     stderr = io.StringIO()
     if isinstance(target, list):
         try:
-            with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            with (
+                contextlib.redirect_stderr(stderr),
+                contextlib.redirect_stdout(io.StringIO()),
+                mock.patch("eblearn.train.runs.fit", side_effect=_TrainedInsteadOfRefusing),
+            ):
                 code = main([str(a) for a in target])
+        except _TrainedInsteadOfRefusing:
+            return "silent", "it started training instead of refusing the input"
         except SystemExit as exit_:  # argparse's refusals
             code = exit_.code if isinstance(exit_.code, int) else 2
         except Exception as error:
@@ -544,13 +555,13 @@ PROBES: list[Probe] = [
     Probe(
         "run folders",
         "--run-dir is a file",
-        among({"f": "x"}, "train", "--run-dir", "{f}"),
+        among({"f": "x"}, "train", "--run-dir", "{f}/f"),
         "is a file, not a folder",
     ),
     Probe(
         "run folders",
         "--run-dir below a file",
-        among({"f": "x"}, "train", "--run-dir", "{f}/run"),
+        among({"f": "x"}, "train", "--run-dir", "{f}/f/run"),
         "is a file",
     ),
     Probe(

@@ -47,6 +47,19 @@ def test_a_step_runs_and_every_learnable_parameter_gets_a_gradient(name):
     method.on_step_end(0, 10)
 
 
+def test_a_step_runs_under_bf16_autocast_with_a_float32_loss(name):
+    # --precision bf16-mixed (chosen by auto where bf16 is native) runs every method so.
+    method = _build(name)
+    views = _views(method)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = method(views)
+    assert out["loss"].dtype == torch.float32
+    assert torch.isfinite(out["loss"]), out["loss"]
+    out["loss"].backward()
+    missing = [n for n, p in method.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without gradient: {missing}"
+
+
 def test_state_survives_save_and_load(name):
     method = _build(name)
     method(_views(method))  # one forward pass, so that any state (queues, stats) is filled

@@ -21,7 +21,10 @@ import yaml
 
 from eblearn.train.config import PRECISIONS
 
-PRECISION_HELP = "auto (bf16 on capable GPUs, else 32), 32, bf16-mixed or 16-mixed"
+PRECISION_HELP = (
+    "auto (bf16 + channels_last where native bf16 measures >= 1.15x faster, else 32), "
+    "32, bf16-mixed or 16-mixed"
+)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):

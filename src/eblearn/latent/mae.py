@@ -125,7 +125,8 @@ class MAEDecoder(nn.Module):
         b = encoded.shape[0]
         n = grid[0] * grid[1]
         tokens = self.mask_token.expand(b, n, self.dim).clone()  # (B, N, d)
-        tokens.scatter_(1, visible[..., None].expand(-1, -1, self.dim), self.project(encoded))
+        projected = self.project(encoded).to(tokens.dtype)  # bf16 under autocast
+        tokens.scatter_(1, visible[..., None].expand(-1, -1, self.dim), projected)
         tokens = tokens + sincos_position_codes(*grid, self.dim).to(tokens)
         for block in self.blocks:
             tokens = block(tokens)

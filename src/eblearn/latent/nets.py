@@ -76,7 +76,8 @@ class ImageDecoder(nn.Module):
         images = self.layers(maps)  # (B, C, size, size)
         if image_size is not None and tuple(image_size) != tuple(images.shape[-2:]):
             shrink = image_size[0] < images.shape[-2]
-            images = F.interpolate(
-                images, size=image_size, mode="bilinear", align_corners=False, antialias=shrink
-            )
+            images = F.interpolate(  # in float32: antialiased resizing has no bf16 kernel
+                images.float(), size=image_size, mode="bilinear", align_corners=False,
+                antialias=shrink,
+            )  # fmt: skip
         return images
