@@ -132,6 +132,9 @@ def prepare_training(
         folder = train_folder(request.run_dir)
         folder.check(Mode.RESUME)
         saved = read_run_config(folder.path)
+        from eblearn.train.checkpoint import load_checkpoint
+
+        load_checkpoint(folder.path / LAST_CHECKPOINT)  # unreadable: refused before acting
         conflicts = resume_conflicts(saved, given if given is not None else given_options(request))
         if conflicts:
             raise ValueError(
