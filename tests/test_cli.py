@@ -136,3 +136,35 @@ def test_parser_and_listings_do_not_import_lightning():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _subcommands(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                for inner, subsub in _subcommands(sub):
+                    yield f"{name} {inner}", subsub
+
+
+def test_every_option_of_every_command_says_its_default():
+    import argparse
+
+    from eblearn.cli import build_parser
+
+    missing = []
+    for name, parser in _subcommands(build_parser()):
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            if action.required or not action.option_strings:
+                continue  # nothing to default
+            if action.nargs == 0:  # on/off flags: off unless given
+                continue
+            text = formatter._expand_help(action) if action.help else ""
+            if "default" not in text and "chosen from" not in text:
+                missing.append(f"{name} {action.option_strings[0]}")
+    assert missing == []

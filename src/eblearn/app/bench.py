@@ -483,7 +483,8 @@ def add_bench_parser(subparsers: Any) -> None:
         action="append",
         type=key_value,
         metavar="[METHOD:]KEY=VALUE",
-        help="hyper-parameter for every method that has it, or for METHOD only (repeatable)",
+        help="hyper-parameter for every method that has it, or for METHOD only (repeatable; "
+        "default: the heads' settings)",
     )
     what.add_argument(
         "--heads",

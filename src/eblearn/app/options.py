@@ -90,7 +90,9 @@ def positive_int_list(text: str) -> tuple[int, ...]:
 def add_precision(parser: argparse.ArgumentParser | Any, default: str | None = None) -> None:
     """The ``--precision`` option, with the same choices in every command."""
     if default is None:  # left out: the command's own default (e.g. from a config file)
-        parser.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
+        parser.add_argument(
+            "--precision", choices=PRECISIONS, help=PRECISION_HELP + " (default: auto)"
+        )
     else:
         parser.add_argument("--precision", choices=PRECISIONS, default=default, help=PRECISION_HELP)
 

@@ -442,7 +442,7 @@ def add_train_parser(subparsers: Any) -> None:
         help="pretrain a method, then evaluate it (kNN, linear and 10%%-label probes)",
         description="Pretrain a self-supervised method, then evaluate the frozen encoder "
         "beside raw pixels. With no options: VICReg on the embedded digits. Options left "
-        "out are chosen from the data set (see 'default: chosen').",
+        "out are chosen from the data set ('chosen from the data').",
         epilog=TRAIN_EPILOG,
         formatter_class=HelpFormatter,
         argument_default=argparse.SUPPRESS,  # only the options given reach the config
@@ -485,7 +485,9 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
 
     chosen = "chosen from the data"
     what = parser.add_argument_group("what to train")
-    what.add_argument("--config", metavar="FILE", help="YAML file of options (keys as below)")
+    what.add_argument(
+        "--config", metavar="FILE", help="YAML file of options (keys as below; default: none)"
+    )
     if single_method:
         what.add_argument("--method", help=f"one of {', '.join(METHODS.names())} (default: vicreg)")
     what.add_argument(
@@ -512,14 +514,15 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
             action="append",
             type=key_value,
             metavar="KEY=VALUE",
-            help="method hyper-parameter (repeatable), e.g. nu_param=2",
+            help="method hyper-parameter (repeatable), e.g. nu_param=2 (default: chosen from "
+            "the data)",
         )
     what.add_argument(
         "--backbone-arg",
         action="append",
         type=key_value,
         metavar="KEY=VALUE",
-        help="backbone option (repeatable), e.g. width=64",
+        help="backbone option (repeatable), e.g. width=64 (default: the backbone's)",
     )
 
     how = parser.add_argument_group("how to train")

@@ -819,7 +819,7 @@ def add_world_parser(subparsers: Any) -> None:
         action="append",
         type=key_value,
         metavar="KEY=VALUE",
-        help="planner option (repeatable), e.g. iterations=8",
+        help="planner option (repeatable), e.g. iterations=8 (default: the task's settings)",
         **unset,
     )
     plan_parser.add_argument("--seed", type=any_int, default=0, help="seed of starts and planner")
