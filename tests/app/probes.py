@@ -445,6 +445,8 @@ PROBES: list[Probe] = [
             ("--precision", "64"),
             ("--accelerator", "tpu"),
             ("--seed", "1.5"),
+            ("--time-budget", "0"),
+            ("--time-budget", "soon"),
         )
     ),
     Probe("train: numbers and choices", "--image-size 2", train("--image-size", "2"), ">= 8"),

@@ -13,6 +13,7 @@ from eblearn.nn import ConvNet
 
 SMALL_ARGS: dict[str, dict[str, object]] = {
     "vicreg": {"projector_dims": (32, 32)},
+    "barlowtwins": {"projector_dims": (32, 32)},  # the paper's 8192 wide take seconds a step
 }
 """Small hyper-parameters per method so the contract runs fast; others use their defaults."""
 

@@ -74,6 +74,16 @@ positive_float = _number(float, "a positive number", 0.0, strict=True)
 non_negative_float = _number(float, "a number >= 0", 0.0, strict=False)
 
 
+def duration(text: str) -> float:
+    """``30m``, ``1h30m``, ``90s`` or a number of seconds → seconds (positive)."""
+    from eblearn.train.budget import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def name_list(text: str) -> tuple[str, ...]:
     """``a,b,c`` → ``("a", "b", "c")``; empty items are refused."""
     names = tuple(part.strip() for part in text.split(","))

@@ -84,7 +84,7 @@ class RunFolder:
         >>> folder = RunFolder(Path(tempfile.mkdtemp()) / "run", kind="demo")
         >>> folder.check(Mode.NEW)
         >>> with folder.claimed(Mode.NEW):
-        ...     folder.write_json("results.json", {"accuracy": 0.9})
+        ...     _ = folder.write_json("results.json", {"accuracy": 0.9})
         >>> sorted(folder.written())
         ['results.json']
     """

@@ -31,6 +31,7 @@ from eblearn.app.interrupt import interruptible
 from eblearn.app.options import (
     HelpFormatter,
     add_precision,
+    duration,
     key_value,
     non_negative_float,
     positive_float,
@@ -90,6 +91,8 @@ class TrainingPlan:
     eval_transform: Any
     folder: RunFolder
     mode: Mode
+    started_at: float = field(default_factory=time.monotonic)
+    """When the job started (``time.monotonic``): a time budget counts data preparation."""
 
 
 def given_options(config: TrainConfig) -> dict[str, Any]:
@@ -123,6 +126,7 @@ def prepare_training(
         ValueError: On any bad option, name, value, data set or run folder, before anything
             is written.
     """
+    started_at = time.monotonic()
     if resume and overwrite:
         raise ValueError("choose one of --resume (continue the run) and --overwrite (replace it)")
     mode = Mode.RESUME if resume else Mode.OVERWRITE if overwrite else Mode.NEW
@@ -167,7 +171,7 @@ def prepare_training(
     folder = train_folder(run_dir)
     if not is_launched_worker():
         folder.check(mode)
-    return TrainingPlan(config, data, method, augment, eval_transform, folder, mode)
+    return TrainingPlan(config, data, method, augment, eval_transform, folder, mode, started_at)
 
 
 def read_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
@@ -213,6 +217,7 @@ def _train(plan: TrainingPlan, callbacks: Sequence[Any]) -> Any:
             log_path=log,
             resume=plan.mode is Mode.RESUME,
             callbacks=callbacks,
+            started_at=plan.started_at,
         )
     except NonFiniteLossError as error:
         kept = (
@@ -537,6 +542,13 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     how.add_argument("--weight-decay", type=non_negative_float, help=f"({chosen})")
     how.add_argument(
         "--warmup-epochs", type=non_negative_float, help="warm-up (default: 10%% of the run)"
+    )
+    how.add_argument(
+        "--time-budget",
+        type=duration,
+        metavar="DURATION",
+        help="wall time for data preparation and training, e.g. 30m or 1h30m: the schedule "
+        "is laid over the measured step time and ends on time (default: none; --epochs caps)",
     )
     how.add_argument("--seed", type=int, help="seed of everything random (default: 0)")
     how.add_argument(

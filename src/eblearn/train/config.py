@@ -43,6 +43,8 @@ MIN_IMAGE_SIZE = 16
 SMALLEST_IMAGE_SIZE = 8
 """Smallest side a user may ask for: below it the augmentations' crops and the backbones'
 strides leave no pixels."""
+BUDGET_EPOCH_CAP = 1_000_000
+"""``epochs`` of a run with a time budget and no ``epochs``: the budget alone ends it."""
 WARMUP_FRACTION = 0.1
 """Default warm-up: this fraction of the run (6 of digits' 60 epochs, 10 of 100), so a short
 run is never all warm-up."""
@@ -67,6 +69,9 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {"epochs": 60, "optimizer": "adamw", "method_args": SMALL_HEADS},
 }
 GENERIC_DEFAULTS: dict[str, Any] = {"epochs": 100, "optimizer": "lars", "method_args": {}}
+
+ADDED_KEYS: dict[str, Any] = {"time_budget": 0.0}
+"""Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
 RESUMABLE_OPTIONS = ("run_dir", "progress_bar", "data_root", "download", "accelerator")
 """What ``--resume`` may change; every other option is the saved run's, and giving a
@@ -106,6 +111,9 @@ class TrainConfig:
         knn_k, knn_temperature: The kNN evaluation's neighbours and vote temperature.
         run_dir: Run folder; default ``runs/<method>-<data>-<time>``.
         progress_bar: Show a progress bar.
+        time_budget: Wall time for data preparation and training, in seconds or as ``30m``,
+            ``1h30m``: the schedule is laid over the measured step time so that the run ends on
+            time with a finished schedule (``epochs`` then only caps it).
     """
 
     method: str = "vicreg"
@@ -133,6 +141,7 @@ class TrainConfig:
     knn_temperature: float = 0.07
     run_dir: str | None = None
     progress_bar: bool = True
+    time_budget: float | str | None = None
 
     def __post_init__(self) -> None:
         for name in ("run_dir", "data_root"):
@@ -170,7 +179,7 @@ class RunConfig:
     """A resolved :class:`TrainConfig`: every field chosen and checked (see its attributes).
 
     ``warmup_epochs`` is a float (a fraction of an epoch is allowed); ``run_dir`` and
-    ``data_root`` are the folders actually used.
+    ``data_root`` are the folders actually used; ``time_budget`` is in seconds, 0 for none.
     """
 
     method: str
@@ -198,13 +207,16 @@ class RunConfig:
     knn_temperature: float
     run_dir: str
     progress_bar: bool
+    time_budget: float
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def as_request(self) -> TrainConfig:
         """The same values as a :class:`TrainConfig` (to resolve again, e.g. on resume)."""
-        return TrainConfig(**self.to_dict())
+        values = self.to_dict()
+        values["time_budget"] = values["time_budget"] or None  # 0: no budget
+        return TrainConfig(**values)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> RunConfig:
@@ -214,7 +226,7 @@ class RunConfig:
             ValueError: If the file is missing, not YAML, lacks keys or has wrong types.
         """
         source = f"run configuration {str(Path(path))!r}"
-        values = read_yaml_mapping(path)
+        values = {**ADDED_KEYS, **read_yaml_mapping(path)}
         check_keys(cls, values, source)
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in values]
         if missing:
@@ -372,7 +384,23 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
     base_lr, base_wd = OPTIMIZER_DEFAULTS[optimizer]
     method_args = dict(defaults["method_args"].get(config.method, {}))
     method_args.update(config.method_args)
-    epochs = config.epochs if config.epochs is not None else defaults["epochs"]
+    time_budget = 0.0
+    if config.time_budget is not None:
+        from eblearn.train.budget import parse_duration
+
+        time_budget = parse_duration(config.time_budget)
+        if config.warmup_epochs is not None and config.epochs is None:
+            raise ValueError(
+                "with --time-budget the number of epochs is not known in advance, so the "
+                "warm-up is 10% of the run; give --epochs too to set --warmup-epochs"
+            )
+    epochs = (
+        config.epochs
+        if config.epochs is not None
+        else BUDGET_EPOCH_CAP
+        if time_budget
+        else defaults["epochs"]
+    )
     return RunConfig(
         method=config.method,
         data=config.data,
@@ -403,6 +431,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         knn_temperature=config.knn_temperature,
         run_dir=run_dir or config.run_dir or "",
         progress_bar=config.progress_bar,
+        time_budget=time_budget,
     )
 
 

@@ -23,9 +23,10 @@ from eblearn import __version__
 from eblearn.data.augment import MultiViewAugment
 from eblearn.evaluate.collapse import CollapseWarning, collapse_report
 from eblearn.methods.base import Method
+from eblearn.train.budget import StepSchedule
 from eblearn.train.config import RunConfig
 from eblearn.train.errors import NonFiniteLossError
-from eblearn.train.optim import build_optimizer, parameter_groups, warmup_cosine
+from eblearn.train.optim import build_optimizer, parameter_groups
 from eblearn.train.precision import to_channels_last, uses_channels_last
 from eblearn.train.seeding import derived_seed, seed_everything
 
@@ -211,10 +212,11 @@ class PretrainModule(L.LightningModule):
             )
         optimizer = build_optimizer(config.optimizer, groups, config.lr, config.weight_decay)
         total = int(self.trainer.estimated_stepping_batches)
-        warmup = min(total, int(total * config.warmup_epochs / config.epochs))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, warmup, total)
+        fraction = config.warmup_epochs / config.epochs
+        self.schedule = StepSchedule(  # a TimeBudget lays it over the affordable steps
+            total, min(total, int(total * fraction)), fraction if config.time_budget else None
         )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.schedule)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},

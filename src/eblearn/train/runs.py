@@ -7,7 +7,8 @@ everything first, claims the folder, then calls :func:`fit`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from eblearn.data.augment import AUGMENTATIONS, EvalTransform, MultiViewAugment
 from eblearn.data.images import DatasetSplits
 from eblearn.methods.base import METHODS, Method, build_method
 from eblearn.nn.backbones import build_backbone
+from eblearn.train.budget import TimeBudget
 from eblearn.train.callbacks import AtomicCheckpointIO, EpochCheckpoint
 from eblearn.train.checkpoint import CheckpointError, load_checkpoint
 from eblearn.train.config import RunConfig
@@ -139,8 +141,14 @@ def fit(
     log_path: Path,
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
+    started_at: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> bool:
     """Pretrains ``method`` on ``data``; returns whether this process is the global rank 0.
+
+    With ``config.time_budget``, a :class:`~eblearn.train.budget.TimeBudget` lays the schedule
+    over the measured step time and stops training when the budget, counted from
+    ``started_at`` (the job's start on ``clock``; default now), is spent.
 
     The full training state is written atomically to ``checkpoint_path`` at the end of every
     epoch; with ``resume`` training continues from it, replaying the interrupted epoch
@@ -173,6 +181,12 @@ def fit(
     )
     loader = index_loader(len(data.pretrain_images), config.batch_size, config.seed)
     steps_per_epoch = max(1, len(loader) // config.devices)
+    budget = []
+    if config.time_budget:
+        start = started_at if started_at is not None else clock()
+        budget = [
+            TimeBudget(config.time_budget, start, clock, max_steps=steps_per_epoch * config.epochs)
+        ]
     trainer = L.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
@@ -182,7 +196,7 @@ def fit(
         precision=resolve_precision(config),  # type: ignore[arg-type]
         deterministic=config.deterministic,
         logger=RunHistory(log_path, keep_epochs_below=resume_epoch),
-        callbacks=[EpochCheckpoint(checkpoint_path), *callbacks],
+        callbacks=[*budget, EpochCheckpoint(checkpoint_path), *callbacks],
         plugins=[AtomicCheckpointIO()],
         log_every_n_steps=max(1, min(50, steps_per_epoch // 5)),
         enable_progress_bar=config.progress_bar,

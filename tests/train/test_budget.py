@@ -1,0 +1,146 @@
+"""Training for a wall-time budget, on a simulated clock: the schedule ends when the time does."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from eblearn.app import prepare_training
+from eblearn.train.budget import StepSchedule, TimeBudget, parse_duration
+from eblearn.train.optim import warmup_cosine
+from eblearn.train.runs import fit
+
+from .conftest import STEPS_PER_EPOCH, tiny_config
+
+SECONDS_PER_STEP = 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30m", 1800.0), ("1h30m", 5400.0), ("90s", 90.0), ("1.5h", 5400.0), ("45", 45.0), (2, 2.0)],
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "0", "-5m", "30x", "nan", True])
+def test_bad_durations(text):
+    with pytest.raises(ValueError, match="duration must be"):
+        parse_duration(text)
+
+
+def test_the_schedule_keeps_its_warmup_fraction_and_ends_at_zero():
+    schedule = StepSchedule(1000, 100, warmup_fraction=0.1)
+    schedule.lay_over(40)
+    assert (schedule.total_steps, schedule.warmup_steps) == (40, 4)
+    assert [schedule(s) for s in (0, 3, 4, 40)] == [warmup_cosine(s, 4, 40) for s in (0, 3, 4, 40)]
+    assert schedule(40) == 0.0 and schedule(3) == 1.0
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    restored = StepSchedule(1, 1, warmup_fraction=0.1)
+    other = torch.optim.lr_scheduler.LambdaLR(optimizer, restored)
+    other.load_state_dict(scheduler.state_dict())  # a checkpoint carries the laid schedule
+    assert (restored.total_steps, restored.warmup_steps) == (40, 4)
+
+
+class SimulatedClock(Callback):
+    """Time starts at ``prepared`` (data preparation), then each step takes 0.5 s."""
+
+    def __init__(self, prepared: float) -> None:
+        self.now = prepared
+        self.learning_rates: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.now += SECONDS_PER_STEP
+        self.learning_rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+class Killed(Exception):
+    """Stands for a kill: Lightning passes it on (a KeyboardInterrupt it turns into exit 1)."""
+
+
+class StopAfterEpoch(Callback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == self.epoch:
+            raise Killed  # as a kill would, after the previous epoch's checkpoint
+
+
+def budget_run(tmp_path, data, clock, resume=False, extra=()):
+    request = tiny_config(tmp_path / "run", time_budget="20s", epochs=None, warmup_epochs=None)
+    plan = prepare_training(request, data=data)
+    assert plan.config.time_budget == 20.0 and plan.config.epochs == 1_000_000
+    fit(
+        plan.config,
+        plan.method,
+        plan.augment,
+        plan.data,
+        checkpoint_path=tmp_path / "last.ckpt",
+        log_path=tmp_path / "log.csv",
+        resume=resume,
+        callbacks=[clock, *extra],
+        started_at=0.0,
+        clock=clock,
+    )
+    return torch.load(tmp_path / "last.ckpt", weights_only=True), plan.config.lr
+
+
+def test_the_run_ends_on_time_with_a_finished_schedule(tmp_path, data):
+    clock = SimulatedClock(prepared=2.0)
+    checkpoint, peak = budget_run(tmp_path, data, clock)
+    # 2 s of preparation + 36 steps × 0.5 s = the 20 s budget exactly.
+    assert checkpoint["global_step"] == 36 and clock.now == 20.0
+    assert max(clock.learning_rates) <= peak
+    assert clock.learning_rates[-1] < 0.01 * peak  # the cosine reached its end
+    assert clock.learning_rates[-1] == pytest.approx(peak * warmup_cosine(35, 4, 36))
+    state = checkpoint["callbacks"]["TimeBudget"]
+    assert state == {"used": 20.0, "seconds": 20.0}
+    assert checkpoint["epoch"] == math.ceil(36 / STEPS_PER_EPOCH) - 1
+
+
+def test_a_resumed_run_spends_only_what_is_left(tmp_path, data):
+    first = SimulatedClock(prepared=2.0)
+    with pytest.raises(Killed):
+        budget_run(tmp_path, data, first, extra=[StopAfterEpoch(2)])
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 2 * STEPS_PER_EPOCH  # two epochs: 2 + 12 × 0.5 = 8 s used
+    assert saved["callbacks"]["TimeBudget"]["used"] == 8.0
+
+    second = SimulatedClock(prepared=1.0)  # the new process prepares its data again
+    checkpoint, peak = budget_run(tmp_path, data, second, resume=True)
+    # 8 s before + 1 s of preparation + (34 − 12) steps × 0.5 s = 20 s.
+    assert checkpoint["global_step"] == 34
+    assert checkpoint["callbacks"]["TimeBudget"]["used"] == 20.0
+    assert second.learning_rates[-1] == pytest.approx(peak * warmup_cosine(33, 3, 34))
+
+
+def test_epochs_cap_a_budgeted_run(tmp_path, data):
+    request = tiny_config(tmp_path, time_budget="1h", epochs=2, warmup_epochs=None)
+    plan = prepare_training(request, data=data)
+    clock = SimulatedClock(prepared=0.0)
+    fit(
+        plan.config, plan.method, plan.augment, plan.data,
+        checkpoint_path=tmp_path / "c.ckpt", log_path=tmp_path / "log.csv",
+        callbacks=[clock], started_at=0.0, clock=clock,
+    )  # fmt: skip
+    assert torch.load(tmp_path / "c.ckpt", weights_only=True)["global_step"] == 2 * 6
+    assert clock.learning_rates[-1] < 0.05 * max(clock.learning_rates)
+
+
+def test_warmup_epochs_need_epochs_under_a_budget(tmp_path, data):
+    with pytest.raises(ValueError, match="give --epochs too to set --warmup-epochs"):
+        prepare_training(
+            tiny_config(tmp_path, time_budget="10m", epochs=None, warmup_epochs=1), data=data
+        )
+
+
+def test_a_budget_callback_without_a_schedule_is_a_programming_error():
+    assert TimeBudget(10, 0.0).state_key == "TimeBudget"
