@@ -447,6 +447,7 @@ PROBES: list[Probe] = [
             ("--seed", "1.5"),
             ("--time-budget", "0"),
             ("--time-budget", "soon"),
+            ("--eval-every", "0"),
         )
     ),
     Probe("train: numbers and choices", "--image-size 2", train("--image-size", "2"), ">= 8"),

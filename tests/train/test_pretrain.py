@@ -161,3 +161,18 @@ def test_batch_sizes_the_loss_or_data_cannot_take(tmp_path, data):
         pretrain(tiny_config(tmp_path / "a", batch_size=1), data=data)
     with pytest.raises(ValueError, match="exceeds the 400 pretraining images"):
         pretrain(tiny_config(tmp_path / "b", batch_size=512), data=data)
+
+
+def test_eval_every_logs_a_knn_curve_ending_at_the_final_figure(tmp_path, data):
+    from eblearn.evaluate.knn import knn_accuracy
+    from eblearn.evaluate.protocol import extract_features
+
+    run = pretrain(tiny_config(tmp_path / "run", eval_every=2), data=data)
+    rows = [r for r in read_history(tmp_path / "run" / "log.csv") if "eval/knn" in r]
+    assert [int(r["epoch"]) for r in rows] == [1, 2]  # epochs 2 and 3 (the last) of 3
+    encoder = run.method.encoder
+    bank = extract_features(encoder, data.train.images, run.eval_transform)
+    queries = extract_features(encoder, data.test.images, run.eval_transform)
+    expected = knn_accuracy(bank, data.train.labels, queries, data.test.labels, 20, 0.07)
+    assert rows[-1]["eval/knn"] == pytest.approx(expected, abs=1e-6)
+    assert expected > 0.3  # 3 tiny epochs on digits are far above chance (0.1)

@@ -168,6 +168,10 @@ def prepare_training(
     built, augment, eval_transform = build_components(config, data)
     method = method if method is not None else built
     check_batch(config, method, len(data.pretrain_images))
+    if config.eval_every and data.num_classes == 0:
+        raise ValueError(
+            "--eval-every measures kNN accuracy, which needs labels; this data set has none"
+        )
     folder = train_folder(run_dir)
     if not is_launched_worker():
         folder.check(mode)
@@ -549,6 +553,13 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         metavar="DURATION",
         help="wall time for data preparation and training, e.g. 30m or 1h30m: the schedule "
         "is laid over the measured step time and ends on time (default: none; --epochs caps)",
+    )
+    how.add_argument(
+        "--eval-every",
+        type=positive_int,
+        metavar="EPOCHS",
+        help="kNN test accuracy every EPOCHS epochs during training, in log.csv and "
+        "loss_curve.png (default: at the end only)",
     )
     how.add_argument("--seed", type=int, help="seed of everything random (default: 0)")
     how.add_argument(

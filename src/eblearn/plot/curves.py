@@ -55,8 +55,17 @@ def plot_training_curves(
     rank_axes.set_ylim(bottom=0)
 
     steps, accuracy = _series(rows, "probe/accuracy_epoch")
-    probe_axes.plot(steps, [100 * a for a in accuracy], "o-", color="tab:green", ms=3)
-    probe_axes.set(xlabel="step", ylabel="accuracy (%)", title="online linear probe (train views)")
+    probe_axes.plot(
+        steps, [100 * a for a in accuracy], "o-", color="tab:green", ms=3,
+        label="online linear probe (train views)",
+    )  # fmt: skip
+    steps, knn = _series(rows, "eval/knn")
+    if knn:  # --eval-every
+        probe_axes.plot(
+            steps, [100 * a for a in knn], "s-", color="tab:purple", ms=3, label="kNN (test)"
+        )
+        probe_axes.legend(fontsize=8)
+    probe_axes.set(xlabel="step", ylabel="accuracy (%)", title="probes during training")
     if title:
         figure.suptitle(title)
     return save_figure(figure, path)

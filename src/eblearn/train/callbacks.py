@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint
 
@@ -60,3 +61,47 @@ class TrainingClock(L.Callback):
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self.seconds = time.perf_counter() - self._start
         self.steps = int(trainer.global_step)
+
+
+class KnnMonitor(L.Callback):
+    """Every ``every`` epochs, the frozen encoder's kNN test accuracy, logged as ``eval/knn``.
+
+    Features of the labeled training images (the bank) and of the test images are extracted
+    in eval mode with the evaluation transform, and scored by the protocol's weighted cosine
+    kNN (:func:`eblearn.evaluate.knn.knn_accuracy`), so the curve ends at the figure the final
+    evaluation reports. Costs one feature extraction of the data set per evaluation.
+
+    Args:
+        every: Epochs between evaluations (the last epoch is always evaluated).
+        data: The data set (labels are used only here).
+        transform: The evaluation transform.
+        k, temperature: The kNN's neighbours and vote temperature.
+    """
+
+    def __init__(
+        self, every: int, data: Any, transform: Any, k: int = 20, temperature: float = 0.07
+    ) -> None:
+        self.every, self.data, self.transform = every, data, transform
+        self.k, self.temperature = k, temperature
+        self.history: list[tuple[int, float]] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        last = epoch >= int(trainer.max_epochs or 0) or trainer.should_stop
+        if epoch % self.every and not last:
+            return
+        from eblearn.data.images import UNLABELED
+        from eblearn.evaluate.knn import knn_accuracy
+        from eblearn.evaluate.protocol import extract_features
+
+        encoder: torch.nn.Module = getattr(module, "method").encoder  # noqa: B009 - any module
+        transform = self.transform.to(module.device)
+        train, test = self.data.train, self.data.test
+        keep = train.labels != UNLABELED
+        bank = extract_features(encoder, train.images[keep], transform, device=module.device)
+        queries = extract_features(encoder, test.images, transform, device=module.device)
+        accuracy = knn_accuracy(
+            bank, train.labels[keep], queries, test.labels, self.k, self.temperature
+        )
+        self.history.append((epoch, accuracy))
+        module.log("eval/knn", accuracy, on_step=False, on_epoch=True)

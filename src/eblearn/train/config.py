@@ -70,7 +70,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 GENERIC_DEFAULTS: dict[str, Any] = {"epochs": 100, "optimizer": "lars", "method_args": {}}
 
-ADDED_KEYS: dict[str, Any] = {"time_budget": 0.0}
+ADDED_KEYS: dict[str, Any] = {"time_budget": 0.0, "eval_every": 0}
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
 RESUMABLE_OPTIONS = ("run_dir", "progress_bar", "data_root", "download", "accelerator")
@@ -114,6 +114,8 @@ class TrainConfig:
         time_budget: Wall time for data preparation and training, in seconds or as ``30m``,
             ``1h30m``: the schedule is laid over the measured step time so that the run ends on
             time with a finished schedule (``epochs`` then only caps it).
+        eval_every: Measure the kNN test accuracy every this many epochs during training
+            (``eval/knn`` in log.csv and loss_curve.png); ``None``: only at the end.
     """
 
     method: str = "vicreg"
@@ -142,6 +144,7 @@ class TrainConfig:
     run_dir: str | None = None
     progress_bar: bool = True
     time_budget: float | str | None = None
+    eval_every: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("run_dir", "data_root"):
@@ -179,7 +182,8 @@ class RunConfig:
     """A resolved :class:`TrainConfig`: every field chosen and checked (see its attributes).
 
     ``warmup_epochs`` is a float (a fraction of an epoch is allowed); ``run_dir`` and
-    ``data_root`` are the folders actually used; ``time_budget`` is in seconds, 0 for none.
+    ``data_root`` are the folders actually used; ``time_budget`` is in seconds, 0 for none;
+    ``eval_every`` is 0 when the kNN is measured only at the end.
     """
 
     method: str
@@ -208,6 +212,7 @@ class RunConfig:
     run_dir: str
     progress_bar: bool
     time_budget: float
+    eval_every: int
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -216,6 +221,7 @@ class RunConfig:
         """The same values as a :class:`TrainConfig` (to resolve again, e.g. on resume)."""
         values = self.to_dict()
         values["time_budget"] = values["time_budget"] or None  # 0: no budget
+        values["eval_every"] = values["eval_every"] or None  # 0: at the end only
         return TrainConfig(**values)
 
     @classmethod
@@ -352,7 +358,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
     method = METHODS.get(config.method)
     name = config.data.partition(":")[0]
     defaults = DATASET_DEFAULTS.get(name, GENERIC_DEFAULTS)
-    for key in ("image_size", "epochs", "batch_size", "devices", "knn_k"):
+    for key in ("image_size", "epochs", "batch_size", "devices", "knn_k", "eval_every"):
         value = getattr(config, key)
         if value is not None and value < 1:
             raise ValueError(f"{key} must be >= 1, got {value!r}")
@@ -432,6 +438,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         run_dir=run_dir or config.run_dir or "",
         progress_bar=config.progress_bar,
         time_budget=time_budget,
+        eval_every=config.eval_every or 0,
     )
 
 

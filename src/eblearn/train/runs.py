@@ -21,7 +21,7 @@ from eblearn.data.images import DatasetSplits
 from eblearn.methods.base import METHODS, Method, build_method
 from eblearn.nn.backbones import build_backbone
 from eblearn.train.budget import TimeBudget
-from eblearn.train.callbacks import AtomicCheckpointIO, EpochCheckpoint
+from eblearn.train.callbacks import AtomicCheckpointIO, EpochCheckpoint, KnnMonitor
 from eblearn.train.checkpoint import CheckpointError, load_checkpoint
 from eblearn.train.config import RunConfig
 from eblearn.train.history import RunHistory
@@ -181,12 +181,21 @@ def fit(
     )
     loader = index_loader(len(data.pretrain_images), config.batch_size, config.seed)
     steps_per_epoch = max(1, len(loader) // config.devices)
-    budget = []
+    budget: list[Callback] = []
     if config.time_budget:
         start = started_at if started_at is not None else clock()
         budget = [
             TimeBudget(config.time_budget, start, clock, max_steps=steps_per_epoch * config.epochs)
         ]
+    if config.eval_every:
+        monitor = KnnMonitor(
+            config.eval_every,
+            data,
+            EvalTransform(config.image_size, data.mean, data.std),
+            config.knn_k,
+            config.knn_temperature,
+        )
+        budget.append(monitor)
     trainer = L.Trainer(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
@@ -196,7 +205,7 @@ def fit(
         precision=resolve_precision(config),  # type: ignore[arg-type]
         deterministic=config.deterministic,
         logger=RunHistory(log_path, keep_epochs_below=resume_epoch),
-        callbacks=[*budget, EpochCheckpoint(checkpoint_path), *callbacks],
+        callbacks=[*budget, EpochCheckpoint(checkpoint_path), *callbacks],  # monitors first
         plugins=[AtomicCheckpointIO()],
         log_every_n_steps=max(1, min(50, steps_per_epoch // 5)),
         enable_progress_bar=config.progress_bar,
