@@ -10,12 +10,21 @@ import math
 import pytest
 import torch
 
-from eblearn.app.lab import LabConfig, _build_energy, _build_loss, _train, lab_folder, run_lab
+from eblearn.app.lab import (
+    LabConfig,
+    _build_energy,
+    _build_loss,
+    _train,
+    fit_lab_model,
+    lab_folder,
+    run_lab,
+)
+from eblearn.app.lab_models import FITTED_MODELS
 from eblearn.app.lab_samplers import LAB_SAMPLERS, NoNegatives, SamplerSettings
 from eblearn.app.run_folder import Mode
 from eblearn.cli import build_parser, main
 from eblearn.data.toy2d import load_toy
-from eblearn.energy import MLPEnergy
+from eblearn.energy import FreeEnergy, MLPEnergy
 
 TINY = {"n": 128, "batch_size": 64, "resolution": 16, "progress": False, "sampler_steps": 3}
 TINY_ARGS = ["--n", "32", "--batch-size", "16", "--resolution", "8", "--sampler-steps", "2"]
@@ -212,3 +221,127 @@ def test_hard_negatives_are_the_lowest_energy_candidates_outside_the_radius() ->
         far = [j for j in range(32) if float((candidates[j] - y[i]).norm()) > 0.5]
         best = min(far, key=lambda j: float(values[j]))
         assert torch.equal(chosen[i], candidates[best])
+
+
+# --- fitted latent models --------------------------------------------------------------------
+
+FITTED = {"n": 64, "resolution": 8, "progress": False, "sampler_steps": 2, "betas": (math.inf, 1.0)}
+FITTED_ARGS = ["--n", "64", "--resolution", "8", "--sampler-steps", "2", "--no-progress"]
+
+
+@pytest.mark.parametrize("name", FITTED_MODELS.names())
+def test_every_fitted_model_runs_end_to_end(tmp_path, name: str) -> None:
+    entry = FITTED_MODELS.get(name)
+    trains = {"steps": 4, "batch_size": 32, "hidden": (8,)} if entry.trains else {}
+    config = LabConfig(model=name, run_dir=str(tmp_path / "run"), **FITTED, **trains)
+    result = run_lab(config)
+    names = sorted(p.name for p in result.figures)
+    latent = name in ("kmeans", "gmm", "vae")  # z enumerable: one-hot codes, a 1-D grid
+    expected = ["energy.png", "free_energy.png" if latent else "density.png", "chains.png"]
+    if name in ("dictionary-learning", "bottleneck-autoencoder", "vae"):  # an objective per step
+        expected.append("curve.png")
+    assert names == sorted(expected)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["fit"]["model"] == name
+    assert saved["fit"]["components"] == entry.default_components
+    assert saved["config"]["loss"] is None and saved["config"]["sampler"] is None
+    assert sorted(lab_folder(tmp_path / "run").written()) == sorted([*names, "results.json"])
+    # the drawn energy at the data is the model's own: refit the same way and compare
+    data = load_toy(config.data, config.n, generator=torch.Generator().manual_seed(config.seed))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        gen = torch.Generator().manual_seed(config.seed)
+        load_toy(config.data, config.n, generator=gen)  # the lab's generator, at the same state
+        fitted = fit_lab_model(config.resolved(), data, gen)
+    with torch.no_grad():
+        expected_energy = float(fitted.model.energy(data.y).mean())
+    assert saved["metrics"]["data_energy"] == pytest.approx(expected_energy, rel=1e-5, abs=1e-6)
+
+
+def test_the_kmeans_lab_energy_is_the_distance_to_the_nearest_center(tmp_path) -> None:
+    config = LabConfig(model="kmeans", components=3, **FITTED)
+    data = load_toy("ellipse", 64, generator=torch.Generator().manual_seed(0))
+    fitted = fit_lab_model(config, data, torch.Generator().manual_seed(0))
+    centers = fitted.model.cluster_centers_
+    points = torch.tensor([[0.0, 0.0], [1.5, 0.2], [-2.0, 1.0], [0.3, -0.9]])
+    naive = torch.tensor(
+        [min(float(((p - c) ** 2).sum()) for c in centers) for p in points]
+    )  # min_k ||y - c_k||², one point and one center at a time
+    with torch.no_grad():
+        assert torch.allclose(fitted.energy(points), naive, atol=1e-6)
+    # the mean over the training data is the inertia divided by N
+    with torch.no_grad():
+        mean = float(fitted.energy(data.y).mean())
+    assert mean == pytest.approx(fitted.model.inertia_ / 64, rel=1e-5)
+    # and its free energy at β = ∞ enumerates the K one-hot codes: the same minimum
+    latent, codes = fitted.latent
+    assert torch.equal(codes.grid, torch.eye(3))
+    with torch.no_grad():
+        assert torch.allclose(FreeEnergy(latent, codes)(points), naive, atol=1e-6)
+
+
+def test_the_gmm_lab_energy_is_minus_the_log_likelihood_and_its_beta_one_free_energy() -> None:
+    config = LabConfig(model="gmm", components=2, **FITTED)
+    data = load_toy("eight-gaussians", 64, generator=torch.Generator().manual_seed(0))
+    fitted = fit_lab_model(config, data, torch.Generator().manual_seed(0))
+    gmm = fitted.model
+    points = torch.tensor([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.5]])
+    naive = []
+    for p in points:  # -log Σ_k π_k N(p; μ_k, Σ_k), written out
+        density = 0.0
+        for w, mu, cov in zip(gmm.weights_, gmm.means_, gmm.covariances_):
+            d = p - mu
+            quad = float(d @ torch.linalg.solve(cov, d))
+            density += float(w) * math.exp(-0.5 * quad) / (2 * math.pi * math.sqrt(cov.det()))
+        naive.append(-math.log(density))
+    latent, codes = fitted.latent
+    with torch.no_grad():
+        assert torch.allclose(fitted.energy(points), torch.tensor(naive), atol=1e-4)
+        assert torch.allclose(FreeEnergy(latent, codes, beta=1.0)(points), fitted.energy(points))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"loss": "hinge"}, r"--loss does not apply to --model kmeans: it is fitted by Lloyd"),
+        ({"sampler": "langevin"}, r"--sampler does not apply to --model kmeans"),
+        ({"margin": 2.0}, r"--margin does not apply to --model kmeans"),
+        ({"steps": 10}, r"--steps does not apply to --model kmeans"),
+        ({"components": 9, "n": 8}, r"kmeans with 9 cluster\(s\) needs at least 9 data points"),
+        ({"data": "horn"}, r"the horn data is conditioned on x, .*pick --data eight-gaussians or"),
+    ],
+)
+def test_a_fitted_model_refuses_what_does_not_apply(tmp_path, options, message) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match=message):
+        run_lab(LabConfig(model="kmeans", run_dir=str(run), **options))
+    assert not run.exists()
+
+
+def test_components_are_checked_per_model(tmp_path) -> None:
+    run = str(tmp_path / "run")
+    with pytest.raises(ValueError, match=r"--model pca in 2-D takes at most 2 component\(s\), "):
+        run_lab(LabConfig(model="pca", components=3, run_dir=run))
+    with pytest.raises(ValueError, match=r"--components applies to the fitted .*--model mlp"):
+        run_lab(LabConfig(components=3, run_dir=run))
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_command_line_refuses_loss_with_a_fitted_model_and_zero_components(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["lab", "--model", "kmeans", "--loss", "hinge", *FITTED_ARGS]) == 2
+    assert "--loss does not apply to --model kmeans" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["lab", "--model", "kmeans", "--components", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --components: must be >= 1, got 0" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    args = ["lab", "--model", "kmeans", "--components", "3", *FITTED_ARGS]
+    assert main(args) == 0  # the defaults of --loss and --sampler are fine
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("lab-ellipse-kmeans-")
+    saved = json.loads((run / "results.json").read_text())
+    assert saved["fit"]["components"] == 3 and len(saved["fit"]["centers"]) == 3
+    assert "data energy" in capsys.readouterr().out

@@ -23,6 +23,14 @@ Models:
     ``latent``: ``F_β(x, y) = softmin_z ||y - Dec(x, z)||²`` with an angle ``z`` enumerated
     on a grid (:class:`~eblearn.energy.DecoderLatentEnergy`, :class:`~eblearn.energy.FreeEnergy`).
 
+Fitted models (:data:`eblearn.app.lab_models.FITTED_MODELS`: ``pca``, ``kmeans``, ``gmm``,
+``sparse-coder``, ``dictionary-learning``, ``bottleneck-autoencoder``, ``vae``): a latent model
+fitted on the data by its own estimator (no loss, no sampler: passing ``--loss`` or another
+contrastive option with one is refused), turned into an energy by
+:func:`~eblearn.energy.as_energy` and drawn the same way; ``--components`` sets its ``K``.
+Their run folder defaults to ``runs/lab-<data>-<model>-<time>`` and ``results.json`` holds
+the fit (``"fit"``).
+
 Samplers (where the contrastive points ȳ come from): the registry
 :data:`eblearn.app.lab_samplers.LAB_SAMPLERS` (langevin, hmc, cd, pcd, hard, generator,
 uniform, none).
@@ -35,7 +43,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +52,7 @@ from torch import Tensor, nn
 
 from eblearn._validate import check_choice, check_positive
 from eblearn.app.interrupt import interruptible
+from eblearn.app.lab_models import FITTED_MODELS, FittedModel
 from eblearn.app.lab_samplers import LAB_SAMPLERS, Negatives, SamplerSettings, uniform_square
 from eblearn.app.options import (
     HelpFormatter,
@@ -61,15 +70,45 @@ from eblearn.energy import (
     Energy,
     Enumerate,
     FreeEnergy,
+    LatentEnergy,
     MLPEnergy,
 )
+from eblearn.energy.free_energy import Method
 from eblearn.losses.contrastive import CONTRASTIVE_LOSSES
 from eblearn.losses.group import InfoNCELoss  # noqa: F401  (registers "infonce")
 from eblearn.losses.score_matching import ScoreMatchingLoss
 from eblearn.plot.energy import plot_chains, plot_energy_panels, plot_lab_curves
 from eblearn.sampling import HMCSampler, LangevinSampler, Sampler
 
-MODELS = ("mlp", "latent")
+TRAINED_MODELS = ("mlp", "latent")
+"""Models trained by the lab with a contrastive loss and a sampler."""
+DEFAULT_LOSS = "hinge"
+DEFAULT_SAMPLER = "langevin"
+CONTRASTIVE_OPTIONS = (
+    "loss",
+    "sampler",
+    "margin",
+    "beta",
+    "energy_reg",
+    "radius",
+    "candidates",
+    "latent_points",
+    "latent_beta",
+)
+"""Options of the contrastive training, which no fitted model takes."""
+TRAINING_OPTIONS = ("steps", "batch_size", "lr", "hidden")
+"""Options of gradient training, taken by the fitted models that train by Adam."""
+
+
+def model_names() -> list[str]:
+    """``--model`` choices: the trained models, then the fitted ones (:data:`FITTED_MODELS`)."""
+    return [*TRAINED_MODELS, *FITTED_MODELS.names()]
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 SCORE_MATCHING = {"dsm": "denoising", "ssm": "sliced"}
 CONDITIONAL_SLICES = (0.2, 0.5, 0.9)
 
@@ -84,9 +123,13 @@ class LabConfig:
     """Everything a lab run depends on (the long options of ``eblearn lab``)."""
 
     data: str = "ellipse"
-    loss: str = "hinge"
-    sampler: str = "langevin"
+    loss: str | None = None
+    """``None``: hinge for a trained model; a fitted model takes no loss."""
+    sampler: str | None = None
+    """``None``: langevin for a trained model; a fitted model takes no sampler."""
     model: str = "mlp"
+    components: int | None = None
+    """K of a fitted model (clusters, components, atoms, code size); ``None``: its default."""
     n: int = 1024
     noise: float | None = None
     steps: int = 1500
@@ -115,9 +158,17 @@ class LabConfig:
             ValueError: Naming the bad option, its value and the valid choices or range.
         """
         check_choice(self.data, TOY2D.names(), "toy data set")
-        check_choice(self.loss, loss_names(), "loss")
-        LAB_SAMPLERS.get(self.sampler)  # "unknown sampler 'x'; valid samplers: ..."
-        check_choice(self.model, MODELS, "model")
+        check_choice(self.model, model_names(), "model")
+        if self.model in FITTED_MODELS:
+            self._check_fitted()
+        else:
+            if self.components is not None:
+                raise ValueError(
+                    f"--components applies to the fitted models ({', '.join(FITTED_MODELS)}), "
+                    f"not to --model {self.model}; drop it"
+                )
+            check_choice(self.loss or DEFAULT_LOSS, loss_names(), "loss")
+            LAB_SAMPLERS.get(self.sampler or DEFAULT_SAMPLER)  # "unknown sampler 'x'; ..."
         counts = ("n", "steps", "batch_size", "sampler_steps", "candidates", "latent_points")
         for name in (*counts, "resolution"):
             value = getattr(self, name)
@@ -139,19 +190,71 @@ class LabConfig:
             raise ValueError(
                 f"betas must be one or more values > 0 (inf allowed), got {self.betas!r}"
             )
-        needs_negatives = self.loss not in ("energy", *SCORE_MATCHING)
-        if needs_negatives and not LAB_SAMPLERS.get(self.sampler).draws:
+        if self.model in FITTED_MODELS:
+            return
+        loss, sampler = self.loss or DEFAULT_LOSS, self.sampler or DEFAULT_SAMPLER
+        needs_negatives = loss not in ("energy", *SCORE_MATCHING)
+        if needs_negatives and not LAB_SAMPLERS.get(sampler).draws:
             drawing = [s for s in LAB_SAMPLERS.names() if LAB_SAMPLERS.get(s).draws]
             raise ValueError(
-                f"the {self.loss} loss pushes up contrastive points: pick a sampler "
+                f"the {loss} loss pushes up contrastive points: pick a sampler "
                 f"({', '.join(drawing)})"
             )
-        if self.model == "latent" and self.loss in SCORE_MATCHING:
+        if self.model == "latent" and loss in SCORE_MATCHING:
             raise ValueError("score matching needs a smooth energy: use --model mlp")
 
+    def _check_fitted(self) -> None:
+        """A fitted model: its options apply, the contrastive training's do not."""
+        entry = FITTED_MODELS.get(self.model)
+        defaults = LabConfig()
+        refused = [*CONTRASTIVE_OPTIONS, *(() if entry.trains else TRAINING_OPTIONS)]
+        for name in refused:
+            if getattr(self, name) != getattr(defaults, name):
+                raise ValueError(
+                    f"{_flag(name)} does not apply to --model {self.model}: it is fitted by "
+                    f"{entry.fitted_by}, not trained by the lab with a contrastive loss and a "
+                    f"sampler; drop {_flag(name)} (it applies to the trained models: "
+                    f"{', '.join(TRAINED_MODELS)})"
+                )
+        if self.data in TOY2D and load_toy(self.data, 2).x is not None:
+            unconditional = [name for name in TOY2D.names() if load_toy(name, 2).x is None]
+            raise ValueError(
+                f"the {self.data} data is conditioned on x, but --model {self.model} has an "
+                f"unconditional energy F(y): pick --data {' or '.join(unconditional)}"
+            )
+        k = self.components
+        if k is not None:
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise ValueError(f"components must be an integer >= 1, got {k!r}")
+            if entry.max_components is not None and k > entry.max_components:
+                raise ValueError(
+                    f"--model {self.model} in 2-D takes at most {entry.max_components} "
+                    f"{entry.what}(s), got --components {k}"
+                )
+        k = entry().components(self)
+        if isinstance(self.n, int) and self.n < max(2, k):
+            raise ValueError(
+                f"--model {self.model} with {k} {entry.what}(s) needs at least {max(2, k)} data "
+                f"points, got --n {self.n}"
+            )
+
+    def resolved(self) -> LabConfig:
+        """A copy with the trained models' default loss and sampler filled in."""
+        if self.model in FITTED_MODELS:
+            return replace(self)
+        return replace(
+            self, loss=self.loss or DEFAULT_LOSS, sampler=self.sampler or DEFAULT_SAMPLER
+        )
+
     def default_run_dir(self) -> Path:
-        """``runs/lab-<data>-<loss>-<sampler>-<time>``, the run folder when none is given."""
-        return default_run_path("lab", self.data, self.loss, self.sampler)
+        """``runs/lab-<data>-<loss>-<sampler>-<time>`` for a trained model,
+        ``runs/lab-<data>-<model>-<time>`` for a fitted one: the run folder when none is given.
+        """
+        if self.model in FITTED_MODELS:
+            return default_run_path("lab", self.data, self.model)
+        return default_run_path(
+            "lab", self.data, self.loss or DEFAULT_LOSS, self.sampler or DEFAULT_SAMPLER
+        )
 
 
 LAB_FILES = (
@@ -218,17 +321,48 @@ def run_lab(config: LabConfig, overwrite: bool = False) -> LabResult:
         Interrupted: On SIGINT or SIGTERM.
     """
     config.check()
+    config = config.resolved()
     start = time.time()
     folder = lab_folder(config.run_dir or config.default_run_dir())
     mode = Mode.OVERWRITE if overwrite else Mode.NEW
     folder.check(mode)
     gen = torch.Generator().manual_seed(config.seed)
     data: Toy2D = load_toy(config.data, config.n, config.noise, generator=gen)
-    conditional = data.x is not None
     bounds = float(data.y.abs().max()) + 0.5
     square = (-bounds, bounds, -bounds, bounds)
+
+    with folder.claimed(mode, command="eblearn lab"), interruptible():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            if config.model in FITTED_MODELS:
+                figures, metrics, fit = _fit_and_draw(config, data, folder, square, gen)
+            else:
+                figures, metrics = _train_and_draw(config, data, folder, square, gen)
+                fit = None
+        seconds = time.time() - start
+        results: dict[str, Any] = {
+            "config": {**asdict(config), "run_dir": str(folder.path)},
+            "metrics": metrics,
+            "seconds": seconds,
+        }
+        if fit is not None:
+            results["fit"] = fit
+        folder.write_json("results.json", _json_safe(results))
+    return LabResult(folder.path, figures, metrics, seconds)
+
+
+def _train_and_draw(
+    config: LabConfig,
+    data: Toy2D,
+    folder: RunFolder,
+    square: tuple[float, float, float, float],
+    gen: torch.Generator,
+) -> tuple[list[Path], dict[str, float]]:
+    """A trained model: the contrastive loss and the sampler shape the energy, then the figures."""
+    loss, sampler = config.loss or DEFAULT_LOSS, config.sampler or DEFAULT_SAMPLER
+    conditional = data.x is not None
     settings = SamplerSettings(
-        bounds=bounds,
+        bounds=square[1],
         steps=config.sampler_steps,
         step_size=config.step_size,
         candidates=config.candidates,
@@ -236,28 +370,63 @@ def run_lab(config: LabConfig, overwrite: bool = False) -> LabResult:
         lr=config.lr,
         dim_x=1 if conditional else 0,
     )
+    energy = _build_energy(config, conditional)
+    negatives_of = LAB_SAMPLERS.get(sampler)(settings, energy, gen)
+    if loss in SCORE_MATCHING:
+        loss_fn: nn.Module = ScoreMatchingLoss(SCORE_MATCHING[loss], sigma=0.1)
+    else:
+        loss_fn = _build_loss(config)
+    history = _train(config, energy, loss_fn, negatives_of, data, square, gen)
+    energy.eval()
+    last = negatives_of(data.y[:256], None if data.x is None else data.x[:256])
+    negatives = None if last is None or data.x is not None else last.detach()
+    latent = (energy.latent, energy.method) if isinstance(energy, FreeEnergy) else None
+    title = f"{config.data}: {config.model} energy, {loss} loss, {sampler} sampler"
+    figures = _draw(config, energy, data, folder, square, gen, title, negatives, latent, history)
+    metrics = {key: values[-1] for key, values in history.items() if values and key != "step"}
+    return figures, metrics
 
-    with folder.claimed(mode, command="eblearn lab"), interruptible():
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            energy = _build_energy(config, conditional)
-            negatives_of = LAB_SAMPLERS.get(config.sampler)(settings, energy, gen)
-            if config.loss in SCORE_MATCHING:
-                loss_fn: nn.Module = ScoreMatchingLoss(SCORE_MATCHING[config.loss], sigma=0.1)
-            else:
-                loss_fn = _build_loss(config)
-            history = _train(config, energy, loss_fn, negatives_of, data, square, gen)
-            figures = _draw(config, energy, data, negatives_of, history, folder, square, gen)
 
-        metrics = {key: values[-1] for key, values in history.items() if values and key != "step"}
-        seconds = time.time() - start
-        results = {
-            "config": {**asdict(config), "run_dir": str(folder.path)},
-            "metrics": metrics,
-            "seconds": seconds,
+def _fit_and_draw(
+    config: LabConfig,
+    data: Toy2D,
+    folder: RunFolder,
+    square: tuple[float, float, float, float],
+    gen: torch.Generator,
+) -> tuple[list[Path], dict[str, float], dict[str, Any]]:
+    """A fitted model: its own estimator fits it, ``as_energy`` gives the energy drawn."""
+    fitted = fit_lab_model(config, data, gen)
+    entry = FITTED_MODELS.get(config.model)
+    k = entry().components(config)
+    title = f"{config.data}: {config.model} ({k} {entry.what}{'s' if k > 1 else ''}), fitted"
+    energy = fitted.energy
+    figures = _draw(
+        config, energy, data, folder, square, gen, title, None, fitted.latent, fitted.history
+    )
+    probe = uniform_square(1024, square[1], gen)
+    with torch.no_grad():
+        metrics = {
+            "data_energy": float(energy(data.y).mean()),
+            "grid_energy": float(energy(probe).mean()),
         }
-        folder.write_json("results.json", _json_safe(results))
-    return LabResult(folder.path, figures, metrics, seconds)
+    if fitted.history:
+        metrics["loss"] = fitted.history["loss"][-1]
+    fit = {"model": config.model, "components": k, "fitted_by": entry.fitted_by, **fitted.fit}
+    return figures, metrics, fit
+
+
+def fit_lab_model(config: LabConfig, data: Toy2D, gen: torch.Generator) -> FittedModel:
+    """Fits ``config.model`` (an entry of :data:`FITTED_MODELS`) on ``data.y``.
+
+    Raises:
+        ValueError: If ``config.model`` is not a fitted model, or ``data`` is conditional.
+    """
+    if data.x is not None:
+        raise ValueError(f"--model {config.model} has an unconditional energy F(y): x must be None")
+    fitted = FITTED_MODELS.get(config.model)()(config, data.y, gen)
+    if isinstance(fitted.model, nn.Module):
+        fitted.model.eval()
+    return fitted
 
 
 def _json_safe(value: Any) -> Any:
@@ -272,7 +441,8 @@ def _json_safe(value: Any) -> Any:
 
 
 def _build_loss(config: LabConfig) -> nn.Module:
-    cls = CONTRASTIVE_LOSSES.get(config.loss)
+    loss = config.loss or DEFAULT_LOSS
+    cls = CONTRASTIVE_LOSSES.get(loss)
     options: dict[str, Any] = {
         "hinge": {"margin": config.margin},
         "square-square": {"margin": config.margin},
@@ -280,7 +450,7 @@ def _build_loss(config: LabConfig) -> nn.Module:
         "nll": {"beta": config.beta},
         "mee": {"beta": config.beta},
         "infonce": {"temperature": 1 / config.beta},
-    }.get(config.loss, {})
+    }.get(loss, {})
     return cls(**options)
 
 
@@ -303,7 +473,8 @@ def _train(
     if config.progress:
         from tqdm import tqdm
 
-        steps = tqdm(steps, desc=f"lab {config.data} {config.loss} {config.sampler}", ncols=90)
+        what = f"{config.data} {config.loss or DEFAULT_LOSS} {config.sampler or DEFAULT_SAMPLER}"
+        steps = tqdm(steps, desc=f"lab {what}", ncols=90)
     log_every = max(1, config.steps // 100)
     for step in steps:
         index = torch.randint(len(data.y), (min(config.batch_size, len(data.y)),), generator=gen)
@@ -344,13 +515,16 @@ def _draw(
     config: LabConfig,
     energy: Energy,
     data: Toy2D,
-    negatives_of: Negatives,
-    history: dict[str, list[float]],
     folder: RunFolder,
     square: tuple[float, float, float, float],
     gen: torch.Generator,
+    title: str,
+    negatives: Tensor | None,
+    latent: tuple[LatentEnergy, Method] | None,
+    history: dict[str, list[float]] | None,
 ) -> list[Path]:
-    title = f"{config.data}: {config.model} energy, {config.loss} loss, {config.sampler} sampler"
+    """The figures: the energy, its free energy (``latent``: ``E`` and how to enumerate ``z``)
+    or Gibbs density at several β, sampler chains, and the training curve (``history``)."""
     figures = []
     energy.eval()
     if data.x is None:
@@ -365,8 +539,6 @@ def _draw(
     def at(x: Tensor | None, fn: Callable[..., Tensor] = energy) -> Callable[[Tensor], Tensor]:
         return lambda y: fn(y, None if x is None else x.expand(len(y), 1))
 
-    last = negatives_of(data.y[:256], None if data.x is None else data.x[:256])
-    negatives = None if last is None or data.x is not None else last.detach()
     panels = [(name, at(x)) for name, x in slices]
     res = config.resolution
     figures.append(
@@ -376,12 +548,9 @@ def _draw(
     )
 
     x_mid = fixed_x[len(fixed_x) // 2]
-    if isinstance(energy, FreeEnergy):
+    if latent is not None:
         beta_panels = [
-            (
-                f"F_β, β = {_beta_name(b)}",
-                at(x_mid, FreeEnergy(energy.latent, energy.method, beta=b)),
-            )
+            (f"F_β, β = {_beta_name(b)}", _chunked(at(x_mid, FreeEnergy(*latent, beta=b))))
             for b in config.betas
         ]
         figures.append(
@@ -420,8 +589,15 @@ def _draw(
                 at(x_mid), chains, folder.file("chains.png"), square, resolution=res, suptitle=title
             )
         )
-    figures.append(plot_lab_curves(history, folder.file("curve.png"), title))
+    if history:
+        figures.append(plot_lab_curves(history, folder.file("curve.png"), title))
     return figures
+
+
+def _chunked(fn: Callable[[Tensor], Tensor], size: int = 4096) -> Callable[[Tensor], Tensor]:
+    """``fn`` over the rows of its input in chunks of ``size`` (bounds the memory of a free
+    energy that evaluates ``E(y, z)`` at every grid point times every enumerated ``z``)."""
+    return lambda points: torch.cat([fn(chunk) for chunk in points.split(size)])
 
 
 def _density(
@@ -482,6 +658,8 @@ examples:
   eblearn lab --data horn --loss hinge --sampler langevin
   eblearn lab --data two-moons --loss dsm --sampler none
   eblearn lab --run-dir runs/my-lab --overwrite --hidden 128,128 --betas inf,4,1
+  eblearn lab --data ellipse --model kmeans --components 8      # fitted, no loss
+  eblearn lab --data ellipse --model pca                        # a whole line at zero
 
 The run folder receives energy.png, free_energy.png (latent model) or density.png (MLP),
 chains.png, curve.png and results.json. A folder that already holds a lab run is refused
@@ -503,14 +681,36 @@ def add_lab_parser(subparsers: Any) -> None:
     )
     what = lab.add_argument_group("what to train")
     what.add_argument("--data", default=d.data, help=f"toy data: {', '.join(TOY2D.names())}")
-    what.add_argument("--loss", default=d.loss, help=f"one of {', '.join(loss_names())}")
+    what.add_argument(
+        "--model",
+        default=d.model,
+        choices=model_names(),
+        help="the energy's form: trained with a loss and a sampler (mlp, latent) or a latent "
+        "model fitted by its own estimator (" + ", ".join(FITTED_MODELS.names()) + ")",
+    )
+    what.add_argument(
+        "--loss",
+        default=argparse.SUPPRESS,
+        help=f"one of {', '.join(loss_names())} (default: {DEFAULT_LOSS}; trained models only)",
+    )
     what.add_argument(
         "--sampler",
-        default=d.sampler,
+        default=argparse.SUPPRESS,
         choices=LAB_SAMPLERS.names(),
-        help="where the contrastive points come from",
+        help="where the contrastive points come from "
+        f"(default: {DEFAULT_SAMPLER}; trained models only)",
     )
-    what.add_argument("--model", default=d.model, choices=MODELS, help="the energy's form")
+    what.add_argument(
+        "--components",
+        type=positive_int,
+        default=argparse.SUPPRESS,
+        metavar="K",
+        help="clusters, components, atoms or code size of a fitted model (default: "
+        + ", ".join(
+            f"{name} {FITTED_MODELS.get(name).default_components}" for name in FITTED_MODELS
+        )
+        + ")",
+    )
     what.add_argument("--n", type=positive_int, default=d.n, help="number of data points")
     what.add_argument(
         "--noise",
@@ -595,8 +795,9 @@ def _lab(args: argparse.Namespace) -> int:
     config = LabConfig(**options)
     result = run_lab(config, overwrite=getattr(args, "overwrite", False))
     metrics = result.metrics
+    loss = f"loss {metrics['loss']:.4g}, " if "loss" in metrics else ""
     print(
-        f"final: loss {metrics['loss']:.4g}, data energy {metrics['data_energy']:.4g}, "
+        f"final: {loss}data energy {metrics['data_energy']:.4g}, "
         f"mean energy over the square {metrics['grid_energy']:.4g}"
     )
     print(f"written: {', '.join(p.name for p in result.figures)} in {result.run_dir}")
