@@ -217,7 +217,8 @@ def plot_lab_curves(
     ]
     if plotted and max(plotted) > 10:
         energy_axes.set_yscale("symlog", linthresh=1.0)  # linear within ±1, log beyond
-    energy_axes.legend(fontsize=8)
+    if plotted:  # fitted lab models log a loss only
+        energy_axes.legend(fontsize=8)
     if title:
         figure.suptitle(title)
     return save_figure(figure, path)
