@@ -787,6 +787,24 @@ PROBES: list[Probe] = [
         )
     ),
     Probe("lab and bench", "lab --loss nope", command("lab", "--loss", "nope"), "unknown loss"),
+    Probe(
+        "lab and bench",
+        "lab --model kmeans --loss hinge (a fitted model has no loss)",
+        command("lab", "--model", "kmeans", "--loss", "hinge"),
+        "--loss does not apply to --model kmeans",
+    ),
+    Probe(
+        "lab and bench",
+        "lab --model pca --components 3 (2-D)",
+        command("lab", "--model", "pca", "--components", "3"),
+        "at most 2 component(s)",
+    ),
+    Probe(
+        "lab and bench",
+        "lab --components 0",
+        command("lab", "--model", "gmm", "--components", "0"),
+        "--components",
+    ),
     Probe("lab and bench", "lab --data nope", command("lab", "--data", "nope"), "toy data set"),
     Probe(
         "lab and bench",
