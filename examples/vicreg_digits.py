@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from eblearn.evaluate import evaluate_encoder, evaluate_raw_pixels
 from eblearn.app import pretrain
+from eblearn.evaluate import evaluate_encoder, evaluate_raw_pixels
 from eblearn.train import TrainConfig
 
 
