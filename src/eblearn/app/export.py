@@ -172,9 +172,17 @@ def load_backbone(run_dir: str | os.PathLike[str]) -> tuple[Backbone, RunConfig]
     except RuntimeError as error:
         raise ValueError(
             f"{str(source)!r} does not fit the {config.backbone!r} backbone that "
-            f"{str(run_dir / 'config.yaml')!r} describes: {str(error).splitlines()[0]}"
+            f"{str(run_dir / 'config.yaml')!r} describes: {_load_error(error)}"
         ) from None
     return backbone.eval(), config
+
+
+def _load_error(error: RuntimeError, most: int = 300) -> str:
+    """The first specific line of ``load_state_dict``'s error (its first line only says
+    "Error(s) in loading state_dict"), shortened to ``most`` characters."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    line = lines[1] if len(lines) > 1 else (lines[0] if lines else repr(error))
+    return line if len(line) <= most else line[: most - 3] + "..."
 
 
 @dataclass
