@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     import eblearn.data  # registers the data sets
     import eblearn.methods  # noqa: F401 - registers the methods
     from eblearn.app.bench import add_bench_parser
+    from eblearn.app.embed import add_embed_parser, add_neighbors_parser
+    from eblearn.app.export import add_export_parser
     from eblearn.app.lab import add_lab_parser
     from eblearn.app.listing import add_listing_parsers
     from eblearn.app.train import add_eval_parser, add_train_parser
@@ -43,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_listing_parsers(subparsers)
     add_world_parser(subparsers)
     add_bench_parser(subparsers)
+    add_export_parser(subparsers)
+    add_embed_parser(subparsers)
+    add_neighbors_parser(subparsers)
     return parser
 
 

@@ -37,6 +37,16 @@ class Backbone(nn.Module):
     def features(self, images: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def standalone(self) -> nn.Module:
+        """The plain torch module that computes :meth:`features`, without the input check.
+
+        Export writes this module (its state dict, a trace of it, its ONNX graph), so that
+        the file loads without eblearn: a ResNet's is torchvision's model with ``fc`` set to
+        ``nn.Identity()``, a ConvNet's an ``nn.Sequential``. Subclasses whose features come
+        from one inner module return it; the default is the backbone itself.
+        """
+        return self
+
 
 def _check_channels(in_channels: int) -> None:
     if in_channels not in (1, 3):
@@ -92,6 +102,9 @@ class ConvNet(Backbone):
     def features(self, images: Tensor) -> Tensor:
         return self.layers(images)
 
+    def standalone(self) -> nn.Module:
+        return self.layers
+
 
 class ResNet(Backbone):
     """torchvision's ResNet without its classifier, optionally with a CIFAR stem.
@@ -124,9 +137,14 @@ class ResNet(Backbone):
         net.fc = nn.Identity()
         self.net = net
         self.in_channels = in_channels
+        self.depth = depth
+        self.cifar_stem = cifar_stem
 
     def features(self, images: Tensor) -> Tensor:
         return self.net(images)
+
+    def standalone(self) -> nn.Module:
+        return self.net
 
 
 BackboneBuilder = Callable[..., Backbone]

@@ -1,0 +1,619 @@
+"""``eblearn export`` and :func:`load_encoder`: a run's encoder, out of eblearn.
+
+A training run folder keeps its backbone's weights in ``encoder.pt`` (written at the end of
+training; an unfinished run's ``checkpoints/last.ckpt`` serves instead). :func:`load_backbone`
+rebuilds the backbone from ``config.yaml`` and loads them, reading nothing else;
+:func:`load_encoder` adds the evaluation transform (resize, then normalize with the training
+data's mean and std) for use in Python; :func:`export_encoder` writes the backbone alone in a
+format that loads without eblearn:
+
+    state-dict   ``torch.save`` of the state dict of :meth:`Backbone.standalone`: a ResNet's
+                 loads with ``strict=True`` into ``torchvision.models.resnetNN()`` with
+                 ``fc = nn.Identity()`` (and, for the CIFAR stem, a 3×3 stride-1 ``conv1`` and
+                 ``maxpool = nn.Identity()``; see :func:`torchvision_recipe`)
+    safetensors  the same tensors as a ``.safetensors`` file (extra ``eblearn[export]``)
+    torchscript  a ``torch.jit.trace``; ``torch.jit.load`` alone runs it
+    onnx         an ONNX graph (input ``images``, output ``features``, dynamic batch axis),
+                 checked under onnxruntime against torch before it is written (extra
+                 ``eblearn[export]``)
+
+Every exported model maps *normalized* images ``(B, C, S, S)`` (``S`` the run's image size)
+to features ``(B, D)``; :attr:`Encoder.transform` is the normalization eblearn applied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from eblearn._io import atomic_write_bytes, load_tensors
+from eblearn.app.options import HelpFormatter
+from eblearn.app.run_folder import Mode, RunFolder
+from eblearn.app.train import ENCODER_FILE, LAST_CHECKPOINT, read_run_config, train_folder
+from eblearn.nn.backbones import Backbone, ConvNet, ResNet, build_backbone
+from eblearn.train.config import RunConfig
+
+FORMATS: dict[str, str] = {
+    "state-dict": ".pt",
+    "safetensors": ".safetensors",
+    "torchscript": ".torchscript.pt",
+    "onnx": ".onnx",
+}
+"""Export formats and the suffix of their default file name."""
+
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "safetensors": ("safetensors",),
+    "onnx": ("onnx", "onnxruntime"),
+}
+"""The optional packages (extra ``eblearn[export]``) each format needs."""
+
+EXPORT_DIR = "export"
+ONNX_TOLERANCE = 1e-4
+"""Largest difference allowed between onnxruntime's and torch's features (times max(1, |f|))."""
+ONNX_OPSET = 17
+
+
+def require_packages(names: Sequence[str], needed_for: str, extra: str) -> None:
+    """Raises ``ImportError`` naming the extra if any of ``names`` cannot be imported.
+
+    Example:
+        >>> require_packages(["math"], "nothing", "none")
+    """
+    missing = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise ImportError(
+            f"{needed_for} needs the optional package(s) {', '.join(missing)}, which are not "
+            f"installed: pip install 'eblearn[{extra}]'"
+        )
+
+
+# --- loading a run's backbone ---------------------------------------------------------------
+
+
+def _check_run_dir(run_dir: Path) -> None:
+    if not run_dir.exists():
+        raise ValueError(f"run folder {str(run_dir)!r} does not exist")
+    if not run_dir.is_dir():
+        raise ValueError(f"{str(run_dir)!r} is a file, not a run folder")
+
+
+def encoder_weights(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Tensor], Path]:
+    """The backbone's state dict of a run and the file it came from.
+
+    ``encoder.pt`` when the run finished; else the ``method.encoder.`` entries of
+    ``checkpoints/last.ckpt`` (a run that was interrupted after its first epoch). Both are
+    loaded with ``weights_only=True``.
+
+    Raises:
+        ValueError: If the folder holds neither file, or the file is unreadable or holds
+            something other than tensors.
+    """
+    from eblearn.train.checkpoint import load_checkpoint
+
+    run_dir = Path(run_dir)
+    _check_run_dir(run_dir)
+    source = run_dir / ENCODER_FILE
+    if source.is_file():
+        state = load_tensors(source)
+    elif (run_dir / LAST_CHECKPOINT).is_file():
+        source = run_dir / LAST_CHECKPOINT
+        prefix = "method.encoder."
+        saved = load_checkpoint(source)["state_dict"]
+        state = {k[len(prefix) :]: v for k, v in saved.items() if k.startswith(prefix)}
+        if not state:
+            raise ValueError(
+                f"checkpoint {str(source)!r} holds no encoder weights (no {prefix!r} entries)"
+            )
+    else:
+        raise ValueError(
+            f"run folder {str(run_dir)!r} holds no trained encoder: neither {ENCODER_FILE} "
+            f"nor {LAST_CHECKPOINT} (a run saves the checkpoint at the end of its first epoch)"
+        )
+    wrong = [k for k, v in state.items() if not isinstance(v, Tensor)]
+    if wrong:
+        raise ValueError(
+            f"{str(source)!r} is not a state dict: {wrong[0]!r} holds a "
+            f"{type(state[wrong[0]]).__name__}, not a tensor"
+        )
+    return state, source
+
+
+def _channels_of(state: dict[str, Tensor], source: Path) -> int:
+    """The input channels of the first convolution (the first 4-D weight) in ``state``."""
+    for value in state.values():
+        if value.ndim == 4:
+            return int(value.shape[1])
+    raise ValueError(
+        f"{str(source)!r} holds no convolution weight (no 4-D tensor), so its input channels "
+        "are unknown; it is not the state dict of an eblearn image backbone"
+    )
+
+
+def load_backbone(run_dir: str | os.PathLike[str]) -> tuple[Backbone, RunConfig]:
+    """A run's backbone with its trained weights, in eval mode on the CPU, and its config.
+
+    Reads only ``config.yaml`` and the weights (see :func:`encoder_weights`): not the data.
+
+    Raises:
+        ValueError: If the folder is not a training run folder, its configuration is
+            malformed, or its weights are missing, unreadable or do not fit the backbone.
+    """
+    run_dir = Path(run_dir)
+    _check_run_dir(run_dir)
+    config = read_run_config(run_dir)
+    state, source = encoder_weights(run_dir)
+    channels = _channels_of(state, source)
+    try:
+        backbone = build_backbone(
+            config.backbone, channels, config.image_size, **config.backbone_args
+        )
+    except (TypeError, RuntimeError) as error:
+        raise ValueError(
+            f"backbone {config.backbone!r} cannot be built with options "
+            f"{config.backbone_args} at {config.image_size} px: {error}"
+        ) from None
+    try:
+        backbone.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(
+            f"{str(source)!r} does not fit the {config.backbone!r} backbone that "
+            f"{str(run_dir / 'config.yaml')!r} describes: {_load_error(error)}"
+        ) from None
+    return backbone.eval(), config
+
+
+def _load_error(error: RuntimeError, most: int = 300) -> str:
+    """The first specific line of ``load_state_dict``'s error (its first line only says
+    "Error(s) in loading state_dict"), shortened to ``most`` characters."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    line = lines[1] if len(lines) > 1 else (lines[0] if lines else repr(error))
+    return line if len(line) <= most else line[: most - 3] + "..."
+
+
+@dataclass
+class Encoder:
+    """A run's trained backbone with the transform its features were evaluated with.
+
+    Calling it maps images to features: ``encoder(images)`` applies :attr:`transform`, then
+    :attr:`module`, without gradients.
+
+    Attributes:
+        module: The backbone (an ``nn.Module`` in eval mode) mapping normalized images
+            ``(B, C, S, S)`` to features ``(B, D)``.
+        transform: Resizes ``uint8`` images ``(B, C, H, W)`` (or floats in [0, 1]) to ``S``
+            and normalizes them with the training data's per-channel mean and std.
+        config: The run's resolved configuration.
+        run_dir: The run folder.
+    """
+
+    module: Backbone
+    transform: nn.Module
+    config: RunConfig
+    run_dir: Path
+
+    @property
+    def feature_dim(self) -> int:
+        """Size D of the features."""
+        return int(self.module.feature_dim)
+
+    @property
+    def in_channels(self) -> int:
+        """Channels C of the images the encoder takes."""
+        return int(self.module.in_channels)
+
+    @property
+    def image_size(self) -> int:
+        """Side S the transform resizes images to."""
+        return int(self.config.image_size)
+
+    def __call__(self, images: Tensor, batch_size: int = 256) -> Tensor:
+        """Features ``(N, D)`` (float32, on the CPU) of images ``(N, C, H, W)``."""
+        from eblearn.evaluate.protocol import extract_features
+
+        device = next(self.module.parameters()).device
+        return extract_features(
+            self.module, images, self.transform.to(device), batch_size, device=device
+        )
+
+
+def load_encoder(
+    run_dir: str | os.PathLike[str],
+    *,
+    data: Any = None,
+    data_root: str | os.PathLike[str] | None = None,
+    device: str | torch.device = "cpu",
+) -> Encoder:
+    """Loads a run's trained encoder and its evaluation transform, for use in Python.
+
+    The transform normalizes with the mean and std of the run's training data, so that data
+    set is loaded (from ``data_root``, default the run's) unless ``data``, the run's
+    :class:`~eblearn.data.images.DatasetSplits`, is given.
+
+    Args:
+        run_dir: A folder written by ``eblearn train``.
+        data: The run's training data, if already loaded.
+        data_root: Where the run's downloadable data set lives (default: as at training).
+        device: Where to put the backbone.
+
+    Returns:
+        An :class:`Encoder`: ``.module`` (the backbone, eval mode), ``.transform``, and
+        ``encoder(images)`` for features.
+
+    Raises:
+        ValueError: If the folder is not a training run, its weights do not load, or its
+            training data (for the normalization) cannot be loaded.
+
+    Example:
+        >>> encoder = load_encoder("runs/vicreg-digits")  # doctest: +SKIP
+        >>> features = encoder(images_uint8)  # (N, D)  # doctest: +SKIP
+    """
+    from eblearn.data.augment import EvalTransform
+
+    backbone, config = load_backbone(run_dir)
+    if data is None:
+        data = load_training_data(config, data_root)
+    transform = EvalTransform(config.image_size, data.mean, data.std)
+    return Encoder(backbone.to(device), transform.to(device), config, Path(run_dir))
+
+
+def load_training_data(
+    config: RunConfig, data_root: str | os.PathLike[str] | None, download: bool = False
+) -> Any:
+    """The run's training data set (for its mean and std), with a message saying why."""
+    from eblearn.data.registry import load_dataset
+
+    root = data_root if data_root is not None else config.data_root
+    try:
+        return load_dataset(config.data, root, config.download or download, config.image_size)
+    except ValueError as error:
+        raise ValueError(
+            f"the encoder normalizes images with the mean and std of its training data "
+            f"{config.data!r}, which could not be loaded: {error}"
+        ) from None
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def torchvision_recipe(backbone: Backbone, format: str = "state-dict") -> str:
+    """Python lines that load an exported backbone without eblearn (``PATH`` its file).
+
+    Example:
+        >>> print(torchvision_recipe(ResNet(18, cifar_stem=True)))
+        import torch
+        import torchvision
+        model = torchvision.models.resnet18()
+        model.fc = torch.nn.Identity()
+        model.conv1 = torch.nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+        model.maxpool = torch.nn.Identity()
+        model.load_state_dict(torch.load(PATH), strict=True)
+    """
+    if format == "torchscript":
+        return "import torch\nmodel = torch.jit.load(PATH)"
+    if format == "onnx":
+        return (
+            "import onnxruntime\nsession = onnxruntime.InferenceSession(PATH)\n"
+            "features = session.run(None, {'images': images})[0]  # images: float32 (B, C, S, S)"
+        )
+    if format == "state-dict":
+        header, load = ["import torch"], "torch.load(PATH)"
+    else:
+        header = ["import torch", "from safetensors.torch import load_file"]
+        load = "load_file(PATH)"
+    c = backbone.in_channels
+    if isinstance(backbone, ResNet):
+        lines = [
+            *header,
+            "import torchvision",
+            f"model = torchvision.models.resnet{backbone.depth}()",
+            "model.fc = torch.nn.Identity()",
+        ]
+        if backbone.cifar_stem:
+            lines += [
+                f"model.conv1 = torch.nn.Conv2d({c}, 64, 3, stride=1, padding=1, bias=False)",
+                "model.maxpool = torch.nn.Identity()",
+            ]
+        elif c != 3:
+            lines.append(
+                f"model.conv1 = torch.nn.Conv2d({c}, 64, 7, stride=2, padding=3, bias=False)"
+            )
+    elif isinstance(backbone, ConvNet):
+        w = backbone.feature_dim // 4
+        lines = [
+            *header,
+            "from torch import nn",
+            "def block(i, o):",
+            "    conv = nn.Conv2d(i, o, 3, padding=1, bias=False)",
+            "    return nn.Sequential(conv, nn.BatchNorm2d(o), nn.ReLU(inplace=True))",
+            f"model = nn.Sequential(block({c}, {w}), block({w}, {w}), nn.MaxPool2d(2),",
+            f"    block({w}, {2 * w}), block({2 * w}, {2 * w}), nn.MaxPool2d(2),",
+            f"    block({2 * w}, {4 * w}), nn.AdaptiveAvgPool2d(1), nn.Flatten())",
+        ]
+    else:
+        name = type(backbone).__name__
+        return "\n".join([*header, f"state = {load}  # the state dict of {name}"])
+    lines.append(f"model.load_state_dict({load}, strict=True)")
+    return "\n".join(lines)
+
+
+def _example_input(backbone: Backbone, image_size: int, batch: int = 2) -> Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return torch.randn(
+        batch, backbone.in_channels, image_size, image_size, generator=generator
+    )  # normalized images are about N(0, 1)
+
+
+def state_dict_bytes(module: nn.Module) -> bytes:
+    """``torch.save`` of the module's state dict (each tensor copied, contiguous)."""
+    state = {k: v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def safetensors_bytes(module: nn.Module, metadata: dict[str, str]) -> bytes:
+    """The module's state dict as safetensors bytes, with string ``metadata``."""
+    from safetensors.torch import save
+
+    state = {k: v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
+    return bytes(save(state, metadata=metadata))
+
+
+def torchscript_bytes(module: nn.Module, example: Tensor) -> bytes:
+    """A ``torch.jit.trace`` of the module (eval mode) on ``example``, saved to bytes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(module.eval(), example)
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+    return buffer.getvalue()
+
+
+def onnx_bytes(module: nn.Module, example: Tensor) -> bytes:
+    """The module (eval mode) as an ONNX graph: input ``images``, output ``features``,
+    dynamic batch axis (opset :data:`ONNX_OPSET`, TorchScript-based exporter)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="eblearn-onnx-") as folder:
+        target = Path(folder) / "backbone.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes
+            torch.onnx.export(
+                module.eval(),
+                (example,),
+                str(target),
+                input_names=["images"],
+                output_names=["features"],
+                dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
+        return target.read_bytes()
+
+
+def onnx_difference(model: bytes, module: nn.Module, images: Tensor) -> float:
+    """Largest ``|onnxruntime - torch|`` over the features of ``images``."""
+    import onnx
+    import onnxruntime
+
+    onnx.checker.check_model(onnx.load_from_string(model))
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    ours = session.run(None, {"images": images.numpy()})[0]
+    with torch.no_grad():
+        reference = module.eval()(images).numpy()
+    return float(abs(ours - reference).max())
+
+
+@dataclass
+class ExportPlan:
+    """A validated export: the backbone loaded, the output checked, nothing written yet."""
+
+    backbone: Backbone
+    config: RunConfig
+    format: str
+    out: Path
+    folder: RunFolder | None
+    """The run folder to claim when writing into it (the default ``--out``), else ``None``."""
+    mode: Mode
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_encoder` wrote.
+
+    Attributes:
+        path: The file.
+        format: Its format.
+        recipe: Python lines that load it without eblearn.
+        onnx_difference: For ONNX, the largest feature difference onnxruntime vs torch.
+    """
+
+    path: Path
+    format: str
+    recipe: str
+    onnx_difference: float | None = None
+
+
+def check_output(path: Path, overwrite: bool, suffixes: Sequence[str] = ()) -> None:
+    """Raises ``ValueError`` if ``path`` cannot be written (reading the disk only).
+
+    Refused: a suffix not in ``suffixes`` (when given), a folder, an existing file without
+    ``overwrite``, and a parent that is a file or cannot be written.
+    """
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ValueError(
+            f"--out {str(path)!r} must end in {' or '.join(suffixes)}, got "
+            f"{path.suffix or 'no suffix'!r}"
+        )
+    if path.is_dir():
+        raise ValueError(f"--out {str(path)!r} is a folder; name a file")
+    if path.exists() and not overwrite:
+        raise ValueError(
+            f"--out {str(path)!r} already exists; pass --overwrite to replace it, or choose "
+            "another file"
+        )
+    existing = path.parent
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"cannot write {str(path)!r}: {str(existing)!r} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write to {str(existing)!r} (permission denied)")
+
+
+def prepare_export(
+    run_dir: str | os.PathLike[str],
+    format: str = "state-dict",
+    out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> ExportPlan:
+    """Validates an export completely, reading the disk only.
+
+    Raises:
+        ValueError: On an unknown format, a run folder that is not a training run or whose
+            weights do not load, or an output that exists (without ``overwrite``) or cannot
+            be written.
+        ImportError: If the format's optional packages are missing (naming the extra).
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}; valid: {', '.join(FORMATS)}")
+    if format in EXTRAS:
+        require_packages(EXTRAS[format], f"--format {format}", "export")
+    backbone, config = load_backbone(run_dir)
+    folder: RunFolder | None = None
+    mode = Mode.ADD
+    if out is None:
+        folder = train_folder(run_dir)
+        mode = Mode.ADD if folder.manifest() is not None else Mode.RESUME  # RESUME adopts
+        folder.check(mode)
+        path = folder.path / EXPORT_DIR / f"backbone{FORMATS[format]}"
+    else:
+        path = Path(out)
+    check_output(path, overwrite)
+    return ExportPlan(backbone, config, format, path, folder, mode)
+
+
+def export_encoder(
+    run_dir: str | os.PathLike[str],
+    format: str = "state-dict",
+    out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Writes a run's backbone alone in ``format`` (see the module docstring), atomically.
+
+    Args:
+        run_dir: A folder written by ``eblearn train``.
+        format: ``state-dict``, ``safetensors``, ``torchscript`` or ``onnx``.
+        out: The file (default: ``RUN/export/backbone<suffix>``, registered in the run
+            folder's manifest).
+        overwrite: Replace an existing file.
+
+    Raises:
+        ValueError, ImportError: As :func:`prepare_export` (nothing written).
+        RuntimeError: If the ONNX graph's features differ from torch's by more than
+            :data:`ONNX_TOLERANCE` (nothing written).
+    """
+    plan = prepare_export(run_dir, format, out, overwrite)
+    module = plan.backbone.standalone().eval()
+    example = _example_input(plan.backbone, plan.config.image_size)
+    difference = None
+    if format == "state-dict":
+        data = state_dict_bytes(module)
+    elif format == "safetensors":
+        metadata = {
+            "format": "pt",
+            "eblearn_backbone": plan.config.backbone,
+            "in_channels": str(plan.backbone.in_channels),
+            "image_size": str(plan.config.image_size),
+            "feature_dim": str(plan.backbone.feature_dim),
+        }
+        data = safetensors_bytes(module, metadata)
+    elif format == "torchscript":
+        data = torchscript_bytes(module, example)
+    else:
+        data = onnx_bytes(module, example)
+        checked = _example_input(plan.backbone, plan.config.image_size, batch=3)
+        difference = onnx_difference(data, module, checked)
+        with torch.no_grad():
+            scale = max(1.0, float(module(checked).abs().max()))
+        if not difference <= ONNX_TOLERANCE * scale:
+            raise RuntimeError(
+                f"the ONNX graph's features differ from torch's by {difference:.2e} (more than "
+                f"{ONNX_TOLERANCE:g} × {scale:.3g}); nothing was written"
+            )
+    if plan.folder is not None:
+        with plan.folder.claimed(plan.mode, command=f"eblearn export --format {format}"):
+            name = str(plan.out.relative_to(plan.folder.path))
+            atomic_write_bytes(data, plan.folder.file(name))
+    else:
+        atomic_write_bytes(data, plan.out)
+    return ExportResult(plan.out, format, torchvision_recipe(plan.backbone, format), difference)
+
+
+# --- command line ---------------------------------------------------------------------------
+
+EXPORT_EPILOG = """\
+examples:
+  eblearn export runs/vicreg-cifar10 --format state-dict      # RUN/export/backbone.pt
+  eblearn export runs/vicreg-cifar10 --format onnx --out encoder.onnx
+
+Every format holds the backbone alone and maps normalized images (B, C, S, S) at the run's
+image size S to features (B, D); in Python, eblearn.load_encoder(RUN).transform is the
+normalization. A ResNet's state dict loads with strict=True into torchvision's model with
+fc = nn.Identity() (the command prints the lines). safetensors and onnx need
+pip install 'eblearn[export]'.
+"""
+
+
+def add_export_parser(subparsers: Any) -> None:
+    """Adds ``eblearn export``."""
+    parser = subparsers.add_parser(
+        "export",
+        help="write a run's encoder alone (state dict, safetensors, TorchScript, ONNX)",
+        description="Write the backbone of a training run alone, in a format that loads "
+        "without eblearn. Validated before anything is written; the file is written "
+        "atomically.",
+        epilog=EXPORT_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by eblearn train")
+    parser.add_argument("--format", choices=list(FORMATS), default="state-dict", help="format")
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        default=None,
+        help="file to write (default: RUN_DIR/export/backbone.<suffix of the format>)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    parser.set_defaults(handler=_export_command)
+
+
+def _export_command(args: argparse.Namespace) -> int:
+    result = export_encoder(args.run_dir, args.format, args.out, args.overwrite)
+    print(f"written: {result.path} ({result.format})")
+    if result.onnx_difference is not None:
+        print(f"onnxruntime vs torch: largest feature difference {result.onnx_difference:.1e}")
+    print("load it without eblearn:")
+    print(
+        "\n".join(
+            "  " + line
+            for line in result.recipe.replace("PATH", repr(str(result.path))).splitlines()
+        )
+    )
+    return 0
