@@ -710,7 +710,7 @@ PROBES: list[Probe] = [
         "data files",
         "imagefolder empty",
         among({"empty/": ""}, "train", "--data", "imagefolder:{f}/empty"),
-        "no class subfolders",
+        "no image files",
     ),
     # Reading runs back.
     Probe(
