@@ -446,12 +446,12 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
             f"image folder {str(root)!r} is empty: no image files under it "
             f"({', '.join(IMAGE_SUFFIXES)}, any case); {FOLDER_LAYOUTS}"
         )
-    classes = _folder_layout(root, files)
-    if classes is None:
+    folder_classes = _folder_layout(root, files)
+    if folder_classes is None:
         images = _read_pictures(files, request.image_size, f"images under {str(root)!r}")
         unlabeled = torch.full((len(images),), UNLABELED, dtype=torch.int64)
         return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled))
-    every = _read_folder_tree(root, classes, request.image_size, every_class=True)
+    every = _read_folder_tree(root, folder_classes, request.image_size, every_class=True)
     return _split_when_single(every, name)
 
 
