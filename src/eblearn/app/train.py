@@ -569,7 +569,7 @@ examples:
   eblearn train                                   # VICReg on the embedded digits (~1.5 min on CPU)
   eblearn train --data cifar10 --data-root ~/data --download --epochs 200
   eblearn train --data npz:cifar10/ --backbone resnet18 --batch-size 512
-  eblearn train --data imagefolder:~/photos --eval-data digits   # unlabeled; probe another set
+  eblearn train --data imagefolder:~/photos --image-size 64 --eval-data imagefolder:~/labeled
   eblearn train --data filelist:images.txt --image-size 64       # one image path per line
   eblearn train --method-arg projector_dims=[1024,1024,1024] --method-arg nu_param=2
   eblearn train --config my_run.yaml --seed 1     # YAML keys are the long options, with _
@@ -772,6 +772,7 @@ def add_eval_parser(subparsers: Any) -> None:
     evaluate.add_argument(
         "--data",
         metavar="SPEC",
+        default=argparse.SUPPRESS,  # its help says the default
         help="a labeled data set to probe the encoder on, normalized with the training data's "
         "statistics (default: the run's --eval-data, else its --data)",
     )
@@ -779,7 +780,7 @@ def add_eval_parser(subparsers: Any) -> None:
 
 
 def _eval_command(args: argparse.Namespace) -> int:
-    summary = evaluate_run(args.run_dir, args.data)
+    summary = evaluate_run(args.run_dir, getattr(args, "data", None))
     if summary.encoder is None or summary.pixels is None:  # evaluate_run refuses this
         print(summary.skipped)
         return 0
