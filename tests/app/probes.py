@@ -213,6 +213,31 @@ def _jpeg_tree(folder: Path, truncate: bool) -> Path:
     return root
 
 
+def unlabeled_npz(folder: Path) -> Path:
+    """An .npz of 40 gray 8×8 images without labels, in ``folder``."""
+    path = folder / "unlabeled.npz"
+    np.savez(path, images=np.arange(40 * 64, dtype=np.uint8).reshape(40, 8, 8))
+    return path
+
+
+def eval_data(build: Callable[[Path], str]) -> Callable[[Path], list[str]]:
+    """``eblearn train --eval-data SPEC`` (on the digits) with a spec built in the folder."""
+
+    def make(folder: Path) -> list[str]:
+        spec = build(folder)
+        return ["train", *TINY, "--eval-data", spec, "--run-dir", str(folder / "run")]
+
+    return make
+
+
+def eval_other_data(folder: Path) -> list[str]:
+    """``eblearn eval RUN --data npz:<unlabeled>`` on a copy of the finished run."""
+    import shutil
+
+    shutil.copytree(finished_run(), folder / "run")
+    return ["eval", str(folder / "run"), "--data", f"npz:{unlabeled_npz(folder)}"]
+
+
 def existing_run(*arguments: str) -> Callable[[Path], list[str]]:
     """Copies the shared finished run into the probe's folder, then ``train ARGS`` on it."""
 
@@ -710,7 +735,46 @@ PROBES: list[Probe] = [
         "data files",
         "imagefolder empty",
         among({"empty/": ""}, "train", "--data", "imagefolder:{f}/empty"),
-        "no class subfolders",
+        "no image files",
+    ),
+    Probe(
+        "data files",
+        "filelist naming a missing file",
+        among(
+            {"list.txt": "# mine\nmissing.png\n"},
+            *("train", "--data", "filelist:{f}/list.txt", "--run-dir", "{f}/run"),
+        ),
+        "line 2: 'missing.png'",
+    ),
+    Probe(
+        "data files",
+        "filelist path is a folder",
+        among({"pics/": ""}, "train", "--data", "filelist:{f}/pics", "--run-dir", "{f}/run"),
+        "is a folder",
+    ),
+    Probe(
+        "data files",
+        "npz with some labels missing",
+        npz(images=np.zeros((20, 8, 8), np.uint8), labels=np.r_[np.arange(17) % 2, [-1] * 3]),
+        "3 of 20 images have no label",
+    ),
+    Probe(
+        "data files",
+        "--eval-data without labels",
+        eval_data(lambda folder: f"npz:{unlabeled_npz(folder)}"),
+        "has no labels",
+    ),
+    Probe(
+        "data files",
+        "--eval-data with RGB images for a gray encoder",
+        eval_data(lambda folder: f"imagefolder:{_jpeg_tree(folder, truncate=False)}"),
+        "3-channel images but the encoder is trained on 1-channel",
+    ),
+    Probe(
+        "data files",
+        "eval --data without labels",
+        eval_other_data,
+        "has no labels",
     ),
     # Reading runs back.
     Probe(

@@ -314,8 +314,8 @@ def test_imagefolder_path_must_be_a_folder(tmp_path):
     (tmp_path / "x.png").write_bytes(b"")
     _refused(
         f"imagefolder:{tmp_path / 'x.png'}",
-        re.escape(f"imagefolder path {str(tmp_path / 'x.png')!r} must be a folder of class ")
-        + "subfolders, got a file",
+        re.escape(f"imagefolder path {str(tmp_path / 'x.png')!r} must be a folder of images, ")
+        + "got a file; .* use filelist:PATH",
     )
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from eblearn._io import cache_dir, write_json
+from eblearn.data.images import DatasetSplits
 from eblearn.evaluate.protocol import (
     EvaluationReport,
     evaluate_features,
@@ -35,20 +36,32 @@ def check_features(features: Tensor, split: str) -> None:
         )
 
 
+def _encoder_and_transform(pretrained: Any) -> tuple[Any, Any, torch.device]:
+    from eblearn.train.runs import uses_gpu
+
+    device = torch.device("cuda" if uses_gpu(pretrained.config) else "cpu")
+    encoder = pretrained.method.encoder.to(device)
+    return encoder, pretrained.eval_transform.to(device), device
+
+
 def evaluate_pretrained(
-    pretrained: Any,
+    pretrained: Any, data: DatasetSplits | None = None
 ) -> tuple[EvaluationReport, EvaluationReport, Tensor]:
     """Probes the frozen encoder and raw pixels; returns both reports and the test features.
+
+    Args:
+        pretrained: A trained or loaded run (``eblearn.train.runs.Pretrained``).
+        data: A labeled data set to probe instead of the pretraining data (``--eval-data``).
+            Its images go through the run's evaluation transform: resized to the run's image
+            size and normalized with the *pretraining* data's mean and std, the inputs the
+            encoder was trained on; the raw-pixel baseline is computed on its own pixels.
 
     Raises:
         ValueError: If the encoder's features are not finite.
     """
-    from eblearn.train.runs import uses_gpu
-
-    config, data = pretrained.config, pretrained.data
-    device = torch.device("cuda" if uses_gpu(config) else "cpu")
-    encoder = pretrained.method.encoder.to(device)
-    transform = pretrained.eval_transform.to(device)
+    config = pretrained.config
+    data = data if data is not None else pretrained.data
+    encoder, transform, device = _encoder_and_transform(pretrained)
     train = extract_features(encoder, data.train.images, transform, device=device)
     test = extract_features(encoder, data.test.images, transform, device=device)
     check_features(train, "training")
@@ -61,6 +74,35 @@ def evaluate_pretrained(
     encoder_report = evaluate_features(train, data.train.labels, test, data.test.labels, **protocol)
     pixel_report = raw_pixel_baseline(data, **protocol)
     return encoder_report, pixel_report, test
+
+
+def sample_features(pretrained: Any, limit: int) -> Tensor:
+    """Features ``(min(N, limit), D)`` of pretraining images drawn without replacement.
+
+    The draw depends only on ``pretrained.config.seed`` and ``N``, so a rerun draws the same
+    images.
+
+    Raises:
+        ValueError: If the encoder's features are not finite.
+    """
+    images = pretrained.data.pretrain_images
+    if len(images) > limit:
+        generator = torch.Generator().manual_seed(pretrained.config.seed)
+        keep = torch.randperm(len(images), generator=generator)[:limit].sort().values
+        images = images[keep]
+    encoder, transform, device = _encoder_and_transform(pretrained)
+    features = extract_features(encoder, images, transform, device=device)
+    check_features(features, "pretraining")
+    return features
+
+
+def cluster_features(features: Tensor, clusters: int, seed: int = 0) -> Tensor:
+    """K-means cluster ids ``(N,)`` of L2-normalized features (the cosine geometry the kNN
+    probe uses), ``0..clusters-1``, by :class:`eblearn.latent.KMeans` (k-means++, seeded)."""
+    from eblearn.latent import KMeans
+
+    unit = torch.nn.functional.normalize(features.float(), dim=1)
+    return KMeans(n_clusters=clusters, random_state=seed).fit(unit).labels_.cpu()
 
 
 BASELINE_CACHE = "baselines"

@@ -4,16 +4,25 @@
 request into objects (data, resolved configuration, method, transforms, run folder) and checks
 all of them while only reading the disk; then the folder is claimed and locked, the method is
 pretrained (:func:`eblearn.train.fit`), evaluated on the frozen encoder beside raw pixels, and
-drawn. A run folder holds::
+drawn.
+
+Data without labels (a flat folder, a file list, an ``.npz`` without labels) is pretrained on
+all the same: the probes are skipped, which the run says in one line and records in
+``results.json``, unless ``--eval-data SPEC`` names a labeled data set to probe instead. The
+evaluation data goes through the run's evaluation transform, which normalizes with the
+*pretraining* data's per-channel mean and std (the statistics the encoder was trained with)
+and resizes to the run's image size. A run folder holds::
 
     config.yaml            the resolved configuration (repeat a run with --config)
     precision.json         the precision chosen (auto: measured step times, see train.precision)
     checkpoints/last.ckpt  written atomically at the end of every epoch
     log.csv                one row per logged step (loss terms, probe, collapse metrics)
     encoder.pt             the trained encoder's state dict, at the end
-    results.json           accuracies of the encoder and of raw pixels (eval.json for eval)
+    results.json           accuracies of the encoder and of raw pixels (eval.json for eval),
+                           or why the probes were skipped
     loss_curve.png         loss terms, collapse metrics and online probe during training
-    embedding.png          t-SNE of the test-set features, colored by class
+    embedding.png          t-SNE of the test-set features, colored by class; without labels,
+                           of a sample of the pretraining features, colored by K-means
 """
 
 from __future__ import annotations
@@ -64,6 +73,10 @@ CURVE_FILE = "loss_curve.png"
 EMBEDDING_FILE = "embedding.png"
 RUN_DIR_ENV = "EBLEARN_RUN_DIR"
 RESUME_HINT = "the checkpoint of the last finished epoch is kept: resume with --resume"
+EMBEDDING_SAMPLE = 2000
+"""Pretraining images drawn for the embedding figure of a run without labels."""
+EMBEDDING_CLUSTERS = 10
+"""K-means clusters that color the embedding figure of a run without labels."""
 TABLE_FRACTIONS = (0.1,)
 """Few-label fractions shown in the printed table (results.json holds 1% as well)."""
 
@@ -93,6 +106,8 @@ class TrainingPlan:
     mode: Mode
     started_at: float = field(default_factory=time.monotonic)
     """When the job started (``time.monotonic``): a time budget counts data preparation."""
+    eval_data: DatasetSplits | None = None
+    """The labeled data set of ``--eval-data``, probed instead of ``data``."""
 
 
 def given_options(config: TrainConfig) -> dict[str, Any]:
@@ -160,6 +175,11 @@ def prepare_training(
         else default_run_path(request.method, request.data.partition(":")[0])
     )
     config = resolve(request, data.channels, data.image_size, str(run_dir))
+    if config.online_probe and not data.train.has_labels:
+        config = replace(config, online_probe=False)  # nothing to probe: say so in config.yaml
+    eval_data = (
+        load_eval_data(config.eval_data, config, data, "--eval-data") if config.eval_data else None
+    )
     from eblearn.train.runs import build_components, check_accelerator, check_batch
     from eblearn.train.seeding import seed_everything
 
@@ -168,14 +188,54 @@ def prepare_training(
     built, augment, eval_transform = build_components(config, data)
     method = method if method is not None else built
     check_batch(config, method, len(data.pretrain_images))
-    if config.eval_every and data.num_classes == 0:
+    if config.eval_every and not data.has_labels:
         raise ValueError(
-            "--eval-every measures kNN accuracy, which needs labels; this data set has none"
+            f"--eval-every measures kNN accuracy on the labels of --data, and {data.name!r} "
+            "has none"
+            + (" (--eval-data is probed at the end of the run)" if eval_data is not None else "")
         )
     folder = train_folder(run_dir)
     if not is_launched_worker():
         folder.check(mode)
-    return TrainingPlan(config, data, method, augment, eval_transform, folder, mode, started_at)
+    return TrainingPlan(
+        config, data, method, augment, eval_transform, folder, mode, started_at, eval_data
+    )
+
+
+def load_eval_data(
+    spec: str, config: RunConfig, data: DatasetSplits, option: str = "--eval-data"
+) -> DatasetSplits:
+    """Loads and checks a labeled data set to probe an encoder trained on ``data``.
+
+    Image folders and file lists are read at the run's image size; other images are resized
+    to it by the evaluation transform, which also normalizes them with ``data``'s statistics.
+
+    Raises:
+        ValueError: Naming ``option`` and ``spec``: the data set does not load, lacks labels
+            in its train or test split, or has another number of channels than ``data``.
+    """
+    try:
+        eval_data = load_dataset(spec, config.data_root, config.download, config.image_size)
+    except ValueError as error:
+        raise ValueError(f"{option} {spec!r}: {error}") from None
+    if not eval_data.has_labels:
+        which = (
+            "no image has a label"
+            if not (eval_data.train.has_labels or eval_data.test.has_labels)
+            else f"its {'train' if not eval_data.train.has_labels else 'test'} split has none"
+        )
+        raise ValueError(
+            f"{option} {spec!r} has no labels ({which}); the probes need a labeled data set: "
+            "class subfolders (imagefolder:ROOT/<class>/...), an .npz with 'labels', or a "
+            "named one such as digits"
+        )
+    if eval_data.channels != data.channels:
+        raise ValueError(
+            f"{option} {spec!r} has {eval_data.channels}-channel images but the encoder is "
+            f"trained on {data.channels}-channel ones ({data.name!r}); expected the same "
+            "number of channels"
+        )
+    return eval_data
 
 
 def read_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
@@ -291,13 +351,19 @@ class RunSummary:
 
     run_dir: Path
     config: RunConfig
-    encoder: EvaluationReport
-    pixels: EvaluationReport
+    encoder: EvaluationReport | None
+    pixels: EvaluationReport | None
     seconds: float
     figures: list[Path] = field(default_factory=list)
+    probed: str = ""
+    """The data set probed (``config.data``, ``--eval-data`` or ``eval --data``)."""
+    skipped: str = ""
+    """Why the probes were skipped and how to get them (``encoder`` is then ``None``)."""
 
     def table(self, fractions: Sequence[float] = TABLE_FRACTIONS) -> str:
         """A small text table: each probe on the encoder beside the same probe on pixels."""
+        if self.encoder is None or self.pixels is None:
+            return self.skipped
         rows = [
             (f"kNN (k={self.config.knn_k}, cosine)", self.encoder.knn, self.pixels.knn),
             ("linear probe", self.encoder.linear, self.pixels.linear),
@@ -313,7 +379,8 @@ class RunSummary:
         name = f"{self.config.method} ({self.config.backbone})"
         width = max(len(r[0]) for r in rows)
         lines = [
-            f"{'test accuracy on ' + self.config.data:<{width}}  {name:>18}  {'raw pixels':>10}"
+            f"{'test accuracy on ' + (self.probed or self.config.data):<{width}}  {name:>18}  "
+            f"{'raw pixels':>10}"
         ]
         lines += [
             f"{label:<{width}}  {ours:>18.1%}  {pixels:>10.1%}" for label, ours, pixels in rows
@@ -325,8 +392,10 @@ class RunSummary:
             "data": self.config.data,
             "method": self.config.method,
             "backbone": self.config.backbone,
-            "encoder": self.encoder.as_dict(),
-            "raw_pixels": self.pixels.as_dict(),
+            "eval_data": self.probed if self.probed not in ("", self.config.data) else None,
+            "encoder": None if self.encoder is None else self.encoder.as_dict(),
+            "raw_pixels": None if self.pixels is None else self.pixels.as_dict(),
+            "probes_skipped": self.skipped or None,
             "seconds": round(self.seconds, 1),
         }
 
@@ -351,7 +420,7 @@ def train_and_evaluate(
         pretrained = _train(plan, callbacks)
         if not pretrained.is_global_zero:
             return None
-        return _evaluate_and_write(pretrained, plan.folder, start, RESULTS_FILE)
+        return _evaluate_and_write(pretrained, plan.folder, start, RESULTS_FILE, plan.eval_data)
 
 
 def load_pretrained(run_dir: str | os.PathLike[str], data: DatasetSplits | None = None) -> Any:
@@ -374,51 +443,119 @@ def load_pretrained(run_dir: str | os.PathLike[str], data: DatasetSplits | None 
     return Pretrained(method, config, data, run_dir, eval_transform)
 
 
-def evaluate_run(run_dir: str | os.PathLike[str]) -> RunSummary:
+def evaluate_run(run_dir: str | os.PathLike[str], data: str | None = None) -> RunSummary:
     """Evaluates the last checkpoint of a run folder (``eblearn eval``), writing ``eval.json``.
 
+    Args:
+        run_dir: A folder written by ``eblearn train``.
+        data: A labeled data set spec to probe the encoder on (``eval --data``); default the
+            run's ``eval_data``, else the data it was trained on.
+
     Raises:
-        ValueError: If the folder is not a run folder, is in use, or its encoder gives
-            non-finite features.
+        ValueError: If the folder is not a run folder or is in use, if the data to probe has
+            no labels (a run trained without labels needs ``data``) or another number of
+            channels, or if the encoder gives non-finite features; all before anything is
+            written.
     """
     start = time.perf_counter()
     folder = train_folder(run_dir)
     if folder.path.exists() and not folder.path.is_dir():
         raise ValueError(f"{str(folder.path)!r} is a file, not a run folder")
     pretrained = load_pretrained(run_dir)
+    config = pretrained.config
+    spec = data or config.eval_data
+    probe_data = None
+    if spec:
+        probe_data = load_eval_data(spec, config, pretrained.data, "--data")
+    elif not pretrained.data.has_labels:
+        raise ValueError(
+            f"run {str(folder.path)!r} was pretrained on {config.data!r}, which has no labels, "
+            f"so there is nothing to probe; give a labeled data set: eblearn eval "
+            f"{folder.path!s} --data SPEC"
+        )
     mode = Mode.ADD if folder.manifest() is not None else Mode.RESUME  # RESUME adopts old runs
     with folder.claimed(mode, command="eblearn eval"), interruptible():
-        return _evaluate_and_write(pretrained, folder, start, EVAL_FILE)
+        return _evaluate_and_write(pretrained, folder, start, EVAL_FILE, probe_data)
+
+
+def skipped_probes(config: RunConfig, run_dir: Path) -> str:
+    """The one line a run without labels prints: probes skipped, and how to get them."""
+    return (
+        f"probes skipped: {config.data} has no labels; to probe the encoder on a labeled data "
+        f"set, train with --eval-data SPEC or run: eblearn eval {run_dir} --data SPEC"
+    )
 
 
 def _evaluate_and_write(
-    pretrained: Any, folder: RunFolder, start: float, results_file: str
+    pretrained: Any,
+    folder: RunFolder,
+    start: float,
+    results_file: str,
+    probe_data: DatasetSplits | None = None,
 ) -> RunSummary:
-    """Probes the encoder beside raw pixels, then writes the results file and the figures."""
-    from eblearn.app.evaluation import evaluate_pretrained
+    """Probes the encoder beside raw pixels, then writes the results file and the figures.
+
+    The probes run on ``probe_data`` when given, else on the pretraining data; when that has
+    no labels they are skipped (the summary says why) and the embedding figure shows a
+    sample of the pretraining features colored by a K-means clustering of them.
+    """
+    from eblearn.app.evaluation import cluster_features, evaluate_pretrained, sample_features
     from eblearn.plot.curves import plot_training_curves
     from eblearn.plot.embedding import plot_embedding
     from eblearn.train.history import read_history
 
-    encoder_report, pixel_report, test_features = evaluate_pretrained(pretrained)
-    summary = RunSummary(
-        folder.path,
-        pretrained.config,
-        encoder_report,
-        pixel_report,
-        time.perf_counter() - start,
-    )
-    title = f"{summary.config.method} on {summary.config.data}"
+    config = pretrained.config
+    probed = probe_data if probe_data is not None else pretrained.data
+    title = f"{config.method} on {config.data}"
+    if probed.has_labels:
+        encoder_report, pixel_report, test_features = evaluate_pretrained(pretrained, probe_data)
+        summary = RunSummary(
+            folder.path,
+            config,
+            encoder_report,
+            pixel_report,
+            time.perf_counter() - start,
+            probed=probed.name,
+        )
+        where = "" if probed.name == config.data else f" {probed.name}"
+        embedding = (
+            test_features,
+            probed.test.labels,
+            probed.test.classes,
+            f"{title}: t-SNE of{where} test features (kNN {encoder_report.knn:.1%})",
+            "class",
+        )
+    else:
+        features = sample_features(pretrained, EMBEDDING_SAMPLE)
+        clusters = min(EMBEDDING_CLUSTERS, len(features))
+        summary = RunSummary(
+            folder.path,
+            config,
+            None,
+            None,
+            time.perf_counter() - start,
+            skipped=skipped_probes(config, folder.path),
+        )
+        embedding = (
+            features,
+            cluster_features(features, clusters, config.seed),
+            tuple(str(k) for k in range(clusters)),
+            f"{title} (no labels): t-SNE of {len(features)} pretraining images,\n"
+            f"colored by a K-means clustering (k={clusters}) of the features",
+            "K-means cluster",
+        )
     history = read_history(folder.path / LOG_FILE)
     summary.figures.append(plot_training_curves(history, folder.file(CURVE_FILE), title))
+    features, labels, classes, caption, legend = embedding
     summary.figures.append(
         plot_embedding(
-            test_features,
-            pretrained.data.test.labels,
+            features,
+            labels,
             folder.file(EMBEDDING_FILE),
-            pretrained.data.test.classes,
-            title=f"{title}: t-SNE of test features (kNN {summary.encoder.knn:.1%})",
-            seed=summary.config.seed,
+            classes,
+            title=caption,
+            seed=config.seed,
+            legend_title=legend,
         )
     )
     folder.write_json(results_file, summary.to_json())
@@ -432,12 +569,17 @@ examples:
   eblearn train                                   # VICReg on the embedded digits (~1.5 min on CPU)
   eblearn train --data cifar10 --data-root ~/data --download --epochs 200
   eblearn train --data npz:cifar10/ --backbone resnet18 --batch-size 512
+  eblearn train --data imagefolder:~/photos --image-size 64 --eval-data imagefolder:~/labeled
+  eblearn train --data filelist:images.txt --image-size 64       # one image path per line
   eblearn train --method-arg projector_dims=[1024,1024,1024] --method-arg nu_param=2
   eblearn train --config my_run.yaml --seed 1     # YAML keys are the long options, with _
   eblearn train --run-dir runs/mine --resume      # continue an interrupted run
 
 A run folder receives config.yaml, checkpoints/last.ckpt (every epoch, written atomically),
-log.csv, encoder.pt, results.json, loss_curve.png and embedding.png. --resume may change only
+log.csv, encoder.pt, results.json, loss_curve.png and embedding.png. Data without labels (a
+folder without class subfolders, a file list, an .npz without labels) is pretrained on and the
+probes are skipped: add --eval-data SPEC, or run eblearn eval RUN --data SPEC later. The
+evaluation data is normalized with the pretraining data's statistics. --resume may change only
 --run-dir, --no-progress, --data-root, --download and --accelerator; other options are the
 saved run's. SIGINT or SIGTERM stop a run with exit code 130 or 143, keeping the checkpoint of
 the last finished epoch.
@@ -456,7 +598,14 @@ def add_train_parser(subparsers: Any) -> None:
         formatter_class=HelpFormatter,
         argument_default=argparse.SUPPRESS,  # only the options given reach the config
     )
-    add_training_options(train)
+    what, _ = add_training_options(train)
+    what.add_argument(
+        "--eval-data",
+        metavar="SPEC",
+        help="a labeled data set to probe the encoder on after pretraining (e.g. when --data "
+        "has no labels); normalized with --data's statistics, resized to --image-size "
+        "(default: none, probe --data)",
+    )
     where = train.add_argument_group("where results go")
     where.add_argument(
         "--run-dir", metavar="DIR", help="run folder (default: runs/<method>-<data>-<time>)"
@@ -502,7 +651,8 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     what.add_argument(
         "--data",
         help=f"one of {', '.join(n for n in DATASETS.names() if n not in NEEDS_ARGUMENT)}"
-        ", npz:PATH or imagefolder:PATH (default: digits)",
+        ", npz:PATH, imagefolder:PATH or filelist:PATH; the last three may be unlabeled "
+        "(default: digits)",
     )
     what.add_argument(
         "--data-root", metavar="DIR", help="folder of downloadable data sets (default: ./data)"
@@ -614,14 +764,26 @@ def add_eval_parser(subparsers: Any) -> None:
         help="evaluate a run folder's encoder (kNN, linear, 1%%/10%%-label probes)",
         description="Evaluate the last checkpoint of a run folder beside raw pixels; writes "
         "eval.json and the figures into the folder.",
+        epilog="examples:\n  eblearn eval runs/mine\n  eblearn eval runs/mine --data "
+        "imagefolder:~/labeled   # another labeled set",
         formatter_class=HelpFormatter,
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by eblearn train")
+    evaluate.add_argument(
+        "--data",
+        metavar="SPEC",
+        default=argparse.SUPPRESS,  # its help says the default
+        help="a labeled data set to probe the encoder on, normalized with the training data's "
+        "statistics (default: the run's --eval-data, else its --data)",
+    )
     evaluate.set_defaults(handler=_eval_command)
 
 
 def _eval_command(args: argparse.Namespace) -> int:
-    summary = evaluate_run(args.run_dir)
+    summary = evaluate_run(args.run_dir, getattr(args, "data", None))
+    if summary.encoder is None or summary.pixels is None:  # evaluate_run refuses this
+        print(summary.skipped)
+        return 0
     print(summary.table(fractions=(0.01, 0.1)))
     print(
         f"linear probe top-5: {summary.encoder.linear_top5:.1%} "

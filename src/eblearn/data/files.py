@@ -1,7 +1,13 @@
-"""Data sets on disk: ``npz:PATH`` arrays and ``imagefolder:PATH`` trees."""
+"""Data sets on disk: ``npz:PATH`` arrays, ``imagefolder:PATH`` trees, ``filelist:PATH`` lists.
+
+Each may come without labels (an ``.npz`` without ``labels``, a folder without class
+subfolders, any file list): such a data set is pretrained on and not probed (see
+:meth:`~eblearn.data.images.DatasetSplits.unlabeled_only`).
+"""
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -40,14 +46,21 @@ def _existing_path(argument: str | None, kind: str) -> Path:
     return path
 
 
-def _split_when_single(images: ImageSet, name: str) -> tuple[ImageSet, ImageSet]:
-    labeled = images.labels != UNLABELED
-    if not bool(labeled.all()):
-        raise ValueError(f"{name}: a single file needs a label for every image to be split")
+def _split_when_single(images: ImageSet, name: str) -> DatasetSplits:
+    """Holds out 20% of each class as the test split; an unlabeled set is kept whole."""
+    if not images.has_labels:
+        return DatasetSplits.unlabeled_only(name, images)
+    missing = int((images.labels == UNLABELED).sum())
+    if missing:
+        raise ValueError(
+            f"{name}: {missing} of {len(images)} images have no label ({UNLABELED}); a single "
+            "file is split into train and test by class, so it needs a label for every image, "
+            f"or for none (all {UNLABELED}, or no 'labels': pretrained on without probes)"
+        )
     train_index, test_index = stratified_split(images.labels, FILE_TEST_FRACTION, FILE_SPLIT_SEED)
     if len(test_index) == 0:
         raise ValueError(f"{name}: too few images to hold out a test split")
-    return images.subset(train_index), images.subset(test_index)
+    return DatasetSplits(name, images.subset(train_index), images.subset(test_index))
 
 
 def _unreadable_npz(path: Path, reason: str) -> ValueError:
@@ -172,6 +185,10 @@ def _npz_classes(
 def load_npz(request: DatasetRequest) -> DatasetSplits:
     """Arrays in ``.npz`` files: one file (split 80/20 by class) or a folder with train/test.npz.
 
+    Without labels (no ``labels`` array, or -1 everywhere) a single file is kept whole for
+    pretraining and the probes are skipped; in a folder where neither file has labels,
+    ``train.npz`` is pretrained on and ``test.npz`` left out (with a warning).
+
     Each file holds ``images`` (``N×H×W×C``, ``N×H×W`` or ``N×C×H×W``; ``uint8``, or floats
     in [0, 1] or [0, 255]), optionally ``labels`` (``N`` class ids ``0..K-1``, -1 for an
     unlabeled image; whole-number floats are accepted) and ``classes`` (``K`` names; the
@@ -196,6 +213,22 @@ def load_npz(request: DatasetRequest) -> DatasetSplits:
             )
         paths = [path / "train.npz", path / "test.npz"]
         parts = [(p, *_read_npz(p)) for p in paths]
+        train_labeled, test_labeled = (bool((part[2] != UNLABELED).any()) for part in parts)
+        if not train_labeled and not test_labeled:
+            warnings.warn(
+                f"{name}: neither train.npz nor test.npz has labels; pretraining on "
+                "train.npz only (test.npz is left out), without probes",
+                UserWarning,
+                stacklevel=2,
+            )
+            _, images, labels, _ = parts[0]
+            return DatasetSplits.unlabeled_only(name, ImageSet(images, labels))
+        if not train_labeled:
+            raise ValueError(
+                f"{name}: {str(paths[1])!r} has labels but {str(paths[0])!r} has none; the "
+                "probes need labels in both; to pretrain without labels, leave them out of "
+                "both files (or give one .npz file) and probe a labeled set with --eval-data"
+            )
         classes = _npz_classes([(p, labels, names) for p, _, labels, names in parts], name)
         unseen = sorted(set(parts[1][2].tolist()) - set(parts[0][2].tolist()) - {UNLABELED})
         if unseen:
@@ -209,8 +242,7 @@ def load_npz(request: DatasetRequest) -> DatasetSplits:
         return DatasetSplits(name, train, test)
     images, labels, names = _read_npz(path)
     classes = _npz_classes([(path, labels, names)], name)
-    train, test = _split_when_single(ImageSet(images, labels, classes), name)
-    return DatasetSplits(name, train, test)
+    return _split_when_single(ImageSet(images, labels, classes), name)
 
 
 class _UnsupportedMode(Exception):
@@ -252,6 +284,18 @@ def _read_folder_tree(
             f"image files; expected at least one image ({', '.join(IMAGE_SUFFIXES)}) per "
             "class folder: fill or remove them"
         )
+    images = _read_pictures(paths, size, f"images under {str(root)!r}")
+    return ImageSet(images, torch.tensor(labels, dtype=torch.int64), classes)
+
+
+def _read_pictures(paths: list[Path], size: int | None, what: str) -> Tensor:
+    """The images at ``paths`` as ``uint8`` ``(N, 3, size, size)``, resized and center-cropped.
+
+    ``size`` defaults to the first image's shorter side.
+
+    Raises:
+        ValueError: Naming the file that PIL cannot decode or whose pixels cannot be converted.
+    """
     pictures = []
     for p in paths:
         try:
@@ -272,8 +316,7 @@ def _read_folder_tree(
         if picture.size != (size, size):
             picture = _resize_center_crop(picture, size)
         pictures.append(np.asarray(picture))
-    images = to_uint8_images(np.stack(pictures), f"images under {str(root)!r}")
-    return ImageSet(images, torch.tensor(labels, dtype=torch.int64), classes)
+    return to_uint8_images(np.stack(pictures), what)
 
 
 def _resize_center_crop(picture, size: int):  # type: ignore[no-untyped-def]
@@ -311,29 +354,70 @@ def _class_names(root: Path) -> tuple[str, ...]:
     return names
 
 
+FOLDER_LAYOUTS = (
+    "expected images in ROOT (at any depth: unlabeled), ROOT/<class>/<image> (labeled by "
+    "folder), or ROOT/train/<class>/... with ROOT/test/<class>/..."
+)
+
+
+def _folder_layout(root: Path, files: list[Path]) -> tuple[str, ...] | None:
+    """The class names of a folder whose images all sit in ``ROOT/<class>/``, else ``None``.
+
+    Images directly in ``root``, or deeper than one subfolder, make the folder unlabeled; a
+    warning says so when some images do sit in class-like subfolders (a mixed layout).
+    """
+    depths: dict[int, Path] = {}
+    for path in files:
+        depths.setdefault(len(path.relative_to(root).parts), path)
+    if set(depths) == {2}:
+        return _class_names(root)
+    if set(depths) != {1}:
+        examples = ", ".join(
+            repr(str(path.relative_to(root))) for _, path in sorted(depths.items())
+        )
+        warnings.warn(
+            f"image folder {str(root)!r} is read as unlabeled: its images lie at different "
+            f"depths ({examples}); to label them by class, put every image directly in "
+            "ROOT/<class>/",
+            UserWarning,
+            stacklevel=3,
+        )
+    return None
+
+
 @DATASETS.register("imagefolder")
 def load_image_folder(request: DatasetRequest) -> DatasetSplits:
-    """An ``ImageFolder`` tree (``ROOT/<class>/*.jpg``, or ``ROOT/train`` + ``ROOT/test``).
+    """A folder of images: unlabeled (flat or nested), or labeled by class subfolders.
 
-    Images are resized so that their shorter side is ``image_size`` (default: the first
-    image's shorter side), then center-cropped to a square. Without train/test folders,
-    20% of each class is held out as the test split. Every image becomes RGB (gray, RGBA,
-    palette and 1-bit images are converted; 16-bit gray is scaled by 1/257). Files and
-    folders whose names start with '.' are skipped; files with other suffixes than
-    ``IMAGE_SUFFIXES`` are ignored.
+    Layouts:
+
+    - ``ROOT/<class>/<image>`` (every image exactly one level below a subfolder): labeled by
+      folder, as torchvision's ``ImageFolder``; 20% of each class is held out as the test
+      split.
+    - ``ROOT/train/<class>/...`` with ``ROOT/test/<class>/...`` (or ``ROOT/val``): labeled,
+      split as given.
+    - Anything else (images directly in ``ROOT``, in nested folders, or at mixed depths, the
+      last with a warning): unlabeled, every image kept for pretraining and no probes (see
+      :meth:`~eblearn.data.images.DatasetSplits.unlabeled_only`).
+
+    Images are found at any depth, by suffix (``IMAGE_SUFFIXES``, any case: ``.JPG`` too);
+    files and folders whose names start with '.' are skipped. Images are resized so that
+    their shorter side is ``image_size`` (default: the first image's shorter side), then
+    center-cropped to a square. Every image becomes RGB (gray, RGBA, palette and 1-bit
+    images are converted; 16-bit gray is scaled by 1/257).
 
     Raises:
-        ValueError: Naming the path: the root is a file, has no class folders, a training
-            class folder holds no images, ``train`` has no ``test``/``val`` beside it (or
-            the reverse), test classes are missing from train, or an image file is
-            unreadable, truncated or of a float/32-bit pixel format.
+        ValueError: Naming the path: the root is a file or holds no image, a class folder
+            holds no images, ``train`` has no ``test``/``val`` beside it (or the reverse),
+            test classes are missing from train, or an image file is unreadable, truncated
+            or of a float/32-bit pixel format.
     """
     root = _existing_path(request.argument, "imagefolder")
     name = f"imagefolder:{request.argument}"
     if not root.is_dir():
         raise ValueError(
-            f"imagefolder path {str(root)!r} must be a folder of class subfolders, got a file; "
-            "expected ROOT/<class>/<image> (or ROOT/train/<class>/... and ROOT/test/...)"
+            f"imagefolder path {str(root)!r} must be a folder of images, got a file; "
+            f"{FOLDER_LAYOUTS} (for a list of image files, use filelist:PATH)"
         )
     test_root = next((root / d for d in ("test", "val") if (root / d).is_dir()), None)
     if (root / "train").is_dir() != (test_root is not None):
@@ -356,6 +440,69 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
         train = _read_folder_tree(root / "train", classes, request.image_size, every_class=True)
         test = _read_folder_tree(test_root, classes, train.image_size, every_class=False)
         return DatasetSplits(name, train, test)
-    every = _read_folder_tree(root, _class_names(root), request.image_size, every_class=True)
-    train, test = _split_when_single(every, name)
-    return DatasetSplits(name, train, test)
+    files = _image_files(root)
+    if not files:
+        raise ValueError(
+            f"image folder {str(root)!r} is empty: no image files under it "
+            f"({', '.join(IMAGE_SUFFIXES)}, any case); {FOLDER_LAYOUTS}"
+        )
+    folder_classes = _folder_layout(root, files)
+    if folder_classes is None:
+        images = _read_pictures(files, request.image_size, f"images under {str(root)!r}")
+        unlabeled = torch.full((len(images),), UNLABELED, dtype=torch.int64)
+        return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled))
+    every = _read_folder_tree(root, folder_classes, request.image_size, every_class=True)
+    return _split_when_single(every, name)
+
+
+@DATASETS.register("filelist")
+def load_file_list(request: DatasetRequest) -> DatasetSplits:
+    """The images named in a text file, one path per line: an unlabeled data set.
+
+    A relative path is read from the list's folder; ``~`` is expanded. Blank lines and lines
+    starting with ``#`` are skipped (a ``#`` later in a line is part of the file name).
+    Images are read, resized and converted as :func:`load_image_folder` reads them, in the
+    list's order; every image is kept for pretraining and the probes are skipped.
+
+    Raises:
+        ValueError: Naming the list and the line: the list is missing, a folder or not
+            UTF-8 text, names no image, or names a file that does not exist (or is a folder);
+            or naming an image file that cannot be decoded.
+    """
+    path = _existing_path(request.argument, "filelist")
+    name = f"filelist:{request.argument}"
+    expected = "expected a text file with one image path per line"
+    if path.is_dir():
+        raise ValueError(
+            f"filelist path {str(path)!r} is a folder; {expected} (for a folder of images, "
+            "use imagefolder:PATH)"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"file list {str(path)!r} is not UTF-8 text; {expected}") from None
+    except OSError as error:
+        raise ValueError(f"file list {str(path)!r} cannot be read ({error}); {expected}") from None
+    files = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        file = Path(entry).expanduser()
+        if not file.is_absolute():
+            file = path.parent / file
+        if not file.is_file():
+            problem = "is a folder, not an image file" if file.is_dir() else "does not exist"
+            raise ValueError(
+                f"file list {str(path)!r}, line {number}: {entry!r} ({str(file)!r}) {problem}; "
+                "relative paths are read from the list's folder"
+            )
+        files.append(file)
+    if not files:
+        raise ValueError(
+            f"file list {str(path)!r} names no image file; {expected} (blank lines and lines "
+            "starting with '#' are skipped)"
+        )
+    images = _read_pictures(files, request.image_size, f"images listed in {str(path)!r}")
+    unlabeled = torch.full((len(images),), UNLABELED, dtype=torch.int64)
+    return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled))

@@ -189,6 +189,10 @@ def to_labels(array: object, what: str) -> Tensor:
 class ImageSet:
     """Images with their labels, all in memory.
 
+    An empty set (``N = 0``, with its ``C, H, W``) stands for a split a data set does not
+    have: the labeled train and test splits of an unlabeled data set (see
+    :meth:`DatasetSplits.unlabeled_only`).
+
     Attributes:
         images: ``uint8`` tensor of shape ``(N, C, H, W)``.
         labels: ``int64`` tensor of shape ``(N,)``; :data:`UNLABELED` (-1) where unknown.
@@ -206,8 +210,6 @@ class ImageSet:
                 f"{self.images.dtype} of shape {tuple(self.images.shape)}; "
                 "convert with to_uint8_images"
             )
-        if len(self.images) == 0:
-            raise ValueError("ImageSet is empty: it holds 0 images")
         if self.labels.shape != (len(self.images),):
             raise ValueError(
                 f"ImageSet.labels must have shape ({len(self.images)},), "
@@ -218,6 +220,8 @@ class ImageSet:
                 f"ImageSet.labels must be an int64 tensor, got {self.labels.dtype}; "
                 "convert with to_labels"
             )
+        if len(self.labels) == 0:
+            return
         low, high = int(self.labels.min()), int(self.labels.max())
         if low < UNLABELED or (self.classes and high >= len(self.classes)):
             ids = f"0..{len(self.classes) - 1} (one per class name)" if self.classes else "0..K-1"
@@ -239,6 +243,11 @@ class ImageSet:
         """Side of the images (the larger of H and W)."""
         return int(max(self.images.shape[2:]))
 
+    @property
+    def has_labels(self) -> bool:
+        """Whether at least one image has a label (is not :data:`UNLABELED`)."""
+        return bool((self.labels != UNLABELED).any())
+
     def subset(self, index: Tensor) -> ImageSet:
         """The images at ``index`` (a tensor of indices or a boolean mask)."""
         return ImageSet(self.images[index], self.labels[index], self.classes)
@@ -252,13 +261,21 @@ class ImageSet:
 class DatasetSplits:
     """A data set ready for pretraining and evaluation.
 
+    A data set without labels (a flat folder, a file list, an ``.npz`` without ``labels``)
+    has empty ``train`` and ``test`` splits and all its images in ``unlabeled``
+    (:meth:`unlabeled_only`): it can be pretrained on, and :attr:`has_labels` is false, so
+    the probes are skipped (or run on another, labeled data set: ``--eval-data``).
+
     Attributes:
         name: How the data set was asked for (``"digits"``, ``"npz:/path/x.npz"``).
-        train: Labeled training split: pretraining data and the probes' training set.
-        test: Held-out split the probes are scored on.
-        unlabeled: Extra images for pretraining only (STL-10's unlabeled split), or ``None``.
-        mean: Per-channel mean of the training images in [0, 1].
-        std: Per-channel standard deviation of the training images in [0, 1].
+        train: Labeled training split: pretraining data and the probes' training set
+            (empty for an unlabeled data set).
+        test: Held-out split the probes are scored on (empty for an unlabeled data set).
+        unlabeled: Extra images for pretraining only (STL-10's unlabeled split, or every
+            image of an unlabeled data set), or ``None``.
+        mean: Per-channel mean of the training images in [0, 1] (of the unlabeled images
+            when there are no training images).
+        std: Per-channel standard deviation of the same images in [0, 1].
     """
 
     name: str
@@ -274,6 +291,16 @@ class DatasetSplits:
                 f"train and test images of {self.name!r} differ in shape: "
                 f"{tuple(self.train.images.shape[1:])} vs {tuple(self.test.images.shape[1:])}"
             )
+        if self.unlabeled is not None and (
+            self.unlabeled.images.shape[1:] != self.train.images.shape[1:]
+        ):
+            raise ValueError(
+                f"train and unlabeled images of {self.name!r} differ in shape: "
+                f"{tuple(self.train.images.shape[1:])} vs "
+                f"{tuple(self.unlabeled.images.shape[1:])}"
+            )
+        if len(self.pretrain_images) == 0:
+            raise ValueError(f"data set {self.name!r} holds no images to pretrain on")
         for part, images in (("test", self.test), ("unlabeled", self.unlabeled)):
             if images is not None and images.classes and images.classes != self.train.classes:
                 raise ValueError(
@@ -282,9 +309,32 @@ class DatasetSplits:
                     "expected the same class names, in the same order"
                 )
         if not self.mean:
-            pixels = self.train.as_float().transpose(0, 1).flatten(1)  # (C, N*H*W)
+            source = self.train if len(self.train) or self.unlabeled is None else self.unlabeled
+            pixels = source.as_float().transpose(0, 1).flatten(1)  # (C, N*H*W)
             object.__setattr__(self, "mean", tuple(pixels.mean(1).tolist()))
             object.__setattr__(self, "std", tuple(pixels.std(1).clamp_min(1e-3).tolist()))
+
+    @classmethod
+    def unlabeled_only(cls, name: str, images: ImageSet) -> DatasetSplits:
+        """A data set without labels: every image in ``unlabeled``, empty train and test.
+
+        Example:
+            >>> pictures = ImageSet(torch.zeros(5, 3, 8, 8, dtype=torch.uint8),
+            ...                     torch.full((5,), UNLABELED))
+            >>> splits = DatasetSplits.unlabeled_only("mine", pictures)
+            >>> len(splits.train), len(splits.test), len(splits.pretrain_images)
+            (0, 0, 5)
+            >>> splits.has_labels, splits.channels, splits.image_size
+            (False, 3, 8)
+        """
+        none = ImageSet(images.images[:0], images.labels[:0])
+        unlabeled = ImageSet(images.images, torch.full_like(images.labels, UNLABELED))
+        return cls(name, none, none, unlabeled)
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether the probes can run: both train and test hold labeled images."""
+        return self.train.has_labels and self.test.has_labels
 
     @property
     def pretrain_images(self) -> Tensor:

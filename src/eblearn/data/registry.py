@@ -23,8 +23,8 @@ class DatasetRequest:
     """What a loader is asked for.
 
     Attributes:
-        argument: The part after ``:`` in ``name:argument`` (a path for ``npz`` and
-            ``imagefolder``), or ``None``.
+        argument: The part after ``:`` in ``name:argument`` (a path for ``npz``,
+            ``imagefolder`` and ``filelist``), or ``None``.
         root: Folder where downloadable data sets live (``$EBLEARN_DATA`` or ``./data``).
         download: Whether a missing data set may be downloaded.
         image_size: Side to which images of varying sizes are resized, where that applies.
@@ -41,7 +41,7 @@ DatasetLoader = Callable[[DatasetRequest], DatasetSplits]
 DATASETS: Registry[DatasetLoader] = Registry("dataset")
 """Loaders by name; ``load_dataset`` is the way to call them."""
 
-NEEDS_ARGUMENT = ("imagefolder", "npz")
+NEEDS_ARGUMENT = ("filelist", "imagefolder", "npz")
 
 
 def default_data_root() -> Path:
@@ -59,13 +59,16 @@ def load_dataset(
 
     Args:
         spec: ``"digits"``, ``"cifar10"``, ``"cifar100"``, ``"stl10"``, ``"mnist"``,
-            ``"fashion-mnist"``, ``"imagefolder:PATH"`` or ``"npz:PATH"``.
+            ``"fashion-mnist"``, ``"imagefolder:PATH"``, ``"npz:PATH"`` or
+            ``"filelist:PATH"`` (the last three may come without labels: see
+            :attr:`DatasetSplits.has_labels`).
         root: Folder for downloadable data sets; defaults to ``$EBLEARN_DATA`` or ``./data``.
         download: Allow torchvision to download a missing data set.
         image_size: Resize side for image folders whose images differ in size.
 
     Returns:
-        The train/test (and, where the data set has one, unlabeled) splits.
+        The train/test (and, where the data set has one, unlabeled) splits; a data set
+        without labels has empty train/test splits and all its images in ``unlabeled``.
 
     Raises:
         ValueError: On an unknown name (the message lists the valid ones), a spec that is not

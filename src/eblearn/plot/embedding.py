@@ -1,4 +1,4 @@
-"""2-D maps of embeddings, points colored by class."""
+"""2-D maps of embeddings, points colored by class, by cluster, or not at all."""
 
 from __future__ import annotations
 
@@ -45,27 +45,39 @@ def project_2d(features: Tensor, method: str = "tsne", seed: int = 0) -> np.ndar
 
 def plot_embedding(
     features: Tensor,
-    labels: Tensor,
+    labels: Tensor | None,
     path: str | os.PathLike[str],
     classes: Sequence[str] = (),
     title: str = "",
     method: str = "tsne",
     seed: int = 0,
+    legend_title: str = "class",
 ) -> Path:
     """Draws a 2-D projection of ``features`` ``(N, D)`` colored by ``labels`` ``(N,)``.
 
-    At most :data:`MAX_POINTS` points, drawn at random, are shown.
+    At most :data:`MAX_POINTS` points, drawn at random, are shown. With ``labels=None`` the
+    points are drawn in one color (data without labels); labels may also be cluster ids
+    (``legend_title="K-means cluster"``).
+
+    Raises:
+        ValueError: If ``labels`` has another length than ``features``, or on an unknown
+            ``method``.
     """
-    if len(features) != len(labels):
+    if labels is not None and len(features) != len(labels):
         raise ValueError(f"{len(features)} feature rows but {len(labels)} labels")
     if len(features) > MAX_POINTS:
         keep = torch.randperm(len(features), generator=torch.Generator().manual_seed(seed))
         keep = keep[:MAX_POINTS]
-        features, labels = features[keep], labels[keep]
+        features = features[keep]
+        labels = labels[keep] if labels is not None else None
     points = project_2d(features, method, seed)
-    label_array = labels.cpu().numpy()
     figure = new_figure(6.4, 5.6)
     axes = figure.subplots()
+    axes.set(xticks=[], yticks=[], title=title or f"{method.upper()} of the embeddings")
+    if labels is None:
+        axes.scatter(points[:, 0], points[:, 1], color="tab:blue", s=9, alpha=0.6, linewidths=0)
+        return save_figure(figure, path)
+    label_array = labels.cpu().numpy()
     colormap = "tab10" if label_array.max(initial=0) < 10 else "tab20"
     scatter = axes.scatter(
         points[:, 0], points[:, 1], c=label_array, cmap=colormap, s=9, alpha=0.85, linewidths=0
@@ -79,8 +91,7 @@ def plot_embedding(
             fontsize=7,
             loc="best",
             markerscale=0.8,
-            title="class",
+            title=legend_title,
             title_fontsize=8,
         )
-    axes.set(xticks=[], yticks=[], title=title or f"{method.upper()} of the embeddings")
     return save_figure(figure, path)

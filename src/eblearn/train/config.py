@@ -70,7 +70,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 GENERIC_DEFAULTS: dict[str, Any] = {"epochs": 100, "optimizer": "lars", "method_args": {}}
 
-ADDED_KEYS: dict[str, Any] = {"time_budget": 0.0, "eval_every": 0}
+ADDED_KEYS: dict[str, Any] = {"time_budget": 0.0, "eval_every": 0, "eval_data": ""}
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
 RESUMABLE_OPTIONS = ("run_dir", "progress_bar", "data_root", "download", "accelerator")
@@ -116,6 +116,8 @@ class TrainConfig:
             time with a finished schedule (``epochs`` then only caps it).
         eval_every: Measure the kNN test accuracy every this many epochs during training
             (``eval/knn`` in log.csv and loss_curve.png); ``None``: only at the end.
+        eval_data: A labeled data set spec to probe the encoder on after pretraining,
+            instead of ``data`` (which may then have no labels); ``None``: probe ``data``.
     """
 
     method: str = "vicreg"
@@ -145,6 +147,7 @@ class TrainConfig:
     progress_bar: bool = True
     time_budget: float | str | None = None
     eval_every: int | None = None
+    eval_data: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("run_dir", "data_root"):
@@ -183,7 +186,8 @@ class RunConfig:
 
     ``warmup_epochs`` is a float (a fraction of an epoch is allowed); ``run_dir`` and
     ``data_root`` are the folders actually used; ``time_budget`` is in seconds, 0 for none;
-    ``eval_every`` is 0 when the kNN is measured only at the end.
+    ``eval_every`` is 0 when the kNN is measured only at the end; ``eval_data`` is ``""``
+    when the probes run on ``data``.
     """
 
     method: str
@@ -213,6 +217,7 @@ class RunConfig:
     progress_bar: bool
     time_budget: float
     eval_every: int
+    eval_data: str
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -222,6 +227,7 @@ class RunConfig:
         values = self.to_dict()
         values["time_budget"] = values["time_budget"] or None  # 0: no budget
         values["eval_every"] = values["eval_every"] or None  # 0: at the end only
+        values["eval_data"] = values["eval_data"] or None  # "": probe the training data
         return TrainConfig(**values)
 
     @classmethod
@@ -439,6 +445,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         progress_bar=config.progress_bar,
         time_budget=time_budget,
         eval_every=config.eval_every or 0,
+        eval_data=config.eval_data or "",
     )
 
 
