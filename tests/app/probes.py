@@ -176,6 +176,11 @@ def npz(**arrays: Any) -> Callable[[Path], list[str]]:
     return make
 
 
+def _bench_on_unlabeled(folder: Path) -> list[str]:
+    np.savez(folder / "unlabeled.npz", images=np.zeros((40, 8, 8), np.uint8))
+    return ["bench", "--data", f"npz:{folder / 'unlabeled.npz'}", "--run-dir", str(folder / "b")]
+
+
 def npz_bytes(content: Callable[[Path], bytes]) -> Callable[[Path], list[str]]:
     def make(folder: Path) -> list[str]:
         path = folder / "data.npz"
@@ -896,6 +901,12 @@ PROBES: list[Probe] = [
         "no hyper-parameter(s) nu",
     ),
     Probe("lab and bench", "bench --epochs 0", command("bench", "--epochs", "0"), "--epochs"),
+    Probe(
+        "lab and bench",
+        "bench on data without labels",
+        _bench_on_unlabeled,
+        "which need labels",
+    ),
     Probe(
         "lab and bench",
         "bench --devices 2",

@@ -302,6 +302,12 @@ def prepare_bench(
     folder.check(mode)
     if data is None:
         data = load_dataset(base.data, base.data_root, base.download, base.image_size)
+    if not data.has_labels:
+        raise ValueError(
+            f"eblearn bench compares the methods' probe accuracies, which need labels, and "
+            f"{base.data!r} has none; bench on a labeled data set, or pretrain one method on "
+            "this data with eblearn train --eval-data SPEC"
+        )
     requests = {}
     for method in methods:
         request = replace(
