@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
 from _report import append_section, interleaved_medians, machine, markdown_table
 
 from eblearn.methods import VICReg
-from eblearn.nn import build_backbone
+from eblearn.nn import Backbone, build_backbone
 from eblearn.train.precision import (
     BF16_MARGIN,
     native_bf16,
@@ -32,10 +33,21 @@ from eblearn.train.precision import (
 )
 
 
-def make_steps(backbone_name: str, batch: int, side: int, width: int, device: torch.device):
-    """The float32 and the bf16 + channels_last step on copies of one model and one batch."""
+def make_steps(
+    backbone_name: str,
+    batch: int,
+    side: int,
+    width: int,
+    device: torch.device,
+    build: Callable[[Backbone], torch.nn.Module] | None = None,
+):
+    """The float32 and the bf16 + channels_last step on copies of one model and one batch:
+    VICReg with a ``width``-wide projector (×3), or ``build(backbone)`` where given."""
     backbone = build_backbone(backbone_name, 3, side)
-    model = VICReg(backbone, projector_dims=(width, width, width)).to(device)
+    if build is None:
+        model = VICReg(backbone, projector_dims=(width, width, width)).to(device)
+    else:
+        model = build(backbone).to(device)
     views = [torch.randn(batch, 3, side, side, device=device) for _ in range(2)]
     steps, losses = {}, {}
     for precision in ("32", "bf16-mixed"):

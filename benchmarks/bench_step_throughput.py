@@ -16,12 +16,18 @@ CPU time measures the work done; images/s are batch ÷ CPU seconds per step.
 
     python benchmarks/bench_step_throughput.py                 # every method, CPU
     python benchmarks/bench_step_throughput.py --methods simclr,byol --reps 9 --append
+    python benchmarks/bench_step_throughput.py --device cuda   # wall-clock, synchronized
+
+Where lightly is not installed (the GPU machine), its columns read n/a and the script says so;
+eblearn's overhead over the backbone alone is still measured. On ``--device cuda`` the time
+is wall-clock with CUDA synchronized around each repetition (CPU time means nothing there).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -80,15 +86,30 @@ class BackboneOnly(nn.Module):
         pass
 
 
-def step_timer(module: nn.Module, views: list[Tensor]) -> Callable[[int], float]:
-    """A function running ``n`` training steps of ``module`` and returning seconds per step."""
+def lightly_installed() -> bool:
+    """Whether lightly can be imported (the GPU machine has only torch and its kin)."""
+    return importlib.util.find_spec("lightly") is not None
+
+
+def step_timer(
+    module: nn.Module, views: list[Tensor], device: torch.device | None = None
+) -> Callable[[int], float]:
+    """A function running ``n`` training steps of ``module`` and returning seconds per step:
+    this process's CPU time on the CPU, synchronized wall-clock time on CUDA."""
+    device = device or torch.device("cpu")
+    module.to(device)
+    views = [v.to(device) for v in views]
+    cuda = device.type == "cuda"
+    clock = time.perf_counter if cuda else time.process_time
     optimizer = torch.optim.SGD(
         [p for p in module.parameters() if p.requires_grad], lr=1e-3, momentum=0.9
     )
     counter = [0]
 
     def run(n: int) -> float:
-        start = time.process_time()
+        if cuda:
+            torch.cuda.synchronize(device)
+        start = clock()
         for _ in range(n):
             loss = module(views)["loss"]
             optimizer.zero_grad(set_to_none=True)
@@ -96,13 +117,20 @@ def step_timer(module: nn.Module, views: list[Tensor]) -> Callable[[int], float]
             optimizer.step()
             counter[0] += 1
             module.on_step_end(counter[0], 10_000)
-        return (time.process_time() - start) / n
+        if cuda:
+            torch.cuda.synchronize(device)
+        return (clock() - start) / n
 
     return run
 
 
 def build_timers(
-    name: str, backbone: nn.Module, views: list[Tensor], recipe: Recipe, order: list[str]
+    name: str,
+    backbone: nn.Module,
+    views: list[Tensor],
+    recipe: Recipe,
+    order: list[str],
+    device: torch.device | None = None,
 ) -> dict[str, Callable[[int], float]]:
     """Fresh modules for each implementation, created in ``order``."""
     builders: dict[str, Callable[[], nn.Module]] = {
@@ -115,7 +143,7 @@ def build_timers(
         ),
         "lightly": lambda: lightly_method(name, copy.deepcopy(backbone), recipe),
     }
-    return {key: step_timer(builders[key](), views) for key in order}
+    return {key: step_timer(builders[key](), views, device) for key in order}
 
 
 def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
@@ -127,11 +155,12 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
     images = torch.randint(0, 256, (args.batch, 3, args.size, args.size), dtype=torch.uint8)
     views = views_recipe(name, args.size, 3)(images, generator=torch.Generator().manual_seed(0))
     recipe = Recipe(hidden=args.hidden, out=args.out)
-    keys = ["eblearn", "backbone"] + (["lightly"] if name in LIGHTLY_METHODS else [])
+    with_lightly = name in LIGHTLY_METHODS and not args.no_lightly and lightly_installed()
+    keys = ["eblearn", "backbone"] + (["lightly"] if with_lightly else [])
     samples: dict[str, list[float]] = {k: [] for k in keys}
     for round_ in range(args.rounds):
         order = keys[round_ % len(keys) :] + keys[: round_ % len(keys)]
-        timers = build_timers(name, backbone, views, recipe, order)
+        timers = build_timers(name, backbone, views, recipe, order, torch.device(args.device))
         for run in timers.values():
             run(1)  # warm-up
         for rep in range(max(1, args.reps // args.rounds)):
@@ -181,9 +210,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of fresh modules (3)")
     parser.add_argument("--steps", type=int, default=2, help="steps per repetition (2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
+    parser.add_argument("--no-lightly", action="store_true", help="skip lightly's rows")
     parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args()
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda asked for, but torch sees no CUDA device")
     torch.set_num_threads(args.threads)
+    if not args.no_lightly and not lightly_installed():
+        print("lightly is not installed here: its columns read n/a (eblearn vs backbone only)")
     rows = {}
     for name in [m.strip() for m in args.methods.split(",") if m.strip()]:
         rows[name] = measure(name, args)
@@ -191,13 +226,21 @@ def main() -> None:
     text = table(rows)
     print(text)
     if args.append:
+        cuda = torch.device(args.device).type == "cuda"
+        clock = (
+            "wall-clock, CUDA synchronized"
+            if cuda
+            else f"CPU time of the process ({args.threads} thread(s)), not wall-clock"
+        )
+        lightly = "" if lightly_installed() and not args.no_lightly else " lightly not run: n/a."
         append_section(
-            "Joint-embedding training-step throughput: eblearn vs lightly (CPU)",
+            f"Joint-embedding training-step throughput: eblearn vs lightly ({args.device})",
             f"Backbone ConvNet(width {args.width}) on {args.size}-px views, batch {args.batch}, "
             f"heads {args.hidden} wide, embeddings {args.out}; SGD. Medians of {args.reps} "
             f"interleaved repetitions in {args.rounds} rounds of fresh modules of {args.steps} "
-            "steps; views drawn beforehand (augmentation not timed); CPU time of the process "
-            f"({args.threads} thread(s)), not wall-clock.\n\n{text}",
+            f"steps; views drawn beforehand (augmentation not timed); {clock}.{lightly}"
+            f"\n\n{text}",
+            device=args.device,
         )
 
 

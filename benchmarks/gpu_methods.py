@@ -72,8 +72,8 @@ def train_once(
         device=settings["device"],
         weight_decay=1e-4,
         optimizer="lars",
-        autocast=torch.bfloat16,
-        channels_last=True,
+        autocast=settings["autocast"],
+        channels_last=settings["autocast"] is not None,
         time_limit=limit,
     )
     return method, stats
@@ -89,6 +89,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cifar", help="folder with train.npz and test.npz")
     parser.add_argument("--smoke", action="store_true", help="2 steps per method on the CPU")
+    parser.add_argument(
+        "--precision",
+        choices=("bf16", "float32"),
+        default="bf16",
+        help="bf16: autocast + channels-last (default); float32: e.g. a fast CPU smoke run, "
+        "where bf16 is emulated",
+    )
     parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args()
     start = time.perf_counter()
@@ -109,6 +116,7 @@ def main() -> None:
     steps_per_epoch = len(train_images) // batch
     settings = {"size": size, "batch": batch, "lr": lr, "seed": args.seed, "device": device}
     settings["recipe"] = recipe
+    settings["autocast"] = torch.bfloat16 if args.precision == "bf16" else None
     for name in methods:
         started = time.perf_counter()
         epochs = 1
@@ -121,7 +129,7 @@ def main() -> None:
         method, stats = train_once(name, train_images, epochs, limit, settings)
         accuracy = knn_top1(
             method.encoder, train_images, train_labels, test_images, test_labels,
-            eval_transform(size, 3), device, autocast=torch.bfloat16,
+            eval_transform(size, 3), device, autocast=settings["autocast"],
         )  # fmt: skip
         epochs = stats.steps / max(1, len(train_images) // batch)
         rows.append((name, stats.images_per_second, epochs, accuracy, stats.final_loss))
@@ -150,11 +158,13 @@ def main() -> None:
             for k, v in vars(args).items()
             if k not in ("append", "smoke", "cifar") and v is not None
         )
+        layout = "bf16 autocast, channels-last" if args.precision == "bf16" else "float32"
         with (ROOT / "BENCHMARKS.md").open("a") as file:
             file.write(
-                f"\n## Joint-embedding methods on one GPU: ResNet-18, CIFAR-10, bf16\n\n"
+                "\n## Joint-embedding methods on one GPU: ResNet-18, CIFAR-10, "
+                f"{args.precision}\n\n"
                 f"Command: `{command}` ({minutes:.1f} min)\n\nCard: {card}. ResNet-18 (CIFAR "
-                f"stem), bf16 autocast, channels-last, augmentation on the GPU, LARS lr {lr:g}, "
+                f"stem), {layout}, augmentation on the GPU, LARS lr {lr:g}, "
                 f"batch {batch}, heads 2048 wide, embeddings 256; each method trains for at most "
                 f"{args.epochs} epochs or its share of {args.budget_minutes} minutes; kNN on the "
                 f"10,000 test images, bank of 50,000.\n\n{text}\n"

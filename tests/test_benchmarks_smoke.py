@@ -1,0 +1,73 @@
+"""benchmarks/gpu_all.py, the GPU window's one script, runs every part at its smallest on the
+CPU (``--smoke``), prints each part's tables under its name, and leaves BENCHMARKS.md alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("precision", "mfu", "throughput", "latent", "methods")
+
+
+def _tables(section: str) -> list[list[str]]:
+    """The Markdown tables of a section: runs of ``|`` lines with a ``|---`` second line."""
+    tables, current = [], []
+    for line in [*section.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    return [t for t in tables if len(t) >= 3 and t[1].startswith("|---")]
+
+
+def test_gpu_all_smoke_prints_one_table_per_part_and_writes_nothing() -> None:
+    before = (ROOT / "BENCHMARKS.md").read_bytes()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "gpu_all.py"), "--smoke", "--append"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert (ROOT / "BENCHMARKS.md").read_bytes() == before
+    assert "--append is ignored with --smoke" in out
+    # The summary: each part's section with its command, device and status, then its tables.
+    summary = out[out.index("\n### precision:") :]
+    sections = re.split(r"\n(?=### )", summary.strip())
+    assert [s.split(":", 1)[0].removeprefix("### ") for s in sections] == list(PARTS)
+    for name, section in zip(PARTS, sections, strict=True):
+        assert "Status: ok" in section, section
+        assert "Command: `python benchmarks/" in section
+        assert f"torch {torch.__version__}" in section
+        assert _tables(section), f"{name}: no table\n{section}"
+    mfu = sections[PARTS.index("mfu")]
+    peak, steps = _tables(mfu)
+    assert len(peak) == 2 + 4  # header, rule, (matmul, conv) × (float32, bf16)
+    assert sum("(peak)" in row for row in peak) == 2  # one peak per precision
+    assert len(steps) == 2 + 2  # convnet × VICReg × batch 8, in float32 and in bf16
+    assert "1 thread(s)" in steps[2] and steps[2].endswith("% |")  # --smoke: one thread
+    assert steps[0].endswith("| MFU | of float32 peak |")
+    if importlib.util.find_spec("lightly") is None:
+        assert "lightly is not installed here" in sections[PARTS.index("throughput")]
+
+
+def test_tables_are_read_from_a_part_output() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from gpu_all import PARTS as parts
+        from gpu_all import Outcome
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    output = "noise\n| a | b |\n|---|---|\n| 1 | 2 |\ntext | not a table\n| c |\n|---|\n"
+    outcome = Outcome(parts[0], "python x.py", "ok", output, 1.0)
+    assert outcome.tables() == ["| a | b |\n|---|---|\n| 1 | 2 |", "| c |\n|---|"]
+    assert sum(p.share_s for p in parts) <= 600
