@@ -168,7 +168,8 @@ def test_bench_and_train_share_their_option_definitions():
         a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
     )
     train, bench = (_options(subparsers.choices[name]) for name in ("train", "bench"))
-    assert set(train) - set(bench) == {"--method", "--resume"}
+    # bench compares probes on --data itself (it refuses data without labels): no --eval-data
+    assert set(train) - set(bench) == {"--method", "--resume", "--eval-data"}
     assert set(bench) - set(train) == {"--methods", "--heads"}
     for option in set(train) & set(bench) - {"--method-arg", "--run-dir", "--overwrite"}:
         ours, theirs = bench[option], train[option]
