@@ -15,16 +15,10 @@ import torch
 import yaml
 
 from eblearn.cli import main
+from tests.test_cli import TINY as CLI_TINY
 
-TINY = [
-    "--batch-size",
-    "128",
-    "--backbone-arg",
-    "width=4",
-    "--method-arg",
-    "projector_dims=[32,32]",
-    "--no-progress",
-]
+assert CLI_TINY[:2] == ["--epochs", "2"]
+TINY = CLI_TINY[2:]  # the tiny settings without their epochs: the tests below set them
 SRC = str(Path(__file__).parents[2] / "src")
 
 

@@ -161,6 +161,25 @@ def make_generator(
     return torch.Generator(device=device).manual_seed(seed)
 
 
+def as_codes(codes: Any, y: Tensor, k: int) -> Tensor:
+    """Latent codes ``z`` ``(N, K)`` for the ``N`` rows of ``y``, on ``y``'s device and dtype.
+
+    Raises:
+        ValueError: If the codes are complex or not of shape ``(N, K)``.
+
+    Example:
+        >>> as_codes([[1, 0]], torch.zeros(1, 3), 2)
+        tensor([[1., 0.]])
+    """
+    z = torch.as_tensor(codes)
+    if z.is_complex():
+        raise ValueError(f"codes hold complex values (dtype {z.dtype}); pass real codes")
+    z = z.to(device=y.device, dtype=y.dtype)
+    if z.shape != (len(y), k):
+        raise ValueError(f"codes must have shape ({len(y)}, {k}), got {tuple(z.shape)}")
+    return z
+
+
 def check_int(value: Any, name: str, minimum: int = 1) -> None:
     """Raises ``ValueError`` unless ``value`` is an integer ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:

@@ -21,13 +21,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from eblearn.energy.protocol import check_unconditional
 from eblearn.latent._estimator import (
     TorchEstimator,
+    as_codes,
     as_data,
     check_int,
     check_real,
@@ -275,12 +275,7 @@ class KMeans(TorchEstimator):
         """``E(y, z) = ||y - Wᵀz||²`` for codes ``z`` ``(N, K)`` (one-hot or not), ``(N,)``."""
         check_unconditional(self, x)
         x = self._check_input(X)
-        z = torch.as_tensor(np.asarray(codes) if not isinstance(codes, Tensor) else codes)
-        z = z.to(device=x.device, dtype=x.dtype)
-        if z.shape != (len(x), self.n_clusters):
-            raise ValueError(
-                f"codes must have shape ({len(x)}, {self.n_clusters}), got {tuple(z.shape)}"
-            )
+        z = as_codes(codes, x, self.n_clusters)
         return (x - z @ self.cluster_centers_).pow(2).sum(1)
 
     def free_energy(self, X: Any) -> Tensor:

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from eblearn._validate import check_choice
 from eblearn.energy.protocol import check_unconditional
-from eblearn.latent._estimator import TorchEstimator, as_data
+from eblearn.latent._estimator import TorchEstimator, as_codes, as_data
 
 SVD_SOLVERS = ("auto", "full", "covariance_eigh")
 CANCELLATION = 100.0
@@ -228,11 +228,7 @@ class PCA(TorchEstimator):
         """
         check_unconditional(self, x)
         y = self._check_input(X)
-        z = torch.as_tensor(Z, device=y.device).to(y.dtype)
-        if z.shape != (len(y), self.n_components_):
-            raise ValueError(
-                f"codes must have shape ({len(y)}, {self.n_components_}), got {tuple(z.shape)}"
-            )
+        z = as_codes(Z, y, self.n_components_)
         return (y - self.mean_ - z @ self.components_).pow(2).sum(1)
 
     def score_samples(self, X: Any) -> Tensor:

@@ -39,7 +39,7 @@ from torch import Tensor
 
 from eblearn._validate import check_choice
 from eblearn.energy.protocol import check_unconditional
-from eblearn.latent._estimator import TorchEstimator, as_data, check_int, check_real
+from eblearn.latent._estimator import TorchEstimator, as_codes, as_data, check_int, check_real
 from eblearn.latent._parallel import row_jobs, solve_row_blocks
 from eblearn.latent.active_set import support_codes
 
@@ -800,11 +800,7 @@ class SparseCoder(TorchEstimator):
         """``E(y, z) = ½||y - zW||² + α||z||₁`` for codes ``z`` ``(N, K)``, shape ``(N,)``."""
         check_unconditional(self, x)
         y = self._check_input(X)
-        z = torch.as_tensor(codes, device=y.device).to(y.dtype)
-        if z.shape != (len(y), self.latent_dim):
-            raise ValueError(
-                f"codes must have shape ({len(y)}, {self.latent_dim}), got {tuple(z.shape)}"
-            )
+        z = as_codes(codes, y, self.latent_dim)
         return sparse_coding_energy(y, z, self.components_.to(y.dtype), self.alpha)
 
     def energy(self, X: Any, x: Any = None) -> Tensor:

@@ -194,60 +194,6 @@ def plot_returns(
     return save_figure(figure, path)
 
 
-def _draw_trajectory(
-    task: Task,
-    episodes: Sequence[Episode],
-    resets: Sequence[dict[str, Any]],
-    path: str | os.PathLike[str],
-    title: str,
-    decode: Callable[[Tensor], Tensor] | None = None,
-    features: Callable[[Tensor], Tensor] | None = None,
-    angles: tuple[int, ...] = (),
-) -> Path:
-    return plot_planned_trajectories(
-        episodes[0], path, task.state_names, features=features, dt=task.dt, title=title,
-        angles=angles,
-    )  # fmt: skip
-
-
-def _draw_pendulum(
-    task: Task,
-    episodes: Sequence[Episode],
-    resets: Sequence[dict[str, Any]],
-    path: str | os.PathLike[str],
-    title: str,
-    decode: Callable[[Tensor], Tensor] | None = None,
-) -> Path:
-    return _draw_trajectory(
-        task, episodes, resets, path, title, decode, features=pendulum_features, angles=(0,)
-    )
-
-
-def _draw_rooms_task(
-    task: Task,
-    episodes: Sequence[Episode],
-    resets: Sequence[dict[str, Any]],
-    path: str | os.PathLike[str],
-    title: str,
-    decode: Callable[[Tensor], Tensor] | None = None,
-) -> Path:
-    goals = torch.stack([r["goal"] for r in resets[: len(episodes)]])
-    planned = [e.plans[0][1] if e.plans else None for e in episodes]
-    if decode is not None:
-        planned = [None if p is None else decode(p) for p in planned]
-    dynamics = task.env().dynamics()
-    if not isinstance(dynamics, TwoRoomsDynamics):
-        raise ValueError(f"{task.name} is not a two-rooms task")
-    return plot_two_rooms_paths(list(episodes), goals, path, dynamics, planned, title=title)
-
-
-_TASK_FIGURES = {
-    "trajectory": _draw_trajectory,
-    "pendulum": _draw_pendulum,
-    "rooms": _draw_rooms_task,
-}
-
-
 def draw_task_episodes(
     task: Task,
     episodes: Sequence[Episode],
@@ -270,4 +216,22 @@ def draw_task_episodes(
         title: The figure's title.
         decode: Maps planned states to positions when plans are embeddings.
     """
-    return _TASK_FIGURES[task.figure](task, episodes, resets, path, title, decode)
+    if task.figure == "rooms":
+        goals = torch.stack([r["goal"] for r in resets[: len(episodes)]])
+        planned = [e.plans[0][1] if e.plans else None for e in episodes]
+        if decode is not None:
+            planned = [None if p is None else decode(p) for p in planned]
+        dynamics = task.env().dynamics()
+        if not isinstance(dynamics, TwoRoomsDynamics):
+            raise ValueError(f"{task.name} is not a two-rooms task")
+        return plot_two_rooms_paths(list(episodes), goals, path, dynamics, planned, title=title)
+    pendulum = task.figure == "pendulum"  # the angle is wrapped: draw (cos, sin), unroll it
+    return plot_planned_trajectories(
+        episodes[0],
+        path,
+        task.state_names,
+        features=pendulum_features if pendulum else None,
+        dt=task.dt,
+        title=title,
+        angles=(0,) if pendulum else (),
+    )

@@ -173,11 +173,7 @@ class ForwardModel(Dynamics):
         Raises:
             ValueError: If the model has no latent variable.
         """
-        if self.encoder is None:
-            raise ValueError("this ForwardModel has latent_dim=0: there is no z to encode")
-        s, a = self._inputs(state, action)
-        delta = (next_state - state - self.delta_mean) / self.delta_std
-        code = self.encoder(torch.cat((s, a, delta), -1))
+        code = self._encoder_output(state, action, next_state)
         if self.penalty == "norm":
             return code, 0.5 * code.pow(2).sum(-1)
         mean, log_var = code.chunk(2, dim=-1)
@@ -214,12 +210,21 @@ class ForwardModel(Dynamics):
         Raises:
             ValueError: If the model has no latent variable.
         """
+        code = self._encoder_output(state, action, next_state)
+        return code if self.penalty == "norm" else code.chunk(2, dim=-1)[0]
+
+    def _encoder_output(self, state: Tensor, action: Tensor, next_state: Tensor) -> Tensor:
+        """``e(s, a, Δs)`` on standardized inputs: the code (``"norm"``) or mean and log-variance
+        side by side (``"kl"``), shape ``(N, L)`` or ``(N, 2L)``.
+
+        Raises:
+            ValueError: If the model has no latent variable.
+        """
         if self.encoder is None:
             raise ValueError("this ForwardModel has latent_dim=0: there is no z to infer")
         s, a = self._inputs(state, action)
-        delta = (next_state - state - self.delta_mean) / self.delta_std
-        code = self.encoder(torch.cat((s, a, delta), -1))
-        return code if self.penalty == "norm" else code.chunk(2, dim=-1)[0]
+        delta = (next_state - state - self.delta_mean) / self.delta_std  # standardized Δs
+        return self.encoder(torch.cat((s, a, delta), -1))
 
     def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
         """``F̃(s, a, s') = E(s, a, s', ž)`` at the amortized code ``ž`` (:meth:`infer_code`),
