@@ -124,18 +124,22 @@ def test_a_folder_eblearn_did_not_write_is_refused_untouched(tmp_path, capsys):
     assert (run_dir / "config.yaml").read_text() == "epochs: 1\n"
 
 
+def run_fresh(code: str) -> list[str]:
+    """The lines ``code`` prints in a fresh interpreter (this one has imported Lightning)."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    return result.stdout.strip().splitlines()
+
+
 def test_parser_and_listings_do_not_import_lightning():
-    # A fresh interpreter: in this one other tests have imported Lightning already.
     code = (
         "import sys\n"
         "from eblearn.cli import main\n"
         "assert main(['methods']) == 0\n"
         "print(sorted(m for m in ('lightning', 'sklearn') if m in sys.modules))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
-    )
-    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert run_fresh(code)[-1] == "[]"
 
 
 def _subcommands(parser):

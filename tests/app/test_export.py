@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import math
-import subprocess
 import sys
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from eblearn.data.registry import load_dataset
 from eblearn.train.checkpoint import save_checkpoint
 from eblearn.train.config import TrainConfig, resolve
 from eblearn.train.runs import build_components
+from tests.test_cli import run_fresh
 
 
 def make_run(run_dir: Path, data: str = "digits", **options) -> Path:
@@ -310,10 +310,7 @@ def test_import_eblearn_stays_light_and_load_encoder_is_lazy():
         "print(light, sorted(m for m in heavy if m in sys.modules))\n"
         "print(eblearn.load_encoder.__module__)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
-    )
-    assert result.stdout.split("\n")[:2] == ["True []", "eblearn.app.export"]
+    assert run_fresh(code)[:2] == ["True []", "eblearn.app.export"]
 
 
 # --- neighbors and duplicates: the math -----------------------------------------------------
