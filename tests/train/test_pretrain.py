@@ -6,6 +6,7 @@ import hashlib
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -167,9 +168,13 @@ def test_eval_every_logs_a_knn_curve_ending_at_the_final_figure(tmp_path, data):
     from eblearn.evaluate.knn import knn_accuracy
     from eblearn.evaluate.protocol import extract_features
 
+    started = time.monotonic()
     run = pretrain(tiny_config(tmp_path / "run", eval_every=2), data=data)
+    wall_minutes = (time.monotonic() - started) / 60
     rows = [r for r in read_history(tmp_path / "run" / "log.csv") if "eval/knn" in r]
     assert [int(r["epoch"]) for r in rows] == [1, 2]  # epochs 2 and 3 (the last) of 3
+    minutes = [r["eval/minutes"] for r in rows]  # wall time of each point, for curves
+    assert 0 < minutes[0] < minutes[1] <= wall_minutes
     encoder = run.method.encoder
     bank = extract_features(encoder, data.train.images, run.eval_transform)
     queries = extract_features(encoder, data.test.images, run.eval_transform)

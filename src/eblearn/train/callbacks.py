@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +77,26 @@ class KnnMonitor(L.Callback):
         data: The data set (labels are used only here).
         transform: The evaluation transform.
         k, temperature: The kNN's neighbours and vote temperature.
+        started_at: ``clock()`` when the job started; each evaluation also logs the minutes
+            since then as ``eval/minutes`` (data preparation and earlier evaluations count),
+            for curves of accuracy against wall time. Default: when the monitor is built.
+        clock: Seconds, monotonic.
     """
 
     def __init__(
-        self, every: int, data: Any, transform: Any, k: int = 20, temperature: float = 0.07
+        self,
+        every: int,
+        data: Any,
+        transform: Any,
+        k: int = 20,
+        temperature: float = 0.07,
+        started_at: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.every, self.data, self.transform = every, data, transform
         self.k, self.temperature = k, temperature
+        self.clock = clock
+        self.started_at = started_at if started_at is not None else clock()
         self.history: list[tuple[int, float]] = []
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -105,3 +119,5 @@ class KnnMonitor(L.Callback):
         )
         self.history.append((epoch, accuracy))
         module.log("eval/knn", accuracy, on_step=False, on_epoch=True)
+        minutes = (self.clock() - self.started_at) / 60.0
+        module.log("eval/minutes", minutes, on_step=False, on_epoch=True)

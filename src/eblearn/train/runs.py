@@ -182,8 +182,8 @@ def fit(
     loader = index_loader(len(data.pretrain_images), config.batch_size, config.seed)
     steps_per_epoch = max(1, len(loader) // config.devices)
     budget: list[Callback] = []
+    start = started_at if started_at is not None else clock()
     if config.time_budget:
-        start = started_at if started_at is not None else clock()
         budget = [
             TimeBudget(config.time_budget, start, clock, max_steps=steps_per_epoch * config.epochs)
         ]
@@ -194,6 +194,8 @@ def fit(
             EvalTransform(config.image_size, data.mean, data.std),
             config.knn_k,
             config.knn_temperature,
+            started_at=start,
+            clock=clock,
         )
         budget.append(monitor)
     trainer = L.Trainer(
