@@ -61,6 +61,10 @@ def test_train_writes_the_run_folder_and_eval_reads_it(tmp_path, capsys):
         assert (run_dir / name).is_file(), name
     results = json.loads((run_dir / "results.json").read_text())
     assert 0.0 <= results["encoder"]["knn"] <= 1.0
+    training, evaluation = results["training_seconds"], results["evaluation_seconds"]
+    assert training > 0 and evaluation > 0  # the job's time, split where the probes start
+    assert training + evaluation == pytest.approx(results["seconds"], abs=0.11)  # rounding
+    assert f"training {training:.0f} s, evaluation {evaluation:.0f} s" in out
     assert results["raw_pixels"]["linear"] > 0.9  # raw digits pixels give ~97%
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["epochs"] == 2 and config["backbone_args"] == {"width": 4}

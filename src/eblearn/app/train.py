@@ -347,6 +347,8 @@ class RunSummary:
         pixels: The same probes on raw pixels.
         seconds: Wall-clock time of the job.
         figures: Paths of the PNGs written.
+        training_seconds: The part of ``seconds`` spent before the evaluation (data
+            preparation and training, what ``--time-budget`` bounds); ``None`` for ``eval``.
     """
 
     run_dir: Path
@@ -359,6 +361,21 @@ class RunSummary:
     """The data set probed (``config.data``, ``--eval-data`` or ``eval --data``)."""
     skipped: str = ""
     """Why the probes were skipped and how to get them (``encoder`` is then ``None``)."""
+    training_seconds: float | None = None
+
+    @property
+    def evaluation_seconds(self) -> float:
+        """Wall-clock time of the probes, the raw-pixel baseline and the figures."""
+        return self.seconds - (self.training_seconds or 0.0)
+
+    def timing(self) -> str:
+        """``"123 s: training 100 s, evaluation 23 s"`` (or the total alone for ``eval``)."""
+        if self.training_seconds is None:
+            return f"{self.seconds:.0f} s"
+        return (
+            f"{self.seconds:.0f} s: training {self.training_seconds:.0f} s, "
+            f"evaluation {self.evaluation_seconds:.0f} s"
+        )
 
     def table(self, fractions: Sequence[float] = TABLE_FRACTIONS) -> str:
         """A small text table: each probe on the encoder beside the same probe on pixels."""
@@ -397,6 +414,10 @@ class RunSummary:
             "raw_pixels": None if self.pixels is None else self.pixels.as_dict(),
             "probes_skipped": self.skipped or None,
             "seconds": round(self.seconds, 1),
+            "training_seconds": (
+                None if self.training_seconds is None else round(self.training_seconds, 1)
+            ),
+            "evaluation_seconds": round(self.evaluation_seconds, 1),
         }
 
 
@@ -420,7 +441,10 @@ def train_and_evaluate(
         pretrained = _train(plan, callbacks)
         if not pretrained.is_global_zero:
             return None
-        return _evaluate_and_write(pretrained, plan.folder, start, RESULTS_FILE, plan.eval_data)
+        trained_at = time.perf_counter()
+        return _evaluate_and_write(
+            pretrained, plan.folder, start, RESULTS_FILE, plan.eval_data, trained_at
+        )
 
 
 def load_pretrained(run_dir: str | os.PathLike[str], data: DatasetSplits | None = None) -> Any:
@@ -492,6 +516,7 @@ def _evaluate_and_write(
     start: float,
     results_file: str,
     probe_data: DatasetSplits | None = None,
+    trained_at: float | None = None,
 ) -> RunSummary:
     """Probes the encoder beside raw pixels, then writes the results file and the figures.
 
@@ -558,6 +583,9 @@ def _evaluate_and_write(
             legend_title=legend,
         )
     )
+    summary.seconds = time.perf_counter() - start  # the figures count
+    if trained_at is not None:
+        summary.training_seconds = trained_at - start
     folder.write_json(results_file, summary.to_json())
     return summary
 
@@ -753,7 +781,7 @@ def _train_command(args: argparse.Namespace) -> int:
         return 0
     print()
     print(summary.table())
-    print(f"\nrun folder: {summary.run_dir}  ({summary.seconds:.0f} s)")
+    print(f"\nrun folder: {summary.run_dir}  ({summary.timing()})")
     return 0
 
 
