@@ -76,8 +76,8 @@ for _name, _model in (
     LATENT_MODELS.register(_name, _model)
 
 __all__ = [
-    "LATENT_MODELS",
     "ICA",
+    "LATENT_MODELS",
     "LISTA",
     "PCA",
     "VAE",

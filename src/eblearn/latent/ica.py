@@ -173,16 +173,22 @@ class ICA(TorchEstimator):
     def fit(self, X: Any, y: Any = None) -> ICA:
         """Fits ``W`` and ``μ`` to ``X`` ``(N, D)`` by maximum likelihood; returns ``self``.
 
+        The ascent runs in float64 (except on MPS, which has none); the fitted state has the
+        data's dtype.
+
         Raises:
             ValueError: On bad data (not 2-D, NaN or Inf, fewer samples than ``D + 1``, a
                 singular covariance) or bad hyper-parameters (``n_components`` other than
                 ``None`` or ``D``).
         """
-        x = as_data(X, min_samples=2)
-        n, d = x.shape
+        data = as_data(X, min_samples=2)
+        n, d = data.shape
         self._check_params(d)
         if n <= d:
             raise ValueError(f"ICA needs more samples than features, got N = {n} for D = {d}")
+        # The line search compares likelihoods that differ by about the squared gradient:
+        # float32's 7 digits lose them long before tol, so the fit runs in float64.
+        x = data if data.device.type == "mps" else data.double()
         mean = x.mean(0)
         centered = x - mean
         eye = torch.eye(d, dtype=x.dtype, device=x.device)
@@ -220,10 +226,10 @@ class ICA(TorchEstimator):
                 RuntimeWarning,
                 stacklevel=2,
             )
-        self.mean_ = mean
-        self.whitening_ = whitening
-        self.components_ = unmixing @ whitening
-        self.mixing_ = torch.linalg.inv(self.components_)
+        self.mean_ = mean.to(data.dtype)
+        self.whitening_ = whitening.to(data.dtype)
+        self.components_ = (unmixing @ whitening).to(data.dtype)
+        self.mixing_ = torch.linalg.inv(unmixing @ whitening).to(data.dtype)
         self.n_iter_ = n_iter
         self.converged_ = converged
         self.log_likelihood_ = likelihood + float(torch.linalg.slogdet(whitening)[1])
