@@ -280,6 +280,23 @@ def test_the_kmeans_lab_energy_is_the_distance_to_the_nearest_center(tmp_path) -
         assert torch.allclose(FreeEnergy(latent, codes)(points), naive, atol=1e-6)
 
 
+def test_the_ica_lab_energy_is_the_negative_log_likelihood_of_its_unmixing() -> None:
+    config = LabConfig(model="ica", **FITTED)
+    data = load_toy("eight-gaussians", 64, generator=torch.Generator().manual_seed(0))
+    fitted = fit_lab_model(config, data, torch.Generator().manual_seed(0))
+    ica = fitted.model
+    W, mu = ica.components_.tolist(), ica.mean_.tolist()
+    log_det = math.log(abs(W[0][0] * W[1][1] - W[0][1] * W[1][0]))
+    points = torch.tensor([[0.0, 0.0], [2.0, 0.0], [-1.0, 1.5]])
+    naive = []
+    for p in points.tolist():  # -log|det W| - Σ_i log(1 / (π cosh(w_iᵀ(p - μ))))
+        sources = [sum(W[i][j] * (p[j] - mu[j]) for j in range(2)) for i in range(2)]
+        naive.append(-log_det + sum(math.log(math.pi * math.cosh(s)) for s in sources))
+    with torch.no_grad():
+        assert torch.allclose(fitted.energy(points), torch.tensor(naive), atol=1e-5)
+    assert fitted.latent is None  # the sources are computed: the lab draws exp(-F)
+
+
 def test_the_gmm_lab_energy_is_minus_the_log_likelihood_and_its_beta_one_free_energy() -> None:
     config = LabConfig(model="gmm", components=2, **FITTED)
     data = load_toy("eight-gaussians", 64, generator=torch.Generator().manual_seed(0))
@@ -322,6 +339,8 @@ def test_components_are_checked_per_model(tmp_path) -> None:
     run = str(tmp_path / "run")
     with pytest.raises(ValueError, match=r"--model pca in 2-D takes at most 2 component\(s\), "):
         run_lab(LabConfig(model="pca", components=3, run_dir=run))
+    with pytest.raises(ValueError, match=r"--model ica in 2-D takes at least 2 source\(s\), "):
+        run_lab(LabConfig(model="ica", components=1, run_dir=run))
     with pytest.raises(ValueError, match=r"--components applies to the fitted .*--model mlp"):
         run_lab(LabConfig(components=3, run_dir=run))
     assert not (tmp_path / "run").exists()

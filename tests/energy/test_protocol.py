@@ -31,6 +31,7 @@ from eblearn.energy import (
     infer_latent,
 )
 from eblearn.latent import (
+    ICA,
     LATENT_MODELS,
     LISTA,
     PCA,
@@ -67,6 +68,15 @@ def clusters(n: int = 60, dim: int = 4, dtype: torch.dtype = torch.float64) -> t
     return (points @ plane).to(dtype)  # (N, D)
 
 
+def laplace_mixtures(n: int = 200, dim: int = 4) -> torch.Tensor:
+    """Full-rank mixtures of ``dim`` Laplace sources (ICA needs a non-singular covariance)."""
+    generator = torch.Generator().manual_seed(2)
+    sources = -torch.rand(n, dim, generator=generator).log() * torch.sign(
+        torch.rand(n, dim, generator=generator) - 0.5
+    )
+    return (sources @ torch.randn(dim, dim, generator=generator)).double()
+
+
 def _dictionary() -> torch.Tensor:
     return F.normalize(torch.randn(6, 4, generator=torch.Generator().manual_seed(1)), dim=1)
 
@@ -81,6 +91,7 @@ LATENT_BUILDERS: dict[str, Callable[[], Data]] = {
         clusters()[:8],
         None,
     ),
+    "ica": lambda: (ICA(random_state=0).fit(laplace_mixtures()), laplace_mixtures()[:8], None),
     "sparse-coder": lambda: (
         SparseCoder(_dictionary().double(), alpha=0.1),
         clusters()[:8],
@@ -301,7 +312,7 @@ def test_every_latent_and_world_model_exposes_the_protocol(name):
     assert torch.isfinite(grad).all() and bool(grad.abs().sum() > 0)
 
 
-@pytest.mark.parametrize("name", ["pca", "kmeans", "gmm", "dictionary-learning"])
+@pytest.mark.parametrize("name", ["pca", "kmeans", "gmm", "ica", "dictionary-learning"])
 def test_after_a_fit_the_energy_is_lower_on_the_data_than_off_it(name):
     model, y, _ = LATENT_BUILDERS[name]()
     noisy = y + 2.0 * torch.randn(y.shape, generator=torch.Generator().manual_seed(3)).to(y)

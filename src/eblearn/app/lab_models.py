@@ -12,6 +12,8 @@ Gibbs density otherwise, and Langevin / HMC chains on it. Each entry of
     pca                     F(y) = ||ỹ - WᵀWỹ||²: zero on a whole line (unbounded volume)
     kmeans                  F(y) = min_k ||y - c_k||²: low only near the K centers
     gmm                     F(y) = -log Σ_k π_k N(y; μ_k, Σ_k): a soft minimum over K components
+    ica                     F(y) = -log|det W| + Σ_i log cosh(w_iᵀ(y - μ)) + 2 log π: a normalized
+                            density with independent super-Gaussian sources
     sparse-coder            F(y) = min_z ½||y - zW||² + α||z||₁ on K fixed unit atoms
     dictionary-learning     the same energy on K learned atoms
     bottleneck-autoencoder  F(y) = ||y - Dec(Enc(y))||² with a 1-D code, trained by Adam
@@ -34,6 +36,7 @@ from torch import Tensor
 
 from eblearn.energy import Energy, Enumerate, LatentEnergy, as_energy, as_latent_energy
 from eblearn.latent import (
+    ICA,
     PCA,
     BottleneckAutoencoder,
     DictionaryLearning,
@@ -89,6 +92,8 @@ class LabModel:
     """``K`` when ``--components`` is not given."""
     max_components: int | None = None
     """The largest ``K`` that makes sense in 2-D (``None``: no bound but the data size)."""
+    min_components = 1
+    """The smallest ``K`` the model takes in 2-D (square ICA needs ``K = 2``)."""
     what = "component"
     """What ``K`` counts, for messages (``cluster``, ``atom``, ...)."""
     trains = False
@@ -180,6 +185,29 @@ class GMMModel(LabModel):
             "n_iter": int(state["n_iter_"]),
         }
         return FittedModel(model, as_energy(model), (as_latent_energy(model), _one_hot(k)), fit)
+
+
+@FITTED_MODELS.register("ica")
+class ICAModel(LabModel):
+    """Square ICA: F(y) = -log p(y) with y = A s + μ and independent 1/cosh sources s."""
+
+    default_components = 2
+    max_components = 2
+    min_components = 2
+    what = "source"
+    fitted_by = "natural-gradient maximum likelihood (ICA)"
+
+    def __call__(self, config: LabConfig, y: Tensor, generator: torch.Generator) -> FittedModel:
+        model = ICA(n_components=self.components(config), random_state=config.seed).fit(y)
+        fit = {
+            "unmixing": model.components_.tolist(),
+            "mixing": model.mixing_.tolist(),
+            "mean": model.mean_.tolist(),
+            "log_likelihood": float(model.log_likelihood_),
+            "converged": bool(model.converged_),
+            "n_iter": int(model.n_iter_),
+        }
+        return FittedModel(model, as_energy(model), None, fit)
 
 
 def unit_atoms(k: int) -> Tensor:

@@ -1,7 +1,8 @@
 """Latent-variable models written as energies, with their free energies and inference.
 
 Architectural (the volume of low energy is bounded by construction): :class:`PCA`,
-:class:`KMeans`, :class:`GaussianMixture`, :class:`BottleneckAutoencoder`.
+:class:`KMeans`, :class:`GaussianMixture`, :class:`ICA` (a normalized density),
+:class:`BottleneckAutoencoder`.
 Regularized (a penalty limits it): sparse coding (:func:`ista`, :func:`fista`, :func:`admm`,
 :class:`SparseCoder`, :class:`DictionaryLearning`), :class:`LISTA`,
 :class:`SparseAutoencoder`, :class:`ConvSparseAutoencoder`, :class:`VAE`,
@@ -32,6 +33,7 @@ from eblearn.latent.cvae import (
 )
 from eblearn.latent.dictionary import DictionaryLearning, update_atoms
 from eblearn.latent.gmm import GaussianMixture
+from eblearn.latent.ica import ICA
 from eblearn.latent.kmeans import KMeans, kmeans_plusplus
 from eblearn.latent.lista import LISTA, iterations_to_reach, train_lista
 from eblearn.latent.mae import MAEDecoder, MaskedAutoencoder, masked_autoencode, random_masking
@@ -59,6 +61,7 @@ for _name, _model in (
     ("pca", PCA),
     ("kmeans", KMeans),
     ("gmm", GaussianMixture),
+    ("ica", ICA),
     ("sparse-coder", SparseCoder),
     ("dictionary-learning", DictionaryLearning),
     ("bottleneck-autoencoder", BottleneckAutoencoder),
@@ -73,6 +76,7 @@ for _name, _model in (
     LATENT_MODELS.register(_name, _model)
 
 __all__ = [
+    "ICA",
     "LATENT_MODELS",
     "LISTA",
     "PCA",
