@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from eblearn.energy import chain_energy, geometric_temperatures, simulated_annealing
+from eblearn.energy.annealing import _single_site_move
 
 
 def potts_energy(fields: torch.Tensor, couplings: torch.Tensor):
@@ -126,6 +127,20 @@ def test_the_best_visited_state_is_kept_even_if_the_chain_leaves_it() -> None:
     result = simulated_annealing(hamming, start, 3, hot, generator=torch.Generator().manual_seed(0))
     assert result.energy.tolist() == [[0.0] * 5]
     assert result.y.tolist() == [[[1, 0, 2]] * 5]
+
+
+def test_a_move_changes_exactly_one_site_to_a_uniform_other_label() -> None:
+    k, n = 4, 20000
+    y = torch.randint(k, (1, n, 5), generator=torch.Generator().manual_seed(0))
+    moved = _single_site_move(y, k, torch.Generator().manual_seed(1))
+    changed = moved != y
+    assert changed.sum(-1).tolist() == [[1] * n]  # one site each, never the same label
+    sites = changed.float().argmax(-1)[0]
+    assert torch.bincount(sites, minlength=5).div(n).tolist() == pytest.approx([0.2] * 5, abs=0.02)
+    step = (moved[changed] - y[changed]) % k  # uniform over 1..K-1
+    assert torch.bincount(step, minlength=k)[1:].div(n).tolist() == pytest.approx(
+        [1 / 3] * 3, abs=0.02
+    )
 
 
 def test_geometric_schedule() -> None:

@@ -71,6 +71,22 @@ def _check_start(start: Tensor, n_states: int) -> None:
         raise ValueError(f"start must hold labels in [0, n_states={n_states})")
 
 
+def _where(generator: torch.Generator | None) -> torch.device:
+    """The device random numbers are drawn on: the generator's (the CPU without one)."""
+    return generator.device if generator is not None else torch.device("cpu")
+
+
+def _single_site_move(y: Tensor, n_states: int, generator: torch.Generator | None) -> Tensor:
+    """``y`` (B, S, T) with one uniform site per chain moved to a uniform *other* label."""
+    batch, chains, sites = y.shape
+    device = _where(generator)
+    site = torch.randint(sites, (batch, chains, 1), generator=generator, device=device)
+    # k' = y_t + 1 + r (mod K) with r uniform in [0, K-2]: uniform over the K-1 other labels
+    shift = torch.randint(n_states - 1, (batch, chains, 1), generator=generator, device=device)
+    site, shift = site.to(y.device), shift.to(y.device) + 1
+    return y.scatter(2, site, (y.gather(2, site) + shift) % n_states)
+
+
 def simulated_annealing(
     energy: DiscreteEnergy,
     start: Tensor,
@@ -127,23 +143,18 @@ def simulated_annealing(
         )
     if not bool(((temperatures > 0) & torch.isfinite(temperatures)).all()):
         raise ValueError("temperatures must all be positive and finite")
-    batch, chains, sites = start.shape
+    batch, chains = start.shape[:2]
     schedule = temperatures.tolist()
     with torch.no_grad():
         y = start.long().clone()
         current = _evaluate(energy, y)
         best_y, best_e = y.clone(), current.clone()
         for tau in schedule:
-            site = torch.randint(sites, (batch, chains, 1), generator=generator).to(y.device)
-            # k' = y_t + 1 + r (mod K), r uniform in [0, K-2]: uniform over the K-1 others
-            shift = (
-                torch.randint(n_states - 1, (batch, chains, 1), generator=generator).to(y.device)
-                + 1
-            )
-            proposal = y.clone()
-            proposal.scatter_(2, site, (y.gather(2, site) + shift) % n_states)
+            proposal = _single_site_move(y, n_states, generator)
             proposed = _evaluate(energy, proposal)
-            u = torch.rand((batch, chains), dtype=torch.float64, generator=generator).to(y.device)
+            u = torch.rand(
+                (batch, chains), dtype=torch.float64, generator=generator, device=_where(generator)
+            ).to(y.device)
             # accept if u < exp(-ΔE/τ), written as log u < -ΔE/τ (no overflow)
             accept = torch.log(u) < -(proposed - current).double() / tau
             y = torch.where(accept.unsqueeze(2), proposal, y)
