@@ -168,6 +168,11 @@ def test_an_existing_lab_run_is_kept_unless_overwrite(tmp_path, capsys) -> None:
     assert (run / "energy.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.parametrize("loss", ["simple", "hinge", "square-square"])
+def test_the_margin_option_reaches_every_margin_loss(loss: str) -> None:
+    assert _build_loss(LabConfig(loss=loss, margin=2.5)).margin == 2.5
+
+
 def test_the_registry_refuses_duplicates_and_drives_the_choices() -> None:
     with pytest.raises(ValueError, match="sampler 'langevin' is already registered"):
         LAB_SAMPLERS.register("langevin", NoNegatives)

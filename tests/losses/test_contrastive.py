@@ -19,11 +19,13 @@ from eblearn.losses import (
     MEELoss,
     NLLLoss,
     PerceptronLoss,
+    SimpleLoss,
     SquareExpLoss,
     SquareSquareLoss,
     distance_margin,
     general_margin_loss,
     hinge_loss,
+    simple_loss,
     split_energies,
     square_square_pair,
 )
@@ -41,6 +43,8 @@ def naive(name: str, pos: torch.Tensor, negs: list[torch.Tensor]) -> torch.Tenso
         for e in negs:
             lowest = torch.minimum(lowest, e)
         return pos - lowest
+    if name == "simple":
+        return torch.clamp(pos, min=0) + sum(torch.clamp(M - e, min=0) for e in negs) / n
     if name == "hinge":
         return sum(torch.clamp(M + pos - e, min=0) for e in negs) / n
     if name == "log":
@@ -66,6 +70,7 @@ def naive(name: str, pos: torch.Tensor, negs: list[torch.Tensor]) -> torch.Tenso
 def build(name: str) -> torch.nn.Module:
     cls = CONTRASTIVE_LOSSES.get(name)
     kwargs = {
+        "simple": {"margin": M},
         "hinge": {"margin": M},
         "square-square": {"margin": M},
         "lvq2": {"saturation": SAT},
@@ -80,6 +85,7 @@ def build(name: str) -> torch.nn.Module:
 NAMES = [
     "energy",
     "perceptron",
+    "simple",
     "hinge",
     "log",
     "lvq2",
@@ -99,6 +105,7 @@ def test_the_table_is_registered_with_its_margin_column() -> None:
     assert margins == {
         "energy": "0",
         "perceptron": "0",
+        "simple": "m",
         "hinge": "m",
         "log": "∞",
         "lvq2": "0",
@@ -134,6 +141,41 @@ def test_values_and_gradients_match_the_naive_formula(name: str) -> None:
     assert torch.autograd.gradcheck(lambda p, n: module(p, n), (pos, neg))
 
 
+def test_simple_loss_at_the_corners_of_its_two_hinges() -> None:
+    # Each term is a hinge on its own energy: [F⁺]⁺ is off for F⁺ ≤ 0, [m - F⁻]⁺ for F⁻ ≥ m.
+    m = 2.0
+    cases = [  # (F⁺, F⁻, loss by hand)
+        (-1.0, 3.0, 0.0),  # both hinges off
+        (-1.0, 0.5, 1.5),  # only the push-up term
+        (1.5, 3.0, 1.5),  # only the pull-down term
+        (1.5, 0.5, 3.0),  # both
+        (0.0, 2.0, 0.0),  # exactly on both corners
+        (0.5, -1.0, 3.5),  # a negative F⁻ below the margin
+    ]
+    pos = torch.tensor([c[0] for c in cases])
+    neg = torch.tensor([c[1] for c in cases])
+    expected = [c[2] for c in cases]
+    assert simple_loss(pos, neg, margin=m, reduction="none").tolist() == expected
+    assert float(SimpleLoss(margin=m, reduction="sum")(pos, neg)) == sum(expected)
+    # several negatives: the push-up term is their mean, the pull-down term counted once
+    got = simple_loss(torch.tensor([1.0]), torch.tensor([[0.0, 1.0, 5.0]]), margin=m)
+    assert float(got) == pytest.approx(1.0 + (2.0 + 1.0 + 0.0) / 3)
+    # the gradient: -1 on F⁻ only below the margin, +1 on F⁺ only above 0
+    pos = torch.tensor([-0.5, 0.5], requires_grad=True)
+    neg = torch.tensor([2.5, 1.5], requires_grad=True)
+    grads = torch.autograd.grad(simple_loss(pos, neg, margin=m, reduction="sum"), (pos, neg))
+    assert grads[0].tolist() == [0.0, 1.0] and grads[1].tolist() == [0.0, -1.0]
+
+
+def test_simple_loss_validates_its_margin() -> None:
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError, match="margin must be > 0"):
+            SimpleLoss(margin=bad)
+    with pytest.raises(ValueError, match="the simple loss needs contrastive"):
+        simple_loss(torch.zeros(2), None)  # type: ignore[arg-type]
+    assert SimpleLoss().margin == 1.0
+
+
 def test_one_negative_per_sample_and_reductions() -> None:
     pos, neg = torch.tensor([0.0, 1.0]), torch.tensor([0.5, 0.0])
     assert float(hinge_loss(pos, neg, margin=1.0)) == pytest.approx((0.5 + 2.0) / 2)
@@ -150,7 +192,7 @@ def _gradient_on_negative(name: str, gap: float) -> float:
     return float(grad)
 
 
-@pytest.mark.parametrize("name", ["hinge", "square-square"])
+@pytest.mark.parametrize("name", ["simple", "hinge", "square-square"])
 def test_a_margin_m_loss_stops_pushing_once_the_gap_reaches_m(name: str) -> None:
     assert _gradient_on_negative(name, M - 0.05) < 0  # still pushes F⁻ up
     assert _gradient_on_negative(name, M + 0.05) == 0.0
@@ -199,7 +241,7 @@ def test_the_margin_column_when_training_a_shared_architecture() -> None:
 
     for name in ("energy", "perceptron", "lvq2"):  # zero margin: stays collapsed
         assert _train_gaps(name) == [0.0, 0.0], name
-    for name in ("hinge", "square-square"):  # margin m: opens the gap to m and stops there
+    for name in ("simple", "hinge", "square-square"):  # margin m: opens the gap to m, stops
         early, late = _train_gaps(name)
         assert M - 0.05 <= early <= late <= M + 0.1, name
         assert late - early < 1e-3, name

@@ -450,6 +450,7 @@ def _build_loss(config: LabConfig) -> nn.Module:
     loss = config.loss or DEFAULT_LOSS
     cls = CONTRASTIVE_LOSSES.get(loss)
     options: dict[str, Any] = {
+        "simple": {"margin": config.margin},
         "hinge": {"margin": config.margin},
         "square-square": {"margin": config.margin},
         "square-exp": {"beta": config.beta},
@@ -742,7 +743,9 @@ def add_lab_parser(subparsers: Any) -> None:
     how.add_argument("--steps", type=positive_int, default=d.steps, help="training steps")
     how.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="points")
     how.add_argument("--lr", type=positive_float, default=d.lr, help="Adam learning rate")
-    how.add_argument("--margin", type=positive_float, default=d.margin, help="m of hinge/sq-sq")
+    how.add_argument(
+        "--margin", type=positive_float, default=d.margin, help="m of simple/hinge/sq-sq"
+    )
     how.add_argument("--beta", type=positive_float, default=d.beta, help="β of nll/mee/sq-exp")
     how.add_argument(
         "--energy-reg", type=non_negative_float, default=d.energy_reg, help="λ of λ·mean F²"

@@ -19,7 +19,18 @@ from eblearn.energy.free_energy import (
     soft_minimum,
 )
 from eblearn.energy.gibbs import GibbsDistribution
-from eblearn.energy.inference import Inference, infer_descent, infer_enumerate
+from eblearn.energy.inference import (
+    DiscreteEnergy,
+    Inference,
+    beam_search,
+    chain_energy,
+    chain_free_energy,
+    geometric_temperatures,
+    infer_descent,
+    infer_enumerate,
+    simulated_annealing,
+    viterbi,
+)
 from eblearn.energy.models import DecoderLatentEnergy, MLPEnergy, mlp
 from eblearn.energy.protocol import (
     EnergyLike,
@@ -33,6 +44,7 @@ from eblearn.energy.protocol import (
 
 __all__ = [
     "DecoderLatentEnergy",
+    "DiscreteEnergy",
     "Energy",
     "EnergyFn",
     "EnergyLike",
@@ -53,12 +65,18 @@ __all__ = [
     "QuadraticEnergy",
     "as_energy",
     "as_latent_energy",
+    "beam_search",
+    "chain_energy",
+    "chain_free_energy",
     "energy_and_grad",
     "free_energy",
+    "geometric_temperatures",
     "infer_descent",
     "infer_enumerate",
     "infer_latent",
     "latent_energies",
     "mlp",
+    "simulated_annealing",
     "soft_minimum",
+    "viterbi",
 ]

@@ -7,73 +7,54 @@ found, sorted by energy, and :meth:`Inference.distinct` keeps the different ones
 * :func:`infer_descent`: projected gradient descent from several starts, all run as one
   batch;
 * :func:`infer_enumerate`: the energies of a candidate set, in one batched call.
+
+Structured and discrete inference over sequences ``y = (y_0..y_{T-1})``, ``y_t ∈ {0..K-1}``
+(or a discrete latent ``z``), where enumerating all ``K^T`` answers is out of reach:
+
+* :func:`viterbi`: exact ``argmin`` of a chain energy
+  ``E(y) = Σ_t U_t(y_t) + Σ_t P_t(y_t, y_{t+1})`` by the min-sum recursion
+  ``V_{t+1}(k) = U_{t+1}(k) + min_j [V_t(j) + P_t(j, k)]``;
+* :func:`chain_free_energy`: its soft minimum ``-1/β log Σ_y exp(-β E(y))`` by the forward
+  algorithm in log-space, ``α_{t+1}(k) = U_{t+1}(k) - 1/β log Σ_j exp(-β [α_t(j) + P_t(j, k)])``;
+* :func:`beam_search`: the ``W`` best prefixes kept at each step (greedy at ``W = 1``);
+* :func:`simulated_annealing`: Metropolis single-site moves under a falling temperature, for
+  any energy given as a function of the sequence;
+* :func:`chain_energy`: ``E(y)`` of given sequences.
+
+They live in :mod:`eblearn.energy.chain` and :mod:`eblearn.energy.annealing`.
 """
 
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from eblearn._validate import check_finite
 from eblearn.energy._descent import Projection, make_projection, projected_descent
+from eblearn.energy.annealing import (
+    DiscreteEnergy,
+    geometric_temperatures,
+    simulated_annealing,
+)
 from eblearn.energy.base import EnergyFn, check_energy_output, expand_options, repeat_each
+from eblearn.energy.chain import beam_search, chain_energy, chain_free_energy, viterbi
 from eblearn.energy.protocol import EnergyLike, as_energy
+from eblearn.energy.result import Inference, sort_by_energy
+
+__all__ = [
+    "DiscreteEnergy",
+    "Inference",
+    "beam_search",
+    "chain_energy",
+    "chain_free_energy",
+    "geometric_temperatures",
+    "infer_descent",
+    "infer_enumerate",
+    "simulated_annealing",
+    "viterbi",
+]
 
 Bound = float | Tensor | None
-
-
-@dataclass
-class Inference:
-    """Candidate answers and their energies, sorted by increasing energy per sample.
-
-    Attributes:
-        y: Answers, shape ``(B, S, ...)``.
-        energy: Their energies, shape ``(B, S)``.
-    """
-
-    y: Tensor
-    energy: Tensor
-
-    @property
-    def best(self) -> Tensor:
-        """``y̌``, the lowest-energy answer of each sample, shape ``(B, ...)``."""
-        return self.y[:, 0]
-
-    def distinct(self, tol: float = 1e-2, max_gap: float = math.inf) -> list[Tensor]:
-        """The different low-energy answers of each sample.
-
-        Goes through the answers in order of energy and keeps one unless it lies within
-        ``tol`` (Euclidean distance) of an answer already kept, or its energy exceeds the
-        best by more than ``max_gap``.
-
-        Args:
-            tol: Distance under which two answers are the same.
-            max_gap: Largest energy above the best that still counts as a solution.
-
-        Returns:
-            One tensor of shape ``(M_b, ...)`` per sample, lowest energy first.
-        """
-        if not tol >= 0:
-            raise ValueError(f"tol must be >= 0, got {tol}")
-        out = []
-        for answers, energies in zip(self.y, self.energy):
-            kept: list[Tensor] = []
-            for answer, value in zip(answers, energies):
-                if value - energies[0] > max_gap:
-                    break
-                if all(torch.dist(answer, other) > tol for other in kept):
-                    kept.append(answer)
-            out.append(torch.stack(kept))
-        return out
-
-
-def _sorted(y: Tensor, energies: Tensor) -> Inference:
-    order = energies.argsort(dim=1)
-    index = order.view(*order.shape, *([1] * (y.ndim - 2))).expand_as(y)
-    return Inference(y.gather(1, index), energies.gather(1, order))
 
 
 def _batch(options: Tensor, x: Tensor | None, per_sample: bool, what: str) -> int:
@@ -150,7 +131,7 @@ def infer_descent(
         make_projection(bounds, project),
     ).view_as(y0)
     with torch.no_grad():
-        return _sorted(y, _energies(energy, y, x))
+        return sort_by_energy(y, _energies(energy, y, x))
 
 
 def infer_enumerate(
@@ -179,4 +160,4 @@ def infer_enumerate(
     energy = as_energy(energy)
     batch = _batch(candidates, x, per_sample, "candidates")
     y = expand_options(candidates, batch, per_sample)
-    return _sorted(y, _energies(energy, y, x))
+    return sort_by_energy(y, _energies(energy, y, x))

@@ -8,6 +8,7 @@ losses from bad ones is the **margin**: how far above ``F⁺`` the loss keeps pu
 | --- | --- | --- |
 | energy | ``F⁺`` | 0 |
 | perceptron | ``F⁺ - min_y F(x, y)`` | 0 |
+| simple | ``max(0, F⁺) + max(0, m - F⁻)`` | m |
 | hinge | ``max(0, m + F⁺ - F⁻)`` | m |
 | log | ``log(1 + exp(F⁺ - F⁻))`` | ∞ |
 | LVQ2 | ``min(M, max(0, F⁺ - F⁻))`` | 0 |
@@ -135,6 +136,14 @@ def perceptron_loss(positive: Tensor, negative: Tensor, reduction: str = "mean")
     negative = require_negatives(check_energies(positive, negative), "perceptron")
     answers = torch.cat([positive[:, None], negative], dim=1)  # (B, 1 + N); ties pick y
     return reduce(positive - answers.min(dim=1).values, reduction)
+
+
+def simple_loss(
+    positive: Tensor, negative: Tensor, margin: float = 1.0, reduction: str = "mean"
+) -> Tensor:
+    """Simple loss ``L = max(0, F⁺) + max(0, m - F⁻)`` (margin m), mean over the negatives."""
+    negative = require_negatives(check_energies(positive, negative), "simple")
+    return reduce(F.relu(positive) + F.relu(margin - negative).mean(dim=1), reduction)
 
 
 def hinge_loss(
@@ -272,6 +281,39 @@ class PerceptronLoss(ContrastiveLoss):
 
     def forward(self, positive: Tensor, negative: Tensor) -> Tensor:
         return perceptron_loss(positive, negative, self.reduction)
+
+
+@CONTRASTIVE_LOSSES.register("simple")
+class SimpleLoss(ContrastiveLoss):
+    """Simple loss: ``L = max(0, F(x, y)) + max(0, m - F(x, ȳ))``. Margin m.
+
+    Pushes the data energy down to 0 and the contrastive energies up to ``m``, each on its
+    own (not their difference, unlike the hinge): it stops pulling once ``F⁺ ≤ 0`` and stops
+    pushing once ``F⁻ ≥ m``. The square-square loss is its squared form. Meant for energies
+    ``≥ 0``, such as the distance of a Siamese network.
+
+    [1] Bromley, Guyon, LeCun, Säckinger, Shah, Signature Verification using a "Siamese"
+        Time Delay Neural Network, NIPS 1993; LeCun et al. [0], section 2.2.
+
+    Args:
+        margin: ``m > 0`` (default 1).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Example:
+        >>> SimpleLoss(margin=1.0)(torch.tensor([0.5, -1.0]), torch.tensor([0.25, 3.0]))
+        tensor(0.6250)
+    """
+
+    formula = "max(0, F(x,y)) + max(0, m - F(x,ȳ))"
+    table_margin = "m"
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        check_positive(margin, "margin")
+        self.margin = margin
+
+    def forward(self, positive: Tensor, negative: Tensor) -> Tensor:
+        return simple_loss(positive, negative, self.margin, self.reduction)
 
 
 @CONTRASTIVE_LOSSES.register("hinge")
