@@ -14,6 +14,12 @@ LISTINGS = {
     "backbones": "list the backbones",
 }
 
+FOOTERS = {
+    "backbones": "timm:NAME  any timm model by name, without classifier, e.g. timm:resnet18 "
+    "or timm:vit_tiny_patch16_224 (pip install timm; options: --backbone-arg KEY=VALUE)",
+}
+"""A line after the registry's entries, for names a registry does not hold."""
+
 
 def registry_named(name: str) -> Registry[Any]:
     """The registry a listing command shows."""
@@ -48,6 +54,8 @@ def add_listing_parsers(subparsers: Any) -> None:
 def _lister(name: str) -> Any:
     def handler(args: argparse.Namespace) -> int:
         print(format_registry(registry_named(name)))
+        if name in FOOTERS:
+            print(FOOTERS[name])
         return 0
 
     return handler
