@@ -187,6 +187,7 @@ class RegNet(Backbone):
         cifar_stem: Use the stride-1 small-image stem.
 
     Example:
+        >>> import torch
         >>> RegNet("regnet_y_400mf", in_channels=1, cifar_stem=True)(
         ...     torch.zeros(2, 1, 16, 16)
         ... ).shape
