@@ -488,3 +488,76 @@ def test_neighbors_grid_of_a_query_file_starts_with_its_copy(folder_run, tmp_pat
     assert main(["neighbors", str(run), "--query", str(bad), "--out", str(tmp_path / "g4.png")])
     assert f"query image {str(bad)!r} is unreadable" in capsys.readouterr().err
     assert not (tmp_path / "g3.png").exists() and not (tmp_path / "g4.png").exists()
+
+
+# --- RegNet and timm backbones: the state dict loads into the library's own model -----------
+
+
+@pytest.fixture(scope="module")
+def regnet_small_run(tmp_path_factory):
+    # digits at 16 px: RegNetY-400MF with the stride-1 stem, on 1-channel images
+    return make_run(tmp_path_factory.mktemp("runs") / "regnet-small", backbone="regnet_y_400mf")
+
+
+def test_regnet_state_dict_loads_strictly_into_stock_torchvision(rgb_npz, tmp_path):
+    run = make_run(tmp_path / "regnet", data=f"npz:{rgb_npz}", backbone="regnet_x_400mf")
+    out = tmp_path / "regnet.pt"
+    result = export_encoder(run, "state-dict", out)
+    model = torchvision.models.regnet_x_400mf()
+    model.fc = nn.Identity()  # 72 px, 3 channels: torchvision's stem unchanged
+    model.load_state_dict(torch.load(out, weights_only=True), strict=True)
+    images = normalized_batch(3, 72, batch=2)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(images), eblearn_features(run, images))
+    assert result.recipe.splitlines()[2:] == [
+        "model = torchvision.models.regnet_x_400mf()",
+        "model.fc = torch.nn.Identity()",
+        "model.load_state_dict(torch.load(PATH), strict=True)",
+    ]
+
+
+def test_regnet_small_stem_state_dict_loads_with_the_printed_stem(regnet_small_run, tmp_path):
+    out = tmp_path / "regnet-small.pt"
+    result = export_encoder(regnet_small_run, "state-dict", out)
+    model = torchvision.models.regnet_y_400mf()
+    model.fc = nn.Identity()
+    model.stem[0] = nn.Conv2d(1, 32, 3, stride=1, padding=1, bias=False)  # digits: 1 channel
+    model.load_state_dict(torch.load(out, weights_only=True), strict=True)
+    images = normalized_batch(1, 16, batch=2)
+    with torch.no_grad():
+        expected = eblearn_features(regnet_small_run, images)
+        torch.testing.assert_close(model.eval()(images), expected)
+        printed = run_recipe(result.recipe, out).eval()
+        torch.testing.assert_close(printed(images), expected)
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "channels", "size", "create"),
+    [
+        ("resnet18", "rgb", 3, 72, "timm.create_model('resnet18', num_classes=0)"),
+        (
+            "vit_tiny_patch16_224",
+            "digits",
+            1,
+            16,
+            "timm.create_model('vit_tiny_patch16_224', num_classes=0, in_chans=1, img_size=16)",
+        ),
+    ],
+)
+def test_timm_state_dict_loads_strictly_into_timm_create_model(
+    model, data, channels, size, create, rgb_npz, tmp_path
+):
+    timm = pytest.importorskip("timm")
+    spec = f"npz:{rgb_npz}" if data == "rgb" else data
+    run = make_run(tmp_path / "timm", data=spec, backbone=f"timm:{model}")
+    out = tmp_path / "timm.pt"
+    result = export_encoder(run, "state-dict", out)
+    namespace = {"timm": timm}
+    reference = eval(create, namespace)  # the call the recipe prints, made here by hand
+    reference.load_state_dict(torch.load(out, weights_only=True), strict=True)
+    images = normalized_batch(channels, size, batch=2)
+    with torch.no_grad():
+        expected = eblearn_features(run, images)
+        torch.testing.assert_close(reference.eval()(images), expected)
+        torch.testing.assert_close(run_recipe(result.recipe, out).eval()(images), expected)
+    assert f"model = {create}" in result.recipe.splitlines()

@@ -42,3 +42,61 @@ def test_heads():
     assert projection_head(8, [32, 32]).out_dim == 32
     with pytest.raises(ValueError, match="at least one layer"):
         projection_head(8, [])
+
+
+# --- torchvision RegNets --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["regnet_y_400mf", "regnet_x_400mf"])
+def test_regnet_is_torchvisions_model_without_fc(arch):
+    import re
+
+    import torchvision
+
+    torch.manual_seed(0)
+    ours = build_backbone(arch, 3, image_size=96)  # > 64 px: torchvision's own stem
+    stock = getattr(torchvision.models, arch)()
+    assert ours.feature_dim == stock.fc.in_features
+    # the registry's one-line description states the same feature size
+    assert re.search(rf"\({ours.feature_dim}-d features\)", BACKBONES.describe(arch))
+    stock.fc = torch.nn.Identity()
+    stock.load_state_dict(ours.standalone().state_dict(), strict=True)
+    images = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(ours.eval()(images), stock.eval()(images))
+    assert ours(images).shape == (2, ours.feature_dim)
+
+
+def test_regnet_small_image_stem_follows_the_resnet_rule():
+    from eblearn.nn.backbones import _small_stem
+
+    assert [_small_stem(s, None) for s in (32, 64, 65, 224)] == [True, True, False, False]
+    assert not _small_stem(32, False) and _small_stem(224, True)
+    small = build_backbone("regnet_y_400mf", 3, image_size=32)
+    forced = build_backbone("regnet_y_400mf", 3, image_size=32, cifar_stem=False)
+    assert small.net.stem[0].stride == (1, 1)
+    assert forced.net.stem[0].stride == (2, 2)
+    # total stride 16 instead of 32: a 32-px image reaches the last stage at 2×2, not 1×1
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert small.net.trunk_output(small.net.stem(images)).shape[-2:] == (2, 2)
+        assert forced.net.trunk_output(forced.net.stem(images)).shape[-2:] == (1, 1)
+        assert small(images).shape == (2, 440)
+
+
+def test_regnet_gray_images_change_only_the_stem_convolution():
+    gray = build_backbone("regnet_x_400mf", 1, image_size=32)
+    rgb = build_backbone("regnet_x_400mf", 3, image_size=32)
+    gray_state, rgb_state = gray.state_dict(), rgb.state_dict()
+    assert gray_state.keys() == rgb_state.keys()
+    changed = [k for k in gray_state if gray_state[k].shape != rgb_state[k].shape]
+    assert changed == ["net.stem.0.weight"]
+    assert gray_state["net.stem.0.weight"].shape == (32, 1, 3, 3)
+    assert gray(torch.randn(2, 1, 32, 32)).shape == (2, 400)
+
+
+def test_regnet_refuses_an_unknown_arch():
+    from eblearn.nn.backbones import RegNet
+
+    with pytest.raises(ValueError, match=r"RegNet arch must be one of regnet_x_400mf.*'regnet_z'"):
+        RegNet("regnet_z")

@@ -10,7 +10,10 @@ format that loads without eblearn:
     state-dict   ``torch.save`` of the state dict of :meth:`Backbone.standalone`: a ResNet's
                  loads with ``strict=True`` into ``torchvision.models.resnetNN()`` with
                  ``fc = nn.Identity()`` (and, for the CIFAR stem, a 3×3 stride-1 ``conv1`` and
-                 ``maxpool = nn.Identity()``; see :func:`torchvision_recipe`)
+                 ``maxpool = nn.Identity()``; see :func:`torchvision_recipe`), a RegNet's
+                 into ``torchvision.models.regnet_*()`` likewise (the small-image stem is a
+                 stride-1 ``stem[0]``), a ``timm:NAME`` backbone's into
+                 ``timm.create_model(NAME, num_classes=0, **options)``
     safetensors  the same tensors as a ``.safetensors`` file (extra ``eblearn[export]``)
     torchscript  a ``torch.jit.trace``; ``torch.jit.load`` alone runs it
     onnx         an ONNX graph (input ``images``, output ``features``, dynamic batch axis),
@@ -40,7 +43,8 @@ from eblearn._io import atomic_write_bytes, load_tensors
 from eblearn.app.options import HelpFormatter
 from eblearn.app.run_folder import Mode, RunFolder
 from eblearn.app.train import ENCODER_FILE, LAST_CHECKPOINT, read_run_config, train_folder
-from eblearn.nn.backbones import Backbone, ConvNet, ResNet, build_backbone
+from eblearn.nn.backbones import Backbone, ConvNet, RegNet, ResNet, build_backbone
+from eblearn.nn.timm_backbones import TimmBackbone
 from eblearn.train.config import RunConfig
 
 FORMATS: dict[str, str] = {
@@ -332,6 +336,26 @@ def torchvision_recipe(backbone: Backbone, format: str = "state-dict") -> str:
             lines.append(
                 f"model.conv1 = torch.nn.Conv2d({c}, 64, 7, stride=2, padding=3, bias=False)"
             )
+    elif isinstance(backbone, RegNet):
+        lines = [
+            *header,
+            "import torchvision",
+            f"model = torchvision.models.{backbone.arch}()",
+            "model.fc = torch.nn.Identity()",
+        ]
+        if backbone.cifar_stem or c != 3:
+            stride = 1 if backbone.cifar_stem else 2
+            lines.append(
+                f"model.stem[0] = torch.nn.Conv2d({c}, {backbone.stem_width}, 3, "
+                f"stride={stride}, padding=1, bias=False)"
+            )
+    elif isinstance(backbone, TimmBackbone):
+        options = "".join(f", {k}={v!r}" for k, v in backbone.options.items())
+        lines = [
+            *header,
+            "import timm",
+            f"model = timm.create_model({backbone.model!r}, num_classes=0{options})",
+        ]
     elif isinstance(backbone, ConvNet):
         w = backbone.feature_dim // 4
         lines = [
@@ -575,8 +599,9 @@ examples:
 
 Every format holds the backbone alone and maps normalized images (B, C, S, S) at the run's
 image size S to features (B, D); in Python, eblearn.load_encoder(RUN).transform is the
-normalization. A ResNet's state dict loads with strict=True into torchvision's model with
-fc = nn.Identity() (the command prints the lines). safetensors and onnx need
+normalization. A ResNet's or RegNet's state dict loads with strict=True into torchvision's
+model with fc = nn.Identity(), a timm:NAME backbone's into timm.create_model(NAME,
+num_classes=0) (the command prints the lines). safetensors and onnx need
 pip install 'eblearn[export]'.
 """
 

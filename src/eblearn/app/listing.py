@@ -14,6 +14,13 @@ LISTINGS = {
     "backbones": "list the backbones",
 }
 
+EXTRA_ENTRIES: dict[str, dict[str, str]] = {
+    "backbones": {
+        "timm:NAME": "Any timm model without classifier, e.g. timm:resnet18 (pip install timm).",
+    },
+}
+"""Names a listing shows after the registry's own: forms the registry does not hold."""
+
 
 def registry_named(name: str) -> Registry[Any]:
     """The registry a listing command shows."""
@@ -30,10 +37,12 @@ def registry_named(name: str) -> Registry[Any]:
     return BACKBONES
 
 
-def format_registry(registry: Registry[Any]) -> str:
-    """One line per entry: the name, then its one-line description."""
-    width = max(len(n) for n in registry.names())
-    return "\n".join(f"{name:<{width}}  {registry.describe(name)}" for name in registry.names())
+def format_registry(registry: Registry[Any], extra: dict[str, str] | None = None) -> str:
+    """One line per entry: the name, then its one-line description; ``extra`` entries last."""
+    rows = [(name, registry.describe(name)) for name in registry.names()]
+    rows += list((extra or {}).items())
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {text}" for name, text in rows)
 
 
 def add_listing_parsers(subparsers: Any) -> None:
@@ -47,7 +56,7 @@ def add_listing_parsers(subparsers: Any) -> None:
 
 def _lister(name: str) -> Any:
     def handler(args: argparse.Namespace) -> int:
-        print(format_registry(registry_named(name)))
+        print(format_registry(registry_named(name), EXTRA_ENTRIES.get(name)))
         return 0
 
     return handler

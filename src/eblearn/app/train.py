@@ -597,6 +597,8 @@ examples:
   eblearn train                                   # VICReg on the embedded digits (~1.5 min on CPU)
   eblearn train --data cifar10 --data-root ~/data --download --epochs 200
   eblearn train --data npz:cifar10/ --backbone resnet18 --batch-size 512
+  eblearn train --data npz:cifar10/ --backbone regnet_y_400mf     # a torchvision RegNet
+  eblearn train --data npz:cifar10/ --backbone timm:convnext_atto # any timm model, by name
   eblearn train --data imagefolder:~/photos --image-size 64 --eval-data imagefolder:~/labeled
   eblearn train --data filelist:images.txt --image-size 64       # one image path per line
   eblearn train --method-arg projector_dims=[1024,1024,1024] --method-arg nu_param=2
@@ -688,7 +690,11 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     what.add_argument(
         "--download", action="store_true", help="allow downloading a missing data set"
     )
-    what.add_argument("--backbone", help=f"one of {', '.join(BACKBONES.names())} ({chosen})")
+    what.add_argument(
+        "--backbone",
+        help=f"one of {', '.join(BACKBONES.names())}, or timm:NAME for any timm model "
+        f"(pip install timm) ({chosen})",
+    )
     what.add_argument(
         "--augmentation", help=f"one of {', '.join(AUGMENTATIONS.names())} ({chosen})"
     )
@@ -709,7 +715,8 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         action="append",
         type=key_value,
         metavar="KEY=VALUE",
-        help="backbone option (repeatable), e.g. width=64 (default: the backbone's)",
+        help="backbone option (repeatable), e.g. width=64, or a timm.create_model argument "
+        "such as drop_path_rate=0.1 (default: the backbone's)",
     )
 
     how = parser.add_argument_group("how to train")

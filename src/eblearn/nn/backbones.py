@@ -1,7 +1,10 @@
 """Backbones: the encoders whose features evaluation and export use.
 
 A backbone maps images ``(B, C, H, W)`` to features ``(B, feature_dim)`` and declares
-``in_channels`` and ``feature_dim``. Names are registered in :data:`BACKBONES`.
+``in_channels`` and ``feature_dim``. Names are registered in :data:`BACKBONES`; besides them,
+``timm:NAME`` builds any model of the optional package timm
+(:mod:`eblearn.nn.timm_backbones`). :func:`check_backbone_name` validates both kinds of name,
+:func:`build_backbone` builds them.
 """
 
 from __future__ import annotations
@@ -106,6 +109,15 @@ class ConvNet(Backbone):
         return self.layers
 
 
+SMALL_STEM_MAX_PX = 64
+"""Images of at most this side get the small-image stem by default (ResNets, RegNets)."""
+
+
+def _small_stem(image_size: int, cifar_stem: bool | None) -> bool:
+    """``cifar_stem`` if given, else whether ``image_size <= SMALL_STEM_MAX_PX``."""
+    return image_size <= SMALL_STEM_MAX_PX if cifar_stem is None else cifar_stem
+
+
 class ResNet(Backbone):
     """torchvision's ResNet without its classifier, optionally with a CIFAR stem.
 
@@ -147,6 +159,72 @@ class ResNet(Backbone):
         return self.net
 
 
+REGNETS: dict[str, int] = {
+    "regnet_x_400mf": 400,
+    "regnet_y_400mf": 440,
+    "regnet_y_800mf": 784,
+    "regnet_y_1_6gf": 888,
+}
+"""The torchvision RegNets eblearn registers, with their feature sizes (``fc.in_features``)."""
+
+
+class RegNet(Backbone):
+    """torchvision's RegNet (X or Y) without its classifier, optionally with a small-image stem.
+
+    A RegNet [0] is a stem (3×3 stride-2 convolution, 32 channels), four stages of residual
+    bottleneck blocks whose widths and depths follow a quantized linear rule (Y adds
+    squeeze-and-excitation), then global average pooling: ``features = pool(trunk(stem(x)))``.
+    Its total stride is 32, so a 32-px image would reach the last stage at 1×1. The
+    small-image stem, like ResNet's CIFAR stem, gives the stem convolution stride 1 (total
+    stride 16: 2×2 at 32 px); the weights keep their shapes.
+
+    [0] Radosavovic et al., Designing Network Design Spaces, CVPR 2020,
+        https://arxiv.org/abs/2003.13678
+
+    Args:
+        arch: A torchvision RegNet name, one of :data:`REGNETS`.
+        in_channels: Image channels, 1 or 3.
+        cifar_stem: Use the stride-1 small-image stem.
+
+    Example:
+        >>> import torch
+        >>> RegNet("regnet_y_400mf", in_channels=1, cifar_stem=True)(
+        ...     torch.zeros(2, 1, 16, 16)
+        ... ).shape
+        torch.Size([2, 440])
+    """
+
+    def __init__(
+        self, arch: str = "regnet_y_400mf", in_channels: int = 3, cifar_stem: bool = False
+    ) -> None:
+        super().__init__()
+        from torchvision import models
+
+        _check_channels(in_channels)
+        if arch not in REGNETS:
+            raise ValueError(f"RegNet arch must be one of {', '.join(REGNETS)}, got {arch!r}")
+        net = getattr(models, arch)(weights=None)
+        stem_width = net.stem[0].out_channels
+        if cifar_stem or in_channels != 3:
+            stride = 1 if cifar_stem else 2
+            net.stem[0] = nn.Conv2d(
+                in_channels, stem_width, 3, stride=stride, padding=1, bias=False
+            )
+        self.feature_dim = net.fc.in_features
+        net.fc = nn.Identity()
+        self.net = net
+        self.in_channels = in_channels
+        self.arch = arch
+        self.stem_width = stem_width
+        self.cifar_stem = cifar_stem
+
+    def features(self, images: Tensor) -> Tensor:
+        return self.net(images)
+
+    def standalone(self) -> nn.Module:
+        return self.net
+
+
 BackboneBuilder = Callable[..., Backbone]
 
 BACKBONES: Registry[BackboneBuilder] = Registry("backbone")
@@ -164,8 +242,7 @@ def resnet18(
     in_channels: int = 3, image_size: int = 224, cifar_stem: bool | None = None
 ) -> Backbone:
     """ResNet-18 (512-d features); CIFAR stem for images of 64 px or less."""
-    stem = image_size <= 64 if cifar_stem is None else cifar_stem
-    return ResNet(18, in_channels=in_channels, cifar_stem=stem)
+    return ResNet(18, in_channels=in_channels, cifar_stem=_small_stem(image_size, cifar_stem))
 
 
 @BACKBONES.register("resnet50")
@@ -173,19 +250,73 @@ def resnet50(
     in_channels: int = 3, image_size: int = 224, cifar_stem: bool | None = None
 ) -> Backbone:
     """ResNet-50 (2048-d features); CIFAR stem for images of 64 px or less."""
-    stem = image_size <= 64 if cifar_stem is None else cifar_stem
-    return ResNet(50, in_channels=in_channels, cifar_stem=stem)
+    return ResNet(50, in_channels=in_channels, cifar_stem=_small_stem(image_size, cifar_stem))
+
+
+def _regnet_builder(arch: str) -> BackboneBuilder:
+    """The registry entry of one torchvision RegNet (the same options as the ResNets')."""
+
+    def build(
+        in_channels: int = 3, image_size: int = 224, cifar_stem: bool | None = None
+    ) -> Backbone:
+        return RegNet(arch, in_channels=in_channels, cifar_stem=_small_stem(image_size, cifar_stem))
+
+    _, family, *size = arch.split("_")  # regnet_y_1_6gf -> y, [1, 6gf]
+    label = f"RegNet{family.upper()}-{'.'.join(size).upper()}"
+    build.__name__ = build.__qualname__ = arch
+    build.__doc__ = (
+        f"torchvision {label} ({REGNETS[arch]}-d features); stride-1 stem for images of "
+        f"{SMALL_STEM_MAX_PX} px or less."
+    )
+    return build
+
+
+for _arch in REGNETS:
+    BACKBONES.register(_arch, _regnet_builder(_arch))
+
+
+def check_backbone_name(name: str) -> None:
+    """Raises unless ``name`` is a registered backbone or ``timm:NAME`` of a timm model.
+
+    Reads nothing and builds nothing (``timm:`` names import timm to look the name up).
+
+    Raises:
+        ValueError: On an unknown name (listing the registered ones, or timm's closest).
+        ImportError: On a ``timm:`` name when timm is not installed (``pip install timm``).
+    """
+    from eblearn.nn import timm_backbones
+
+    if name.startswith(timm_backbones.TIMM_PREFIX):
+        timm_backbones.check_timm_name(name[len(timm_backbones.TIMM_PREFIX) :])
+        return
+    if name in BACKBONES:
+        return
+    hint = timm_backbones.prefix_hint(name)
+    raise ValueError(
+        f"unknown backbone {name!r}; valid backbones: {', '.join(BACKBONES.names())}, or "
+        f"{timm_backbones.TIMM_PREFIX}NAME for a timm model{hint}"
+    )
 
 
 def build_backbone(name: str, in_channels: int, image_size: int, **kwargs: object) -> Backbone:
-    """Builds a registered backbone for images of ``in_channels`` channels and side ``image_size``.
+    """Builds a backbone for images of ``in_channels`` channels and side ``image_size``.
+
+    ``name`` is a registered name or ``timm:NAME``; ``kwargs`` are the registered builder's
+    options, or for timm extra keyword arguments of ``timm.create_model`` (``img_size=32``).
 
     Raises:
         ValueError: On an unknown name or option (listing the valid ones) or a channel count
             it cannot take.
+        ImportError: On a ``timm:`` name when timm is not installed.
     """
     import inspect
 
+    check_backbone_name(name)
+    from eblearn.nn import timm_backbones
+
+    if name.startswith(timm_backbones.TIMM_PREFIX):
+        model = name[len(timm_backbones.TIMM_PREFIX) :]
+        return timm_backbones.TimmBackbone(model, in_channels, image_size, **kwargs)
     builder = BACKBONES.get(name)
     accepted = [
         p for p in inspect.signature(builder).parameters if p not in ("in_channels", "image_size")

@@ -358,7 +358,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
     from eblearn.data.augment import AUGMENTATIONS, default_augmentation
     from eblearn.data.registry import default_data_root
     from eblearn.methods.base import METHODS
-    from eblearn.nn.backbones import BACKBONES
+    from eblearn.nn.backbones import check_backbone_name
 
     check_types(config, "config")
     method = METHODS.get(config.method)
@@ -382,7 +382,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
             raise ValueError(f"{key} must be >= 0, got {value!r}")
     image_size = config.image_size or max(MIN_IMAGE_SIZE, native_size)
     backbone = config.backbone or ("convnet" if image_size <= 32 else "resnet18")
-    BACKBONES.get(backbone)
+    check_backbone_name(backbone)
     augmentation = (
         config.augmentation
         or method.preferred_augmentation(channels)
