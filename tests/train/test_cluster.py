@@ -83,7 +83,7 @@ def test_num_nodes_resolves_and_is_range_and_type_checked():
     assert resolve(TrainConfig(), channels=1, native_size=8).world_size == 1
     with pytest.raises(ValueError, match="num_nodes must be >= 1, got 0"):
         resolve(TrainConfig(num_nodes=0), channels=1, native_size=8)
-    with pytest.raises(ValueError, match="num_nodes must be an integer, got 1.5"):
+    with pytest.raises(ValueError, match=r"num_nodes must be an integer, got 1\.5"):
         TrainConfig.from_dict({"num_nodes": 1.5})
     with pytest.raises(ValueError, match="num_nodes must be an integer, got 'two'"):
         TrainConfig.from_dict({"num_nodes": "two"})
@@ -156,3 +156,29 @@ def test_the_command_line_refuses_several_nodes_without_a_launcher(tmp_path, mon
     assert "--num-nodes 2 needs one process per device on each of 2 machines" in err
     assert "torchrun --nnodes 2" in err and "srun --nodes 2" in err
     assert not run_dir.exists()
+
+
+def test_other_ranks_resume_from_the_folder_that_rank_zero_holds(tmp_path, monkeypatch):
+    """Rank 0 locks the folder before the other ranks validate the same resume request."""
+    from eblearn.app.run_folder import FolderInUseError, Mode
+    from eblearn.app.train import LAST_CHECKPOINT, prepare_training, train_folder
+    from eblearn.train.checkpoint import save_checkpoint
+
+    for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "SLURM_PROCID", "SLURM_NODEID"):
+        monkeypatch.delenv(name, raising=False)
+    run_dir = tmp_path / "run"
+    request = TrainConfig(
+        epochs=2, batch_size=8, backbone_args={"width": 2}, method_args={"projector_dims": [8]}
+    )
+    saved = resolve(request, channels=1, native_size=8, run_dir=str(run_dir))
+    folder = train_folder(run_dir)
+    with folder.claimed(Mode.NEW):
+        folder.write_yaml("config.yaml", saved.to_dict())
+        save_checkpoint({"state_dict": {}, "epoch": 0}, folder.file(LAST_CHECKPOINT))
+    resume = TrainConfig(run_dir=str(run_dir))
+    with folder.claimed(Mode.RESUME):  # what rank 0 holds while training
+        with pytest.raises(FolderInUseError, match="is in use"):
+            prepare_training(resume, resume=True)  # a second rank 0 is refused
+        monkeypatch.setenv("RANK", "1")
+        plan = prepare_training(resume, resume=True)
+    assert plan.config == saved and plan.mode is Mode.RESUME

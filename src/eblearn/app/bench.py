@@ -280,8 +280,8 @@ def prepare_bench(
 
     Raises:
         ValueError: On an empty or repeated method list, an unknown method, a bad option or
-            hyper-parameter of any method, ``devices > 1`` or ``num_nodes > 1``, or a run folder that may not be
-            used; nothing is written then.
+            hyper-parameter of any method, ``devices > 1`` or ``num_nodes > 1``, or a run
+            folder that may not be used; nothing is written then.
     """
     from eblearn.app.train import prepare_training
 

@@ -583,6 +583,8 @@ examples:
   eblearn train --method-arg projector_dims=[1024,1024,1024] --method-arg nu_param=2
   eblearn train --config my_run.yaml --seed 1     # YAML keys are the long options, with _
   eblearn train --run-dir runs/mine --resume      # continue an interrupted run
+  torchrun --nnodes 2 --nproc-per-node 4 --node-rank 0 --master-addr HOST -m eblearn.cli \
+      train --num-nodes 2 --devices 4 --run-dir /shared/run   # on each machine (its rank)
 
 A run folder receives config.yaml, checkpoints/last.ckpt (every epoch, written atomically),
 log.csv, encoder.pt, results.json, loss_curve.png and embedding.png. Data without labels (a
