@@ -111,6 +111,7 @@ def no_training(monkeypatch):
             "vicreg: method 'vicreg' has no hyper-parameter(s) nu; valid: projector_dims",
         ),
         (["--methods", "simclr", "--devices", "2"], "trains each method on one device"),
+        (["--methods", "simclr", "--num-nodes", "2"], "--devices 1 --num-nodes 2"),
         (["--methods", "simclr", "--data", "cifar11"], "unknown dataset 'cifar11'"),
     ],
 )

@@ -280,8 +280,8 @@ def prepare_bench(
 
     Raises:
         ValueError: On an empty or repeated method list, an unknown method, a bad option or
-            hyper-parameter of any method, ``devices > 1``, or a run folder that may not be
-            used; nothing is written then.
+            hyper-parameter of any method, ``devices > 1`` or ``num_nodes > 1``, or a run
+            folder that may not be used; nothing is written then.
     """
     from eblearn.app.train import prepare_training
 
@@ -292,10 +292,11 @@ def prepare_bench(
         raise ValueError(f"--methods names {', '.join(map(repr, repeated))} more than once")
     for method in methods:
         METHODS.get(method)
-    if base.devices != 1:
+    if base.devices != 1 or base.num_nodes != 1:
         raise ValueError(
-            f"eblearn bench trains each method on one device, got --devices {base.devices}; "
-            "train a method on several devices with eblearn train --devices"
+            f"eblearn bench trains each method on one device, got --devices {base.devices} "
+            f"--num-nodes {base.num_nodes}; train a method on several devices with eblearn "
+            "train --devices (and --num-nodes)"
         )
     folder = bench_folder(run_dir or default_run_path("bench", base.data.partition(":")[0]))
     mode = Mode.OVERWRITE if overwrite else Mode.NEW

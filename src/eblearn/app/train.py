@@ -89,8 +89,14 @@ def train_folder(path: str | os.PathLike[str]) -> RunFolder:
 
 
 def is_launched_worker() -> bool:
-    """True in the processes a DDP launcher starts for local ranks above 0."""
-    return int(os.environ.get("LOCAL_RANK", "0")) > 0
+    """True in every training process but the global rank 0 (which alone writes the folder).
+
+    The ranks are read from the environment that Lightning's own launcher (``--devices``),
+    ``torchrun`` or SLURM set (:func:`eblearn.train.cluster.is_global_zero`).
+    """
+    from eblearn.train.cluster import is_global_zero
+
+    return not is_global_zero()
 
 
 @dataclass
@@ -149,7 +155,8 @@ def prepare_training(
         if request.run_dir is None:
             raise ValueError("--resume needs the run folder: pass --run-dir RUN_DIR")
         folder = train_folder(request.run_dir)
-        folder.check(Mode.RESUME)
+        if not is_launched_worker():  # the other ranks find the folder locked by rank 0
+            folder.check(Mode.RESUME)
         saved = read_run_config(folder.path)
         from eblearn.train.checkpoint import load_checkpoint
 
@@ -172,6 +179,8 @@ def prepare_training(
     run_dir = (
         Path(request.run_dir)
         if request.run_dir
+        else Path(os.environ[RUN_DIR_ENV])
+        if is_launched_worker() and os.environ.get(RUN_DIR_ENV)  # the folder rank 0 chose
         else default_run_path(request.method, request.data.partition(":")[0])
     )
     config = resolve(request, data.channels, data.image_size, str(run_dir))
@@ -604,6 +613,8 @@ examples:
   eblearn train --method-arg projector_dims=[1024,1024,1024] --method-arg nu_param=2
   eblearn train --config my_run.yaml --seed 1     # YAML keys are the long options, with _
   eblearn train --run-dir runs/mine --resume      # continue an interrupted run
+  torchrun --nnodes 2 --nproc-per-node 4 --node-rank 0 --master-addr HOST -m eblearn.cli \
+      train --num-nodes 2 --devices 4 --run-dir /shared/run   # on each machine (its rank)
 
 A run folder receives config.yaml, checkpoints/last.ckpt (every epoch, written atomically),
 log.csv, encoder.pt, results.json, loss_curve.png and embedding.png. Data without labels (a
@@ -753,7 +764,15 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     add_precision(how)
     how.add_argument("--accelerator", choices=ACCELERATORS, help="(default: auto)")
     how.add_argument(
-        "--devices", type=positive_int, help="devices; >1 trains with DDP (default: 1)"
+        "--devices",
+        type=positive_int,
+        help="devices per machine; >1 process in all trains with DDP (default: 1)",
+    )
+    how.add_argument(
+        "--num-nodes",
+        type=positive_int,
+        metavar="N",
+        help="machines; >1 must be started by torchrun or srun on each (default: 1)",
     )
     how.add_argument(
         "--no-online-probe",

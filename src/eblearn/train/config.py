@@ -70,7 +70,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 GENERIC_DEFAULTS: dict[str, Any] = {"epochs": 100, "optimizer": "lars", "method_args": {}}
 
-ADDED_KEYS: dict[str, Any] = {"time_budget": 0.0, "eval_every": 0, "eval_data": ""}
+ADDED_KEYS: dict[str, Any] = {"time_budget": 0.0, "eval_every": 0, "eval_data": "", "num_nodes": 1}
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
 RESUMABLE_OPTIONS = ("run_dir", "progress_bar", "data_root", "download", "accelerator")
@@ -106,7 +106,10 @@ class TrainConfig:
             ``channels_last`` where bf16 is native and a short probe measures it at least
             1.15× faster for this backbone and batch, else ``32``.
         accelerator: ``auto``, ``cpu``, ``gpu`` (``cuda``) or ``mps``.
-        devices: Number of devices; more than one trains with DDP.
+        devices: Number of devices per machine; more than one process in all trains with DDP.
+        num_nodes: Number of machines; more than one needs a launcher that starts the
+            processes on every machine (``torchrun`` or SLURM's ``srun``, see
+            :mod:`eblearn.train.cluster`).
         online_probe: Train a linear probe on detached features during pretraining.
         knn_k, knn_temperature: The kNN evaluation's neighbours and vote temperature.
         run_dir: Run folder; default ``runs/<method>-<data>-<time>``.
@@ -140,6 +143,7 @@ class TrainConfig:
     precision: str = "auto"
     accelerator: str = "auto"
     devices: int = 1
+    num_nodes: int = 1
     online_probe: bool = True
     knn_k: int = 20
     knn_temperature: float = 0.07
@@ -210,6 +214,7 @@ class RunConfig:
     precision: str
     accelerator: str
     devices: int
+    num_nodes: int
     online_probe: bool
     knn_k: int
     knn_temperature: float
@@ -218,6 +223,12 @@ class RunConfig:
     time_budget: float
     eval_every: int
     eval_data: str
+
+    @property
+    def world_size(self) -> int:
+        """Training processes in all: ``devices × num_nodes`` (the global batch is this many
+        times ``batch_size``)."""
+        return self.devices * self.num_nodes
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -364,7 +375,15 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
     method = METHODS.get(config.method)
     name = config.data.partition(":")[0]
     defaults = DATASET_DEFAULTS.get(name, GENERIC_DEFAULTS)
-    for key in ("image_size", "epochs", "batch_size", "devices", "knn_k", "eval_every"):
+    for key in (
+        "image_size",
+        "epochs",
+        "batch_size",
+        "devices",
+        "num_nodes",
+        "knn_k",
+        "eval_every",
+    ):
         value = getattr(config, key)
         if value is not None and value < 1:
             raise ValueError(f"{key} must be >= 1, got {value!r}")
@@ -438,6 +457,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         precision=config.precision,
         accelerator=config.accelerator,
         devices=config.devices,
+        num_nodes=config.num_nodes,
         online_probe=config.online_probe,
         knn_k=config.knn_k,
         knn_temperature=config.knn_temperature,

@@ -14,6 +14,9 @@ method, batch and image size, and in float32 everywhere else:
    options, method, batch size, image size and device count in ``precision.json`` under
    ``$EBLEARN_CACHE``, else ``$XDG_CACHE_HOME/eblearn``, else ``~/.cache/eblearn``; a second
    run with the same key does not probe again.
+4. A run on several machines (``num_nodes > 1``) does not probe: each machine resolves
+   ``auto`` on its own, and their measurements could disagree, so it trains in float32
+   unless ``--precision bf16-mixed`` is given.
 
 Measured on a 2-core CPU with AMX (see BENCHMARKS.md and ``benchmarks/bench_precision.py``):
 a VICReg step on ResNet-18 (batch 64, 32 px) is about 10× faster in bf16 + ``channels_last``,
@@ -58,6 +61,9 @@ BF16_MARGIN = 1.15
 CACHE_ENV = "EBLEARN_CACHE"
 CACHE_FILE = "precision.json"
 CACHE_VERSION = 1
+SEVERAL_MACHINES = "several machines: not measured (give --precision bf16-mixed to use bf16)"
+"""Why a run on several machines trains in float32 under ``auto``: every machine resolves
+``auto`` by itself, and measured step times could lead them to different precisions."""
 BF16 = "bf16-mixed"
 FLOAT32 = "32"
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -74,8 +80,8 @@ class PrecisionChoice:
     Attributes:
         precision: ``32``, ``bf16-mixed`` or ``16-mixed``: what ``RunConfig.precision`` holds.
         channels_last: Whether the model and the views are in ``channels_last`` layout.
-        source: ``requested`` (not ``auto``), ``no native bf16``, ``measured``, ``cache`` or
-            ``probe failed: <error>``.
+        source: ``requested`` (not ``auto``), ``no native bf16``, ``several machines: ...``,
+            ``measured``, ``cache`` or ``probe failed: <error>``.
         float32_step_s: Median seconds of a float32 step (``None`` without a probe).
         bf16_step_s: Median seconds of a bf16 + ``channels_last`` step.
         machine: The CPU model or GPU name the decision was made on.
@@ -307,6 +313,9 @@ def choose_precision(
     machine = machine_name(device) if device is not None else config.accelerator
     if device is None or not (native_bf16(device) if native is None else native):
         choice = PrecisionChoice(FLOAT32, False, "no native bf16", machine=machine)
+        return dataclasses.replace(config, precision=FLOAT32), choice
+    if config.num_nodes > 1:  # each machine would measure, and might choose, on its own
+        choice = PrecisionChoice(FLOAT32, False, SEVERAL_MACHINES, machine=machine)
         return dataclasses.replace(config, precision=FLOAT32), choice
     path = cache_file if cache_file is not None else cache_path()
     key = cache_key(config, machine)

@@ -23,6 +23,7 @@ from eblearn.nn.backbones import build_backbone
 from eblearn.train.budget import TimeBudget
 from eblearn.train.callbacks import AtomicCheckpointIO, EpochCheckpoint, KnnMonitor
 from eblearn.train.checkpoint import CheckpointError, load_checkpoint
+from eblearn.train.cluster import check_nodes
 from eblearn.train.config import RunConfig
 from eblearn.train.history import RunHistory
 from eblearn.train.module import PretrainModule, index_loader
@@ -69,7 +70,7 @@ def build_components(
             f"{config.backbone_args} at {config.image_size} px: {error}"
         ) from None
     method_args = dict(config.method_args)
-    if config.devices > 1 and METHODS.get(config.method).batch_statistics:
+    if config.world_size > 1 and METHODS.get(config.method).batch_statistics:
         method_args.setdefault("gather_distributed", True)
     try:
         method = build_method(config.method, backbone, **method_args)
@@ -90,15 +91,18 @@ def check_batch(config: RunConfig, method: Method, n_images: int) -> None:
             f"batch size {config.batch_size} is too small for {config.method!r}: its loss uses "
             f"batch statistics and needs at least {method.min_batch_size} samples per batch"
         )
-    if config.batch_size * config.devices > n_images:
+    if config.batch_size * config.world_size > n_images:
         raise ValueError(
-            f"batch size {config.batch_size} × {config.devices} device(s) exceeds the "
+            f"batch size {config.batch_size} × {config.world_size} process(es) exceeds the "
             f"{n_images} pretraining images; lower --batch-size"
         )
 
 
 def check_accelerator(config: RunConfig) -> None:
-    """Raises ``ValueError`` if the requested accelerator or device count is not available."""
+    """Raises ``ValueError`` if the requested accelerator or device count is not available,
+    or if a run on several machines was not started by ``torchrun`` or SLURM
+    (:func:`~eblearn.train.cluster.check_nodes`)."""
+    check_nodes(config.num_nodes, config.devices)
     if config.accelerator in ("gpu", "cuda"):
         if not torch.cuda.is_available():
             raise ValueError(
@@ -180,7 +184,7 @@ def fit(
         method, augment, config, data.pretrain_images, pretrain_labels, data.num_classes
     )
     loader = index_loader(len(data.pretrain_images), config.batch_size, config.seed)
-    steps_per_epoch = max(1, len(loader) // config.devices)
+    steps_per_epoch = max(1, len(loader) // config.world_size)
     budget: list[Callback] = []
     start = started_at if started_at is not None else clock()
     if config.time_budget:
@@ -202,8 +206,9 @@ def fit(
         max_epochs=config.epochs,
         accelerator=config.accelerator,
         devices=config.devices,
-        strategy="ddp" if config.devices > 1 else "auto",
-        sync_batchnorm=config.devices > 1 and uses_gpu(config),  # SyncBatchNorm needs GPUs
+        num_nodes=config.num_nodes,  # the ranks come from torchrun's or SLURM's environment
+        strategy="ddp" if config.world_size > 1 else "auto",
+        sync_batchnorm=config.world_size > 1 and uses_gpu(config),  # SyncBatchNorm needs GPUs
         precision=resolve_precision(config),  # type: ignore[arg-type]
         deterministic=config.deterministic,
         logger=RunHistory(log_path, keep_epochs_below=resume_epoch),
