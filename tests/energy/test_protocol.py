@@ -35,8 +35,10 @@ from eblearn.latent import (
     LISTA,
     PCA,
     VAE,
+    VQVAE,
     BottleneckAutoencoder,
     ConditionalVAE,
+    ContractiveAutoencoder,
     ConvSparseAutoencoder,
     DenoisingAutoencoder,
     DictionaryLearning,
@@ -135,6 +137,16 @@ LATENT_BUILDERS: dict[str, Callable[[], Data]] = {
         ConditionalVAE(3, 4, code_dim=2, hidden=8),
         clusters(dtype=torch.float32)[:8],
         torch.randn(8, 3),
+    ),
+    "vqvae": lambda: (
+        VQVAE(4, n_codes=5, code_dim=2, n_positions=2, hidden=(8,)),
+        clusters(dtype=torch.float32)[:8],
+        None,
+    ),
+    "contractive-autoencoder": lambda: (
+        ContractiveAutoencoder(4, 3, lam=0.1),
+        clusters(dtype=torch.float32)[:8],
+        None,
     ),
 }
 

@@ -1,10 +1,11 @@
 """Latent-variable models written as energies, with their free energies and inference.
 
 Architectural (the volume of low energy is bounded by construction): :class:`PCA`,
-:class:`KMeans`, :class:`GaussianMixture`, :class:`BottleneckAutoencoder`.
+:class:`KMeans`, :class:`GaussianMixture`, :class:`BottleneckAutoencoder`, :class:`VQVAE`.
 Regularized (a penalty limits it): sparse coding (:func:`ista`, :func:`fista`, :func:`admm`,
 :class:`SparseCoder`, :class:`DictionaryLearning`), :class:`LISTA`,
-:class:`SparseAutoencoder`, :class:`ConvSparseAutoencoder`, :class:`VAE`,
+:class:`SparseAutoencoder`, :class:`ConvSparseAutoencoder`, :class:`ContractiveAutoencoder`,
+:class:`VAE`,
 :class:`ConditionalVAE` (with latent dropout).
 Contrastive by corruption (off-manifold points are mapped back):
 :class:`DenoisingAutoencoder`, :class:`MaskedAutoencoder`.
@@ -22,6 +23,7 @@ from eblearn.latent.autoencoders import (
     SparseAutoencoder,
     corrupt,
 )
+from eblearn.latent.contractive import ContractiveAutoencoder, contraction_penalty
 from eblearn.latent.cvae import (
     ConditionalVAE,
     DeterministicPredictor,
@@ -51,6 +53,13 @@ from eblearn.latent.sparse_coding import (
 from eblearn.latent.training import fit_model
 from eblearn.latent.vae import VAE, gaussian_kl, mlp_vae, reparameterize
 from eblearn.latent.vit import VisionTransformer, patchify, unpatchify
+from eblearn.latent.vqvae import (
+    VQVAE,
+    codebook_usage,
+    nearest_code,
+    straight_through,
+    vq_terms,
+)
 from eblearn.registry import Registry
 
 LATENT_MODELS: Registry[type] = Registry("latent model")
@@ -69,6 +78,8 @@ for _name, _model in (
     ("lista", LISTA),
     ("vae", VAE),
     ("cvae", ConditionalVAE),
+    ("vqvae", VQVAE),
+    ("contractive-autoencoder", ContractiveAutoencoder),
 ):
     LATENT_MODELS.register(_name, _model)
 
@@ -77,9 +88,11 @@ __all__ = [
     "LISTA",
     "PCA",
     "VAE",
+    "VQVAE",
     "BottleneckAutoencoder",
     "BouncingBalls",
     "ConditionalVAE",
+    "ContractiveAutoencoder",
     "ConvSparseAutoencoder",
     "DenoisingAutoencoder",
     "DeterministicPredictor",
@@ -97,6 +110,8 @@ __all__ = [
     "admm",
     "best_of_k",
     "bouncing_balls",
+    "codebook_usage",
+    "contraction_penalty",
     "corrupt",
     "drop_latent",
     "fista",
@@ -111,12 +126,15 @@ __all__ = [
     "mlp",
     "mlp_vae",
     "mode_coverage",
+    "nearest_code",
     "patchify",
     "random_masking",
     "reparameterize",
     "soft_threshold",
     "sparse_coding_energy",
+    "straight_through",
     "train_lista",
     "unpatchify",
     "update_atoms",
+    "vq_terms",
 ]
