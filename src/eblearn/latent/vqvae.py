@@ -44,7 +44,7 @@ def nearest_code(vectors: Tensor, codebook: Tensor) -> Tensor:
     ``(K, D)``; returns indices ``(M,)`` (the lowest index on ties).
 
     Example:
-        >>> nearest_code(torch.tensor([[0.9, 0.0], [0.0, -2.0]]), torch.eye(2))
+        >>> nearest_code(torch.tensor([[0.9, 0.0], [0.0, 2.0]]), torch.eye(2))
         tensor([0, 1])
     """
     # ||v - e||² = ||v||² - 2 v·e + ||e||²; ||v||² does not change the argmin.
