@@ -11,8 +11,8 @@ levels). The table gives the test reconstruction error ``||y - ŷ||²`` per digi
 (code index, or level of a unit) over the test digits against the alphabet size, and the
 fraction of the alphabet used. The unquantized bottleneck (32-bit floats) is a reference row.
 
-    PYTHONPATH=src python benchmarks/bench_vqvae.py            # full: about 1–3 minutes on 2 CPU cores
-    PYTHONPATH=src python benchmarks/bench_vqvae.py --epochs 2 # tiny: a few seconds
+    PYTHONPATH=src python benchmarks/bench_vqvae.py             # about 1-3 min on 2 cores
+    PYTHONPATH=src python benchmarks/bench_vqvae.py --epochs 2  # tiny: seconds
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def bottleneck_rows(train: Tensor, test: Tensor, units: int, levels: int, args) 
             f"{perplexity:.1f} / {levels}",
             f"{used:.2f}",
         ],
-        [f"{name}, unquantized (float32)", f"{units * 32} (nominal)", f"{float_error:.2f}", "–", "–"],
+        [f"{name}, unquantized (float32)", f"{units * 32} (nominal)", f"{float_error:.2f}"]
+        + ["–", "–"],
     ]
 
 
