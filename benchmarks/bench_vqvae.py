@@ -92,8 +92,13 @@ def bottleneck_rows(train: Tensor, test: Tensor, units: int, levels: int, args) 
             f"{perplexity:.1f} / {levels}",
             f"{used:.2f}",
         ],
-        [f"{name}, unquantized (float32)", f"{units * 32} (nominal)", f"{float_error:.2f}"]
-        + ["–", "–"],
+        [
+            f"{name}, unquantized (float32)",
+            f"{units * 32} (nominal)",
+            f"{float_error:.2f}",
+            "–",
+            "–",
+        ],
     ]
 
 
