@@ -45,6 +45,8 @@ from eblearn.latent import (
     GaussianMixture,
     KMeans,
     MaskedAutoencoder,
+    NoisyAutoencoder,
+    SaturatingAutoencoder,
     SparseAutoencoder,
     SparseCoder,
     VisionTransformer,
@@ -145,6 +147,16 @@ LATENT_BUILDERS: dict[str, Callable[[], Data]] = {
     ),
     "contractive-autoencoder": lambda: (
         ContractiveAutoencoder(4, 3, lam=0.1),
+        clusters(dtype=torch.float32)[:8],
+        None,
+    ),
+    "saturating-autoencoder": lambda: (
+        SaturatingAutoencoder(4, 3, eta=0.1),
+        clusters(dtype=torch.float32)[:8],
+        None,
+    ),
+    "noisy-autoencoder": lambda: (
+        NoisyAutoencoder(4, 3, hidden=(8,)),
         clusters(dtype=torch.float32)[:8],
         None,
     ),

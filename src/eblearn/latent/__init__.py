@@ -5,7 +5,7 @@ Architectural (the volume of low energy is bounded by construction): :class:`PCA
 Regularized (a penalty limits it): sparse coding (:func:`ista`, :func:`fista`, :func:`admm`,
 :class:`SparseCoder`, :class:`DictionaryLearning`), :class:`LISTA`,
 :class:`SparseAutoencoder`, :class:`ConvSparseAutoencoder`, :class:`ContractiveAutoencoder`,
-:class:`VAE`,
+:class:`SaturatingAutoencoder`, :class:`NoisyAutoencoder`, :class:`VAE`,
 :class:`ConditionalVAE` (with latent dropout).
 Contrastive by corruption (off-manifold points are mapped back):
 :class:`DenoisingAutoencoder`, :class:`MaskedAutoencoder`.
@@ -39,7 +39,13 @@ from eblearn.latent.lista import LISTA, iterations_to_reach, train_lista
 from eblearn.latent.mae import MAEDecoder, MaskedAutoencoder, masked_autoencode, random_masking
 from eblearn.latent.moving_shapes import BouncingBalls, bouncing_balls
 from eblearn.latent.nets import ImageDecoder, mlp
+from eblearn.latent.noisy import NoisyAutoencoder, project_to_ball
 from eblearn.latent.pca import PCA
+from eblearn.latent.saturating import (
+    SaturatingAutoencoder,
+    complementary_nonlinearity,
+    saturating_activation,
+)
 from eblearn.latent.sparse_coding import (
     SparseCoder,
     SparseCodes,
@@ -80,6 +86,8 @@ for _name, _model in (
     ("cvae", ConditionalVAE),
     ("vqvae", VQVAE),
     ("contractive-autoencoder", ContractiveAutoencoder),
+    ("saturating-autoencoder", SaturatingAutoencoder),
+    ("noisy-autoencoder", NoisyAutoencoder),
 ):
     LATENT_MODELS.register(_name, _model)
 
@@ -102,7 +110,9 @@ __all__ = [
     "KMeans",
     "MAEDecoder",
     "MaskedAutoencoder",
+    "NoisyAutoencoder",
     "NotFittedError",
+    "SaturatingAutoencoder",
     "SparseAutoencoder",
     "SparseCoder",
     "SparseCodes",
@@ -111,6 +121,7 @@ __all__ = [
     "best_of_k",
     "bouncing_balls",
     "codebook_usage",
+    "complementary_nonlinearity",
     "contraction_penalty",
     "corrupt",
     "drop_latent",
@@ -128,8 +139,10 @@ __all__ = [
     "mode_coverage",
     "nearest_code",
     "patchify",
+    "project_to_ball",
     "random_masking",
     "reparameterize",
+    "saturating_activation",
     "soft_threshold",
     "sparse_coding_energy",
     "straight_through",
