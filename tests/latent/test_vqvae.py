@@ -124,6 +124,8 @@ def test_dead_code_restart_replaces_unused_codes():
     model = VQVAE(4, n_codes=6, code_dim=2, hidden=(8,), restart_after=2)
     with torch.no_grad():  # codes 0 and 1 near the data, codes 2..5 far away: never chosen
         model.codebook.copy_(torch.tensor([[0.0, 0.0], [0.1, 0.0]] + [[100.0, 100.0]] * 4))
+    assert model.steps_unused.tolist() == [2] * 6  # codes start as dead
+    model.steps_unused.zero_()  # as if all had just been used
     y = torch.randn(16, 4)
     model.train()
     model.loss_terms(y)  # step 1: codes 2..5 unused for one step
@@ -134,6 +136,17 @@ def test_dead_code_restart_replaces_unused_codes():
         assert float((z_e - code).pow(2).sum(1).min()) < 1e-10
     assert model.steps_unused[2:].tolist() == [0, 0, 0, 0]
     assert bool((terms["indices"] >= 2).any())  # assignments recomputed with the new codes
+    fresh = VQVAE(4, n_codes=6, code_dim=2, hidden=(8,), restart_after=5).train()
+    before = fresh.codebook.detach().clone()
+    with torch.no_grad():
+        used = set(nearest_code(fresh.encode(y).flatten(0, 1), before).tolist())
+    assert len(used) < 6
+    fresh.loss_terms(y)  # first step: every code it did not assign becomes an encoder output
+    z_e = fresh.encode(y).flatten(0, 1).detach()
+    for k in set(range(6)) - used:
+        assert float((z_e - fresh.codebook[k].detach()).pow(2).sum(1).min()) < 1e-10
+    for k in used:
+        torch.testing.assert_close(fresh.codebook[k].detach(), before[k])
     off = VQVAE(4, n_codes=6, code_dim=2, hidden=(8,), restart_after=0)
     assert off.restart_dead_codes(torch.zeros(3, 2)) == 0
 

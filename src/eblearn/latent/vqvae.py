@@ -107,8 +107,9 @@ class VQVAE(nn.Module):
 
     Dead codes: in training mode, :meth:`loss` counts, for each code, the steps since it was
     last assigned; a code unused for ``restart_after`` steps is re-initialized to a random
-    encoder output of the current batch (:meth:`restart_dead_codes`). ``restart_after=0``
-    turns restarts off.
+    encoder output of the current batch (:meth:`restart_dead_codes`). Codes start as dead,
+    so the first training step sets every code it leaves unassigned to an encoder output
+    (a data-dependent initialization). ``restart_after=0`` turns restarts off.
 
     Args:
         n_features: Input size.
@@ -153,7 +154,9 @@ class VQVAE(nn.Module):
         self.encoder = mlp([n_features, *hidden, n_positions * code_dim])
         self.decoder = mlp([n_positions * code_dim, *reversed(hidden), n_features])
         self.codebook = nn.Parameter(torch.randn(n_codes, code_dim) / math.sqrt(code_dim))
-        self.register_buffer("steps_unused", torch.zeros(n_codes, dtype=torch.long))
+        # Codes start as dead, so the first training step re-initializes every code it does
+        # not assign to an encoder output of that batch (a data-dependent initialization).
+        self.register_buffer("steps_unused", torch.full((n_codes,), restart_after))
 
     @property
     def bits(self) -> float:
