@@ -67,7 +67,7 @@ def vqvae_row(train: Tensor, test: Tensor, codes: int, positions: int, args) -> 
         f"{model.bits:g}",
         f"{error:.2f}",
         f"{perplexity:.1f} / {codes}",
-        f"{used:.2f}",
+        f"{used:.3f}",
     ]
 
 
@@ -90,7 +90,7 @@ def bottleneck_rows(train: Tensor, test: Tensor, units: int, levels: int, args) 
             f"{units * math.log2(levels):g}",
             f"{error:.2f}",
             f"{perplexity:.1f} / {levels}",
-            f"{used:.2f}",
+            f"{used:.3f}",
         ],
         [
             f"{name}, unquantized (float32)",
