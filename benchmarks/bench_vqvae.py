@@ -11,7 +11,7 @@ levels). The table gives the test reconstruction error ``||y - ŷ||²`` per digi
 (code index, or level of a unit) over the test digits against the alphabet size, and the
 fraction of the alphabet used. The unquantized bottleneck (32-bit floats) is a reference row.
 
-    PYTHONPATH=src python benchmarks/bench_vqvae.py             # about 1-3 min on 2 cores
+    PYTHONPATH=src python benchmarks/bench_vqvae.py             # about 10-15 min on 2 cores
     PYTHONPATH=src python benchmarks/bench_vqvae.py --epochs 2  # tiny: seconds
 """
 
