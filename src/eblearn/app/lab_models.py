@@ -19,10 +19,12 @@ Gibbs density otherwise, and Langevin / HMC chains on it. Each entry of
     bottleneck-autoencoder  F(y) = ||y - Dec(Enc(y))||² with a 1-D code, trained by Adam
     vae                     F(y) = -ELBO at the posterior mean, trained by Adam on the ELBO
 
-Left out: ``sparse-autoencoder``, ``denoising-autoencoder`` (defined in 2-D but redundant
-here with sparse coding and the bottleneck), ``lista`` (needs a trained dictionary and
-codes to imitate), and the image or sequence models ``conv-sparse-autoencoder``,
-``masked-autoencoder`` and ``cvae``, whose inputs are images or frames, not 2-D points.
+Left out: ``sparse-autoencoder``, ``denoising-autoencoder``, ``contractive-autoencoder``,
+``saturating-autoencoder``, ``noisy-autoencoder``, ``vqvae`` (defined in 2-D but not yet wired
+into the lab; the first two redundant here with sparse coding and the bottleneck),
+``lista`` (needs a trained dictionary and codes to imitate), and the image or sequence
+models ``conv-sparse-autoencoder``, ``masked-autoencoder`` and ``cvae``, whose inputs are
+images or frames, not 2-D points.
 """
 
 from __future__ import annotations

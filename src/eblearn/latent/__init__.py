@@ -2,10 +2,11 @@
 
 Architectural (the volume of low energy is bounded by construction): :class:`PCA`,
 :class:`KMeans`, :class:`GaussianMixture`, :class:`ICA` (a normalized density),
-:class:`BottleneckAutoencoder`.
+:class:`BottleneckAutoencoder`, :class:`VQVAE`.
 Regularized (a penalty limits it): sparse coding (:func:`ista`, :func:`fista`, :func:`admm`,
 :class:`SparseCoder`, :class:`DictionaryLearning`), :class:`LISTA`,
-:class:`SparseAutoencoder`, :class:`ConvSparseAutoencoder`, :class:`VAE`,
+:class:`SparseAutoencoder`, :class:`ConvSparseAutoencoder`, :class:`ContractiveAutoencoder`,
+:class:`SaturatingAutoencoder`, :class:`NoisyAutoencoder`, :class:`VAE`,
 :class:`ConditionalVAE` (with latent dropout).
 Contrastive by corruption (off-manifold points are mapped back):
 :class:`DenoisingAutoencoder`, :class:`MaskedAutoencoder`.
@@ -23,6 +24,7 @@ from eblearn.latent.autoencoders import (
     SparseAutoencoder,
     corrupt,
 )
+from eblearn.latent.contractive import ContractiveAutoencoder, contraction_penalty
 from eblearn.latent.cvae import (
     ConditionalVAE,
     DeterministicPredictor,
@@ -39,7 +41,13 @@ from eblearn.latent.lista import LISTA, iterations_to_reach, train_lista
 from eblearn.latent.mae import MAEDecoder, MaskedAutoencoder, masked_autoencode, random_masking
 from eblearn.latent.moving_shapes import BouncingBalls, bouncing_balls
 from eblearn.latent.nets import ImageDecoder, mlp
+from eblearn.latent.noisy import NoisyAutoencoder, project_to_ball
 from eblearn.latent.pca import PCA
+from eblearn.latent.saturating import (
+    SaturatingAutoencoder,
+    complementary_nonlinearity,
+    saturating_activation,
+)
 from eblearn.latent.sparse_coding import (
     SparseCoder,
     SparseCodes,
@@ -53,6 +61,13 @@ from eblearn.latent.sparse_coding import (
 from eblearn.latent.training import fit_model
 from eblearn.latent.vae import VAE, gaussian_kl, mlp_vae, reparameterize
 from eblearn.latent.vit import VisionTransformer, patchify, unpatchify
+from eblearn.latent.vqvae import (
+    VQVAE,
+    codebook_usage,
+    nearest_code,
+    straight_through,
+    vq_terms,
+)
 from eblearn.registry import Registry
 
 LATENT_MODELS: Registry[type] = Registry("latent model")
@@ -72,6 +87,10 @@ for _name, _model in (
     ("lista", LISTA),
     ("vae", VAE),
     ("cvae", ConditionalVAE),
+    ("vqvae", VQVAE),
+    ("contractive-autoencoder", ContractiveAutoencoder),
+    ("saturating-autoencoder", SaturatingAutoencoder),
+    ("noisy-autoencoder", NoisyAutoencoder),
 ):
     LATENT_MODELS.register(_name, _model)
 
@@ -81,9 +100,11 @@ __all__ = [
     "LISTA",
     "PCA",
     "VAE",
+    "VQVAE",
     "BottleneckAutoencoder",
     "BouncingBalls",
     "ConditionalVAE",
+    "ContractiveAutoencoder",
     "ConvSparseAutoencoder",
     "DenoisingAutoencoder",
     "DeterministicPredictor",
@@ -93,7 +114,9 @@ __all__ = [
     "KMeans",
     "MAEDecoder",
     "MaskedAutoencoder",
+    "NoisyAutoencoder",
     "NotFittedError",
+    "SaturatingAutoencoder",
     "SparseAutoencoder",
     "SparseCoder",
     "SparseCodes",
@@ -101,6 +124,9 @@ __all__ = [
     "admm",
     "best_of_k",
     "bouncing_balls",
+    "codebook_usage",
+    "complementary_nonlinearity",
+    "contraction_penalty",
     "corrupt",
     "drop_latent",
     "fista",
@@ -115,12 +141,17 @@ __all__ = [
     "mlp",
     "mlp_vae",
     "mode_coverage",
+    "nearest_code",
     "patchify",
+    "project_to_ball",
     "random_masking",
     "reparameterize",
+    "saturating_activation",
     "soft_threshold",
     "sparse_coding_energy",
+    "straight_through",
     "train_lista",
     "unpatchify",
     "update_atoms",
+    "vq_terms",
 ]
