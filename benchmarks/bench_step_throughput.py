@@ -92,15 +92,19 @@ def lightly_installed() -> bool:
 
 
 def step_timer(
-    module: nn.Module, views: list[Tensor], device: torch.device | None = None
+    module: nn.Module,
+    views: list[Tensor],
+    device: torch.device | None = None,
+    wall: bool = False,
 ) -> Callable[[int], float]:
     """A function running ``n`` training steps of ``module`` and returning seconds per step:
-    this process's CPU time on the CPU, synchronized wall-clock time on CUDA."""
+    this process's CPU time on the CPU (wall-clock with ``wall``), synchronized wall-clock
+    time on CUDA."""
     device = device or torch.device("cpu")
     module.to(device)
     views = [v.to(device) for v in views]
     cuda = device.type == "cuda"
-    clock = time.perf_counter if cuda else time.process_time
+    clock = time.perf_counter if cuda or wall else time.process_time
     optimizer = torch.optim.SGD(
         [p for p in module.parameters() if p.requires_grad], lr=1e-3, momentum=0.9
     )
@@ -131,6 +135,7 @@ def build_timers(
     recipe: Recipe,
     order: list[str],
     device: torch.device | None = None,
+    wall: bool = False,
 ) -> dict[str, Callable[[int], float]]:
     """Fresh modules for each implementation, created in ``order``."""
     builders: dict[str, Callable[[], nn.Module]] = {
@@ -143,7 +148,16 @@ def build_timers(
         ),
         "lightly": lambda: lightly_method(name, copy.deepcopy(backbone), recipe),
     }
-    return {key: step_timer(builders[key](), views, device) for key in order}
+    return {key: step_timer(builders[key](), views, device, wall) for key in order}
+
+
+def make_backbone(name: str, width: int) -> nn.Module:
+    """The measured backbone: eblearn's ConvNet of ``width``, or a registered one by name."""
+    if name == "convnet":
+        return ConvNet(3, width=width)
+    from eblearn.nn import BACKBONES
+
+    return BACKBONES.get(name)(3)
 
 
 def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
@@ -151,7 +165,7 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
     modules (created in a rotated order, so that no side keeps a lucky memory layout) and
     ``args.reps`` interleaved repetitions in all."""
     torch.manual_seed(0)
-    backbone = ConvNet(3, width=args.width)
+    backbone = make_backbone(args.backbone, args.width)
     images = torch.randint(0, 256, (args.batch, 3, args.size, args.size), dtype=torch.uint8)
     views = views_recipe(name, args.size, 3)(images, generator=torch.Generator().manual_seed(0))
     recipe = Recipe(hidden=args.hidden, out=args.out)
@@ -160,7 +174,9 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
     samples: dict[str, list[float]] = {k: [] for k in keys}
     for round_ in range(args.rounds):
         order = keys[round_ % len(keys) :] + keys[: round_ % len(keys)]
-        timers = build_timers(name, backbone, views, recipe, order, torch.device(args.device))
+        timers = build_timers(
+            name, backbone, views, recipe, order, torch.device(args.device), args.wall
+        )
         for run in timers.values():
             run(1)  # warm-up
         for rep in range(max(1, args.reps // args.rounds)):
@@ -180,28 +196,43 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
     return result
 
 
-def table(rows: dict[str, dict[str, float | None]]) -> str:
+def auto_precision(backbone: str, batch: int) -> str:
+    """What ``--precision auto`` resolves to on this machine for this backbone and batch."""
+    from eblearn.train.precision import native_bf16
+
+    if not native_bf16(torch.device("cpu")):
+        return "32 (no native bf16)"
+    return "timed probe (see bench_precision.py)"
+
+
+def table(rows: dict[tuple[str, str, int, int], dict[str, float | None]]) -> str:
     def fmt(value: float | None, pattern: str) -> str:
         return "n/a" if value is None else pattern.format(value)
 
     lines = [
-        "| method | eblearn img/s | lightly img/s | ratio | backbone-only img/s "
-        "| eblearn overhead | lightly overhead |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| method | backbone | batch | threads | eblearn img/s | lightly img/s | ratio "
+        "| backbone-only img/s | eblearn overhead | lightly overhead |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, r in rows.items():
+    for (name, backbone, batch, threads), r in rows.items():
         lines.append(
-            f"| {name} | {fmt(r['eblearn'], '{:.0f}')} | {fmt(r['lightly'], '{:.0f}')} "
-            f"| {fmt(r['ratio'], '{:.2f}')} | {fmt(r['backbone'], '{:.0f}')} "
-            f"| {fmt(r['overhead'], '{:+.1%}')} | {fmt(r['lightly_overhead'], '{:+.1%}')} |"
+            f"| {name} | {backbone} | {batch} | {threads} | {fmt(r['eblearn'], '{:.0f}')} "
+            f"| {fmt(r['lightly'], '{:.0f}')} | {fmt(r['ratio'], '{:.2f}')} "
+            f"| {fmt(r['backbone'], '{:.0f}')} | {fmt(r['overhead'], '{:+.1%}')} "
+            f"| {fmt(r['lightly_overhead'], '{:+.1%}')} |"
         )
     return "\n".join(lines)
+
+
+def int_list(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(LIGHTLY_METHODS + EBLEARN_ONLY))
-    parser.add_argument("--batch", type=int, default=32, help="images per step (32)")
+    parser.add_argument("--backbones", default="convnet", help="convnet and/or resnet18, ...")
+    parser.add_argument("--batch", type=int_list, default=[32], help="images per step: 32,64")
     parser.add_argument("--size", type=int, default=32, help="image side (32)")
     parser.add_argument("--width", type=int, default=32, help="ConvNet base width (32)")
     parser.add_argument("--hidden", type=int, default=512, help="head hidden size (512)")
@@ -209,20 +240,27 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=21, help="interleaved repetitions (21)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of fresh modules (3)")
     parser.add_argument("--steps", type=int, default=2, help="steps per repetition (2)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1)")
+    parser.add_argument("--threads", type=int_list, default=[1], help="torch threads: 1,2")
+    parser.add_argument("--wall", action="store_true", help="wall-clock, not CPU time")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
     parser.add_argument("--no-lightly", action="store_true", help="skip lightly's rows")
     parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args()
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda asked for, but torch sees no CUDA device")
-    torch.set_num_threads(args.threads)
     if not args.no_lightly and not lightly_installed():
         print("lightly is not installed here: its columns read n/a (eblearn vs backbone only)")
     rows = {}
-    for name in [m.strip() for m in args.methods.split(",") if m.strip()]:
-        rows[name] = measure(name, args)
-        print(f"{name}: {rows[name]}", flush=True)
+    settings = argparse.Namespace(**vars(args))
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for backbone in [b.strip() for b in args.backbones.split(",") if b.strip()]:
+            for batch in args.batch:
+                for name in [m.strip() for m in args.methods.split(",") if m.strip()]:
+                    settings.backbone, settings.batch = backbone, batch
+                    key = (name, backbone, batch, threads)
+                    rows[key] = measure(name, settings)
+                    print(f"{key}: {rows[key]}", flush=True)
     text = table(rows)
     print(text)
     if args.append:
@@ -230,16 +268,26 @@ def main() -> None:
         clock = (
             "wall-clock, CUDA synchronized"
             if cuda
-            else f"CPU time of the process ({args.threads} thread(s)), not wall-clock"
+            else "wall-clock time"
+            if args.wall
+            else "CPU time of the process, not wall-clock"
         )
         lightly = "" if lightly_installed() and not args.no_lightly else " lightly not run: n/a."
+        precision = (
+            ""
+            if cuda
+            else " `--precision auto` resolves to "
+            + auto_precision(args.backbones, args.batch[0])
+            + " on this CPU, so eblearn's auto and float32 columns would be the same run: "
+            "the table shows it once."
+        )
         append_section(
             f"Joint-embedding training-step throughput: eblearn vs lightly ({args.device})",
-            f"Backbone ConvNet(width {args.width}) on {args.size}-px views, batch {args.batch}, "
-            f"heads {args.hidden} wide, embeddings {args.out}; SGD. Medians of {args.reps} "
-            f"interleaved repetitions in {args.rounds} rounds of fresh modules of {args.steps} "
-            f"steps; views drawn beforehand (augmentation not timed); {clock}.{lightly}"
-            f"\n\n{text}",
+            f"Backbones {args.backbones} (ConvNet width {args.width}) on {args.size}-px views, "
+            f"heads {args.hidden} wide, embeddings {args.out}; SGD; float32. Medians of "
+            f"{args.reps} interleaved repetitions in {args.rounds} rounds of fresh modules of "
+            f"{args.steps} steps; views drawn beforehand (augmentation not timed); {clock}."
+            f"{lightly}{precision}\n\n{text}",
             device=args.device,
         )
 
