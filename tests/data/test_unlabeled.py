@@ -158,7 +158,8 @@ def test_file_list_reads_relative_and_absolute_paths_and_skips_comments(tmp_path
     assert _pixels(splits) == [2, 3, 1, 1]  # the list's order, duplicates kept
     assert splits.unlabeled is not None
     near = str(tmp_path / "lists" / "near.png")
-    assert splits.unlabeled.paths == (str(tmp_path / "lists" / "sub" / "below.png"), str(far), near, near)
+    below = str(tmp_path / "lists" / "sub" / "below.png")
+    assert splits.unlabeled.paths == (below, str(far), near, near)
     _check_files(splits.unlabeled)
     assert not splits.has_labels and splits.name == f"filelist:{listing}"
 

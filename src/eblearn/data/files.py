@@ -456,9 +456,7 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
     if folder_classes is None:
         images = _read_pictures(files, request.image_size, f"images under {str(root)!r}")
         unlabeled = torch.full((len(images),), UNLABELED, dtype=torch.int64)
-        return DatasetSplits.unlabeled_only(
-            name, ImageSet(images, unlabeled, paths=_names(files))
-        )
+        return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled, paths=_names(files)))
     every = _read_folder_tree(root, folder_classes, request.image_size, every_class=True)
     return _split_when_single(every, name)
 
