@@ -418,9 +418,28 @@ def test_embed_writes_npy_and_parquet_in_one_order(folder_run, tmp_path, capsys)
     assert table["split_index"] == list(range(14)) + list(range(4))
     assert table["label"] == labels
     assert table["class"] == [("a", "b")[label] for label in labels]
+    assert result.columns[-2:] == ["path", "features"]
+    assert sorted(table["path"]) == sorted(str(p) for p in root.rglob("*.png"))
+    from PIL import Image
+
+    images = torch.cat([data.train.images, data.test.images])
+    for image, file, label in zip(images, table["path"], labels, strict=True):
+        decoded = np.asarray(Image.open(file).convert("RGB")).transpose(2, 0, 1)
+        assert np.array_equal(image.numpy(), decoded) and Path(file).parent.name == "ab"[label]
     encoder = load_encoder(run)
     expected = encoder(torch.cat([data.train.images, data.test.images]))
     np.testing.assert_allclose(features, expected.numpy(), atol=1e-5)
+
+
+def test_parquet_of_data_without_files_has_no_path_column(convnet_run, tmp_path):
+    import pyarrow.parquet as pq
+
+    result = embed_run(convnet_run, tmp_path / "digits.parquet")
+    table = pq.read_table(result.path)
+    assert "path" not in table.column_names and result.columns[-1] == "features"
+    embed_run(convnet_run, tmp_path / "rows.npy")
+    features = np.array(table.column("features").to_pylist(), dtype=np.float32)
+    np.testing.assert_array_equal(features, np.load(tmp_path / "rows.npy"))
 
 
 def test_embed_refuses_before_writing(folder_run, convnet_run, tmp_path, capsys, monkeypatch):

@@ -184,3 +184,15 @@ def test_a_full_disk_keeps_the_old_file_and_says_so(tmp_path, monkeypatch):
         atomic_write_bytes(b"new", path)
     assert path.read_bytes() == b"good"
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_register_records_a_file_named_by_its_path_and_refuses_one_outside(tmp_path):
+    folder = RunFolder(tmp_path / "run", kind="train")
+    with folder.claimed(Mode.NEW, command="test"):
+        inside = folder.path / "board" / "events.out.tfevents.1"
+        inside.parent.mkdir()
+        inside.write_bytes(b"x")
+        assert folder.register(inside) == inside
+        with pytest.raises(ValueError, match="lies outside the run folder"):
+            folder.register(tmp_path / "elsewhere.txt")
+    assert folder.written() == ["board/events.out.tfevents.1"]

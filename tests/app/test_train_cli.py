@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -267,3 +268,80 @@ def test_the_raw_pixel_baseline_is_computed_once_per_data_set(tmp_path, monkeypa
     monkeypatch.setenv("EBLEARN_CACHE", "off")
     evaluation.raw_pixel_baseline(data, **protocol)
     assert len(calls) == 5
+
+
+# --- --logger tensorboard ---------------------------------------------------------------------
+
+
+def tiny_unlabeled_run(tmp_path: Path, name: str, *extra: str) -> Path:
+    """A 1-epoch run of 4 steps on 64 random 8×8 images without labels (no probes)."""
+    data = tmp_path / "tiny.npz"
+    if not data.exists():
+        images = np.random.default_rng(0).integers(0, 256, (64, 8, 8, 1), dtype=np.uint8)
+        np.savez(data, images=images)
+    run_dir = tmp_path / name
+    tiny = [*TINY, "--batch-size", "16", "--epochs", "1", "--warmup-epochs", "0"]
+    arguments = [*tiny, "--data", f"npz:{data}", "--run-dir", str(run_dir), *extra]
+    assert main(["train", *arguments]) == 0
+    return run_dir
+
+
+def test_tensorboard_logger_writes_the_loss_beside_an_unchanged_log_csv(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from eblearn.app.run_folder import Mode
+    from eblearn.app.train import train_folder
+    from eblearn.train.history import read_history
+
+    plain = tiny_unlabeled_run(tmp_path, "plain")
+    run_dir = tiny_unlabeled_run(tmp_path, "board", "--logger", "tensorboard")
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["logger"] == "tensorboard"
+    assert not (plain / "tensorboard").exists()
+    # log.csv is the csv run's, byte for byte (same seed, same steps)
+    assert (run_dir / "log.csv").read_bytes() == (plain / "log.csv").read_bytes()
+    events = sorted((run_dir / "tensorboard").iterdir())
+    assert len(events) == 1 and events[0].name.startswith("events.out.tfevents.")
+    folder = train_folder(run_dir)
+    assert "tensorboard/" + events[0].name in folder.written()
+    assert not (run_dir / "lightning_logs").exists()
+    board = EventAccumulator(str(run_dir / "tensorboard"))
+    board.Reload()
+    history = read_history(run_dir / "log.csv")
+    for key, logged in (("train/loss_step", 4), ("train/loss_epoch", 1)):  # 64 images / 16
+        rows = [r for r in history if key in r]
+        scalars = board.Scalars(key)
+        assert len(rows) == logged
+        assert [s.step for s in scalars] == [int(r["step"]) for r in rows]
+        for scalar, row in zip(scalars, rows, strict=True):
+            assert scalar.value == pytest.approx(row[key], rel=1e-6)
+    # --overwrite deletes the event files eblearn wrote, never a file it did not write
+    (run_dir / "tensorboard" / "notes.txt").write_text("mine")
+    with folder.claimed(Mode.OVERWRITE, command="test"):
+        assert not events[0].exists()
+    assert (run_dir / "tensorboard" / "notes.txt").read_text() == "mine"
+
+
+def test_tensorboard_logger_without_the_package_is_refused_touching_nothing(
+    tmp_path, capsys, monkeypatch
+):
+    import importlib.util
+
+    finished_run = tiny_unlabeled_run(tmp_path, "done")
+    tmp_path = tmp_path / "empty"
+    tmp_path.mkdir()
+
+    find_spec = importlib.util.find_spec
+
+    def without_tensorboard(name, *args, **kwargs):
+        return None if name.split(".")[0] == "tensorboard" else find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_tensorboard)
+    new = tmp_path / "new"
+    assert main(["train", *TINY, "--run-dir", str(new), "--logger", "tensorboard"]) == 2
+    assert "pip install tensorboard" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    before = snapshot(finished_run)
+    arguments = ["--run-dir", str(finished_run), "--overwrite", "--logger", "tensorboard"]
+    assert main(["train", *TINY, *arguments]) == 2
+    assert "pip install tensorboard" in capsys.readouterr().err
+    assert snapshot(finished_run) == before

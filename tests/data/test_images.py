@@ -44,6 +44,23 @@ def test_image_set_checks_its_fields():
         ImageSet(torch.zeros(2, 1, 4, 4), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="labels must have shape"):
         ImageSet(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="paths must name one file per image"):
+        ImageSet(
+            torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.zeros(2, dtype=torch.long), (), ("a",)
+        )
+
+
+def test_subsets_keep_each_image_with_its_file():
+    values = torch.tensor([5, 3, 8, 1, 9], dtype=torch.uint8)
+    images = values.view(5, 1, 1, 1).expand(5, 1, 2, 2).contiguous()
+    files = tuple(f"img{int(v)}.png" for v in values)
+    every = ImageSet(images, torch.zeros(5, dtype=torch.long), (), files)
+    for index in (torch.tensor([4, 0, 2]), values > 4, torch.tensor([], dtype=torch.long)):
+        part = every.subset(index)
+        assert part.paths == tuple(f"img{int(v)}.png" for v in part.images[:, 0, 0, 0])
+    assert every.subset(torch.tensor([4, 0, 2])).paths == ("img9.png", "img5.png", "img8.png")
+    no_files = ImageSet(images, torch.zeros(5, dtype=torch.long))
+    assert no_files.subset(torch.tensor([1, 2])).paths == ()
 
 
 def test_stratified_split_keeps_class_proportions_and_is_reproducible():

@@ -102,6 +102,46 @@ def test_empty_folder_names_the_layouts(tmp_path):
         load_dataset(f"imagefolder:{tmp_path}")
 
 
+def _decoded(path: str) -> np.ndarray:
+    """The pixels of an image file, ``(3, H, W)``, read back with PIL alone."""
+    return np.asarray(Image.open(path).convert("RGB")).transpose(2, 0, 1)
+
+
+def _check_files(images: ImageSet) -> None:
+    """Each image of ``images`` is the decoded content of its file in ``paths``."""
+    assert len(images.paths) == len(images)
+    for picture, path in zip(images.images, images.paths, strict=True):
+        assert np.array_equal(picture.numpy(), _decoded(path)), path
+
+
+def test_image_folders_keep_each_images_file_through_the_split(tmp_path):
+    for i in range(10):  # class folders: split 80/20 by class
+        _save(tmp_path / "labeled" / ("cat" if i % 2 else "dog") / f"{i}.png", 20 * i)
+    splits = _no_warning(f"imagefolder:{tmp_path / 'labeled'}")
+    assert (len(splits.train), len(splits.test)) == (8, 2)
+    for part in (splits.train, splits.test):
+        _check_files(part)
+        for label, path in zip(part.labels.tolist(), part.paths, strict=True):
+            assert Path(path).parent.name == part.classes[label]
+    every = set(splits.train.paths) | set(splits.test.paths)
+    assert every == {str(p) for p in (tmp_path / "labeled").rglob("*.png")}
+    for i, name in enumerate("cab"):  # a flat folder: unlabeled, sorted by name
+        _save(tmp_path / "flat" / f"{name}.png", 10 * i)
+    flat = _no_warning(f"imagefolder:{tmp_path / 'flat'}")
+    assert flat.unlabeled is not None
+    assert [Path(p).name for p in flat.unlabeled.paths] == ["a.png", "b.png", "c.png"]
+    _check_files(flat.unlabeled)
+    assert flat.train.paths == flat.test.paths == ()
+
+
+def test_arrays_carry_no_files(tmp_path):
+    np.savez(tmp_path / "x.npz", images=np.zeros((10, 4, 4, 3), np.uint8))
+    splits = load_dataset(f"npz:{tmp_path / 'x.npz'}")
+    assert splits.unlabeled is not None and splits.unlabeled.paths == ()
+    digits = load_dataset("digits")
+    assert digits.train.paths == digits.test.paths == ()
+
+
 # --- file lists -------------------------------------------------------------------------------
 
 
@@ -116,6 +156,11 @@ def test_file_list_reads_relative_and_absolute_paths_and_skips_comments(tmp_path
     )
     splits = _no_warning(f"filelist:{listing}")
     assert _pixels(splits) == [2, 3, 1, 1]  # the list's order, duplicates kept
+    assert splits.unlabeled is not None
+    near = str(tmp_path / "lists" / "near.png")
+    below = str(tmp_path / "lists" / "sub" / "below.png")
+    assert splits.unlabeled.paths == (below, str(far), near, near)
+    _check_files(splits.unlabeled)
     assert not splits.has_labels and splits.name == f"filelist:{listing}"
 
 

@@ -1,6 +1,10 @@
+import importlib.util
+
 import pytest
+import yaml
 
 from eblearn.train import TrainConfig, resolve
+from eblearn.train.config import RunConfig
 
 
 def test_defaults_resolve_from_the_data_set():
@@ -35,6 +39,7 @@ def test_explicit_values_win():
         ("epochs", 0, "epochs must be >= 1"),
         ("batch_size", 0, "batch_size must be >= 1"),
         ("lr", -1.0, "lr must be > 0"),
+        ("logger", "wandb", "unknown logger 'wandb'; valid choices: csv, tensorboard"),
     ],
 )
 def test_bad_values_are_named(field, value, message):
@@ -54,3 +59,26 @@ def test_yaml_round_trip_and_unknown_keys(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="mapping"):
         TrainConfig.from_yaml(tmp_path / "list.yaml")
+
+
+def test_a_config_yaml_written_before_the_logger_option_resumes_with_csv(tmp_path):
+    config = resolve(TrainConfig(logger="tensorboard"), channels=1, native_size=8)
+    assert config.logger == "tensorboard"
+    config.to_yaml(tmp_path / "new.yaml")
+    assert RunConfig.from_yaml(tmp_path / "new.yaml") == config
+    old = {k: v for k, v in config.to_dict().items() if k != "logger"}
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(old))
+    assert RunConfig.from_yaml(tmp_path / "old.yaml").logger == "csv"
+    assert RunConfig.from_yaml(tmp_path / "old.yaml").as_request().logger == "csv"
+
+
+def test_tensorboard_without_the_package_is_refused_naming_the_install(monkeypatch):
+    find_spec = importlib.util.find_spec
+
+    def without_tensorboard(name, *args, **kwargs):
+        return None if name.split(".")[0] == "tensorboard" else find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_tensorboard)
+    assert resolve(TrainConfig(), channels=1, native_size=8).logger == "csv"
+    with pytest.raises(ValueError, match=r"needs the tensorboard package.*pip install tensorboard"):
+        resolve(TrainConfig(logger="tensorboard"), channels=1, native_size=8)

@@ -209,13 +209,13 @@ class ImageRows:
         return label, (classes[label] if 0 <= label < len(classes) else None)
 
     def paths(self) -> list[str] | None:
-        """The file of every row, where every split carries file names (``paths``)."""
+        """The file of every row where every split carries file names (``ImageSet.paths``),
+        else ``None``."""
         found: list[str] = []
         for _, images in self.parts:
-            paths = getattr(images, "paths", None)
-            if paths is None or len(paths) != len(images):
+            if len(images.paths) != len(images):
                 return None
-            found += [str(p) for p in paths]
+            found += images.paths
         return found
 
     def features(self, encoder: Encoder, batch_size: int) -> Tensor:

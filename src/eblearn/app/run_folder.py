@@ -332,6 +332,21 @@ class RunFolder:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
+    def register(self, path: str | os.PathLike[str]) -> Path:
+        """Registers a file inside the folder as eblearn's, given its path (for files another
+        library names, such as TensorBoard's event files); returns the path.
+
+        Raises:
+            ValueError: If ``path`` lies outside the folder.
+        """
+        try:
+            name = Path(path).resolve().relative_to(self.path.resolve())
+        except ValueError:
+            raise ValueError(
+                f"{str(path)!r} lies outside the run folder {str(self.path)!r}"
+            ) from None
+        return self.file(name.as_posix())
+
     def _write_manifest(self, files: list[str]) -> None:
         content = {"kind": self.kind, "written_by": "eblearn", "files": files}
         atomic_write_text(json.dumps(content, indent=2) + "\n", self.path / MANIFEST_FILE)

@@ -17,6 +17,8 @@ and resizes to the run's image size. A run folder holds::
     precision.json         the precision chosen (auto: measured step times, see train.precision)
     checkpoints/last.ckpt  written atomically at the end of every epoch
     log.csv                one row per logged step (loss terms, probe, collapse metrics)
+    tensorboard/           with --logger tensorboard: the same scalars as TensorBoard event
+                           files (tensorboard --logdir RUN/tensorboard)
     encoder.pt             the trained encoder's state dict, at the end
     results.json           accuracies of the encoder and of raw pixels (eval.json for eval),
                            or why the probes were skipped
@@ -53,6 +55,7 @@ from eblearn.evaluate.protocol import EvaluationReport
 from eblearn.methods.base import Method
 from eblearn.train.config import (
     ACCELERATORS,
+    LOGGERS,
     OPTIMIZERS,
     RESUMABLE_OPTIONS,
     RunConfig,
@@ -291,6 +294,7 @@ def _train(plan: TrainingPlan, callbacks: Sequence[Any]) -> Any:
             resume=plan.mode is Mode.RESUME,
             callbacks=callbacks,
             started_at=plan.started_at,
+            register_file=None if worker else folder.register,
         )
     except NonFiniteLossError as error:
         kept = (
@@ -756,6 +760,12 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         metavar="EPOCHS",
         help="kNN test accuracy every EPOCHS epochs during training, in log.csv and "
         "loss_curve.png (default: at the end only)",
+    )
+    how.add_argument(
+        "--logger",
+        choices=LOGGERS,
+        help="csv: the run's log.csv; tensorboard: log.csv and TensorBoard event files in "
+        "RUN/tensorboard (pip install tensorboard) (default: csv)",
     )
     how.add_argument("--seed", type=int, help="seed of everything random (default: 0)")
     how.add_argument(

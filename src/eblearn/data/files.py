@@ -285,7 +285,12 @@ def _read_folder_tree(
             "class folder: fill or remove them"
         )
     images = _read_pictures(paths, size, f"images under {str(root)!r}")
-    return ImageSet(images, torch.tensor(labels, dtype=torch.int64), classes)
+    return ImageSet(images, torch.tensor(labels, dtype=torch.int64), classes, _names(paths))
+
+
+def _names(paths: list[Path]) -> tuple[str, ...]:
+    """The files as strings, in order (``ImageSet.paths``)."""
+    return tuple(str(p) for p in paths)
 
 
 def _read_pictures(paths: list[Path], size: int | None, what: str) -> Tensor:
@@ -404,7 +409,8 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
     files and folders whose names start with '.' are skipped. Images are resized so that
     their shorter side is ``image_size`` (default: the first image's shorter side), then
     center-cropped to a square. Every image becomes RGB (gray, RGBA, palette and 1-bit
-    images are converted; 16-bit gray is scaled by 1/257).
+    images are converted; 16-bit gray is scaled by 1/257). Each split keeps the file of
+    every image, in the images' order, in ``ImageSet.paths``.
 
     Raises:
         ValueError: Naming the path: the root is a file or holds no image, a class folder
@@ -450,7 +456,7 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
     if folder_classes is None:
         images = _read_pictures(files, request.image_size, f"images under {str(root)!r}")
         unlabeled = torch.full((len(images),), UNLABELED, dtype=torch.int64)
-        return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled))
+        return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled, paths=_names(files)))
     every = _read_folder_tree(root, folder_classes, request.image_size, every_class=True)
     return _split_when_single(every, name)
 
@@ -462,7 +468,8 @@ def load_file_list(request: DatasetRequest) -> DatasetSplits:
     A relative path is read from the list's folder; ``~`` is expanded. Blank lines and lines
     starting with ``#`` are skipped (a ``#`` later in a line is part of the file name).
     Images are read, resized and converted as :func:`load_image_folder` reads them, in the
-    list's order; every image is kept for pretraining and the probes are skipped.
+    list's order (their files in ``ImageSet.paths``); every image is kept for pretraining
+    and the probes are skipped.
 
     Raises:
         ValueError: Naming the list and the line: the list is missing, a folder or not
@@ -505,4 +512,4 @@ def load_file_list(request: DatasetRequest) -> DatasetSplits:
         )
     images = _read_pictures(files, request.image_size, f"images listed in {str(path)!r}")
     unlabeled = torch.full((len(images),), UNLABELED, dtype=torch.int64)
-    return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled))
+    return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled, paths=_names(files)))

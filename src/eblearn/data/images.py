@@ -197,11 +197,14 @@ class ImageSet:
         images: ``uint8`` tensor of shape ``(N, C, H, W)``.
         labels: ``int64`` tensor of shape ``(N,)``; :data:`UNLABELED` (-1) where unknown.
         classes: Class names, indexed by label.
+        paths: The file each image was read from, in the images' order (image folders and
+            file lists), or ``()`` where the images have no files (arrays, named data sets).
     """
 
     images: Tensor
     labels: Tensor
     classes: tuple[str, ...] = field(default=())
+    paths: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -219,6 +222,11 @@ class ImageSet:
             raise ValueError(
                 f"ImageSet.labels must be an int64 tensor, got {self.labels.dtype}; "
                 "convert with to_labels"
+            )
+        if self.paths and len(self.paths) != len(self.images):
+            raise ValueError(
+                f"ImageSet.paths must name one file per image ({len(self.images)}), got "
+                f"{len(self.paths)}; or be empty where the images have no files"
             )
         if len(self.labels) == 0:
             return
@@ -249,8 +257,12 @@ class ImageSet:
         return bool((self.labels != UNLABELED).any())
 
     def subset(self, index: Tensor) -> ImageSet:
-        """The images at ``index`` (a tensor of indices or a boolean mask)."""
-        return ImageSet(self.images[index], self.labels[index], self.classes)
+        """The images at ``index`` (a tensor of indices or a boolean mask), with their files."""
+        paths = ()
+        if self.paths:
+            kept = torch.arange(len(self.paths))[index].reshape(-1)
+            paths = tuple(self.paths[i] for i in kept.tolist())
+        return ImageSet(self.images[index], self.labels[index], self.classes, paths)
 
     def as_float(self) -> Tensor:
         """The images as ``float32`` in [0, 1], shape ``(N, C, H, W)``."""
@@ -328,7 +340,9 @@ class DatasetSplits:
             (False, 3, 8)
         """
         none = ImageSet(images.images[:0], images.labels[:0])
-        unlabeled = ImageSet(images.images, torch.full_like(images.labels, UNLABELED))
+        unlabeled = ImageSet(
+            images.images, torch.full_like(images.labels, UNLABELED), paths=images.paths
+        )
         return cls(name, none, none, unlabeled)
 
     @property

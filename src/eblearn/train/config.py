@@ -14,6 +14,7 @@ numbers are range-checked by :func:`resolve` (zero is never taken to mean "the d
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import types
@@ -30,6 +31,9 @@ from eblearn._validate import check_choice
 OPTIMIZERS = ("adamw", "sgd", "lars")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+LOGGERS = ("csv", "tensorboard")
+"""Where the training curves go: ``csv`` writes only the run's ``log.csv``; ``tensorboard``
+writes TensorBoard event files in the run's ``tensorboard/`` folder as well."""
 
 # Base learning rates for a batch of 256 (scaled linearly with the batch size) and weight decay.
 OPTIMIZER_DEFAULTS: dict[str, tuple[float, float]] = {
@@ -70,7 +74,13 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 GENERIC_DEFAULTS: dict[str, Any] = {"epochs": 100, "optimizer": "lars", "method_args": {}}
 
-ADDED_KEYS: dict[str, Any] = {"time_budget": 0.0, "eval_every": 0, "eval_data": "", "num_nodes": 1}
+ADDED_KEYS: dict[str, Any] = {
+    "time_budget": 0.0,
+    "eval_every": 0,
+    "eval_data": "",
+    "num_nodes": 1,
+    "logger": "csv",
+}
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
 RESUMABLE_OPTIONS = ("run_dir", "progress_bar", "data_root", "download", "accelerator")
@@ -121,6 +131,9 @@ class TrainConfig:
             (``eval/knn`` in log.csv and loss_curve.png); ``None``: only at the end.
         eval_data: A labeled data set spec to probe the encoder on after pretraining,
             instead of ``data`` (which may then have no labels); ``None``: probe ``data``.
+        logger: ``csv`` (``log.csv`` only) or ``tensorboard`` (``log.csv`` and TensorBoard
+            event files in the run's ``tensorboard/`` folder; needs ``pip install
+            tensorboard``).
     """
 
     method: str = "vicreg"
@@ -152,6 +165,7 @@ class TrainConfig:
     time_budget: float | str | None = None
     eval_every: int | None = None
     eval_data: str | None = None
+    logger: str = "csv"
 
     def __post_init__(self) -> None:
         for name in ("run_dir", "data_root"):
@@ -223,6 +237,7 @@ class RunConfig:
     time_budget: float
     eval_every: int
     eval_data: str
+    logger: str
 
     @property
     def world_size(self) -> int:
@@ -364,7 +379,8 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
 
     Raises:
         ValueError: On unknown names (method, backbone, augmentation, optimizer, precision,
-            accelerator), wrong types, or values out of range (zero is never "the default").
+            accelerator, logger), wrong types, values out of range (zero is never "the
+            default"), or the ``tensorboard`` logger without the ``tensorboard`` package.
     """
     from eblearn.data.augment import AUGMENTATIONS, default_augmentation
     from eblearn.data.registry import default_data_root
@@ -412,6 +428,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
     check_choice(optimizer, OPTIMIZERS, "optimizer")
     check_choice(config.precision, PRECISIONS, "precision")
     check_choice(config.accelerator, ACCELERATORS, "accelerator")
+    check_logger(config.logger)
     base_lr, base_wd = OPTIMIZER_DEFAULTS[optimizer]
     method_args = dict(defaults["method_args"].get(config.method, {}))
     method_args.update(config.method_args)
@@ -466,7 +483,23 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         time_budget=time_budget,
         eval_every=config.eval_every or 0,
         eval_data=config.eval_data or "",
+        logger=config.logger,
     )
+
+
+def check_logger(name: str) -> None:
+    """Raises ``ValueError`` on an unknown logger, or ``tensorboard`` when it is not installed.
+
+    Example:
+        >>> check_logger("csv")
+    """
+    check_choice(name, LOGGERS, "logger")
+    if name == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
+        raise ValueError(
+            "--logger tensorboard needs the tensorboard package, which is not installed: "
+            "pip install tensorboard (or pip install 'eblearn[tensorboard]'), or use "
+            "--logger csv"
+        )
 
 
 def warmup_warning(config: RunConfig) -> str | None:

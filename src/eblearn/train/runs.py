@@ -15,6 +15,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import Logger
 
 from eblearn.data.augment import AUGMENTATIONS, EvalTransform, MultiViewAugment
 from eblearn.data.images import DatasetSplits
@@ -147,6 +148,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     started_at: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    register_file: Callable[[Path], object] | None = None,
 ) -> bool:
     """Pretrains ``method`` on ``data``; returns whether this process is the global rank 0.
 
@@ -156,7 +158,10 @@ def fit(
 
     The full training state is written atomically to ``checkpoint_path`` at the end of every
     epoch; with ``resume`` training continues from it, replaying the interrupted epoch
-    exactly. ``log_path`` receives one CSV row per logged step. A ``config.precision`` of
+    exactly. ``log_path`` receives one CSV row per logged step; with ``config.logger``
+    ``tensorboard`` the same scalars also go to TensorBoard event files in the
+    ``tensorboard`` folder beside it, each handed to ``register_file`` as soon as it exists
+    (:class:`~eblearn.train.tensorboard_log.RunTensorBoard`). A ``config.precision`` of
     ``auto`` is first resolved by :func:`~eblearn.train.precision.choose_precision` (the
     application layer resolves it earlier, to record it in ``config.yaml``); under bf16 a
     convolutional method trains in ``channels_last`` layout and is returned in the default
@@ -211,7 +216,7 @@ def fit(
         sync_batchnorm=config.world_size > 1 and uses_gpu(config),  # SyncBatchNorm needs GPUs
         precision=resolve_precision(config),  # type: ignore[arg-type]
         deterministic=config.deterministic,
-        logger=RunHistory(log_path, keep_epochs_below=resume_epoch),
+        logger=run_loggers(config, log_path, resume_epoch, register_file),
         callbacks=[*budget, EpochCheckpoint(checkpoint_path), *callbacks],  # monitors first
         plugins=[AtomicCheckpointIO()],
         log_every_n_steps=max(1, min(50, steps_per_epoch // 5)),
@@ -229,6 +234,21 @@ def fit(
     if channels_last:
         method.to(memory_format=torch.contiguous_format)  # type: ignore[call-arg]
     return bool(trainer.is_global_zero)
+
+
+def run_loggers(
+    config: RunConfig,
+    log_path: Path,
+    resume_epoch: int | None,
+    register_file: Callable[[Path], object] | None = None,
+) -> list[Logger]:
+    """The run's ``log.csv`` (always), then TensorBoard's event files for ``tensorboard``."""
+    loggers: list[Logger] = [RunHistory(log_path, keep_epochs_below=resume_epoch)]
+    if config.logger == "tensorboard":
+        from eblearn.train.tensorboard_log import TENSORBOARD_DIR, RunTensorBoard
+
+        loggers.append(RunTensorBoard(log_path.parent / TENSORBOARD_DIR, register_file))
+    return loggers
 
 
 def load_method_state(method: Method, checkpoint_path: Path) -> None:
