@@ -43,6 +43,7 @@ from eblearn.latent import (
     GaussianMixture,
     KMeans,
     MaskedAutoencoder,
+    RealNVP,
     SparseAutoencoder,
     SparseCoder,
     VisionTransformer,
@@ -135,6 +136,11 @@ LATENT_BUILDERS: dict[str, Callable[[], Data]] = {
         ConditionalVAE(3, 4, code_dim=2, hidden=8),
         clusters(dtype=torch.float32)[:8],
         torch.randn(8, 3),
+    ),
+    "flow": lambda: (
+        RealNVP(4, n_layers=2, hidden=(8,)).fit(clusters(dtype=torch.float32), epochs=2),
+        clusters(dtype=torch.float32)[:8],
+        None,
     ),
 }
 

@@ -1,7 +1,8 @@
 """Latent-variable models written as energies, with their free energies and inference.
 
 Architectural (the volume of low energy is bounded by construction): :class:`PCA`,
-:class:`KMeans`, :class:`GaussianMixture`, :class:`BottleneckAutoencoder`.
+:class:`KMeans`, :class:`GaussianMixture`, :class:`BottleneckAutoencoder`, :class:`RealNVP` (a normalizing
+flow: an exactly normalized energy ``-log p(y)``).
 Regularized (a penalty limits it): sparse coding (:func:`ista`, :func:`fista`, :func:`admm`,
 :class:`SparseCoder`, :class:`DictionaryLearning`), :class:`LISTA`,
 :class:`SparseAutoencoder`, :class:`ConvSparseAutoencoder`, :class:`VAE`,
@@ -31,6 +32,7 @@ from eblearn.latent.cvae import (
     mode_coverage,
 )
 from eblearn.latent.dictionary import DictionaryLearning, update_atoms
+from eblearn.latent.flow import ActNorm, AffineCoupling, RealNVP, alternating_mask
 from eblearn.latent.gmm import GaussianMixture
 from eblearn.latent.kmeans import KMeans, kmeans_plusplus
 from eblearn.latent.lista import LISTA, iterations_to_reach, train_lista
@@ -69,6 +71,7 @@ for _name, _model in (
     ("lista", LISTA),
     ("vae", VAE),
     ("cvae", ConditionalVAE),
+    ("flow", RealNVP),
 ):
     LATENT_MODELS.register(_name, _model)
 
@@ -76,7 +79,10 @@ __all__ = [
     "LATENT_MODELS",
     "LISTA",
     "PCA",
+    "RealNVP",
     "VAE",
+    "ActNorm",
+    "AffineCoupling",
     "BottleneckAutoencoder",
     "BouncingBalls",
     "ConditionalVAE",
@@ -95,6 +101,7 @@ __all__ = [
     "SparseCodes",
     "VisionTransformer",
     "admm",
+    "alternating_mask",
     "best_of_k",
     "bouncing_balls",
     "corrupt",
