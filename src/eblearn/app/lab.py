@@ -226,6 +226,11 @@ class LabConfig:
         if k is not None:
             if isinstance(k, bool) or not isinstance(k, int) or k < 1:
                 raise ValueError(f"components must be an integer >= 1, got {k!r}")
+            if k < entry.min_components:
+                raise ValueError(
+                    f"--model {self.model} takes at least {entry.min_components} "
+                    f"{entry.what}(s), got --components {k}"
+                )
             if entry.max_components is not None and k > entry.max_components:
                 raise ValueError(
                     f"--model {self.model} in 2-D takes at most {entry.max_components} "
