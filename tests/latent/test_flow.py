@@ -3,6 +3,7 @@ maximum likelihood against a Gaussian fitted by moments, masks and input checks.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -103,7 +104,7 @@ def test_masks_alternate_and_every_dimension_is_transformed():
     flow = perturbed(5, n_layers=3)
     couplings = [layer for layer in flow.layers if isinstance(layer, AffineCoupling)]
     assert len(couplings) == 3 and sum(isinstance(la, ActNorm) for la in flow.layers) == 3
-    for first, second in zip(couplings, couplings[1:]):
+    for first, second in itertools.pairwise(couplings):
         torch.testing.assert_close(first.mask + second.mask, torch.ones(5, dtype=torch.float64))
     y = torch.randn(8, 5, dtype=torch.float64)
     changed = torch.zeros(5, dtype=torch.bool)

@@ -3,9 +3,9 @@
 ``eblearn lab --model kmeans`` does not train an energy with a contrastive loss: it fits a
 latent model of :data:`eblearn.latent.LATENT_MODELS` on the toy data with the model's own
 algorithm (Lloyd, EM, an SVD, dictionary learning, Adam on a reconstruction loss, the
-ELBO or the likelihood), then passes it through :func:`~eblearn.energy.as_energy` so that the lab draws its
-energy ``F(y)``, its free energy ``F_β`` where the latent variable can be enumerated, the
-Gibbs density otherwise, and Langevin / HMC chains on it. Each entry of
+ELBO or the likelihood), then passes it through :func:`~eblearn.energy.as_energy` so that
+the lab draws its energy ``F(y)``, its free energy ``F_β`` where the latent variable can be
+enumerated, the Gibbs density otherwise, and Langevin / HMC chains on it. Each entry of
 :data:`FITTED_MODELS` is one small class, like the samplers of
 :mod:`eblearn.app.lab_samplers`.
 

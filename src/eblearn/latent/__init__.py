@@ -1,8 +1,8 @@
 """Latent-variable models written as energies, with their free energies and inference.
 
 Architectural (the volume of low energy is bounded by construction): :class:`PCA`,
-:class:`KMeans`, :class:`GaussianMixture`, :class:`BottleneckAutoencoder`, :class:`RealNVP` (a normalizing
-flow: an exactly normalized energy ``-log p(y)``).
+:class:`KMeans`, :class:`GaussianMixture`, :class:`BottleneckAutoencoder`, :class:`RealNVP`
+(a normalizing flow: an exactly normalized energy ``-log p(y)``).
 Regularized (a penalty limits it): sparse coding (:func:`ista`, :func:`fista`, :func:`admm`,
 :class:`SparseCoder`, :class:`DictionaryLearning`), :class:`LISTA`,
 :class:`SparseAutoencoder`, :class:`ConvSparseAutoencoder`, :class:`VAE`,
@@ -79,7 +79,6 @@ __all__ = [
     "LATENT_MODELS",
     "LISTA",
     "PCA",
-    "RealNVP",
     "VAE",
     "ActNorm",
     "AffineCoupling",
@@ -96,6 +95,7 @@ __all__ = [
     "MAEDecoder",
     "MaskedAutoencoder",
     "NotFittedError",
+    "RealNVP",
     "SparseAutoencoder",
     "SparseCoder",
     "SparseCodes",

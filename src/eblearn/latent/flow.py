@@ -75,6 +75,8 @@ class AffineCoupling(nn.Module):
         (True, torch.Size([4]))
     """
 
+    mask: Tensor
+
     def __init__(self, mask: Tensor, hidden: Sequence[int] = (64, 64), scale: float = 2.0) -> None:
         super().__init__()
         check_ndim(mask, 1, "mask", "(D,)")
@@ -203,7 +205,7 @@ class RealNVP(nn.Module):
         """``y = f⁻¹(z)``, the layers inverted in reverse order, shape ``(N, D)``."""
         self._check(z, "z")
         for layer in reversed(self.layers):
-            z = layer.inverse(z)
+            z = cast(ActNorm | AffineCoupling, layer).inverse(z)
         return z
 
     @torch.no_grad()
@@ -221,7 +223,7 @@ class RealNVP(nn.Module):
         return -0.5 * (z.pow(2).sum(-1) + self.dim * LOG_2PI) + log_det
 
     def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
-        """``E(y) = -log p(y)``, shape ``(N,)`` (normalized: ``∫ exp(-E) = 1``); ``x`` is ``None``."""
+        """``E(y) = -log p(y)`` ``(N,)``, normalized (``∫ exp(-E) = 1``); ``x`` must be ``None``."""
         check_unconditional(self, x)
         return -self.log_prob(y)
 
