@@ -121,9 +121,10 @@ class ActNorm(nn.Module):
     Example:
         >>> norm = ActNorm(2)
         >>> norm.initialize(torch.tensor([[0.0, 1.0], [2.0, 5.0]]))
-        >>> norm(torch.tensor([[0.0, 1.0], [2.0, 5.0]]))[0]
-        tensor([[-1., -1.],
-                [ 1.,  1.]])
+        >>> out, log_det = norm(torch.tensor([[0.0, 1.0], [2.0, 5.0]]))
+        >>> out.detach().round(decimals=4), log_det.detach().round(decimals=4)
+        (tensor([[-1., -1.],
+                [ 1.,  1.]]), tensor([-0.6931, -0.6931]))
     """
 
     def __init__(self, dim: int) -> None:
