@@ -24,9 +24,9 @@ Models:
     on a grid (:class:`~eblearn.energy.DecoderLatentEnergy`, :class:`~eblearn.energy.FreeEnergy`).
 
 Fitted models (:data:`eblearn.app.lab_models.FITTED_MODELS`: ``pca``, ``kmeans``, ``gmm``,
-``sparse-coder``, ``dictionary-learning``, ``bottleneck-autoencoder``, ``vae``): a latent model
-fitted on the data by its own estimator (no loss, no sampler: passing ``--loss`` or another
-contrastive option with one is refused), turned into an energy by
+``sparse-coder``, ``dictionary-learning``, ``bottleneck-autoencoder``, ``vae``, ``flow``): a
+latent model fitted on the data by its own estimator (no loss, no sampler: passing ``--loss``
+or another contrastive option with one is refused), turned into an energy by
 :func:`~eblearn.energy.as_energy` and drawn the same way; ``--components`` sets its ``K``.
 Their run folder defaults to ``runs/lab-<data>-<model>-<time>`` and ``results.json`` holds
 the fit (``"fit"``).
