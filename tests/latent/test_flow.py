@@ -170,5 +170,9 @@ def test_bad_inputs_are_named():
         flow.fit(torch.tensor([[0.0, 1.0], [float("nan"), 2.0]]), epochs=1)
     with pytest.raises(ValueError, match=r"fit needs at least 2 samples, got 1"):
         flow.fit(torch.zeros(1, 2), epochs=1)
+    with pytest.raises(
+        ValueError, match=r"y is torch.float64 on cpu but the flow is torch.float32"
+    ):
+        flow.energy(torch.zeros(3, 2, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"n must be an integer >= 1, got 0"):
         flow.sample(0)

@@ -192,6 +192,12 @@ class RealNVP(nn.Module):
         check_ndim(y, 2, what, "(N, D)")
         if y.shape[1] != self.dim:
             raise ValueError(f"{what} must have {self.dim} features, got shape {tuple(y.shape)}")
+        parameter = next(self.parameters())
+        if (y.dtype, y.device) != (parameter.dtype, parameter.device):
+            raise ValueError(
+                f"{what} is {y.dtype} on {y.device} but the flow is {parameter.dtype} on "
+                f"{parameter.device}; convert one with .to(...)"
+            )
 
     def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
         """``z = f(y)`` ``(N, D)`` and ``log |det ∂f/∂y|`` ``(N,)``."""
@@ -253,6 +259,8 @@ class RealNVP(nn.Module):
     ) -> RealNVP:
         """Maximum likelihood: actnorm init on ``y``, then Adam on the mean NLL (``fit_model``).
 
+        Each call re-initializes the actnorms from ``y`` (the flow's current layers), so a
+        second call starts from a changed map; to train on, call ``fit_model`` directly.
         The loss of each epoch is kept in ``history_``. Returns ``self``.
         """
         self._check(y, "y")
