@@ -72,7 +72,7 @@ def fit_flow(
 ) -> tuple[RealNVP, float, list[float]]:
     """A RealNVP fitted by Adam on fresh dequantization noise each batch; seconds, losses."""
     torch.manual_seed(args.seed)
-    flow = RealNVP(train.shape[1], n_layers=args.layers, hidden=args.hidden)
+    flow = RealNVP(train.shape[1], n_layers=args.layers, hidden=args.hidden, linear=args.linear)
     flow.initialize(to_flow_space(train, levels)[0])
     start = time.perf_counter()
     losses = fit_model(
@@ -110,6 +110,9 @@ def main() -> None:
     parser.add_argument(
         "--hidden", type=lambda s: tuple(map(int, s.split(","))), default=(256, 256)
     )
+    parser.add_argument(
+        "--linear", action="store_true", help="an invertible linear map before each coupling"
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--draws", type=int, default=20, help="dequantization draws per test digit")
@@ -138,6 +141,7 @@ def main() -> None:
         row(f"VAE, MLP 64-256-128-8, NLL with {args.samples} importance samples", "binary",
             float(nll.mean()), error, "–", str(args.vae_epochs), f"{seconds:.0f}")  # fmt: skip
     architecture = f"RealNVP, {args.layers} couplings, MLP {'-'.join(map(str, args.hidden))}"
+    architecture += ", invertible linear maps" if args.linear else ""
     flow, seconds, losses = fit_flow(train, 2, args)
     nats, error = evaluate(flow, test, 2, args.draws, args.seed)
     row(f"{architecture}, dequantized", "binary", nats, f" ± {error:.2f}", f"{losses[-1]:.2f}",

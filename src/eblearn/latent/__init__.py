@@ -32,7 +32,13 @@ from eblearn.latent.cvae import (
     mode_coverage,
 )
 from eblearn.latent.dictionary import DictionaryLearning, update_atoms
-from eblearn.latent.flow import ActNorm, AffineCoupling, RealNVP, alternating_mask
+from eblearn.latent.flow import (
+    ActNorm,
+    AffineCoupling,
+    InvertibleLinear,
+    RealNVP,
+    alternating_mask,
+)
 from eblearn.latent.gmm import GaussianMixture
 from eblearn.latent.kmeans import KMeans, kmeans_plusplus
 from eblearn.latent.lista import LISTA, iterations_to_reach, train_lista
@@ -91,6 +97,7 @@ __all__ = [
     "DictionaryLearning",
     "GaussianMixture",
     "ImageDecoder",
+    "InvertibleLinear",
     "KMeans",
     "MAEDecoder",
     "MaskedAutoencoder",

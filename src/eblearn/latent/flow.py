@@ -14,7 +14,10 @@ Gaussian code ``z = f(y)``; the change of variables gives the density, hence the
   masked half passes unchanged). Consecutive couplings swap the mask, so every dimension is
   transformed;
 * actnorm [1]: ``y' = (y - b) ⊙ exp(-ℓ)``, ``log |det| = -Σ_j ℓ_j``, initialized from the data
-  so that the first batch leaves it with zero mean and unit variance.
+  so that the first batch leaves it with zero mean and unit variance;
+* invertible linear map (optional; Glow's 1×1 convolution on vectors) [1]: ``y' = y Wᵀ``,
+  ``log |det| = log |det W|``, ``W`` starting as a random rotation, so that the couplings
+  mix all dimensions rather than only even with odd.
 
 The latent ``z`` is a deterministic function of ``y``, so there is no latent energy to
 eliminate: the free energy is the energy. Inference: the forward pass. Strategy:
@@ -149,8 +152,39 @@ class ActNorm(nn.Module):
         return out * self.log_scale.exp() + self.bias
 
 
+class InvertibleLinear(nn.Module):
+    """Glow's invertible 1×1 convolution on vectors: ``y' = y Wᵀ``, ``log |det| = log |det W|``.
+
+    ``W`` starts as a random rotation (``log |det| = 0``). Nothing keeps it invertible but
+    training by likelihood, whose ``-log |det W|`` term grows without bound as ``W`` nears
+    a singular matrix.
+
+    Example:
+        >>> layer = InvertibleLinear(3, generator=torch.Generator().manual_seed(0))
+        >>> y = torch.randn(4, 3)
+        >>> out, log_det = layer(y)
+        >>> torch.allclose(layer.inverse(out), y, atol=1e-6), log_det.abs().max() < 1e-5
+        (True, tensor(True))
+    """
+
+    def __init__(self, dim: int, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        check_int(dim, "dim")
+        rotation = torch.linalg.qr(torch.randn(dim, dim, generator=generator))[0]
+        self.weight = nn.Parameter(rotation)
+
+    def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """``(y Wᵀ, log |det W|)``, shapes ``(N, D)`` and ``(N,)``."""
+        return y @ self.weight.T, torch.linalg.slogdet(self.weight)[1].expand(len(y))
+
+    def inverse(self, out: Tensor) -> Tensor:
+        """``y = y' W⁻ᵀ`` (a linear solve, not an explicit inverse)."""
+        return torch.linalg.solve(self.weight, out.T).T
+
+
 class RealNVP(nn.Module):
-    """A RealNVP flow: ``[actnorm →] coupling`` blocks with alternating masks, a Gaussian base.
+    """A RealNVP flow: ``[actnorm →] [linear →] coupling`` blocks with alternating masks and a
+    Gaussian base.
 
     Energy ``E(y) = ½ ||f(y)||² + (D/2) log 2π - log |det ∂f/∂y| = -log p(y)``.
 
@@ -159,7 +193,9 @@ class RealNVP(nn.Module):
         n_layers: Coupling layers (at least 2, so that every dimension is transformed).
         hidden: Hidden widths of each coupling's network.
         actnorm: Put an actnorm before each coupling.
+        linear: Put an :class:`InvertibleLinear` before each coupling (Glow's mixing).
         scale: Bound on each coupling's log-scale ``|s|``.
+        seed: Seed of the random rotations of the linear layers.
 
     Example:
         >>> flow = RealNVP(2, n_layers=4, hidden=(16,))
@@ -175,16 +211,21 @@ class RealNVP(nn.Module):
         n_layers: int = 8,
         hidden: Sequence[int] = (64, 64),
         actnorm: bool = True,
+        linear: bool = False,
         scale: float = 2.0,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         check_int(dim, "dim", minimum=2)
         check_int(n_layers, "n_layers", minimum=2)
         self.dim = dim
         layers: list[nn.Module] = []
+        generator = torch.Generator().manual_seed(seed)
         for k in range(n_layers):
             if actnorm:
                 layers.append(ActNorm(dim))
+            if linear:
+                layers.append(InvertibleLinear(dim, generator))
             layers.append(AffineCoupling(alternating_mask(dim, k), hidden, scale))
         self.layers = nn.ModuleList(layers)
 
@@ -212,7 +253,7 @@ class RealNVP(nn.Module):
         """``y = f⁻¹(z)``, the layers inverted in reverse order, shape ``(N, D)``."""
         self._check(z, "z")
         for layer in reversed(self.layers):
-            z = cast(ActNorm | AffineCoupling, layer).inverse(z)
+            z = cast(ActNorm | InvertibleLinear | AffineCoupling, layer).inverse(z)
         return z
 
     @torch.no_grad()
