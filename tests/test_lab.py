@@ -243,7 +243,7 @@ def test_every_fitted_model_runs_end_to_end(tmp_path, name: str) -> None:
     names = sorted(p.name for p in result.figures)
     latent = name in ("kmeans", "gmm", "vae")  # z enumerable: one-hot codes, a 1-D grid
     expected = ["energy.png", "free_energy.png" if latent else "density.png", "chains.png"]
-    if name in ("dictionary-learning", "bottleneck-autoencoder", "vae"):  # an objective per step
+    if name in ("dictionary-learning", "bottleneck-autoencoder", "vae", "flow"):  # per step
         expected.append("curve.png")
     assert names == sorted(expected)
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -344,8 +344,10 @@ def test_components_are_checked_per_model(tmp_path) -> None:
     run = str(tmp_path / "run")
     with pytest.raises(ValueError, match=r"--model pca in 2-D takes at most 2 component\(s\), "):
         run_lab(LabConfig(model="pca", components=3, run_dir=run))
-    with pytest.raises(ValueError, match=r"--model ica in 2-D takes at least 2 source\(s\), "):
+    with pytest.raises(ValueError, match=r"--model ica takes at least 2 source\(s\), "):
         run_lab(LabConfig(model="ica", components=1, run_dir=run))
+    with pytest.raises(ValueError, match=r"--model flow takes at least 2 coupling layer\(s\)"):
+        run_lab(LabConfig(model="flow", components=1, run_dir=run))
     with pytest.raises(ValueError, match=r"--components applies to the fitted .*--model mlp"):
         run_lab(LabConfig(components=3, run_dir=run))
     assert not (tmp_path / "run").exists()

@@ -47,6 +47,7 @@ from eblearn.latent import (
     KMeans,
     MaskedAutoencoder,
     NoisyAutoencoder,
+    RealNVP,
     SaturatingAutoencoder,
     SparseAutoencoder,
     SparseCoder,
@@ -168,6 +169,11 @@ LATENT_BUILDERS: dict[str, Callable[[], Data]] = {
     ),
     "noisy-autoencoder": lambda: (
         NoisyAutoencoder(4, 3, hidden=(8,)),
+        clusters(dtype=torch.float32)[:8],
+        None,
+    ),
+    "flow": lambda: (
+        RealNVP(4, n_layers=2, hidden=(8,)).fit(clusters(dtype=torch.float32), epochs=2),
         clusters(dtype=torch.float32)[:8],
         None,
     ),

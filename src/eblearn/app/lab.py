@@ -24,10 +24,9 @@ Models:
     on a grid (:class:`~eblearn.energy.DecoderLatentEnergy`, :class:`~eblearn.energy.FreeEnergy`).
 
 Fitted models (:data:`eblearn.app.lab_models.FITTED_MODELS`: ``pca``, ``kmeans``, ``gmm``,
-``ica``, ``sparse-coder``, ``dictionary-learning``, ``bottleneck-autoencoder``, ``vae``): a
-latent model
-fitted on the data by its own estimator (no loss, no sampler: passing ``--loss`` or another
-contrastive option with one is refused), turned into an energy by
+``ica``, ``sparse-coder``, ``dictionary-learning``, ``bottleneck-autoencoder``, ``vae``,
+``flow``): a latent model fitted on the data by its own estimator (no loss, no sampler: passing
+``--loss`` or another contrastive option with one is refused), turned into an energy by
 :func:`~eblearn.energy.as_energy` and drawn the same way; ``--components`` sets its ``K``.
 Their run folder defaults to ``runs/lab-<data>-<model>-<time>`` and ``results.json`` holds
 the fit (``"fit"``).
@@ -229,7 +228,7 @@ class LabConfig:
                 raise ValueError(f"components must be an integer >= 1, got {k!r}")
             if k < entry.min_components:
                 raise ValueError(
-                    f"--model {self.model} in 2-D takes at least {entry.min_components} "
+                    f"--model {self.model} takes at least {entry.min_components} "
                     f"{entry.what}(s), got --components {k}"
                 )
             if entry.max_components is not None and k > entry.max_components:

@@ -2,10 +2,10 @@
 
 ``eblearn lab --model kmeans`` does not train an energy with a contrastive loss: it fits a
 latent model of :data:`eblearn.latent.LATENT_MODELS` on the toy data with the model's own
-algorithm (Lloyd, EM, an SVD, dictionary learning, Adam on a reconstruction loss or the
-ELBO), then passes it through :func:`~eblearn.energy.as_energy` so that the lab draws its
-energy ``F(y)``, its free energy ``F_β`` where the latent variable can be enumerated, the
-Gibbs density otherwise, and Langevin / HMC chains on it. Each entry of
+algorithm (Lloyd, EM, an SVD, dictionary learning, Adam on a reconstruction loss, the
+ELBO or the likelihood), then passes it through :func:`~eblearn.energy.as_energy` so that
+the lab draws its energy ``F(y)``, its free energy ``F_β`` where the latent variable can be
+enumerated, the Gibbs density otherwise, and Langevin / HMC chains on it. Each entry of
 :data:`FITTED_MODELS` is one small class, like the samplers of
 :mod:`eblearn.app.lab_samplers`.
 
@@ -18,6 +18,7 @@ Gibbs density otherwise, and Langevin / HMC chains on it. Each entry of
     dictionary-learning     the same energy on K learned atoms
     bottleneck-autoencoder  F(y) = ||y - Dec(Enc(y))||² with a 1-D code, trained by Adam
     vae                     F(y) = -ELBO at the posterior mean, trained by Adam on the ELBO
+    flow                    F(y) = -log p(y) of a RealNVP flow (K couplings), exactly normalized
 
 Left out: ``sparse-autoencoder``, ``denoising-autoencoder``, ``contractive-autoencoder``,
 ``saturating-autoencoder``, ``noisy-autoencoder``, ``vqvae`` (defined in 2-D but not yet wired
@@ -44,6 +45,7 @@ from eblearn.latent import (
     DictionaryLearning,
     GaussianMixture,
     KMeans,
+    RealNVP,
     SparseCoder,
     fit_model,
     mlp_vae,
@@ -92,6 +94,8 @@ class LabModel:
 
     default_components = 1
     """``K`` when ``--components`` is not given."""
+    min_components = 1
+    """The smallest ``K`` the model takes."""
     max_components: int | None = None
     """The largest ``K`` that makes sense in 2-D (``None``: no bound but the data size)."""
     min_components = 1
@@ -314,3 +318,27 @@ class VAEModel(LabModel):
         fit = {"loss": losses[-1], "epochs": len(losses), "sigma": VAE_SIGMA}
         history = _history(losses)
         return FittedModel(model, as_energy(model), latent, fit, history)
+
+
+@FITTED_MODELS.register("flow")
+class FlowModel(LabModel):
+    """RealNVP flow with K affine couplings: F(y) = -log p(y), trained by Adam on the NLL."""
+
+    default_components = 8
+    min_components = 2
+    what = "coupling layer"
+    trains = True
+    fitted_by = "Adam on the negative log-likelihood (RealNVP flow)"
+
+    def __call__(self, config: LabConfig, y: Tensor, generator: torch.Generator) -> FittedModel:
+        model = RealNVP(2, n_layers=self.components(config), hidden=config.hidden)
+        model.fit(
+            y,
+            epochs=_adam_epochs(config, len(y)),
+            batch_size=config.batch_size,
+            lr=config.lr,
+            seed=config.seed,
+        )
+        losses = model.history_
+        fit = {"loss": losses[-1], "epochs": len(losses)}
+        return FittedModel(model, as_energy(model), None, fit, _history(losses))

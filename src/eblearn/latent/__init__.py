@@ -2,6 +2,7 @@
 
 Architectural (the volume of low energy is bounded by construction): :class:`PCA`,
 :class:`KMeans`, :class:`GaussianMixture`, :class:`ICA` (a normalized density),
+:class:`RealNVP` (a normalizing flow: an exactly normalized energy ``-log p(y)``),
 :class:`BottleneckAutoencoder`, :class:`VQVAE`.
 Regularized (a penalty limits it): sparse coding (:func:`ista`, :func:`fista`, :func:`admm`,
 :class:`SparseCoder`, :class:`DictionaryLearning`), :class:`LISTA`,
@@ -34,6 +35,13 @@ from eblearn.latent.cvae import (
     mode_coverage,
 )
 from eblearn.latent.dictionary import DictionaryLearning, update_atoms
+from eblearn.latent.flow import (
+    ActNorm,
+    AffineCoupling,
+    InvertibleLinear,
+    RealNVP,
+    alternating_mask,
+)
 from eblearn.latent.gmm import GaussianMixture
 from eblearn.latent.ica import ICA
 from eblearn.latent.kmeans import KMeans, kmeans_plusplus
@@ -91,6 +99,7 @@ for _name, _model in (
     ("contractive-autoencoder", ContractiveAutoencoder),
     ("saturating-autoencoder", SaturatingAutoencoder),
     ("noisy-autoencoder", NoisyAutoencoder),
+    ("flow", RealNVP),
 ):
     LATENT_MODELS.register(_name, _model)
 
@@ -101,6 +110,8 @@ __all__ = [
     "PCA",
     "VAE",
     "VQVAE",
+    "ActNorm",
+    "AffineCoupling",
     "BottleneckAutoencoder",
     "BouncingBalls",
     "ConditionalVAE",
@@ -111,17 +122,20 @@ __all__ = [
     "DictionaryLearning",
     "GaussianMixture",
     "ImageDecoder",
+    "InvertibleLinear",
     "KMeans",
     "MAEDecoder",
     "MaskedAutoencoder",
     "NoisyAutoencoder",
     "NotFittedError",
+    "RealNVP",
     "SaturatingAutoencoder",
     "SparseAutoencoder",
     "SparseCoder",
     "SparseCodes",
     "VisionTransformer",
     "admm",
+    "alternating_mask",
     "best_of_k",
     "bouncing_balls",
     "codebook_usage",
