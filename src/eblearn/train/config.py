@@ -70,12 +70,19 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 GENERIC_DEFAULTS: dict[str, Any] = {"epochs": 100, "optimizer": "lars", "method_args": {}}
 
-ADDED_KEYS: dict[str, Any] = {"time_budget": 0.0, "eval_every": 0, "eval_data": ""}
+ADDED_KEYS: dict[str, Any] = {
+    "time_budget": 0.0,
+    "eval_every": 0,
+    "eval_data": "",
+    "strict": False,
+}
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
-RESUMABLE_OPTIONS = ("run_dir", "progress_bar", "data_root", "download", "accelerator")
+RESUMABLE_OPTIONS = ("run_dir", "progress_bar", "data_root", "download", "accelerator", "strict")
 """What ``--resume`` may change; every other option is the saved run's, and giving a
-different value is refused (it would silently not apply, or break the resumed schedule)."""
+different value is refused (it would silently not apply, or break the resumed schedule).
+``strict`` only decides whether unreadable image files are skipped or refused when the data
+is read again, so a resume may ask for it (or not)."""
 
 
 @dataclass
@@ -118,6 +125,8 @@ class TrainConfig:
             (``eval/knn`` in log.csv and loss_curve.png); ``None``: only at the end.
         eval_data: A labeled data set spec to probe the encoder on after pretraining,
             instead of ``data`` (which may then have no labels); ``None``: probe ``data``.
+        strict: Refuse image files of ``data`` and ``eval_data`` (``imagefolder:`` and
+            ``filelist:``) that cannot be decoded, instead of skipping them with a warning.
     """
 
     method: str = "vicreg"
@@ -148,6 +157,7 @@ class TrainConfig:
     time_budget: float | str | None = None
     eval_every: int | None = None
     eval_data: str | None = None
+    strict: bool = False
 
     def __post_init__(self) -> None:
         for name in ("run_dir", "data_root"):
@@ -187,7 +197,7 @@ class RunConfig:
     ``warmup_epochs`` is a float (a fraction of an epoch is allowed); ``run_dir`` and
     ``data_root`` are the folders actually used; ``time_budget`` is in seconds, 0 for none;
     ``eval_every`` is 0 when the kNN is measured only at the end; ``eval_data`` is ``""``
-    when the probes run on ``data``.
+    when the probes run on ``data``; ``strict`` is ``False`` in run folders older than it.
     """
 
     method: str
@@ -218,6 +228,7 @@ class RunConfig:
     time_budget: float
     eval_every: int
     eval_data: str
+    strict: bool
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -446,6 +457,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         time_budget=time_budget,
         eval_every=config.eval_every or 0,
         eval_data=config.eval_data or "",
+        strict=config.strict,
     )
 
 
