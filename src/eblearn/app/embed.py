@@ -232,7 +232,9 @@ def _prepare_encoder(
 ) -> tuple[Encoder, ImageRows, str]:
     """The run's encoder and the rows of ``data_spec`` (default: the run's data), checked.
 
-    ``strict`` refuses unreadable image files of the data sets read instead of skipping them.
+    ``strict`` (or a run trained ``strict``) refuses unreadable image files of the rows'
+    data instead of skipping them; the run's training data, when read only for its
+    normalization statistics, is read as it was trained.
     """
     from eblearn.data.augment import EvalTransform
     from eblearn.data.registry import load_dataset
@@ -240,11 +242,12 @@ def _prepare_encoder(
     backbone, config = load_backbone(run_dir)
     spec = data_spec if data_spec is not None else config.data
     root = data_root if data_root is not None else config.data_root
-    training = load_training_data(config, data_root, download, strict)
+    same = spec == config.data
+    training = load_training_data(config, data_root, download, strict and same)
     data = (
         training
-        if spec == config.data
-        else load_dataset(spec, root, download, config.image_size, strict=strict)
+        if same
+        else load_dataset(spec, root, download, config.image_size, strict=strict or config.strict)
     )
     rows = ImageRows.of(data)
     if rows.channels != backbone.in_channels:

@@ -279,14 +279,19 @@ def load_training_data(
 ) -> Any:
     """The run's training data set (for its mean and std), with a message saying why.
 
-    ``strict`` refuses its unreadable image files instead of skipping them with a warning.
+    It is read as the run was trained: unreadable image files are skipped (with a warning)
+    unless the run was trained ``strict``, or ``strict`` is given here.
     """
     from eblearn.data.registry import load_dataset
 
     root = data_root if data_root is not None else config.data_root
     try:
         return load_dataset(
-            config.data, root, config.download or download, config.image_size, strict=strict
+            config.data,
+            root,
+            config.download or download,
+            config.image_size,
+            strict=strict or config.strict,
         )
     except ValueError as error:
         raise ValueError(

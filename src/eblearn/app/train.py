@@ -440,8 +440,10 @@ def load_pretrained(
 
     Args:
         run_dir: A folder written by ``eblearn train``.
-        data: The run's training data, already loaded (default: loaded from the config).
-        strict: Refuse unreadable image files of the training data instead of skipping them.
+        data: The run's training data, already loaded (default: read again as it was
+            trained, skipping unreadable image files unless the run was trained ``strict``).
+        strict: Refuse unreadable image files of the training data even if the run skipped
+            them.
 
     Raises:
         ValueError: If ``run_dir`` is not a run folder or its configuration is malformed.
@@ -455,7 +457,11 @@ def load_pretrained(
     config = read_run_config(run_dir)
     if data is None:
         data = load_dataset(
-            config.data, config.data_root, config.download, config.image_size, strict=strict
+            config.data,
+            config.data_root,
+            config.download,
+            config.image_size,
+            strict=strict or config.strict,
         )
     method, _, eval_transform = build_components(config, data)
     load_method_state(method, run_dir / LAST_CHECKPOINT)
@@ -471,8 +477,10 @@ def evaluate_run(
         run_dir: A folder written by ``eblearn train``.
         data: A labeled data set spec to probe the encoder on (``eval --data``); default the
             run's ``eval_data``, else the data it was trained on.
-        strict: Refuse image files of the data sets read (the run's and ``data``) that cannot
-            be decoded, instead of skipping them with a warning (``eval --strict``).
+        strict: Refuse image files of the data probed that cannot be decoded, instead of
+            skipping them with a warning (``eval --strict``; a run trained ``strict`` is
+            probed strictly anyway). The run's training data, read for its normalization
+            statistics only, is read as it was trained.
 
     Raises:
         ValueError: If the folder is not a run folder or is in use, if the data to probe has
@@ -484,12 +492,12 @@ def evaluate_run(
     folder = train_folder(run_dir)
     if folder.path.exists() and not folder.path.is_dir():
         raise ValueError(f"{str(folder.path)!r} is a file, not a run folder")
-    pretrained = load_pretrained(run_dir, strict=strict)
+    spec = data or read_run_config(folder.path).eval_data
+    pretrained = load_pretrained(run_dir, strict=strict and not spec)  # probed without spec
     config = pretrained.config
-    spec = data or config.eval_data
     probe_data = None
     if spec:
-        strictly = replace(config, strict=strict)  # eval's own --strict, not the run's
+        strictly = replace(config, strict=strict or config.strict)
         probe_data = load_eval_data(spec, strictly, pretrained.data, "--data")
     elif not pretrained.data.has_labels:
         raise ValueError(
