@@ -16,6 +16,7 @@ import logging
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from eblearn import __version__
 
@@ -58,6 +59,20 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Prints a warning as one line on stderr, ``eblearn: warning: ...``, without the source
+    line Python adds (a notice such as skipped image files is for the user, not a bug)."""
+    kind = "" if category is UserWarning else f"{category.__name__}: "
+    print(f"eblearn: warning: {kind}{message}", file=file if file is not None else sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (see the module docstring)."""
     from eblearn.app.interrupt import Interrupted
@@ -66,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_lightning()
     try:
-        return int(args.handler(args))
+        with warnings.catch_warnings():  # restores Python's display when main returns
+            warnings.showwarning = _show_warning
+            return int(args.handler(args))
     except ValueError as error:  # bad input: names, paths, values, checkpoints, folders
         print(f"eblearn: error: {error}", file=sys.stderr)
         return 2

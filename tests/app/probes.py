@@ -196,10 +196,11 @@ def _valid_npz_bytes(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def image_folder(build: Callable[[Path], Path]) -> Callable[[Path], list[str]]:
+def image_folder(build: Callable[[Path], Path], *options: str) -> Callable[[Path], list[str]]:
     def make(folder: Path) -> list[str]:
         root = build(folder)
-        return ["train", "--data", f"imagefolder:{root}", "--run-dir", str(folder / "run")]
+        run = str(folder / "run")
+        return ["train", "--data", f"imagefolder:{root}", *options, "--run-dir", run]
 
     return make
 
@@ -215,6 +216,16 @@ def _jpeg_tree(folder: Path, truncate: bool) -> Path:
     if truncate:
         broken = root / "dog" / "3.jpg"
         broken.write_bytes(broken.read_bytes()[:40])
+    return root
+
+
+def _unreadable_folder(folder: Path) -> Path:
+    """A folder whose every "image" is broken: empty, a text file, a JPEG cut short."""
+    root = folder / "broken"
+    root.mkdir()
+    (root / "empty.png").write_bytes(b"")
+    (root / "notes.jpg").write_text("not a picture")
+    (root / "cut.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(20))
     return root
 
 
@@ -726,9 +737,15 @@ PROBES: list[Probe] = [
     ),
     Probe(
         "data files",
-        "imagefolder with a truncated JPEG",
-        image_folder(lambda folder: _jpeg_tree(folder, truncate=True)),
-        "3.jpg",
+        "imagefolder with a truncated JPEG, --strict",
+        image_folder(lambda folder: _jpeg_tree(folder, truncate=True), "--strict"),
+        "'dog/3.jpg' (truncated or corrupt",
+    ),
+    Probe(
+        "data files",
+        "imagefolder of only unreadable files",
+        image_folder(_unreadable_folder),
+        "holds no readable image: its 3 image file(s) cannot be read",
     ),
     Probe(
         "data files",

@@ -182,7 +182,7 @@ def test_file_list_naming_a_missing_file_gives_the_line(tmp_path):
         ("# only a comment\n\n", r"names no image file; expected a text file with one image"),
         ("sub\n", r"line 1: 'sub' .* is a folder, not an image file"),
         (b"\xff\xfe\x00bad", r"is not UTF-8 text"),
-        ("notes.txt\n", r"image file '.*notes.txt' is unreadable or truncated"),
+        ("notes.txt\n", r"list.txt' holds no readable image: .*'notes.txt' \(not an image PIL"),
     ],
     ids=["empty", "folder-entry", "binary", "not-an-image"],
 )

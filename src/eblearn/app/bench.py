@@ -302,7 +302,9 @@ def prepare_bench(
     mode = Mode.OVERWRITE if overwrite else Mode.NEW
     folder.check(mode)
     if data is None:
-        data = load_dataset(base.data, base.data_root, base.download, base.image_size)
+        data = load_dataset(
+            base.data, base.data_root, base.download, base.image_size, strict=base.strict
+        )
     if not data.has_labels:
         raise ValueError(
             f"eblearn bench compares the methods' probe accuracies, which need labels, and "

@@ -40,7 +40,7 @@ from eblearn.app.export import (
     load_training_data,
     require_packages,
 )
-from eblearn.app.options import HelpFormatter, positive_int
+from eblearn.app.options import HelpFormatter, add_strict, positive_int
 
 EMBED_SUFFIXES = (".npy", ".parquet")
 DEFAULT_QUERIES = 6
@@ -228,17 +228,26 @@ def _prepare_encoder(
     data_spec: str | None,
     data_root: str | os.PathLike[str] | None,
     download: bool,
+    strict: bool = False,
 ) -> tuple[Encoder, ImageRows, str]:
-    """The run's encoder and the rows of ``data_spec`` (default: the run's data), checked."""
+    """The run's encoder and the rows of ``data_spec`` (default: the run's data), checked.
+
+    ``strict`` (or a run trained ``strict``) refuses unreadable image files of the rows'
+    data instead of skipping them; the run's training data, when read only for its
+    normalization statistics, is read as it was trained.
+    """
     from eblearn.data.augment import EvalTransform
     from eblearn.data.registry import load_dataset
 
     backbone, config = load_backbone(run_dir)
     spec = data_spec if data_spec is not None else config.data
     root = data_root if data_root is not None else config.data_root
-    training = load_training_data(config, data_root, download)
+    same = spec == config.data
+    training = load_training_data(config, data_root, download, strict and same)
     data = (
-        training if spec == config.data else load_dataset(spec, root, download, config.image_size)
+        training
+        if same
+        else load_dataset(spec, root, download, config.image_size, strict=strict or config.strict)
     )
     rows = ImageRows.of(data)
     if rows.channels != backbone.in_channels:
@@ -276,6 +285,7 @@ def embed_run(
     data_root: str | os.PathLike[str] | None = None,
     download: bool = False,
     batch_size: int = 256,
+    strict: bool = False,
 ) -> EmbedResult:
     """Writes the features of every image of ``data_spec`` (``eblearn embed``), atomically.
 
@@ -287,18 +297,20 @@ def embed_run(
         data_root: Folder of downloadable data sets (default: the run's).
         download: Allow downloading a missing data set.
         batch_size: Images encoded at once.
+        strict: Refuse image files that cannot be decoded instead of skipping them (with a
+            warning); a skipped file has no row.
 
     Raises:
         ValueError: On a bad suffix, an existing ``out`` (without ``overwrite``), a run
-            folder or data set that does not load, or images with the wrong channel count;
-            nothing is written.
+            folder or data set that does not load (or, with ``strict``, holds unreadable
+            image files), or images with the wrong channel count; nothing is written.
         ImportError: For ``.parquet`` without pyarrow (extra ``eblearn[embed]``).
     """
     path = Path(out)
     check_output(path, overwrite, EMBED_SUFFIXES)
     if path.suffix.lower() == ".parquet":
         require_packages(["pyarrow"], "writing .parquet", "embed")
-    encoder, rows, _ = _prepare_encoder(run_dir, data_spec, data_root, download)
+    encoder, rows, _ = _prepare_encoder(run_dir, data_spec, data_root, download, strict)
     encoder.module.to(_device())
     features = rows.features(encoder, batch_size).numpy()
     columns: list[str] = []
@@ -421,6 +433,7 @@ def neighbors_run(
     data_root: str | os.PathLike[str] | None = None,
     download: bool = False,
     batch_size: int = 256,
+    strict: bool = False,
 ) -> NeighborsResult:
     """Draws each query's nearest images, or lists near-duplicates (``eblearn neighbors``).
 
@@ -438,11 +451,14 @@ def neighbors_run(
         data_root: Folder of downloadable data sets (default: the run's).
         download: Allow downloading a missing data set.
         batch_size: Images encoded at once.
+        strict: Refuse image files of the data that cannot be decoded instead of skipping
+            them (with a warning).
 
     Raises:
         ValueError: On a bad option or suffix, an existing ``out`` without ``overwrite``,
-            unreadable query images, a run folder or data set that does not load, or ``k``
-            beyond the data; nothing is written.
+            unreadable query images, a run folder or data set that does not load (or, with
+            ``strict``, holds unreadable image files), or ``k`` beyond the data; nothing is
+            written.
     """
     path = Path(out)
     if duplicates is not None:
@@ -464,7 +480,7 @@ def neighbors_run(
         raise ValueError(f"--k must be >= 1, got {k}")
     if max_pairs < 1:
         raise ValueError(f"--max-pairs must be >= 1, got {max_pairs}")
-    encoder, rows, _ = _prepare_encoder(run_dir, data_spec, data_root, download)
+    encoder, rows, _ = _prepare_encoder(run_dir, data_spec, data_root, download, strict)
     query_images = [read_query_image(q, encoder.in_channels, encoder.image_size) for q in queries]
     limit = len(rows) - (0 if queries else 1)
     if duplicates is None and k > limit:
@@ -594,6 +610,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=positive_int, default=256, help="images encoded at once"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_strict(parser, default=False)
 
 
 def add_embed_parser(subparsers: Any) -> None:
@@ -624,6 +641,7 @@ def _embed_command(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         download=args.download,
         batch_size=args.batch_size,
+        strict=args.strict,
     )
     order = ", then ".join(f"{name} ({len(images)})" for name, images in result.rows.parts)
     print(f"written: {result.path}: features of {result.shape[0]} images × {result.shape[1]}")
@@ -714,6 +732,7 @@ def _neighbors_command(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         download=args.download,
         batch_size=args.batch_size,
+        strict=args.strict,
     )
     if result.pairs is not None:
         kept = len(result.pairs)

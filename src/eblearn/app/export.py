@@ -276,14 +276,27 @@ def load_encoder(
 
 
 def load_training_data(
-    config: RunConfig, data_root: str | os.PathLike[str] | None, download: bool = False
+    config: RunConfig,
+    data_root: str | os.PathLike[str] | None,
+    download: bool = False,
+    strict: bool = False,
 ) -> Any:
-    """The run's training data set (for its mean and std), with a message saying why."""
+    """The run's training data set (for its mean and std), with a message saying why.
+
+    It is read as the run was trained: unreadable image files are skipped (with a warning)
+    unless the run was trained ``strict``, or ``strict`` is given here.
+    """
     from eblearn.data.registry import load_dataset
 
     root = data_root if data_root is not None else config.data_root
     try:
-        return load_dataset(config.data, root, config.download or download, config.image_size)
+        return load_dataset(
+            config.data,
+            root,
+            config.download or download,
+            config.image_size,
+            strict=strict or config.strict,
+        )
     except ValueError as error:
         raise ValueError(
             f"the encoder normalizes images with the mean and std of its training data "

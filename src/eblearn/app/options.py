@@ -107,6 +107,26 @@ def add_precision(parser: argparse.ArgumentParser | Any, default: str | None = N
         parser.add_argument("--precision", choices=PRECISIONS, default=default, help=PRECISION_HELP)
 
 
+STRICT_HELP = (
+    "refuse image files of imagefolder:/filelist: data that cannot be decoded (empty, "
+    "truncated, not an image), naming them, instead of skipping them with one warning"
+)
+
+
+def add_strict(parser: argparse.ArgumentParser | Any, default: bool | None = None) -> None:
+    """The ``--strict`` option of every command that reads a data spec.
+
+    Args:
+        parser: A parser or argument group.
+        default: ``None`` to leave the option out of the namespace unless given (a parser
+            built with ``argument_default=argparse.SUPPRESS``), else its value when absent.
+    """
+    if default is None:
+        parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
+    else:
+        parser.add_argument("--strict", action="store_true", default=default, help=STRICT_HELP)
+
+
 def settings(pairs: list[tuple[str, Any]] | None) -> dict[str, Any]:
     """Repeated ``KEY=VALUE`` options as a mapping (a later key wins)."""
     return dict(pairs or [])

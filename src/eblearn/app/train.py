@@ -42,6 +42,7 @@ from eblearn.app.interrupt import interruptible
 from eblearn.app.options import (
     HelpFormatter,
     add_precision,
+    add_strict,
     duration,
     key_value,
     non_negative_float,
@@ -178,7 +179,13 @@ def prepare_training(
             run_dir=str(folder.path),
         )
     if data is None:
-        data = load_dataset(request.data, request.data_root, request.download, request.image_size)
+        data = load_dataset(
+            request.data,
+            request.data_root,
+            request.download,
+            request.image_size,
+            strict=request.strict,
+        )
     run_dir = (
         Path(request.run_dir)
         if request.run_dir
@@ -219,15 +226,18 @@ def load_eval_data(
 ) -> DatasetSplits:
     """Loads and checks a labeled data set to probe an encoder trained on ``data``.
 
-    Image folders and file lists are read at the run's image size; other images are resized
-    to it by the evaluation transform, which also normalizes them with ``data``'s statistics.
+    Image folders and file lists are read at the run's image size (unreadable image files
+    skipped with a warning, or refused when ``config.strict``); other images are resized to
+    it by the evaluation transform, which also normalizes them with ``data``'s statistics.
 
     Raises:
         ValueError: Naming ``option`` and ``spec``: the data set does not load, lacks labels
             in its train or test split, or has another number of channels than ``data``.
     """
     try:
-        eval_data = load_dataset(spec, config.data_root, config.download, config.image_size)
+        eval_data = load_dataset(
+            spec, config.data_root, config.download, config.image_size, strict=config.strict
+        )
     except ValueError as error:
         raise ValueError(f"{option} {spec!r}: {error}") from None
     if not eval_data.has_labels:
@@ -460,8 +470,17 @@ def train_and_evaluate(
         )
 
 
-def load_pretrained(run_dir: str | os.PathLike[str], data: DatasetSplits | None = None) -> Any:
+def load_pretrained(
+    run_dir: str | os.PathLike[str], data: DatasetSplits | None = None, strict: bool = False
+) -> Any:
     """Rebuilds a run's method from its ``config.yaml`` and last checkpoint (``weights_only``).
+
+    Args:
+        run_dir: A folder written by ``eblearn train``.
+        data: The run's training data, already loaded (default: read again as it was
+            trained, skipping unreadable image files unless the run was trained ``strict``).
+        strict: Refuse unreadable image files of the training data even if the run skipped
+            them.
 
     Raises:
         ValueError: If ``run_dir`` is not a run folder or its configuration is malformed.
@@ -474,36 +493,49 @@ def load_pretrained(run_dir: str | os.PathLike[str], data: DatasetSplits | None 
         raise ValueError(f"{str(run_dir)!r} is a file, not a run folder")
     config = read_run_config(run_dir)
     if data is None:
-        data = load_dataset(config.data, config.data_root, config.download, config.image_size)
+        data = load_dataset(
+            config.data,
+            config.data_root,
+            config.download,
+            config.image_size,
+            strict=strict or config.strict,
+        )
     method, _, eval_transform = build_components(config, data)
     load_method_state(method, run_dir / LAST_CHECKPOINT)
     return Pretrained(method, config, data, run_dir, eval_transform)
 
 
-def evaluate_run(run_dir: str | os.PathLike[str], data: str | None = None) -> RunSummary:
+def evaluate_run(
+    run_dir: str | os.PathLike[str], data: str | None = None, strict: bool = False
+) -> RunSummary:
     """Evaluates the last checkpoint of a run folder (``eblearn eval``), writing ``eval.json``.
 
     Args:
         run_dir: A folder written by ``eblearn train``.
         data: A labeled data set spec to probe the encoder on (``eval --data``); default the
             run's ``eval_data``, else the data it was trained on.
+        strict: Refuse image files of the data probed that cannot be decoded, instead of
+            skipping them with a warning (``eval --strict``; a run trained ``strict`` is
+            probed strictly anyway). The run's training data, read for its normalization
+            statistics only, is read as it was trained.
 
     Raises:
         ValueError: If the folder is not a run folder or is in use, if the data to probe has
             no labels (a run trained without labels needs ``data``) or another number of
-            channels, or if the encoder gives non-finite features; all before anything is
-            written.
+            channels, has unreadable image files and ``strict`` is set, or if the encoder
+            gives non-finite features; all before anything is written.
     """
     start = time.perf_counter()
     folder = train_folder(run_dir)
     if folder.path.exists() and not folder.path.is_dir():
         raise ValueError(f"{str(folder.path)!r} is a file, not a run folder")
-    pretrained = load_pretrained(run_dir)
+    spec = data or read_run_config(folder.path).eval_data
+    pretrained = load_pretrained(run_dir, strict=strict and not spec)  # probed without spec
     config = pretrained.config
-    spec = data or config.eval_data
     probe_data = None
     if spec:
-        probe_data = load_eval_data(spec, config, pretrained.data, "--data")
+        strictly = replace(config, strict=strict or config.strict)
+        probe_data = load_eval_data(spec, strictly, pretrained.data, "--data")
     elif not pretrained.data.has_labels:
         raise ValueError(
             f"run {str(folder.path)!r} was pretrained on {config.data!r}, which has no labels, "
@@ -624,10 +656,11 @@ A run folder receives config.yaml, checkpoints/last.ckpt (every epoch, written a
 log.csv, encoder.pt, results.json, loss_curve.png and embedding.png. Data without labels (a
 folder without class subfolders, a file list, an .npz without labels) is pretrained on and the
 probes are skipped: add --eval-data SPEC, or run eblearn eval RUN --data SPEC later. The
-evaluation data is normalized with the pretraining data's statistics. --resume may change only
---run-dir, --no-progress, --data-root, --download and --accelerator; other options are the
-saved run's. SIGINT or SIGTERM stop a run with exit code 130 or 143, keeping the checkpoint of
-the last finished epoch.
+evaluation data is normalized with the pretraining data's statistics. Image files that cannot
+be decoded are skipped with one warning naming them; --strict refuses them instead (exit code
+2, nothing written). --resume may change only --run-dir, --no-progress, --data-root,
+--download, --accelerator and --strict; other options are the saved run's. SIGINT or SIGTERM
+stop a run with exit code 130 or 143, keeping the checkpoint of the last finished epoch.
 """
 
 
@@ -705,6 +738,7 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     what.add_argument(
         "--download", action="store_true", help="allow downloading a missing data set"
     )
+    add_strict(what)
     what.add_argument(
         "--backbone",
         help=f"one of {', '.join(BACKBONES.names())}, or timm:NAME for any timm model "
@@ -840,11 +874,12 @@ def add_eval_parser(subparsers: Any) -> None:
         help="a labeled data set to probe the encoder on, normalized with the training data's "
         "statistics (default: the run's --eval-data, else its --data)",
     )
+    add_strict(evaluate, default=False)
     evaluate.set_defaults(handler=_eval_command)
 
 
 def _eval_command(args: argparse.Namespace) -> int:
-    summary = evaluate_run(args.run_dir, getattr(args, "data", None))
+    summary = evaluate_run(args.run_dir, getattr(args, "data", None), strict=args.strict)
     if summary.encoder is None or summary.pixels is None:  # evaluate_run refuses this
         print(summary.skipped)
         return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 import zipfile
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from eblearn.data.images import (
     to_uint8_images,
 )
 from eblearn.data.registry import DATASETS, DatasetRequest
+from eblearn.data.unreadable import Unreadable, name_files, report_unreadable
 
 FILE_TEST_FRACTION = 0.2
 FILE_SPLIT_SEED = 0
@@ -245,47 +247,80 @@ def load_npz(request: DatasetRequest) -> DatasetSplits:
     return _split_when_single(ImageSet(images, labels, classes), name)
 
 
-class _UnsupportedMode(Exception):
-    """An image whose pixel format eblearn does not convert."""
+class _Unusable(Exception):
+    """An image file that cannot be used; the message says why, in a few words."""
 
 
 def _open_rgb(path: Path) -> Any:
-    """The image at ``path`` as an RGB PIL image; 16-bit gray is scaled to 8 bits."""
-    from PIL import Image
+    """The image at ``path`` as an RGB PIL image; 16-bit gray is scaled to 8 bits.
 
-    with Image.open(path) as opened:
-        opened.load()
-        if opened.mode.startswith("I;16"):  # 16-bit gray: 65535 -> 255
-            pixels = np.asarray(opened, dtype=np.float64) / 257.0
-            return Image.fromarray(pixels.round().astype(np.uint8)).convert("RGB")
-        if opened.mode in ("I", "F"):
-            raise _UnsupportedMode(
-                f"its pixels are {'32-bit integers' if opened.mode == 'I' else 'floats'} "
-                f"(PIL mode {opened.mode!r})"
-            )
-        return opened.convert("RGB")
+    Raises:
+        _Unusable: If the file is empty, not an image, truncated or corrupt, or of a pixel
+            format eblearn does not convert (32-bit integers, floats).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if path.stat().st_size == 0:
+            raise _Unusable("empty file")
+        with Image.open(path) as opened:
+            opened.load()
+            if opened.mode.startswith("I;16"):  # 16-bit gray: 65535 -> 255
+                pixels = np.asarray(opened, dtype=np.float64) / 257.0
+                return Image.fromarray(pixels.round().astype(np.uint8)).convert("RGB")
+            if opened.mode in ("I", "F"):
+                raise _Unusable(
+                    f"cannot be converted: its pixels are "
+                    f"{'32-bit integers' if opened.mode == 'I' else 'floats'} (PIL mode "
+                    f"{opened.mode!r}); expected 8-bit or 16-bit images"
+                )
+            return opened.convert("RGB")
+    except _Unusable:
+        raise
+    except UnidentifiedImageError:
+        raise _Unusable("not an image PIL recognizes") from None
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, ...
+        raise _Unusable(f"truncated or corrupt: {type(error).__name__}: {error}") from None
 
 
-def _read_folder_tree(
-    root: Path, classes: tuple[str, ...], size: int | None, every_class: bool
-) -> ImageSet:
-    found = [_image_files(root / cls) for cls in classes]
-    paths = [p for files in found for p in files]
-    labels = [label for label, files in enumerate(found) for _ in files]
-    if not paths:
+@dataclass
+class _Decoded:
+    """The images of a list of files that could be read, and those that could not."""
+
+    total: int
+    """How many files were tried."""
+    pictures: list[Any] = field(default_factory=list)
+    """RGB PIL images of the readable files, in order."""
+    kept: list[int] = field(default_factory=list)
+    """The position in the file list of each picture."""
+    files: list[Path] = field(default_factory=list)
+    """The file of each picture (``ImageSet.paths``)."""
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+
+def _decode(paths: list[Path], where: str, base: Path) -> _Decoded:
+    """Opens every file, setting aside those that cannot be used.
+
+    Raises:
+        ValueError: If no file is readable, naming ``where`` (a folder or a list), the files
+            and the accepted suffixes.
+    """
+    decoded = _Decoded(len(paths))
+    for index, path in enumerate(paths):
+        try:
+            decoded.pictures.append(_open_rgb(path))
+        except _Unusable as why:
+            decoded.unreadable.append(Unreadable(path, str(why)))
+        else:
+            decoded.kept.append(index)
+            decoded.files.append(path)
+    if not decoded.pictures:
         raise ValueError(
-            f"image folder {str(root)!r} is empty: no image files under it; expected "
-            f"images ({', '.join(IMAGE_SUFFIXES)}) in ROOT/<class>/"
+            f"{where} holds no readable image: its {len(paths)} image file(s) cannot be read: "
+            f"{name_files(decoded.unreadable, base)}; expected images "
+            f"({', '.join(IMAGE_SUFFIXES)}) that PIL can decode"
         )
-    empty = [cls for cls, files in zip(classes, found, strict=True) if not files]
-    if every_class and empty:
-        raise ValueError(
-            f"class folder(s) {', '.join(repr(c) for c in empty)} under {str(root)!r} hold no "
-            f"image files; expected at least one image ({', '.join(IMAGE_SUFFIXES)}) per "
-            "class folder: fill or remove them"
-        )
-    images = _read_pictures(paths, size, f"images under {str(root)!r}")
-    return ImageSet(images, torch.tensor(labels, dtype=torch.int64), classes, _names(paths))
+    return decoded
 
 
 def _names(paths: list[Path]) -> tuple[str, ...]:
@@ -293,35 +328,27 @@ def _names(paths: list[Path]) -> tuple[str, ...]:
     return tuple(str(p) for p in paths)
 
 
-def _read_pictures(paths: list[Path], size: int | None, what: str) -> Tensor:
-    """The images at ``paths`` as ``uint8`` ``(N, 3, size, size)``, resized and center-cropped.
+def _report(name: str, parts: list[_Decoded], base: Path, strict: bool) -> None:
+    """One warning (or, when ``strict``, one refusal) for the unreadable files of ``parts``."""
+    unreadable = [u for part in parts for u in part.unreadable]
+    total = sum(part.total for part in parts)
+    # the warning points at load_dataset's caller: _report <- loader <- load_dataset <- caller
+    report_unreadable(name, unreadable, total, base, strict, stacklevel=4)
+
+
+def _pictures_tensor(pictures: list[Any], size: int | None, what: str) -> Tensor:
+    """PIL images as ``uint8`` ``(N, 3, size, size)``, resized and center-cropped.
 
     ``size`` defaults to the first image's shorter side.
-
-    Raises:
-        ValueError: Naming the file that PIL cannot decode or whose pixels cannot be converted.
     """
-    pictures = []
-    for p in paths:
-        try:
-            picture = _open_rgb(p)
-        except _UnsupportedMode as error:
-            raise ValueError(
-                f"image file {str(p)!r} cannot be converted: {error}; expected 8-bit or "
-                "16-bit images (gray, RGB, RGBA, palette)"
-            ) from None
-        except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, ...
-            raise ValueError(
-                f"image file {str(p)!r} is unreadable or truncated "
-                f"({type(error).__name__}: {error}); expected an image PIL can decode: "
-                "replace or delete the file"
-            ) from None
+    arrays = []
+    for picture in pictures:
         if size is None:
             size = min(picture.size)
         if picture.size != (size, size):
             picture = _resize_center_crop(picture, size)
-        pictures.append(np.asarray(picture))
-    return to_uint8_images(np.stack(pictures), what)
+        arrays.append(np.asarray(picture))
+    return to_uint8_images(np.stack(arrays), what)
 
 
 def _resize_center_crop(picture, size: int):  # type: ignore[no-untyped-def]
@@ -357,6 +384,58 @@ def _class_names(root: Path) -> tuple[str, ...]:
             "expected ROOT/<class>/<image> (or ROOT/train/<class>/... and ROOT/test/...)"
         )
     return names
+
+
+@dataclass
+class _Tree:
+    """The decoded images of ``ROOT/<class>/...``: labels by class folder, not yet checked."""
+
+    root: Path
+    classes: tuple[str, ...]
+    decoded: _Decoded
+    labels: list[int]
+    """The class id of every file found, readable or not."""
+
+    @property
+    def kept_labels(self) -> list[int]:
+        """The class id of every readable image."""
+        return [self.labels[i] for i in self.decoded.kept]
+
+    def check_classes(self) -> None:
+        """Raises ``ValueError`` naming the class folders without a readable image."""
+        kept = set(self.kept_labels)
+        empty = [c for k, c in enumerate(self.classes) if k not in kept]
+        if empty:
+            raise ValueError(
+                f"class folder(s) {', '.join(repr(c) for c in empty)} under "
+                f"{str(self.root)!r} hold no readable image files; expected at least one "
+                f"image ({', '.join(IMAGE_SUFFIXES)}) that PIL can decode per class folder: "
+                "fill or remove them"
+            )
+
+    def images(self, size: int | None) -> ImageSet:
+        """The readable images, resized to ``size``, with their labels."""
+        what = f"images under {str(self.root)!r}"
+        images = _pictures_tensor(self.decoded.pictures, size, what)
+        labels = torch.tensor(self.kept_labels, dtype=torch.int64)
+        return ImageSet(images, labels, self.classes, _names(self.decoded.files))
+
+
+def _decode_tree(root: Path, classes: tuple[str, ...]) -> _Tree:
+    """Opens the images of every class folder under ``root``.
+
+    Raises:
+        ValueError: If ``root`` holds no image file, or none that can be read.
+    """
+    found = [_image_files(root / cls) for cls in classes]
+    paths = [p for files in found for p in files]
+    labels = [label for label, files in enumerate(found) for _ in files]
+    if not paths:
+        raise ValueError(
+            f"image folder {str(root)!r} is empty: no image files under it; expected "
+            f"images ({', '.join(IMAGE_SUFFIXES)}) in ROOT/<class>/"
+        )
+    return _Tree(root, classes, _decode(paths, f"image folder {str(root)!r}", root), labels)
 
 
 FOLDER_LAYOUTS = (
@@ -409,14 +488,17 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
     files and folders whose names start with '.' are skipped. Images are resized so that
     their shorter side is ``image_size`` (default: the first image's shorter side), then
     center-cropped to a square. Every image becomes RGB (gray, RGBA, palette and 1-bit
-    images are converted; 16-bit gray is scaled by 1/257). Each split keeps the file of
-    every image, in the images' order, in ``ImageSet.paths``.
+    images are converted; 16-bit gray is scaled by 1/257).
+
+    A file that cannot be used (empty, not an image, truncated or corrupt, float or 32-bit
+    pixels) is skipped, and one ``UserWarning`` counts the skipped files and names the first
+    five (:mod:`eblearn.data.unreadable`); with ``request.strict`` they are refused instead.
 
     Raises:
-        ValueError: Naming the path: the root is a file or holds no image, a class folder
-            holds no images, ``train`` has no ``test``/``val`` beside it (or the reverse),
-            test classes are missing from train, or an image file is unreadable, truncated
-            or of a float/32-bit pixel format.
+        ValueError: Naming the path: the root is a file or holds no image (or no readable
+            one), a class folder holds no readable image, ``train`` has no ``test``/``val``
+            beside it (or the reverse), test classes are missing from train, or, when
+            ``request.strict``, some image file cannot be used.
     """
     root = _existing_path(request.argument, "imagefolder")
     name = f"imagefolder:{request.argument}"
@@ -443,8 +525,11 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
                 f"{', '.join(map(repr, unknown))} that {str(root / 'train')!r} lacks; "
                 "expected the test classes to be among the training classes"
             )
-        train = _read_folder_tree(root / "train", classes, request.image_size, every_class=True)
-        test = _read_folder_tree(test_root, classes, train.image_size, every_class=False)
+        trees = [_decode_tree(root / "train", classes), _decode_tree(test_root, classes)]
+        trees[0].check_classes()  # a test folder may lack a class
+        _report(name, [tree.decoded for tree in trees], root, request.strict)
+        train = trees[0].images(request.image_size)
+        test = trees[1].images(train.image_size)
         return DatasetSplits(name, train, test)
     files = _image_files(root)
     if not files:
@@ -454,10 +539,17 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
         )
     folder_classes = _folder_layout(root, files)
     if folder_classes is None:
-        images = _read_pictures(files, request.image_size, f"images under {str(root)!r}")
+        decoded = _decode(files, f"image folder {str(root)!r}", root)
+        _report(name, [decoded], root, request.strict)
+        what = f"images under {str(root)!r}"
+        images = _pictures_tensor(decoded.pictures, request.image_size, what)
         unlabeled = torch.full((len(images),), UNLABELED, dtype=torch.int64)
-        return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled, paths=_names(files)))
-    every = _read_folder_tree(root, folder_classes, request.image_size, every_class=True)
+        paths = _names(decoded.files)
+        return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled, paths=paths))
+    tree = _decode_tree(root, folder_classes)
+    tree.check_classes()
+    _report(name, [tree.decoded], root, request.strict)
+    every = tree.images(request.image_size)
     return _split_when_single(every, name)
 
 
@@ -469,12 +561,15 @@ def load_file_list(request: DatasetRequest) -> DatasetSplits:
     starting with ``#`` are skipped (a ``#`` later in a line is part of the file name).
     Images are read, resized and converted as :func:`load_image_folder` reads them, in the
     list's order (their files in ``ImageSet.paths``); every image is kept for pretraining
-    and the probes are skipped.
+    and the probes are skipped. Image
+    files that cannot be decoded are skipped with one warning, as in :func:`load_image_folder`,
+    or refused with ``request.strict``.
 
     Raises:
         ValueError: Naming the list and the line: the list is missing, a folder or not
             UTF-8 text, names no image, or names a file that does not exist (or is a folder);
-            or naming an image file that cannot be decoded.
+            or naming the image files that cannot be decoded, when none can or when
+            ``request.strict``.
     """
     path = _existing_path(request.argument, "filelist")
     name = f"filelist:{request.argument}"
@@ -510,6 +605,10 @@ def load_file_list(request: DatasetRequest) -> DatasetSplits:
             f"file list {str(path)!r} names no image file; {expected} (blank lines and lines "
             "starting with '#' are skipped)"
         )
-    images = _read_pictures(files, request.image_size, f"images listed in {str(path)!r}")
+    decoded = _decode(files, f"file list {str(path)!r}", path.parent)
+    _report(name, [decoded], path.parent, request.strict)
+    what = f"images listed in {str(path)!r}"
+    images = _pictures_tensor(decoded.pictures, request.image_size, what)
     unlabeled = torch.full((len(images),), UNLABELED, dtype=torch.int64)
-    return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled, paths=_names(files)))
+    paths = _names(decoded.files)
+    return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled, paths=paths))

@@ -28,12 +28,15 @@ class DatasetRequest:
         root: Folder where downloadable data sets live (``$EBLEARN_DATA`` or ``./data``).
         download: Whether a missing data set may be downloaded.
         image_size: Side to which images of varying sizes are resized, where that applies.
+        strict: Refuse image files that cannot be decoded (``ValueError`` naming them)
+            instead of skipping them with a warning (``imagefolder`` and ``filelist``).
     """
 
     argument: str | None
     root: Path
     download: bool = False
     image_size: int | None = None
+    strict: bool = False
 
 
 DatasetLoader = Callable[[DatasetRequest], DatasetSplits]
@@ -54,6 +57,8 @@ def load_dataset(
     root: str | os.PathLike[str] | None = None,
     download: bool = False,
     image_size: int | None = None,
+    *,
+    strict: bool = False,
 ) -> DatasetSplits:
     """Loads a registered data set by spec.
 
@@ -65,6 +70,9 @@ def load_dataset(
         root: Folder for downloadable data sets; defaults to ``$EBLEARN_DATA`` or ``./data``.
         download: Allow torchvision to download a missing data set.
         image_size: Resize side for image folders whose images differ in size.
+        strict: Refuse image files of an ``imagefolder`` or ``filelist`` that cannot be
+            decoded (empty, truncated, not an image) instead of skipping them with one
+            ``UserWarning`` that counts them and names the first five.
 
     Returns:
         The train/test (and, where the data set has one, unlabeled) splits; a data set
@@ -74,7 +82,8 @@ def load_dataset(
         ValueError: On an unknown name (the message lists the valid ones), a spec that is not
             a string, an ``image_size`` that is not a positive integer, a missing path, an
             empty data set, data set files that are absent, or files that cannot be read as
-            the data set expects (each loader's docstring says what it expects).
+            the data set expects (each loader's docstring says what it expects), or, when
+            ``strict``, unreadable image files.
     """
     if not isinstance(spec, str):
         raise ValueError(
@@ -84,6 +93,8 @@ def load_dataset(
         isinstance(image_size, bool) or not isinstance(image_size, Integral) or image_size < 1
     ):
         raise ValueError(f"image_size must be a positive integer or None, got {image_size!r}")
+    if not isinstance(strict, bool):
+        raise ValueError(f"strict must be True or False, got {strict!r}")
     name, _, argument = spec.partition(":")
     loader = DATASETS.get(name)
     if name in NEEDS_ARGUMENT and not argument:
@@ -95,6 +106,7 @@ def load_dataset(
         root=Path(root) if root is not None else default_data_root(),
         download=download,
         image_size=image_size,
+        strict=strict,
     )
     splits = loader(request)
     if splits.name != spec:

@@ -80,12 +80,15 @@ ADDED_KEYS: dict[str, Any] = {
     "eval_data": "",
     "num_nodes": 1,
     "logger": "csv",
+    "strict": False,
 }
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
-RESUMABLE_OPTIONS = ("run_dir", "progress_bar", "data_root", "download", "accelerator")
+RESUMABLE_OPTIONS = ("run_dir", "progress_bar", "data_root", "download", "accelerator", "strict")
 """What ``--resume`` may change; every other option is the saved run's, and giving a
-different value is refused (it would silently not apply, or break the resumed schedule)."""
+different value is refused (it would silently not apply, or break the resumed schedule).
+``strict`` only decides whether unreadable image files are skipped or refused when the data
+is read again, so a resume may ask for it (or not)."""
 
 
 @dataclass
@@ -134,6 +137,8 @@ class TrainConfig:
         logger: ``csv`` (``log.csv`` only) or ``tensorboard`` (``log.csv`` and TensorBoard
             event files in the run's ``tensorboard/`` folder; needs ``pip install
             tensorboard``).
+        strict: Refuse image files of ``data`` and ``eval_data`` (``imagefolder:`` and
+            ``filelist:``) that cannot be decoded, instead of skipping them with a warning.
     """
 
     method: str = "vicreg"
@@ -166,6 +171,7 @@ class TrainConfig:
     eval_every: int | None = None
     eval_data: str | None = None
     logger: str = "csv"
+    strict: bool = False
 
     def __post_init__(self) -> None:
         for name in ("run_dir", "data_root"):
@@ -205,7 +211,7 @@ class RunConfig:
     ``warmup_epochs`` is a float (a fraction of an epoch is allowed); ``run_dir`` and
     ``data_root`` are the folders actually used; ``time_budget`` is in seconds, 0 for none;
     ``eval_every`` is 0 when the kNN is measured only at the end; ``eval_data`` is ``""``
-    when the probes run on ``data``.
+    when the probes run on ``data``; ``strict`` is ``False`` in run folders older than it.
     """
 
     method: str
@@ -238,6 +244,7 @@ class RunConfig:
     eval_every: int
     eval_data: str
     logger: str
+    strict: bool
 
     @property
     def world_size(self) -> int:
@@ -484,6 +491,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         eval_every=config.eval_every or 0,
         eval_data=config.eval_data or "",
         logger=config.logger,
+        strict=config.strict,
     )
 
 
