@@ -42,8 +42,9 @@ from _cifar10 import cifar10_arrays
 from _report import append_section, markdown_table
 from torch import Tensor, nn
 
+from eblearn.app.evaluation import check_features
 from eblearn.data.augment import EvalTransform
-from eblearn.evaluate.protocol import EvaluationReport, evaluate_encoder
+from eblearn.evaluate.protocol import EvaluationReport, evaluate_encoder, extract_features
 from eblearn.nn import BACKBONES
 from eblearn.train.config import TrainConfig
 from eblearn.train.history import read_history
@@ -143,8 +144,14 @@ def run_lightly_vicreg(method: str, budget_seconds: float, seed: int) -> dict[st
                 break
         epochs += 1
     training_seconds = time.monotonic() - started
+    saved = OUT / f"{method}-lightly-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}.pt"
+    torch.save(backbone.state_dict(), saved)  # trained minutes are never lost to a probe
+    print(f"lightly: {steps} steps, final loss {float(loss.detach()):.3f}; saved {saved}")
     data = load_dataset(f"npz:{cifar10_arrays()}")
-    report = evaluate_encoder(backbone, data, EvalTransform(32, IMAGENET_MEAN, IMAGENET_STD))
+    transform = EvalTransform(32, IMAGENET_MEAN, IMAGENET_STD)
+    for split, images in (("train", data.train.images), ("test", data.test.images)):
+        check_features(extract_features(backbone, images[:2048], transform), split)
+    report = evaluate_encoder(backbone, data, transform)
     return {
         "report": report,
         "steps": steps,

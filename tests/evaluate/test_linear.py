@@ -54,3 +54,12 @@ def test_few_label_probe_reports_mean_and_spread():
     labels = torch.tensor([0] * 50 + [1] * 50)
     result = few_label_probe(features, labels, features, labels, 0.1, repeats=3)
     assert result.mean == 1.0 and result.labels_used == 10 and result.std == 0.0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_features_are_refused_before_the_solver_runs(bad):
+    features = torch.randn(40, 3)
+    features[[3, 7], 1] = bad
+    labels = torch.arange(40) % 2
+    with pytest.raises(ValueError, match=r"NaN or Inf in 2 of 40 rows"):
+        LinearProbe().fit(features, labels)

@@ -58,6 +58,12 @@ class LinearProbe:
         if not self.c_values or min(self.c_values) <= 0:
             raise ValueError(f"c_values must be positive numbers, got {self.c_values}")
         features = features.float()
+        bad_rows = int((~torch.isfinite(features)).any(1).sum())
+        if bad_rows:
+            raise ValueError(
+                f"features hold NaN or Inf in {bad_rows} of {len(features)} rows: a linear "
+                "probe cannot be fitted (has the encoder diverged?)"
+            )
         labels = labels.to(features.device)
         classes = int(labels.max()) + 1 if num_classes is None else num_classes
         self.mean_ = features.mean(0)

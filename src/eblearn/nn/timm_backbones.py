@@ -104,10 +104,9 @@ class TimmBackbone(Backbone):
         ValueError: If timm has no such model, an option is reserved, or timm refuses the
             options.
 
-    Example:
+    Example (timm is in the ``test`` extra, so CI runs it):
         >>> net = TimmBackbone("vit_tiny_patch16_224", in_channels=1, image_size=32)
-        ... # doctest: +SKIP
-        >>> net.options, net.feature_dim  # doctest: +SKIP
+        >>> net.options, net.feature_dim
         ({'in_chans': 1, 'img_size': 32}, 192)
     """
 
