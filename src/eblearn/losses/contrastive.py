@@ -236,6 +236,40 @@ class ContrastiveLoss(nn.Module):
         self.reduction = reduction
 
 
+class _MarginLoss(ContrastiveLoss):
+    """A table loss with a margin ``m > 0``: ``forward`` is ``loss_function(F⁺, F⁻, m)``."""
+
+    @staticmethod
+    def loss_function(positive: Tensor, negative: Tensor, margin: float, reduction: str) -> Tensor:
+        """The loss's pure function (set by each subclass to the table's function)."""
+        raise NotImplementedError
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        check_positive(margin, "margin")
+        self.margin = margin
+
+    def forward(self, positive: Tensor, negative: Tensor) -> Tensor:
+        return self.loss_function(positive, negative, self.margin, self.reduction)
+
+
+class _InverseTemperatureLoss(ContrastiveLoss):
+    """A table loss with an inverse temperature ``β > 0``: ``loss_function(F⁺, F⁻, β)``."""
+
+    @staticmethod
+    def loss_function(positive: Tensor, negative: Tensor, beta: float, reduction: str) -> Tensor:
+        """The loss's pure function (set by each subclass to the table's function)."""
+        raise NotImplementedError
+
+    def __init__(self, beta: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        check_positive(beta, "beta")
+        self.beta = beta
+
+    def forward(self, positive: Tensor, negative: Tensor) -> Tensor:
+        return self.loss_function(positive, negative, self.beta, self.reduction)
+
+
 @CONTRASTIVE_LOSSES.register("energy")
 class EnergyLoss(ContrastiveLoss):
     """Energy loss: ``L = F(x, y)``. Margin 0.
@@ -284,7 +318,7 @@ class PerceptronLoss(ContrastiveLoss):
 
 
 @CONTRASTIVE_LOSSES.register("simple")
-class SimpleLoss(ContrastiveLoss):
+class SimpleLoss(_MarginLoss):
     """Simple loss: ``L = max(0, F(x, y)) + max(0, m - F(x, ȳ))``. Margin m.
 
     Pushes the data energy down to 0 and the contrastive energies up to ``m``, each on its
@@ -307,17 +341,11 @@ class SimpleLoss(ContrastiveLoss):
     formula = "max(0, F(x,y)) + max(0, m - F(x,ȳ))"
     table_margin = "m"
 
-    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        check_positive(margin, "margin")
-        self.margin = margin
-
-    def forward(self, positive: Tensor, negative: Tensor) -> Tensor:
-        return simple_loss(positive, negative, self.margin, self.reduction)
+    loss_function = staticmethod(simple_loss)
 
 
 @CONTRASTIVE_LOSSES.register("hinge")
-class HingeLoss(ContrastiveLoss):
+class HingeLoss(_MarginLoss):
     """Hinge loss: ``L = max(0, m + F(x, y) - F(x, ȳ))``. Margin m.
 
     Stops pushing (zero gradient) once the contrastive energy exceeds the data energy by
@@ -338,13 +366,7 @@ class HingeLoss(ContrastiveLoss):
     formula = "max(0, m + F(x,y) - F(x,ȳ))"
     table_margin = "m"
 
-    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        check_positive(margin, "margin")
-        self.margin = margin
-
-    def forward(self, positive: Tensor, negative: Tensor) -> Tensor:
-        return hinge_loss(positive, negative, self.margin, self.reduction)
+    loss_function = staticmethod(hinge_loss)
 
 
 @CONTRASTIVE_LOSSES.register("log")
@@ -430,7 +452,7 @@ class MCELoss(ContrastiveLoss):
 
 
 @CONTRASTIVE_LOSSES.register("square-square")
-class SquareSquareLoss(ContrastiveLoss):
+class SquareSquareLoss(_MarginLoss):
     """Square-square loss: ``L = F(x, y)² + max(0, m - F(x, ȳ))²``. Margin m.
 
     Pulls the data energy to 0 and pushes contrastive energies above ``m``, then stops
@@ -454,17 +476,11 @@ class SquareSquareLoss(ContrastiveLoss):
     formula = "F(x,y)² + max(0, m - F(x,ȳ))²"
     table_margin = "m"
 
-    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        check_positive(margin, "margin")
-        self.margin = margin
-
-    def forward(self, positive: Tensor, negative: Tensor) -> Tensor:
-        return square_square_loss(positive, negative, self.margin, self.reduction)
+    loss_function = staticmethod(square_square_loss)
 
 
 @CONTRASTIVE_LOSSES.register("square-exp")
-class SquareExpLoss(ContrastiveLoss):
+class SquareExpLoss(_InverseTemperatureLoss):
     """Square-exponential loss: ``L = F(x, y)² + β exp(-F(x, ȳ))``. Margin ∞.
 
     [1] LeCun, Huang, Loss Functions for Discriminative Training of Energy-Based Models,
@@ -482,17 +498,11 @@ class SquareExpLoss(ContrastiveLoss):
     formula = "F(x,y)² + β exp(-F(x,ȳ))"
     table_margin = "∞"
 
-    def __init__(self, beta: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        check_positive(beta, "beta")
-        self.beta = beta
-
-    def forward(self, positive: Tensor, negative: Tensor) -> Tensor:
-        return square_exp_loss(positive, negative, self.beta, self.reduction)
+    loss_function = staticmethod(square_exp_loss)
 
 
 @CONTRASTIVE_LOSSES.register("nll")
-class NLLLoss(ContrastiveLoss):
+class NLLLoss(_InverseTemperatureLoss):
     """Negative log-likelihood / MMI loss: ``L = F(x, y) + 1/β log Σ_{y'} exp(-β F(x, y'))``.
 
     Margin ∞. ``1/β`` times ``-log P_β(y | x)`` of the Gibbs distribution over the answer set
@@ -516,17 +526,11 @@ class NLLLoss(ContrastiveLoss):
     formula = "F(x,y) + 1/β log Σ_y' exp(-β F(x,y'))"
     table_margin = "∞"
 
-    def __init__(self, beta: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        check_positive(beta, "beta")
-        self.beta = beta
-
-    def forward(self, positive: Tensor, negative: Tensor) -> Tensor:
-        return nll_loss(positive, negative, self.beta, self.reduction)
+    loss_function = staticmethod(nll_loss)
 
 
 @CONTRASTIVE_LOSSES.register("mee")
-class MEELoss(ContrastiveLoss):
+class MEELoss(_InverseTemperatureLoss):
     """Minimum empirical error loss: ``L = 1 - exp(-β F(x, y)) / Σ_{y'} exp(-β F(x, y'))``.
 
     Margin ∞. One minus the Gibbs probability of the correct answer (over
@@ -547,13 +551,7 @@ class MEELoss(ContrastiveLoss):
     formula = "1 - exp(-β F(x,y)) / Σ_y' exp(-β F(x,y'))"
     table_margin = "∞"
 
-    def __init__(self, beta: float = 1.0, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-        check_positive(beta, "beta")
-        self.beta = beta
-
-    def forward(self, positive: Tensor, negative: Tensor) -> Tensor:
-        return mee_loss(positive, negative, self.beta, self.reduction)
+    loss_function = staticmethod(mee_loss)
 
 
 # ---- the general margin loss ----------------------------------------------------------------
