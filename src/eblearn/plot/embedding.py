@@ -15,32 +15,40 @@ from eblearn.plot._figure import new_figure, save_figure
 MAX_POINTS = 3000
 TSNE_ITERATIONS = 500
 """Half of scikit-learn's default: the map settles well before on a few thousand points."""
+TSNE_MIN_POINTS = 10
+"""Fewer points are mapped by PCA: t-SNE needs a perplexity below the number of points."""
 
 
 def project_2d(features: Tensor, method: str = "tsne", seed: int = 0) -> np.ndarray:
     """Projects ``(N, D)`` features to ``(N, 2)`` with t-SNE (cosine) or PCA.
 
+    Fewer than :data:`TSNE_MIN_POINTS` points are projected by PCA whatever ``method`` says;
+    a missing second axis (one point, or features of rank 1) is zero.
+
     Raises:
         ValueError: On an unknown ``method`` (valid: ``tsne``, ``pca``).
     """
+    if method not in ("tsne", "pca"):
+        raise ValueError(f"unknown projection {method!r}; valid choices: tsne, pca")
     x = features.float().cpu().numpy()
-    if method == "pca":
+    if method == "pca" or len(x) < TSNE_MIN_POINTS:
         centered = x - x.mean(0)
         _, _, vt = np.linalg.svd(centered, full_matrices=False)
-        return centered @ vt[:2].T
-    if method == "tsne":
-        from sklearn.manifold import TSNE
+        points = np.zeros((len(x), 2), dtype=x.dtype)
+        axes = vt[:2]  # (≤ 2, D)
+        points[:, : len(axes)] = centered @ axes.T
+        return points
+    from sklearn.manifold import TSNE
 
-        perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
-        return TSNE(
-            n_components=2,
-            init="pca",
-            metric="cosine",
-            perplexity=perplexity,
-            max_iter=TSNE_ITERATIONS,
-            random_state=seed,
-        ).fit_transform(x)
-    raise ValueError(f"unknown projection {method!r}; valid choices: tsne, pca")
+    perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
+    return TSNE(
+        n_components=2,
+        init="pca",
+        metric="cosine",
+        perplexity=perplexity,
+        max_iter=TSNE_ITERATIONS,
+        random_state=seed,
+    ).fit_transform(x)
 
 
 def plot_embedding(
