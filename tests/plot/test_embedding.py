@@ -32,3 +32,16 @@ def test_pca_of_one_point_is_the_origin():
 def test_a_two_image_test_set_gets_its_figure(tmp_path):
     path = plot_embedding(torch.randn(2, 4), torch.tensor([0, 1]), tmp_path / "e.png")
     assert path.is_file() and path.stat().st_size > 0
+
+
+def test_the_legend_names_each_class_shown_once(tmp_path, monkeypatch):
+    from eblearn.plot import embedding
+
+    drawn = {}
+    monkeypatch.setattr(
+        embedding, "save_figure", lambda figure, path: drawn.setdefault("f", figure)
+    )
+    labels = torch.tensor([0, 2, 2, 0, 2, 0, 0, 2, 2, 0, 2, 0])
+    plot_embedding(torch.randn(12, 4), labels, tmp_path / "e.png", classes=["cat", "dog", "emu"])
+    legend = drawn["f"].axes[0].get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["cat", "emu"]

@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import torch
 from torch import Tensor
@@ -86,16 +87,18 @@ def plot_embedding(
         axes.scatter(points[:, 0], points[:, 1], color="tab:blue", s=9, alpha=0.6, linewidths=0)
         return save_figure(figure, path)
     label_array = labels.cpu().numpy()
-    colormap = "tab10" if label_array.max(initial=0) < 10 else "tab20"
-    scatter = axes.scatter(
-        points[:, 0], points[:, 1], c=label_array, cmap=colormap, s=9, alpha=0.85, linewidths=0
-    )
-    names = list(classes) if classes else [str(i) for i in np.unique(label_array)]
-    if len(names) <= 20:
-        handles, _ = scatter.legend_elements(num=len(np.unique(label_array)))
+    present = np.unique(label_array)
+    colormap = matplotlib.colormaps["tab10" if present.max(initial=0) < 10 else "tab20"]
+    names = list(classes) if classes else [str(i) for i in present]
+    for label in present:  # one scatter per class: the legend names exactly the classes shown
+        at = label_array == label
+        name = names[label] if classes and 0 <= label < len(names) else str(label)
+        color = colormap(int(label) % colormap.N)
+        axes.scatter(
+            points[at, 0], points[at, 1], color=color, s=9, alpha=0.85, linewidths=0, label=name
+        )
+    if len(present) <= 20:
         axes.legend(
-            handles,
-            names[: len(handles)],
             fontsize=7,
             loc="best",
             markerscale=0.8,
