@@ -78,6 +78,15 @@ def test_recovers_sparse_codes_with_an_incoherent_dictionary() -> None:
     torch.testing.assert_close(result.codes, truth, atol=1e-6, rtol=0)
 
 
+def test_float32_codes_stay_finite_after_convergence() -> None:
+    dictionary = incoherent_dictionary(128, 64, seed=3).float()
+    truth = sparse_codes(8, 128, 4, seed=4).float()
+    y = truth @ dictionary
+    result = iterative_hard_thresholding(y, dictionary, n_nonzero=4, tol=0.0, max_iter=150)
+    assert result.n_iter == 150  # tol=0 runs every iteration, long past convergence
+    torch.testing.assert_close(result.codes, truth, atol=1e-5, rtol=0)
+
+
 def test_energy_never_increases() -> None:
     dictionary = incoherent_dictionary(12, 8, seed=5)
     y = torch.randn(6, 8, dtype=torch.float64)

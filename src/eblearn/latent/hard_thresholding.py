@@ -94,6 +94,13 @@ _SHRINK = 2.0 / 0.99  # κ / (1 - c) of normalized IHT, with κ = 2 and c = 0.01
 _MAX_SHRINKS = 60
 
 
+def _ratio(numerator: Tensor, denominator: Tensor, if_zero: float) -> Tensor:
+    """``numerator / denominator`` where the denominator is positive, ``if_zero`` elsewhere."""
+    positive = denominator > 0
+    safe = torch.where(positive, denominator, torch.ones_like(denominator))
+    return torch.where(positive, numerator / safe, torch.full_like(numerator, if_zero))
+
+
 def _normalized_step(codes: Tensor, gradient: Tensor, gram: Tensor, n_nonzero: int) -> Tensor:
     """One normalized-IHT update [2] of each row: the steepest step on the current support,
     shrunk until the step is safe wherever the support changes (so the energy cannot rise).
@@ -107,12 +114,12 @@ def _normalized_step(codes: Tensor, gradient: Tensor, gram: Tensor, n_nonzero: i
     support = torch.where(empty, keep_largest(gradient, n_nonzero) != 0, support)
     restricted = gradient * support
     curvature = ((restricted @ gram) * restricted).sum(-1, keepdim=True)
-    mu = restricted.pow(2).sum(-1, keepdim=True) / curvature.clamp_min(1e-300)
+    mu = _ratio(restricted.pow(2).sum(-1, keepdim=True), curvature, 0.0)
     new = keep_largest(codes + mu * gradient, n_nonzero)
     for _ in range(_MAX_SHRINKS):
         delta = new - codes
         moved = ((delta @ gram) * delta).sum(-1, keepdim=True)
-        safe = 0.99 * delta.pow(2).sum(-1, keepdim=True) / moved.clamp_min(1e-300)
+        safe = 0.99 * _ratio(delta.pow(2).sum(-1, keepdim=True), moved, math.inf)
         bad = ((new != 0) != support).any(-1, keepdim=True) & (mu > safe) & ~empty
         if not bool(bad.any()):
             break
