@@ -11,6 +11,7 @@ true model's row is the ceiling and the independent-bits model (data marginals) 
 that ignores every coupling.
 
     PYTHONPATH=src python benchmarks/bench_boltzmann.py [--units 12] [--steps 500] [--append]
+        [--figure docs/img/boltzmann_estimators.png]
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ from eblearn.sampling import (
 )
 
 Objective = Callable[[BinaryEnergy, Tensor], Tensor]
+Estimator = tuple[Objective, list[Tensor]]
+"""An objective ``(model, batch) -> scalar`` and the extra parameters it learns (NCE's c)."""
 
 
-def nce_objective(
-    data: Tensor, noise_per_sample: int, generator: torch.Generator
-) -> tuple[Objective, list[Tensor]]:
+def nce_objective(data: Tensor, noise_per_sample: int, generator: torch.Generator) -> Estimator:
     """NCE against independent bits with the training marginals, and its learned ``c``.
 
     ``c`` starts at ``n log 2``, the log partition function of the all-zero starting model.
@@ -65,9 +66,7 @@ def nce_objective(
     return objective, [log_normalizer]
 
 
-def objectives(
-    data: Tensor, generator: torch.Generator
-) -> dict[str, tuple[Objective, list[Tensor]]]:
+def objectives(data: Tensor, generator: torch.Generator) -> dict[str, Estimator]:
     """Each estimator as ``objective(model, batch) -> scalar`` and its own extra parameters."""
     cd = ContrastiveDivergence(BinaryGibbsSampler(), k=1)
     buffers: dict[int, PersistentContrastiveDivergence] = {}
@@ -95,20 +94,58 @@ def objectives(
 
 def fit(
     model: BinaryEnergy,
-    estimator: tuple[Objective, list[Tensor]],
+    estimator: Estimator,
     data: Tensor,
     steps: int,
     lr: float,
-) -> float:
-    """Full-batch Adam on the estimator's objective; returns the seconds it took."""
+    score: Callable[[BinaryEnergy], float],
+    every: int = 20,
+) -> tuple[float, list[tuple[int, float]]]:
+    """Full-batch Adam on the estimator's objective.
+
+    Returns:
+        The seconds the steps took (evaluations excluded) and ``score(model)`` every
+        ``every`` steps, as ``(step, value)`` pairs.
+    """
     objective, extra = estimator
     optimizer = torch.optim.Adam([*model.parameters(), *extra], lr=lr)
-    start = time.perf_counter()
-    for _ in range(steps):
+    seconds, curve = 0.0, [(0, score(model))]
+    for step in range(1, steps + 1):
+        start = time.perf_counter()
         optimizer.zero_grad()
         objective(model, data).backward()
         optimizer.step()
-    return time.perf_counter() - start
+        seconds += time.perf_counter() - start
+        if step % every == 0 or step == steps:
+            curve.append((step, score(model)))
+    return seconds, curve
+
+
+def test_log_likelihood(model: BinaryEnergy, test: Tensor) -> float:
+    with torch.no_grad():
+        return float(model.log_prob(test).mean())
+
+
+def draw(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
+    """Exact ``KL(p_true ‖ p_model)`` against steps, one line per estimator, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, curve in curves.items():
+        steps, values = zip(*curve, strict=True)
+        ax.plot(steps, values, label=name, linestyle="--" if name.startswith("RBM") else "-")
+    ax.set_yscale("log")
+    ax.set_xlabel("Adam steps (full batch)")
+    ax.set_ylabel("exact KL(p_true ‖ p_model), nats")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    print(f"figure: {path}")
 
 
 def kl_divergence(true: BinaryEnergy, model: BinaryEnergy) -> float:
@@ -117,11 +154,6 @@ def kl_divergence(true: BinaryEnergy, model: BinaryEnergy) -> float:
         log_p = torch.log_softmax(-true.free_energy(true.all_states()), 0)
         log_q = torch.log_softmax(-model.free_energy(model.all_states()), 0)
         return float((log_p.exp() * (log_p - log_q)).sum())
-
-
-def evaluate(true: BinaryEnergy, model: BinaryEnergy, test: Tensor) -> tuple[float, float]:
-    with torch.no_grad():
-        return float(model.log_prob(test).mean()), kl_divergence(true, model)
 
 
 def independent_bits(data: Tensor) -> BoltzmannMachine:
@@ -141,6 +173,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
+    parser.add_argument("--figure", type=Path, help="draw the learning curves to this PNG")
     args = parser.parse_args()
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(args.seed)
@@ -150,22 +183,28 @@ def main() -> None:
     train, test = true.sample(args.train, g), true.sample(args.test, g)
 
     rows: list[list[object]] = []
+    curves: dict[str, list[tuple[int, float]]] = {}
 
     def add(name: str, model: BinaryEnergy, seconds: float | None) -> None:
-        ll, kl = evaluate(true, model, test)
+        ll, kl = test_log_likelihood(model, test), kl_divergence(true, model)
         rows.append([name, f"{ll:.4f}", f"{kl:.4f}", "" if seconds is None else f"{seconds:.1f}"])
         print(" | ".join(str(c) for c in rows[-1]), flush=True)
+
+    def train_and_add(name: str, model: BinaryEnergy, estimator: Estimator) -> None:
+        seconds, curves[name] = fit(
+            model, estimator, train, args.steps, args.lr, lambda m: kl_divergence(true, m)
+        )
+        add(name, model, seconds)
 
     add("true model", true, None)
     add("independent bits (no couplings)", independent_bits(train), None)
     for name, estimator in objectives(train, g).items():
-        model = BoltzmannMachine(n)
-        add(f"FVBM, {name}", model, fit(model, estimator, train, args.steps, args.lr))
-    rbm_estimators = ("exact maximum likelihood", "CD-1 (Gibbs sweep)", "PCD-1")
-    for name in rbm_estimators:
+        train_and_add(f"FVBM, {name}", BoltzmannMachine(n), estimator)
+    for name in ("exact maximum likelihood", "CD-1 (Gibbs sweep)", "PCD-1"):
         rbm = RBM(n, args.hidden, init_std=0.1, generator=g)
-        estimator = objectives(train, g)[name]
-        add(f"RBM-{args.hidden}, {name}", rbm, fit(rbm, estimator, train, args.steps, args.lr))
+        train_and_add(f"RBM-{args.hidden}, {name}", rbm, objectives(train, g)[name])
+    if args.figure is not None:
+        draw(curves, args.figure)
 
     table = markdown_table(
         ["model, estimator", "test log-likelihood (nats/sample)", "KL(true ‖ model)", "fit s"],
