@@ -258,11 +258,13 @@ class BoltzmannMachine(BinaryEnergy):
         >>> machine = BoltzmannMachine(2, torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
         >>> machine(torch.tensor([[1.0, 1.0], [0.0, 1.0]])).tolist()  # -W_12 y_1 y_2
         [-1.0, -0.0]
-        >>> round(float(machine.log_partition().exp()), 4)  # 3 + e
+        >>> round(machine.log_partition().exp().item(), 4)  # 3 + e
         5.7183
     """
 
-    def __init__(self, n_units: int, weight: Tensor | None = None, bias: Tensor | None = None):
+    def __init__(
+        self, n_units: int, weight: Tensor | None = None, bias: Tensor | None = None
+    ) -> None:
         super().__init__()
         check_enumerable(n_units)
         self.n_units = n_units
