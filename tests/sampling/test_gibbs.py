@@ -10,6 +10,7 @@ import torch
 from eblearn.energy import RBM, BoltzmannMachine
 from eblearn.sampling import (
     BinaryGibbsSampler,
+    BlockGibbsSampler,
     ContrastiveDivergence,
     PersistentContrastiveDivergence,
     ReplayBuffer,
@@ -95,3 +96,19 @@ def test_bad_settings_are_named() -> None:
         BinaryGibbsSampler(steps=-1)
     with pytest.raises(ValueError, match=r"shape \(B, n\)"):
         BinaryGibbsSampler()(machine(), torch.zeros(2, 3, 1))
+
+
+def test_block_gibbs_reaches_the_rbm_marginal() -> None:
+    g = torch.Generator().manual_seed(0)
+    rbm = RBM(3, 2, init_std=1.5, generator=g).double()
+    with torch.no_grad():
+        rbm.visible_bias.copy_(torch.tensor([0.5, -1.0, 0.2]))
+    start = torch.zeros(4000, 3, dtype=torch.float64)
+    samples = BlockGibbsSampler(steps=15)(rbm, start, generator=torch.Generator().manual_seed(1))
+    tv = 0.5 * float((histogram(samples) - rbm.probabilities().detach()).abs().sum())
+    assert tv < 0.03
+
+
+def test_block_gibbs_refuses_energies_other_than_an_rbm() -> None:
+    with pytest.raises(ValueError, match="needs an RBM"):
+        BlockGibbsSampler()(machine(), torch.zeros(2, 3, dtype=torch.float64))

@@ -9,7 +9,11 @@ One sweep visits ``i = 1..n`` in order (systematic scan), two energy calls per u
 the chain of contrastive divergence and persistent CD on Boltzmann machines
 (:class:`~eblearn.sampling.ContrastiveDivergence`,
 :class:`~eblearn.sampling.PersistentContrastiveDivergence`); for an RBM it runs on the free
-energy of the visible units, with the hidden units summed out.
+energy of the visible units, with the hidden units summed out. :class:`BlockGibbsSampler` is
+the RBM's own chain [1]: all hidden units given the visible ones, then all visible units given
+the hidden ones, ``h ~ σ(c + vW)``, ``v ~ σ(b + Whᵀ)``.
+
+[1] Hinton, Training Products of Experts by Minimizing Contrastive Divergence, 2002.
 
 [0] Geman, Geman, Stochastic Relaxation, Gibbs Distributions, and the Bayesian Restoration
     of Images, IEEE PAMI 1984.
@@ -23,6 +27,7 @@ import torch
 from torch import Tensor
 
 from eblearn.energy.base import EnergyFn, check_energy_output
+from eblearn.energy.boltzmann import RBM
 from eblearn.sampling.base import Chain, Recorder, Sampler, check_steps
 
 
@@ -82,3 +87,50 @@ class BinaryGibbsSampler(Sampler):
             if recorder.active:
                 recorder.add(y, energy(y, x))
         return recorder.chain(y)
+
+
+class BlockGibbsSampler(Sampler):
+    """Alternating (block) Gibbs sampling of an :class:`~eblearn.energy.RBM`: one step draws
+    ``h ~ p(h | v)`` then ``v ~ p(v | h)``; the visible states are returned.
+
+    Starting states are made binary as in :class:`BinaryGibbsSampler`.
+
+    Args:
+        steps: Default number of ``v → h → v`` steps per call.
+
+    Raises:
+        ValueError: If the energy is not an ``RBM`` (only it has the two conditionals).
+
+    Example:
+        >>> from eblearn.energy import RBM
+        >>> rbm = RBM(4, 3, generator=torch.Generator().manual_seed(0))
+        >>> BlockGibbsSampler(steps=2)(rbm, torch.zeros(5, 4)).shape
+        torch.Size([5, 4])
+    """
+
+    def __init__(self, steps: int = 1) -> None:
+        self.steps = check_steps(steps)
+
+    def _run(
+        self,
+        energy: EnergyFn,
+        y: Tensor,
+        x: Tensor | None,
+        steps: int,
+        generator: torch.Generator | None,
+        recorder: Recorder,
+    ) -> Chain:
+        if not isinstance(energy, RBM):
+            raise ValueError(
+                f"BlockGibbsSampler needs an RBM (it samples h given v and v given h), got "
+                f"{type(energy).__name__}; use BinaryGibbsSampler for other binary energies"
+            )
+        v = torch.bernoulli(y.clamp(0, 1), generator=generator)
+        if recorder.active:
+            recorder.add(v, energy(v, x))
+        for _ in range(steps):
+            h = torch.bernoulli(energy.hidden_probs(v), generator=generator)
+            v = torch.bernoulli(energy.visible_probs(h), generator=generator)
+            if recorder.active:
+                recorder.add(v, energy(v, x))
+        return recorder.chain(v)
