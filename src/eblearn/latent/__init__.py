@@ -43,6 +43,13 @@ from eblearn.latent.flow import (
     alternating_mask,
 )
 from eblearn.latent.gmm import GaussianMixture
+from eblearn.latent.hard_thresholding import (
+    HardThresholdCodes,
+    hard_threshold,
+    iterative_hard_thresholding,
+    keep_largest,
+    l0_energy,
+)
 from eblearn.latent.ica import ICA
 from eblearn.latent.kmeans import KMeans, kmeans_plusplus
 from eblearn.latent.lista import LISTA, iterations_to_reach, train_lista
@@ -121,6 +128,7 @@ __all__ = [
     "DeterministicPredictor",
     "DictionaryLearning",
     "GaussianMixture",
+    "HardThresholdCodes",
     "ImageDecoder",
     "InvertibleLinear",
     "KMeans",
@@ -147,9 +155,13 @@ __all__ = [
     "fit_model",
     "flatten_frames",
     "gaussian_kl",
+    "hard_threshold",
     "ista",
     "iterations_to_reach",
+    "iterative_hard_thresholding",
+    "keep_largest",
     "kmeans_plusplus",
+    "l0_energy",
     "lasso_duality_gap",
     "masked_autoencode",
     "mlp",
