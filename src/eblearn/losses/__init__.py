@@ -46,6 +46,13 @@ from eblearn.losses.contrastive_pairs import (
     pair_distance,
 )
 from eblearn.losses.deepcluster import DeepClusterLoss, cluster_prediction_loss
+from eblearn.losses.gradient_penalty import (
+    GradientPenalty,
+    energy_smoothness,
+    gradient_penalty,
+    input_gradient_norm,
+    interpolate,
+)
 from eblearn.losses.group import (
     InfoNCELoss,
     NCALoss,
@@ -81,6 +88,7 @@ __all__ = [
     "DrLIMLoss",
     "EnergyLoss",
     "GeneralMarginLoss",
+    "GradientPenalty",
     "HingeLoss",
     "InfoNCELoss",
     "LVQ2Loss",
@@ -109,11 +117,15 @@ __all__ = [
     "drlim_square_exponential",
     "drlim_square_square",
     "energy_loss",
+    "energy_smoothness",
     "exact_score_matching",
     "general_margin_loss",
+    "gradient_penalty",
     "hinge_loss",
     "hinge_pair",
     "info_nce_loss",
+    "input_gradient_norm",
+    "interpolate",
     "invariance_loss",
     "log_loss",
     "lvq2_loss",
