@@ -52,7 +52,9 @@ from eblearn.latent import (
     SparseAutoencoder,
     SparseCoder,
     VisionTransformer,
+    mlp_ebgan,
     mlp_vae,
+    mlp_wgan_gp,
 )
 from eblearn.losses.barlow_twins import cross_correlation
 from eblearn.losses.swav import sinkhorn
@@ -177,6 +179,8 @@ LATENT_BUILDERS: dict[str, Callable[[], Data]] = {
         clusters(dtype=torch.float32)[:8],
         None,
     ),
+    "ebgan": lambda: (mlp_ebgan(4, hidden=8, code_dim=2), clusters(dtype=torch.float32)[:8], None),
+    "wgan-gp": lambda: (mlp_wgan_gp(4, hidden=8), clusters(dtype=torch.float32)[:8], None),
 }
 
 WORLD_BUILDERS: dict[str, Callable[[], Data]] = {

@@ -66,7 +66,7 @@ def test_interpolates_lie_on_the_segments():
     real, fake = torch.randn(7, 2, 2), torch.randn(7, 2, 2)
     points = interpolate(real, fake, torch.Generator().manual_seed(0))
     # x̂ - x̃ = ε (x - x̃) with one ε in [0, 1] per sample
-    eps = ((points - fake).flatten(1) / (real - fake).flatten(1))
+    eps = (points - fake).flatten(1) / (real - fake).flatten(1)
     torch.testing.assert_close(eps, eps[:, :1].expand_as(eps))
     assert bool(((eps >= 0) & (eps <= 1)).all())
     with pytest.raises(ValueError, match="same shape"):
