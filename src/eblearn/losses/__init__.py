@@ -63,6 +63,7 @@ from eblearn.losses.group import (
     nce_loss,
 )
 from eblearn.losses.ntxent import MoCoLoss, NTXentLoss, moco_loss, nt_xent_loss
+from eblearn.losses.pirl import PIRLLoss, pirl_loss, pirl_nce
 from eblearn.losses.score_matching import (
     ScoreMatchingLoss,
     denoising_score_matching,
@@ -100,6 +101,7 @@ __all__ = [
     "NCELoss",
     "NLLLoss",
     "NTXentLoss",
+    "PIRLLoss",
     "PerceptronLoss",
     "ScoreMatchingLoss",
     "SimSiamLoss",
@@ -141,6 +143,8 @@ __all__ = [
     "nt_xent_loss",
     "pair_distance",
     "perceptron_loss",
+    "pirl_loss",
+    "pirl_nce",
     "simple_loss",
     "sinkhorn",
     "sliced_score_matching",
