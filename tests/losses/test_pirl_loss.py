@@ -7,21 +7,21 @@ import math
 import pytest
 import torch
 
-from eblearn.losses import PIRLLoss, pirl_loss, pirl_nce
+from eblearn.losses import PIRLLoss, estimate_log_normalizer, pirl_loss, pirl_nce
 
 
-def _h(u: torch.Tensor, v: torch.Tensor, tau: float, c: float) -> float:
-    s = float(u @ v / (u.norm() * v.norm()))
-    return math.exp(s / tau) / (math.exp(s / tau) + c)
+def _h(u: torch.Tensor, v: torch.Tensor, tau: float, c: float, z: float) -> float:
+    p = math.exp(float(u @ v / (u.norm() * v.norm())) / tau) / z
+    return p / (p + c)
 
 
-def _loop_nce(memory, representation, negatives, tau, c) -> float:
+def _loop_nce(memory, representation, negatives, tau, c, z=1.0) -> float:
     total = 0.0
     for b in range(len(memory)):
         own = negatives[b] if negatives.ndim == 3 else negatives
-        term = -math.log(_h(memory[b], representation[b], tau, c))
+        term = -math.log(_h(memory[b], representation[b], tau, c, z))
         for other in own:
-            term -= math.log(1 - _h(representation[b], other, tau, c))
+            term -= math.log(1 - _h(representation[b], other, tau, c, z))
         total += term
     return total / len(memory)
 
@@ -41,6 +41,20 @@ def test_nce_term_matches_the_loop(per_sample):
     got = pirl_nce(memory, jig, negatives, temperature=0.5, noise_ratio=0.3)
     want = _loop_nce(memory, jig, negatives, 0.5, 0.3)
     assert float(got) == pytest.approx(want, rel=1e-10)
+
+
+def test_normalizer_estimate_and_the_normalized_loss():
+    memory, jig, _, shared, own = _data(3)
+    log_z = estimate_log_normalizer(jig, own, population=50, temperature=0.5)
+    # Z = M · mean exp(s/τ): the normalized similarities average to 1/M
+    probabilities = [
+        math.exp(float(jig[b] @ n / (jig[b].norm() * n.norm())) / 0.5 - float(log_z))
+        for b in range(4)
+        for n in own[b]
+    ]
+    assert sum(probabilities) / len(probabilities) == pytest.approx(1 / 50, rel=1e-5)
+    got = pirl_nce(memory, jig, shared, 0.5, 0.3, log_normalizer=2.0)
+    assert float(got) == pytest.approx(_loop_nce(memory, jig, shared, 0.5, 0.3, math.e**2))
 
 
 def test_pirl_loss_mixes_the_two_terms_with_lambda():

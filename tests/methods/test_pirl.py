@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from eblearn.data import grid_patches
-from eblearn.losses import pirl_loss
+from eblearn.losses import estimate_log_normalizer, pirl_loss
 from eblearn.methods import PIRL, build_method
 from eblearn.nn import ConvNet
 
@@ -44,7 +44,7 @@ def test_first_step_uses_the_batch_then_the_bank_momentum_average():
 
 
 def test_loss_uses_the_bank_memories_and_negatives_of_other_images():
-    method = _method(num_negatives=5)
+    method = _method(num_negatives=3)
     method.prepare(6)
     bank = F.normalize(torch.randn(6, 8, generator=torch.Generator().manual_seed(3)), dim=1)
     method.bank.update(torch.arange(6), bank)
@@ -58,14 +58,25 @@ def test_loss_uses_the_bank_memories_and_negatives_of_other_images():
     keys = torch.rand(2, 9)
     patches = patches.gather(1, keys.argsort(1).view(2, 9, 1, 1, 1).expand_as(patches))
     allowed = torch.tensor([0, 2, 3, 5])  # filled rows minus the batch's own
-    negatives = bank[allowed[torch.randint(4, (5,))]]
+    negatives = bank[allowed[torch.randint(4, (3,))]]
     with torch.no_grad():
         image = method.projector(method.encoder(views[0]))
         jig = method.jigsaw_projector(
             method.patch_projector(method.encoder(patches.flatten(0, 1))).view(2, -1)
         )
-    want = pirl_loss(bank[indices], jig, image, negatives, 0.5, 0.07, noise_ratio=5 / 4)
+    log_z = estimate_log_normalizer(image, negatives, population=4, temperature=0.07)
+    want = pirl_loss(bank[indices], jig, image, negatives, 0.5, 0.07, 3 / 4, log_z)
     torch.testing.assert_close(out["loss"], want)
+    # more negatives asked for than the bank holds: N is capped at M, so N/M = 1
+    method.num_negatives = 100
+    torch.manual_seed(7)
+    capped = method(views, indices=indices)
+    torch.manual_seed(7)
+    torch.rand(2, 9)
+    negatives = bank[allowed[torch.randint(4, (4,))]]
+    log_z = estimate_log_normalizer(image, negatives, population=4, temperature=0.07)
+    want = pirl_loss(bank[indices], jig, image, negatives, 0.5, 0.07, 1.0, log_z)
+    torch.testing.assert_close(capped["loss"], want)
 
 
 def test_without_indices_the_other_images_of_the_batch_are_the_negatives():
@@ -85,7 +96,9 @@ def test_without_indices_the_other_images_of_the_batch_are_the_negatives():
         )
     unit = F.normalize(image, dim=1)
     negatives = torch.stack([unit[[j for j in range(3) if j != i]] for i in range(3)])
-    torch.testing.assert_close(out["loss"], pirl_loss(unit, jig, image, negatives, 0.5, 0.07))
+    log_z = estimate_log_normalizer(image, negatives, population=2, temperature=0.07)
+    want = pirl_loss(unit, jig, image, negatives, 0.5, 0.07, 1.0, log_z)
+    torch.testing.assert_close(out["loss"], want)
 
 
 def test_the_jigsaw_branch_is_invariant_only_after_training_not_by_construction():

@@ -63,7 +63,7 @@ from eblearn.losses.group import (
     nce_loss,
 )
 from eblearn.losses.ntxent import MoCoLoss, NTXentLoss, moco_loss, nt_xent_loss
-from eblearn.losses.pirl import PIRLLoss, pirl_loss, pirl_nce
+from eblearn.losses.pirl import PIRLLoss, estimate_log_normalizer, pirl_loss, pirl_nce
 from eblearn.losses.score_matching import (
     ScoreMatchingLoss,
     denoising_score_matching,
@@ -120,6 +120,7 @@ __all__ = [
     "drlim_square_square",
     "energy_loss",
     "energy_smoothness",
+    "estimate_log_normalizer",
     "exact_score_matching",
     "general_margin_loss",
     "gradient_penalty",

@@ -3,11 +3,18 @@
 With the cosine similarity ``s(u, v)`` and ``c = N/M`` (``N`` negatives drawn uniformly from
 a memory bank of ``M`` entries, the NCE noise ratio of [1]),
 
-``h(u, v) = exp(s(u, v)/τ) / (exp(s(u, v)/τ) + c) = σ(s(u, v)/τ - log c)``,
+``h(u, v) = P(u, v) / (P(u, v) + c)``, ``P(u, v) = exp(s(u, v)/τ) / Z``, so
+``h = σ(s(u, v)/τ - log Z - log c)``,
 
 the probability that ``(u, v)`` is a data pair rather than noise, and [0, eq. 4]
 
 ``L_NCE(m_I, v) = -log h(m_I, v) - Σ_{I' ∈ D_N} log(1 - h(v, m_I'))``.
+
+``Z`` normalizes ``exp(s/τ)`` into a probability over the ``M`` bank entries. The paper's
+eq. 3 writes ``Z = 1``; with many negatives that makes every ``h`` close to 1 and the loss
+grow with ``N``. Instance discrimination [1] estimates ``Z ≈ M · mean exp(s/τ)`` by Monte
+Carlo over the negatives (:func:`estimate_log_normalizer`); the PIRL method does so at every
+step (detached), so that a random negative has ``h ≈ 1/(1 + N)``.
 
 PIRL's loss [0, eq. 5] mixes the jigsaw branch and the image branch:
 
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -57,6 +65,7 @@ def pirl_nce(
     negatives: Tensor,
     temperature: float = 0.07,
     noise_ratio: float = 1.0,
+    log_normalizer: float | Tensor = 0.0,
 ) -> Tensor:
     """``mean_b L_NCE(m_b, v_b)`` (see the module docstring), a scalar.
 
@@ -66,6 +75,7 @@ def pirl_nce(
         negatives: ``m_I'``, ``(N, D)`` shared by the batch or ``(B, N, D)`` per sample.
         temperature: ``τ`` (paper: 0.07).
         noise_ratio: ``c = N/M``.
+        log_normalizer: ``log Z`` (0: the paper's eq. 3 as written).
 
     Raises:
         ValueError: On mismatched shapes, no negative, or ``τ, c <= 0``.
@@ -87,12 +97,39 @@ def pirl_nce(
     unit = F.normalize(representation, dim=1)  # (B, D)
     positive_logit = (F.normalize(memory, dim=1) * unit).sum(1) / temperature  # (B,)
     negative_logit = (F.normalize(negatives, dim=2) @ unit.unsqueeze(2)).squeeze(2)  # (B, N)
-    log_c = math.log(noise_ratio)
-    # log h = log σ(s/τ - log c); log(1 - h) = log σ(-(s/τ - log c))
+    log_c = math.log(noise_ratio) + log_normalizer
+    # log h = log σ(s/τ - log Z - log c); log(1 - h) = log σ(-(s/τ - log Z - log c))
     per_sample = -F.logsigmoid(positive_logit - log_c) - F.logsigmoid(
         log_c - negative_logit / temperature
     ).sum(1)
     return per_sample.mean()
+
+
+@torch.no_grad()
+def estimate_log_normalizer(
+    representation: Tensor, negatives: Tensor, population: int, temperature: float = 0.07
+) -> Tensor:
+    """``log Z = log M + log mean_{b,n} exp(s(v_b, m_n)/τ)``, detached: the Monte-Carlo
+    estimate of ``Z = Σ_{i=1..M} exp(s(v, m_i)/τ)`` from the drawn negatives [1].
+
+    Args:
+        representation: ``v`` ``(B, D)``.
+        negatives: ``(N, D)`` or ``(B, N, D)``.
+        population: ``M``, the number of entries the negatives were drawn from.
+        temperature: ``τ``.
+
+    Example:
+        >>> v = torch.tensor([[1.0, 0.0]])
+        >>> round(float(estimate_log_normalizer(v, torch.tensor([[0.0, 1.0]]), 10, 1.0)), 4)
+        2.3026
+    """
+    check_positive(temperature, "temperature")
+    if population < 1:
+        raise ValueError(f"population M must be >= 1, got {population}")
+    negatives = _check_negatives(negatives.float(), *representation.shape)
+    unit = F.normalize(representation.float(), dim=1)
+    logits = (F.normalize(negatives, dim=2) @ unit.unsqueeze(2)).flatten() / temperature
+    return math.log(population) + torch.logsumexp(logits, 0) - math.log(len(logits))
 
 
 def pirl_loss(
@@ -103,12 +140,14 @@ def pirl_loss(
     weight: float = 0.5,
     temperature: float = 0.07,
     noise_ratio: float = 1.0,
+    log_normalizer: float | Tensor = 0.0,
 ) -> Tensor:
     """``λ L_NCE(m_I, g(v_{I^t})) + (1 - λ) L_NCE(m_I, f(v_I))``; see :class:`PIRLLoss`."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"the jigsaw weight λ must lie in [0, 1], got {weight}")
-    jigsaw_term = pirl_nce(memory, jigsaw_representation, negatives, temperature, noise_ratio)
-    image_term = pirl_nce(memory, image_representation, negatives, temperature, noise_ratio)
+    settings = (temperature, noise_ratio, log_normalizer)
+    jigsaw_term = pirl_nce(memory, jigsaw_representation, negatives, *settings)
+    image_term = pirl_nce(memory, image_representation, negatives, *settings)
     return weight * jigsaw_term + (1 - weight) * image_term
 
 
@@ -121,7 +160,8 @@ class PIRLLoss(nn.Module):
 
     Shapes:
         ``memory``, ``jigsaw_representation``, ``image_representation`` ``(B, D)``;
-        ``negatives`` ``(N, D)`` or ``(B, N, D)``; ``noise_ratio`` the float ``N/M``.
+        ``negatives`` ``(N, D)`` or ``(B, N, D)``; ``noise_ratio`` the float ``N/M``;
+        ``log_normalizer`` ``log Z``.
 
     Example:
         >>> import torch
@@ -144,6 +184,7 @@ class PIRLLoss(nn.Module):
         image_representation: Tensor,
         negatives: Tensor,
         noise_ratio: float = 1.0,
+        log_normalizer: float | Tensor = 0.0,
     ) -> Tensor:
         return pirl_loss(
             memory,
@@ -153,4 +194,5 @@ class PIRLLoss(nn.Module):
             self.weight,
             self.temperature,
             noise_ratio,
+            log_normalizer,
         )

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eblearn.data.jigsaw import grid_patches, shuffle_patches
-from eblearn.losses.pirl import PIRLLoss
+from eblearn.losses.pirl import PIRLLoss, estimate_log_normalizer
 from eblearn.methods.base import METHODS, Method, cosine_energy
 from eblearn.nn.backbones import Backbone
 from eblearn.nn.queues import MemoryBank
@@ -29,7 +29,9 @@ class PIRL(Method):
     (:class:`~eblearn.losses.PIRLLoss`), where ``m_I`` is image ``I``'s entry in a
     :class:`~eblearn.nn.MemoryBank` (a momentum average of its past ``f(v_I)``, refreshed after
     each step) and the negatives are ``num_negatives`` entries of other images drawn from the
-    bank.
+    bank. The NCE normalizer ``Z`` is estimated at every step from the drawn negatives
+    (:func:`~eblearn.losses.pirl.estimate_log_normalizer`), as instance discrimination does
+    once; the paper's eq. 3 leaves it at 1, which makes the loss grow with ``N``.
 
     The method takes the batch's sample ``indices`` (``uses_indices``). Where a sample's
     entry was never written, or without ``indices``, its memory is its current ``f(v_I)``
@@ -50,7 +52,8 @@ class PIRL(Method):
         patch_dim: Size of each patch's embedding before concatenation (paper: 128).
         temperature: ``τ`` (paper: 0.07).
         jigsaw_weight: ``λ`` (paper: 0.5).
-        num_negatives: Negatives drawn from the bank per step (paper: 32,000).
+        num_negatives: Negatives ``N`` drawn from the bank per step (paper: 32,000), at most
+            the ``M`` entries of other images the bank holds.
         bank_momentum: Weight of the old entry in the bank's update (paper: 0.5).
         grid: Patches per side (paper: 3).
         min_patch: Smallest patch side accepted.
@@ -116,8 +119,9 @@ class PIRL(Method):
 
     def _memories_and_negatives(
         self, image: Tensor, indices: Tensor | None
-    ) -> tuple[Tensor, Tensor, float]:
-        """``m_I (B, D)``, negatives ``(N, D)`` or ``(B, B - 1, D)``, and the ratio ``N/M``."""
+    ) -> tuple[Tensor, Tensor, int]:
+        """``m_I (B, D)``, negatives ``(N, D)`` or ``(B, B - 1, D)``, and ``M``, the number of
+        entries they were drawn from."""
         current = F.normalize(image.detach().float(), dim=1)  # (B, D)
         memory = current
         if indices is not None:
@@ -131,12 +135,13 @@ class PIRL(Method):
             others[indices[inside]] = False
             candidates = int(others.sum())
             if candidates > 0:
-                negatives = self.bank.sample(self.num_negatives, exclude=indices)
-                return memory, negatives.to(current), self.num_negatives / candidates
+                count = min(self.num_negatives, candidates)  # N <= M on small data sets
+                negatives = self.bank.sample(count, exclude=indices)
+                return memory, negatives.to(current), candidates
         batch = len(current)
         not_self = ~torch.eye(batch, dtype=torch.bool, device=current.device)
         others_in_batch = current.unsqueeze(0).expand(batch, -1, -1)[not_self]
-        return memory, others_in_batch.view(batch, batch - 1, -1), 1.0
+        return memory, others_in_batch.view(batch, batch - 1, -1), batch - 1
 
     def forward(self, views: Sequence[Tensor], indices: Tensor | None = None) -> dict[str, Tensor]:
         self.check_views(views)
@@ -144,8 +149,10 @@ class PIRL(Method):
         features = self.encoder(views[0])  # (B, F)
         image = self.projector(features)  # f(v_I), (B, D)
         jigsaw = self.jigsaw_embed(patches)  # g(v_{I^t}), (B, D)
-        memory, negatives, ratio = self._memories_and_negatives(image, indices)
-        loss = self.loss(memory, jigsaw, image, negatives, noise_ratio=ratio)
+        memory, negatives, population = self._memories_and_negatives(image, indices)
+        count = negatives.shape[-2]  # N
+        log_z = estimate_log_normalizer(image, negatives, population, self.loss.temperature)
+        loss = self.loss(memory, jigsaw, image, negatives, count / population, log_z)
         if indices is not None:
             self._pending = (indices, image.detach().float())
         return {"loss": loss, "features": features.detach(), "embeddings": image.detach()}
