@@ -137,5 +137,9 @@ def test_bad_settings_are_refused():
         mlp_ebgan(2, margin=0.0)
     with pytest.raises(ValueError, match="critic_steps"):
         mlp_wgan_gp(2, critic_steps=0)
+    with pytest.raises(ValueError, match=r"EBGAN has an unconditional energy F\(y\)"):
+        mlp_ebgan(2, hidden=4).energy(torch.zeros(3, 2), torch.zeros(3, 1))
+    with pytest.raises(ValueError, match=r"WGANGP has an unconditional energy F\(y\)"):
+        mlp_wgan_gp(2, hidden=4).energy(torch.zeros(3, 2), torch.zeros(3, 1))
     with pytest.raises(ValueError, match="at least batch_size=64 rows, got 10"):
         fit_gan(mlp_ebgan(2, hidden=4), torch.zeros(10, 2), steps=1)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from eblearn._validate import check_positive
+from eblearn.energy.protocol import check_unconditional
 from eblearn.latent._estimator import check_real
 from eblearn.latent.gan import GAN, mlp_generator
 from eblearn.latent.nets import mlp
@@ -114,6 +115,7 @@ class EBGAN(GAN):
         self.margin, self.pull_away = margin, pull_away
 
     def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        check_unconditional(self, x)
         return self.energy_model(y)
 
     def discriminator_loss(

@@ -71,7 +71,8 @@ class GAN(nn.Module):
         self.sampler = sampler
 
     def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
-        """The discriminator's energy ``F(y)`` ``(B,)``, low on data (``x`` is unused)."""
+        """The discriminator's energy ``F(y)`` ``(B,)``, low on data (unconditional: ``x`` must
+        be ``None``)."""
         raise NotImplementedError
 
     def discriminator_loss(

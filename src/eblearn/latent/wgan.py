@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from eblearn.energy.protocol import check_unconditional
 from eblearn.latent.gan import GAN, mlp_generator
 from eblearn.latent.nets import mlp
 from eblearn.losses import GradientPenalty
@@ -69,6 +70,7 @@ class WGANGP(GAN):
         self.discriminator_steps = critic_steps
 
     def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        check_unconditional(self, x)
         values = self.critic(y)
         return values.reshape(len(y))
 
