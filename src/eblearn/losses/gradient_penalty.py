@@ -100,7 +100,8 @@ def energy_smoothness(fn: ScalarField, points: Tensor, weight: float = 1.0) -> T
     """The zero-centred penalty ``λ · mean_i ||∇_x E(x_i)||₂²`` (see :func:`gradient_penalty`).
 
     Example:
-        >>> round(float(energy_smoothness(lambda x: x.pow(2).sum(1), torch.ones(3, 2))), 4)
+        >>> penalty = energy_smoothness(lambda x: x.pow(2).sum(1), torch.ones(3, 2))  # ∇ = 2x
+        >>> round(penalty.item(), 4)
         8.0
     """
     return gradient_penalty(fn, points, center=0.0, weight=weight)
