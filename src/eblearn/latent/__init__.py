@@ -35,6 +35,13 @@ from eblearn.latent.cvae import (
     mode_coverage,
 )
 from eblearn.latent.dictionary import DictionaryLearning, update_atoms
+from eblearn.latent.ebgan import (
+    EBGAN,
+    AutoencoderEnergy,
+    ebgan_discriminator_loss,
+    ebgan_generator_loss,
+    mlp_ebgan,
+)
 from eblearn.latent.flow import (
     ActNorm,
     AffineCoupling,
@@ -42,6 +49,7 @@ from eblearn.latent.flow import (
     RealNVP,
     alternating_mask,
 )
+from eblearn.latent.gan import GAN, fit_gan, mlp_generator
 from eblearn.latent.gmm import GaussianMixture
 from eblearn.latent.hard_thresholding import (
     HardThresholdCodes,
@@ -83,6 +91,7 @@ from eblearn.latent.vqvae import (
     straight_through,
     vq_terms,
 )
+from eblearn.latent.wgan import WGANGP, mlp_wgan_gp, wgan_critic_loss
 from eblearn.registry import Registry
 
 LATENT_MODELS: Registry[type] = Registry("latent model")
@@ -107,18 +116,24 @@ for _name, _model in (
     ("saturating-autoencoder", SaturatingAutoencoder),
     ("noisy-autoencoder", NoisyAutoencoder),
     ("flow", RealNVP),
+    ("ebgan", EBGAN),
+    ("wgan-gp", WGANGP),
 ):
     LATENT_MODELS.register(_name, _model)
 
 __all__ = [
+    "EBGAN",
+    "GAN",
     "ICA",
     "LATENT_MODELS",
     "LISTA",
     "PCA",
     "VAE",
     "VQVAE",
+    "WGANGP",
     "ActNorm",
     "AffineCoupling",
+    "AutoencoderEnergy",
     "BottleneckAutoencoder",
     "BouncingBalls",
     "ConditionalVAE",
@@ -151,7 +166,10 @@ __all__ = [
     "contraction_penalty",
     "corrupt",
     "drop_latent",
+    "ebgan_discriminator_loss",
+    "ebgan_generator_loss",
     "fista",
+    "fit_gan",
     "fit_model",
     "flatten_frames",
     "gaussian_kl",
@@ -165,7 +183,10 @@ __all__ = [
     "lasso_duality_gap",
     "masked_autoencode",
     "mlp",
+    "mlp_ebgan",
+    "mlp_generator",
     "mlp_vae",
+    "mlp_wgan_gp",
     "mode_coverage",
     "nearest_code",
     "patchify",
@@ -180,4 +201,5 @@ __all__ = [
     "unpatchify",
     "update_atoms",
     "vq_terms",
+    "wgan_critic_loss",
 ]

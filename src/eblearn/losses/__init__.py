@@ -59,6 +59,13 @@ from eblearn.losses.contrastive_pairs import (
     pair_distance,
 )
 from eblearn.losses.deepcluster import DeepClusterLoss, cluster_prediction_loss
+from eblearn.losses.gradient_penalty import (
+    GradientPenalty,
+    energy_smoothness,
+    gradient_penalty,
+    input_gradient_norm,
+    interpolate,
+)
 from eblearn.losses.group import (
     InfoNCELoss,
     NCALoss,
@@ -69,6 +76,7 @@ from eblearn.losses.group import (
     nce_loss,
 )
 from eblearn.losses.ntxent import MoCoLoss, NTXentLoss, moco_loss, nt_xent_loss
+from eblearn.losses.pirl import PIRLLoss, estimate_log_normalizer, pirl_loss, pirl_nce
 from eblearn.losses.score_matching import (
     ScoreMatchingLoss,
     denoising_score_matching,
@@ -94,6 +102,7 @@ __all__ = [
     "DrLIMLoss",
     "EnergyLoss",
     "GeneralMarginLoss",
+    "GradientPenalty",
     "HingeLoss",
     "InfoNCELoss",
     "LVQ2Loss",
@@ -106,6 +115,7 @@ __all__ = [
     "NCELoss",
     "NLLLoss",
     "NTXentLoss",
+    "PIRLLoss",
     "PerceptronLoss",
     "PseudoLikelihoodLoss",
     "RatioMatchingLoss",
@@ -128,13 +138,18 @@ __all__ = [
     "drlim_square_exponential",
     "drlim_square_square",
     "energy_loss",
+    "energy_smoothness",
+    "estimate_log_normalizer",
     "exact_nll_loss",
     "exact_score_matching",
     "flip_differences",
     "general_margin_loss",
+    "gradient_penalty",
     "hinge_loss",
     "hinge_pair",
     "info_nce_loss",
+    "input_gradient_norm",
+    "interpolate",
     "invariance_loss",
     "log_loss",
     "lvq2_loss",
@@ -151,6 +166,8 @@ __all__ = [
     "nt_xent_loss",
     "pair_distance",
     "perceptron_loss",
+    "pirl_loss",
+    "pirl_nce",
     "pseudo_likelihood_loss",
     "ratio_matching_loss",
     "simple_loss",
