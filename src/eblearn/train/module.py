@@ -188,8 +188,9 @@ class PretrainModule(L.LightningModule):
                 loss = loss + probe_loss
                 logs["probe/loss"] = probe_loss.detach()
                 logs["probe/accuracy"] = probe_accuracy
-        self.log("loss", out["loss"].detach(), prog_bar=True, logger=False)
-        self.log_dict(logs, on_step=True, on_epoch=True)
+        size = len(images)
+        self.log("loss", out["loss"].detach(), prog_bar=True, logger=False, batch_size=size)
+        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=size)
         self._collect(out["embeddings"])
         return loss
 
