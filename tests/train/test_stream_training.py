@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from eblearn.app import pretrain
@@ -64,3 +65,34 @@ def test_a_file_broken_during_training_is_named_once_or_stops_a_strict_run(tmp_p
         ValueError, match=r"1 of 16 image files cannot be read: '005.png'.*--strict"
     ):
         pretrain(stream_config(tmp_path / "strict", strict=True), data=data)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--data", "digits"], r"--stream .* imagefolder:PATH and filelist:PATH, not 'digits'"),
+        (["--data", "imagefolder:/no/such/folder"], r"imagefolder path '/no/such/folder' does"),
+    ],
+)
+def test_stream_on_the_command_line_is_validated_before_the_folder_exists(
+    tmp_path, capsys, extra, message
+):
+    from eblearn.cli import main
+
+    run_dir = tmp_path / "run"
+    assert main(["train", "--stream", *extra, "--run-dir", str(run_dir)]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not run_dir.exists()
+
+
+def test_stream_is_a_config_key_and_older_run_folders_read_as_in_memory(tmp_path):
+    from eblearn.train.config import RunConfig, TrainConfig, resolve
+
+    with pytest.raises(ValueError, match=r"stream must be true or false, got 'yes'"):
+        TrainConfig.from_dict({"stream": "yes"})
+    resolved = resolve(TrainConfig(data="imagefolder:x", stream=True), 3, 32, str(tmp_path))
+    values = resolved.to_dict()
+    assert values["stream"] is True
+    del values["stream"]  # a config.yaml written before the key existed
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(values))
+    assert RunConfig.from_yaml(tmp_path / "config.yaml").stream is False
