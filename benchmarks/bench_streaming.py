@@ -221,7 +221,9 @@ def main() -> None:
                 ]
             )
         print(markdown_table(HEADER, rows[-2:]), flush=True)
-    workers = args.workers if args.workers is not None else "the CPUs but one"
+    from eblearn.data.streaming import default_workers
+
+    workers = args.workers if args.workers is not None else default_workers()
     table = markdown_table(HEADER, rows)
     body = (
         f"VICReg on a ConvNet (width {args.width}), batch {args.batch}, {args.side} px views, "

@@ -86,6 +86,7 @@ def test_stream_on_the_command_line_is_validated_before_the_folder_exists(
 
 
 def test_stream_is_a_config_key_and_older_run_folders_read_as_in_memory(tmp_path):
+    from eblearn.app.train import skipped_probes
     from eblearn.train.config import RunConfig, TrainConfig, resolve
 
     with pytest.raises(ValueError, match=r"stream must be true or false, got 'yes'"):
@@ -96,3 +97,5 @@ def test_stream_is_a_config_key_and_older_run_folders_read_as_in_memory(tmp_path
     del values["stream"]  # a config.yaml written before the key existed
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(values))
     assert RunConfig.from_yaml(tmp_path / "config.yaml").stream is False
+    line = skipped_probes(resolved, tmp_path)
+    assert "imagefolder:x is streamed (read unlabeled); to probe" in line

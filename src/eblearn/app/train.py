@@ -551,8 +551,9 @@ def evaluate_run(
 
 def skipped_probes(config: RunConfig, run_dir: Path) -> str:
     """The one line a run without labels prints: probes skipped, and how to get them."""
+    why = "is streamed (read unlabeled)" if config.stream else "has no labels"
     return (
-        f"probes skipped: {config.data} has no labels; to probe the encoder on a labeled data "
+        f"probes skipped: {config.data} {why}; to probe the encoder on a labeled data "
         f"set, train with --eval-data SPEC or run: eblearn eval {run_dir} --data SPEC"
     )
 
