@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import re
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from lightning.pytorch.callbacks import Callback
 from PIL import Image
 
 from eblearn.app import pretrain
 from eblearn.data import load_dataset
 
 from .conftest import tiny_config
+
+TINY = {"backbone_args": {"width": 4}, "method_args": {"projector_dims": [16, 16]}}
 
 
 def image_folder(folder, n=24, side=8):
@@ -99,3 +103,51 @@ def test_stream_is_a_config_key_and_older_run_folders_read_as_in_memory(tmp_path
     assert RunConfig.from_yaml(tmp_path / "config.yaml").stream is False
     line = skipped_probes(resolved, tmp_path)
     assert "imagefolder:x is streamed (read unlabeled); to probe" in line
+
+
+class StopAtSecondEpoch(Callback):
+    """Fails as the second epoch starts, after the first epoch's checkpoint was written."""
+
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == 1:
+            raise RuntimeError("stopped on purpose")
+
+
+def test_a_streamed_run_resumes_into_the_weights_of_an_uninterrupted_one(tmp_path):
+    folder = image_folder(tmp_path / "images")
+    config = {"data": f"imagefolder:{folder}", "stream": True}
+    straight = pretrain(stream_config(tmp_path / "straight", **config))
+    with pytest.raises(RuntimeError, match="stopped on purpose"):
+        pretrain(stream_config(tmp_path / "cut", **config), callbacks=[StopAtSecondEpoch()])
+    resumed = pretrain(stream_config(tmp_path / "cut", **config), resume=True)
+    expected, actual = weights(straight.method), weights(resumed.method)
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_engine_gives_each_rank_its_shard(tmp_path, stream):
+    from eblearn.train.config import TrainConfig, resolve
+    from eblearn.train.module import PretrainModule
+    from eblearn.train.runs import build_components
+
+    folder = image_folder(tmp_path / "images", n=22)
+    data = load_dataset(f"imagefolder:{folder}", stream=stream)
+    request = TrainConfig(data=f"imagefolder:{folder}", batch_size=4, stream=stream, **TINY)
+    config = resolve(request, data.channels, data.image_size)
+    method, augment, _ = build_components(config, data)
+    source = data.stream if stream else data.pretrain_images
+    read = []
+    for rank in (0, 1):  # what Lightning's trainer tells the module on each process
+        module = PretrainModule(method, augment, config, source, torch.zeros(22).long(), 0, 2)
+        module._trainer = SimpleNamespace(
+            world_size=2,
+            global_rank=rank,
+            strategy=SimpleNamespace(root_device=torch.device("cpu")),
+        )
+        loader = module.train_dataloader()
+        for batch in loader:
+            indices = batch.indices if stream else batch
+            assert len(indices) == 4
+            read += indices.tolist()
+    assert len(read) == len(set(read)) == 16  # 22 images, global batch 8: 2 steps per rank

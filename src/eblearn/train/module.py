@@ -69,6 +69,7 @@ class PretrainModule(L.LightningModule):
         num_classes: Classes of the online probe (0 for none).
         workers: DataLoader workers that decode a streamed data set (default:
             :func:`~eblearn.data.streaming.default_workers`); unused for images in memory.
+        start_epoch: The epoch training starts at (a resumed run's next epoch).
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class PretrainModule(L.LightningModule):
         labels: Tensor,
         num_classes: int,
         workers: int | None = None,
+        start_epoch: int = 0,
     ) -> None:
         super().__init__()
         self.method = method
@@ -91,7 +93,7 @@ class PretrainModule(L.LightningModule):
             else None
         )
         self.images, self.labels = images, labels
-        self.workers = workers
+        self.workers, self.start_epoch = workers, start_epoch
         self.unreadable: dict[str, str] = {}
         """Files of a stream found unreadable during training, with why (first seen first)."""
         self.reported = 0
@@ -114,6 +116,10 @@ class PretrainModule(L.LightningModule):
         sampler = ShardedEpochSampler(
             len(self.images), self.config.seed, self.config.batch_size, self.global_rank, world
         )
+        # Lightning creates the first iterator while it estimates the steps, before it restores
+        # a checkpoint and calls set_epoch; workers then prefetch at once, so a resumed run
+        # must start its sampler at the resumed epoch here.
+        sampler.set_epoch(self.start_epoch)
         if isinstance(self.images, StreamedImages):
             pin = self.trainer.strategy.root_device.type == "cuda"
             return stream_loader(

@@ -193,7 +193,15 @@ def fit(
             if data.unlabeled is None
             else torch.cat([data.train.labels, data.unlabeled.labels])
         )
-    module = PretrainModule(method, augment, config, source, pretrain_labels, data.num_classes)
+    module = PretrainModule(
+        method,
+        augment,
+        config,
+        source,
+        pretrain_labels,
+        data.num_classes,
+        start_epoch=resume_epoch or 0,
+    )
     steps = max(1, steps_per_epoch(len(source), config.batch_size, config.world_size))
     budget: list[Callback] = []
     start = started_at if started_at is not None else clock()
