@@ -151,3 +151,19 @@ def test_the_engine_gives_each_rank_its_shard(tmp_path, stream):
             assert len(indices) == 4
             read += indices.tolist()
     assert len(read) == len(set(read)) == 16  # 22 images, global batch 8: 2 steps per rank
+
+
+def test_commands_after_training_normalize_with_the_streamed_sample(tmp_path, monkeypatch):
+    import eblearn.data.files as files
+    from eblearn.app.export import load_training_data
+    from eblearn.train.config import TrainConfig, resolve
+
+    monkeypatch.setattr(files, "STREAM_SAMPLE", 4)  # a sample smaller than the folder
+    folder = image_folder(tmp_path / "images", n=12)
+    spec = f"imagefolder:{folder}"
+    request = TrainConfig(data=spec, stream=True, image_size=16)
+    config = resolve(request, 3, 16, str(tmp_path / "run"))
+    trained_with = load_dataset(spec, image_size=16, stream=True)
+    read_again = load_training_data(config, None)
+    assert read_again.mean == trained_with.mean and read_again.std == trained_with.std
+    assert load_dataset(spec, image_size=16).mean != trained_with.mean  # all 12: other stats
