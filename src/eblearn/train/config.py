@@ -81,6 +81,7 @@ ADDED_KEYS: dict[str, Any] = {
     "num_nodes": 1,
     "logger": "csv",
     "strict": False,
+    "stream": False,
 }
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
@@ -139,6 +140,9 @@ class TrainConfig:
             tensorboard``).
         strict: Refuse image files of ``data`` and ``eval_data`` (``imagefolder:`` and
             ``filelist:``) that cannot be decoded, instead of skipping them with a warning.
+        stream: Keep the images of ``data`` (``imagefolder:`` or ``filelist:``) on disk and
+            decode each batch in DataLoader workers during training, for data larger than
+            memory (:mod:`eblearn.data.streaming`); default: decode them all into memory.
     """
 
     method: str = "vicreg"
@@ -172,6 +176,7 @@ class TrainConfig:
     eval_data: str | None = None
     logger: str = "csv"
     strict: bool = False
+    stream: bool = False
 
     def __post_init__(self) -> None:
         for name in ("run_dir", "data_root"):
@@ -211,7 +216,8 @@ class RunConfig:
     ``warmup_epochs`` is a float (a fraction of an epoch is allowed); ``run_dir`` and
     ``data_root`` are the folders actually used; ``time_budget`` is in seconds, 0 for none;
     ``eval_every`` is 0 when the kNN is measured only at the end; ``eval_data`` is ``""``
-    when the probes run on ``data``; ``strict`` is ``False`` in run folders older than it.
+    when the probes run on ``data``; ``strict`` and ``stream`` are ``False`` in run folders
+    older than them.
     """
 
     method: str
@@ -245,6 +251,7 @@ class RunConfig:
     eval_data: str
     logger: str
     strict: bool
+    stream: bool
 
     @property
     def world_size(self) -> int:
@@ -492,6 +499,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         eval_data=config.eval_data or "",
         logger=config.logger,
         strict=config.strict,
+        stream=config.stream,
     )
 
 
