@@ -64,6 +64,11 @@ def test_on_step_end_anneals_the_temperature_and_state_round_trips():
     assert model.quantizer.temperature == 2.0
     model.on_step_end(999, 1000)
     assert model.quantizer.temperature == pytest.approx(2.0 * 0.999995**1000)
+    fast = tiny_wav2vec2(quantizer_temperature=(1.0, 0.25, 0.5))
+    fast.on_step_end(0, 10)
+    assert fast.quantizer.temperature == 0.5
+    fast.on_step_end(9, 10)
+    assert fast.quantizer.temperature == 0.25
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     other = tiny_wav2vec2()

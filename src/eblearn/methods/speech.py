@@ -54,6 +54,9 @@ class Wav2Vec2(nn.Module):
         mask_prob, mask_span: Span masking's ``p`` and ``M`` (0.065 and 10 in the paper).
         temperature, num_distractors, diversity_weight: ``κ``, ``K``, ``α``
             (0.1, 100, 0.1 in the paper).
+        quantizer_temperature: ``(start, end, decay)`` of the Gumbel temperature (the
+            paper's 2 → 0.5 by 0.999995 per update spans 280k updates; a short run wants a
+            faster decay).
 
     Example:
         >>> from eblearn.nn.audio import small_audio_encoder
@@ -76,11 +79,12 @@ class Wav2Vec2(nn.Module):
         temperature: float = 0.1,
         num_distractors: int = 100,
         diversity_weight: float = 0.1,
+        quantizer_temperature: tuple[float, float, float] = (2.0, 0.5, 0.999995),
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.quantizer = GumbelProductQuantizer(
-            encoder.features.out_channels, groups, entries, code_dim
+            encoder.features.out_channels, groups, entries, code_dim, quantizer_temperature
         )
         self.project_context = nn.Linear(encoder.feature_dim, code_dim)
         self.mask_embedding = nn.Parameter(torch.rand(encoder.feature_dim))
@@ -153,7 +157,7 @@ class CPC(nn.Module):
     Example:
         >>> from eblearn.nn.audio import gru_audio_encoder
         >>> model = CPC(gru_audio_encoder(dim=8, channels=8), steps=3)
-        >>> float(model(torch.randn(2, 1000))["loss"]) > 0
+        >>> model(torch.randn(2, 1000))["loss"].item() > 0
         True
     """
 
