@@ -31,6 +31,7 @@ from _report import ROOT, append_section, markdown_table
 from eblearn.data.mel import pooled_log_mel
 from eblearn.data.speech import load_fsdd, split_by_take
 from eblearn.data.speech_views import SpeechViews, random_crop
+from eblearn.data.time_masks import span_mask
 from eblearn.evaluate.speech import (
     AudioClassifier,
     BudgetResult,
@@ -42,7 +43,8 @@ from eblearn.evaluate.speech import (
     supervised_scorer,
 )
 from eblearn.methods.speech import CPC, Wav2Vec2
-from eblearn.nn.audio import AudioEncoder, gru_audio_encoder, small_audio_encoder
+from eblearn.nn.audio import AudioEncoder, gru_audio_encoder, padding_mask, small_audio_encoder
+from eblearn.plot.speech import plot_codebook_usage, plot_label_curves, plot_span_mask
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fsdd" / "fsdd.npz"
 
@@ -92,6 +94,43 @@ def pretrain(
     return step, sum(recent) / max(1, len(recent))
 
 
+@torch.no_grad()
+def draw_figures(
+    folder: Path,
+    model: Wav2Vec2 | CPC,
+    waveforms: torch.Tensor,
+    lengths: torch.Tensor,
+    results: dict[str, list[BudgetResult]],
+) -> None:
+    """The span mask on the first test recording, the codebook usage over the test frames
+    (wav2vec 2.0) and accuracy against labels (the per-cell settings)."""
+    model.eval()
+    encoder = model.encoder
+    frames = int(encoder.features.output_lengths(lengths[:1]))
+    hop = int(torch.tensor(encoder.features.strides).prod())
+    mask = span_mask(lengths[:1] // hop, frames, 0.065, 10, 2, torch.Generator().manual_seed(0))
+    print(
+        plot_span_mask(waveforms[0, : int(lengths[0])], mask[0], hop, folder / "speech_masking.png")
+    )
+    if isinstance(model, Wav2Vec2):
+        indices = []
+        for i in range(0, len(waveforms), 64):
+            x, n = waveforms[i : i + 64], lengths[i : i + 64]
+            z = encoder.frames(x)
+            valid = ~padding_mask(encoder.frame_lengths(n, x), z.shape[1])
+            indices.append(model.quantizer(z).indices[valid])
+        print(
+            plot_codebook_usage(
+                torch.cat(indices), model.quantizer.entries, folder / "speech_codebook.png"
+            )
+        )
+    curves = {
+        name: [(r.labels, r.accuracy) for r in rows if r.setting.endswith("per cell")]
+        for name, rows in results.items()
+    }
+    print(plot_label_curves(curves, folder / "speech_labels.png"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -108,6 +147,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--append", action="store_true", help="write BENCHMARKS.md")
+    parser.add_argument(
+        "--figures", type=Path, default=None, help="folder for the masking, codebook and curve PNGs"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -187,6 +229,8 @@ def main() -> None:
         f"unlabeled training takes); ± over {args.repeats} label draws.\n\n{table}\n"
     )
     print(body)
+    if args.figures is not None:
+        draw_figures(args.figures, model, test_x, test_n, results)
     if args.append:
         append_section("Spoken digits with few labels (FSDD)", body)
 
