@@ -9,7 +9,9 @@ distractors, quantized latents of other masked steps of the same utterance, push
     L_m = -log exp(-F(c_t, q_t)) / Σ_{q̃ ∈ {q_t} ∪ Q_t} exp(-F(c_t, q̃))
 
 averaged over the masked steps, and ``L = L_m + α L_d`` with the diversity penalty
-``L_d = (G·V - P) / (G·V)`` on the codebook perplexity ``P``.
+``L_d = (G·V - P) / (G·V)`` on the codebook perplexity ``P``. A distractor whose quantized
+vector happens to equal the positive's (the same entry in every group) is kept, as the paper
+states the loss; it caps how low ``L_m`` can go on that step.
 
 [0] Baevski, Zhou, Mohamed, Auli, wav2vec 2.0: A Framework for Self-Supervised Learning of
     Speech Representations, NeurIPS 2020, https://arxiv.org/abs/2006.11477 (section 3.2)
