@@ -30,3 +30,17 @@ def gather_with_grad(x: Tensor) -> Tensor:
     from torch.distributed.nn.functional import all_gather
 
     return torch.cat(all_gather(x), dim=0)
+
+
+def all_reduce_with_grad(x: Tensor) -> Tensor:
+    """The sum of ``x`` over every process; its backward sums the gradients likewise.
+
+    Each process's loss depends on the sum, so the gradient of the sum of the losses with
+    respect to one process's ``x`` is the sum of every process's gradient with respect to the
+    sum. Without an initialized process group, returns ``x``.
+    """
+    if world_size() == 1:
+        return x
+    from torch.distributed.nn.functional import all_reduce
+
+    return all_reduce(x)

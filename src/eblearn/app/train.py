@@ -62,6 +62,7 @@ from eblearn.train.config import (
     RunConfig,
     TrainConfig,
     resolve,
+    keep_global_batch,
     resume_conflicts,
     warmup_warning,
 )
@@ -76,6 +77,9 @@ EVAL_FILE = "eval.json"
 CURVE_FILE = "loss_curve.png"
 EMBEDDING_FILE = "embedding.png"
 RUN_DIR_ENV = "EBLEARN_RUN_DIR"
+KEPT_ON_RESUME = ("run_dir", "devices", "num_nodes", "dist_timeout")
+"""Resumable options that keep the saved run's value unless given again (the others take the
+request's, default or not)."""
 RESUME_HINT = "the checkpoint of the last finished epoch is kept: resume with --resume"
 EMBEDDING_SAMPLE = 2000
 """Pretraining images drawn for the embedding figure of a run without labels."""
@@ -118,6 +122,8 @@ class TrainingPlan:
     """When the job started (``time.monotonic``): a time budget counts data preparation."""
     eval_data: DatasetSplits | None = None
     """The labeled data set of ``--eval-data``, probed instead of ``data``."""
+    resized: bool = False
+    """A resume on another number of processes (its ``config.yaml`` is rewritten)."""
 
 
 def given_options(config: TrainConfig) -> dict[str, Any]:
@@ -152,6 +158,7 @@ def prepare_training(
             is written.
     """
     started_at = time.monotonic()
+    resized = False
     if resume and overwrite:
         raise ValueError("choose one of --resume (continue the run) and --overwrite (replace it)")
     mode = Mode.RESUME if resume else Mode.OVERWRITE if overwrite else Mode.NEW
@@ -165,7 +172,8 @@ def prepare_training(
         from eblearn.train.checkpoint import load_checkpoint
 
         load_checkpoint(folder.path / LAST_CHECKPOINT)  # unreadable: refused before acting
-        conflicts = resume_conflicts(saved, given if given is not None else given_options(request))
+        given = given if given is not None else given_options(request)
+        conflicts = resume_conflicts(saved, given)
         if conflicts:
             raise ValueError(
                 "--resume continues the saved run, so these options cannot change: "
@@ -173,9 +181,17 @@ def prepare_training(
                 + f". A resume may change only {', '.join(RESUMABLE_OPTIONS)}; to train "
                 "with other options, start a new run (another --run-dir, or --overwrite)"
             )
+        world = keep_global_batch(
+            saved,
+            given.get("devices", saved.devices),
+            given.get("num_nodes", saved.num_nodes),
+        )
+        resized = bool(world)
         request = replace(
             saved.as_request(),
-            **{k: getattr(request, k) for k in RESUMABLE_OPTIONS if k != "run_dir"},
+            **{k: getattr(request, k) for k in RESUMABLE_OPTIONS if k not in KEPT_ON_RESUME},
+            dist_timeout=given.get("dist_timeout", saved.dist_timeout),
+            **world,
             run_dir=str(folder.path),
         )
     if data is None:
@@ -217,7 +233,7 @@ def prepare_training(
     if not is_launched_worker():
         folder.check(mode)
     return TrainingPlan(
-        config, data, method, augment, eval_transform, folder, mode, started_at, eval_data
+        config, data, method, augment, eval_transform, folder, mode, started_at, eval_data, resized
     )
 
 
@@ -283,8 +299,9 @@ def _train(plan: TrainingPlan, callbacks: Sequence[Any]) -> Any:
     )
     worker = is_launched_worker()
     if not worker:
-        if plan.mode is not Mode.RESUME:
+        if plan.mode is not Mode.RESUME or plan.resized:
             folder.write_yaml(CONFIG_FILE, config.to_dict())
+        if plan.mode is not Mode.RESUME:
             folder.write_json("precision.json", precision.as_dict())
         if config.devices > 1:
             os.environ[RUN_DIR_ENV] = str(folder.path)
@@ -659,7 +676,9 @@ probes are skipped: add --eval-data SPEC, or run eblearn eval RUN --data SPEC la
 evaluation data is normalized with the pretraining data's statistics. Image files that cannot
 be decoded are skipped with one warning naming them; --strict refuses them instead (exit code
 2, nothing written). --resume may change only --run-dir, --no-progress, --data-root,
---download, --accelerator and --strict; other options are the saved run's. SIGINT or SIGTERM
+--download, --accelerator, --strict, --dist-timeout, --devices and --num-nodes; other options
+are the saved run's. Resumed on another number of processes, a run keeps its global batch
+(--batch-size becomes global / processes, so the learning rate and schedule still hold). SIGINT or SIGTERM
 stop a run with exit code 130 or 143, keeping the checkpoint of the last finished epoch.
 """
 
@@ -817,6 +836,19 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         type=positive_int,
         metavar="N",
         help="machines; >1 must be started by torchrun or srun on each (default: 1)",
+    )
+    how.add_argument(
+        "--dist-timeout",
+        type=duration,
+        metavar="DURATION",
+        help="how long a process waits for the others in a collective, e.g. 60s or 10m: a "
+        "process that died or hangs stops the run with an error naming it (default: 30m)",
+    )
+    how.add_argument(
+        "--sync-batchnorm",
+        action="store_true",
+        help="batch norm uses the statistics of the global batch, across all processes "
+        "(needs more than one process)",
     )
     how.add_argument(
         "--no-online-probe",
