@@ -61,8 +61,8 @@ from eblearn.train.config import (
     RESUMABLE_OPTIONS,
     RunConfig,
     TrainConfig,
-    resolve,
     keep_global_batch,
+    resolve,
     resume_conflicts,
     warmup_warning,
 )
@@ -678,8 +678,9 @@ be decoded are skipped with one warning naming them; --strict refuses them inste
 2, nothing written). --resume may change only --run-dir, --no-progress, --data-root,
 --download, --accelerator, --strict, --dist-timeout, --devices and --num-nodes; other options
 are the saved run's. Resumed on another number of processes, a run keeps its global batch
-(--batch-size becomes global / processes, so the learning rate and schedule still hold). SIGINT or SIGTERM
-stop a run with exit code 130 or 143, keeping the checkpoint of the last finished epoch.
+(--batch-size becomes global / processes, so the learning rate and schedule still hold).
+SIGINT or SIGTERM stop a run with exit code 130 or 143, keeping the checkpoint of the last
+finished epoch. A process that dies stops the others within --dist-timeout (exit code 1).
 """
 
 

@@ -117,7 +117,7 @@ def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
 
 def _placement(module: nn.Module) -> dict[str, Any]:
     """The ``device`` and floating ``dtype`` of ``module``'s tensors (empty if it has none)."""
-    tensor = next((t for t in [*module.parameters(), *module.buffers()] if t.is_floating_point()), None)
+    tensor = next(
+        (t for t in [*module.parameters(), *module.buffers()] if t.is_floating_point()), None
+    )
     return {} if tensor is None else {"device": tensor.device, "dtype": tensor.dtype}
-
-
