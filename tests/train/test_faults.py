@@ -14,12 +14,17 @@ import os
 import signal
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.strategies import DDPStrategy
 
 from eblearn.train.checkpoint import load_checkpoint
+from eblearn.train.config import TrainConfig, keep_global_batch, resolve
+from eblearn.train.faults import lost_peer_message
+from eblearn.train.runs import strategy
 from tests.train.launch import finish, run_cli, start_nodes, tiny_npz, train_args
 
 EPOCHS = 40
@@ -83,3 +88,69 @@ def test_a_killed_rank_stops_the_other_and_the_run_resumes_on_one_process(tmp_pa
     final = torch.load(checkpoint, weights_only=True)
     assert final["global_step"] == steps_per_epoch * EPOCHS  # the same schedule, finished
     assert (run_dir / "encoder.pt").is_file() and (run_dir / "results.json").is_file()
+
+
+# -- the pieces, without processes ------------------------------------------------------------
+
+
+def test_a_closed_connection_names_the_other_rank_and_the_timeout():
+    error = RuntimeError(
+        "[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer "
+        "[127.0.0.1]:41234"
+    )
+    message = lost_peer_message(error, rank=0, world_size=2, timeout_s=60)
+    assert message is not None
+    assert "rank 0 of 2" in message and "(rank 1, at 127.0.0.1:41234)" in message
+    assert "--dist-timeout 60 s" in message and "pair.cc" not in message
+
+
+def test_a_timeout_among_four_names_the_candidates():
+    error = RuntimeError("Timed out waiting 20000ms for recv operation to complete")
+    message = lost_peer_message(error, rank=2, world_size=4, timeout_s=20)
+    assert message is not None and "one of ranks 0, 1, 3" in message
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("mat1 and mat2 shapes cannot be multiplied"), ValueError("gloo"), KeyError()],
+)
+def test_other_errors_are_not_a_lost_peer(error):
+    assert lost_peer_message(error, 0, 2, 60) is None
+
+
+def test_a_single_process_has_no_peer_to_lose():
+    assert lost_peer_message(RuntimeError("Connection closed by peer"), 0, 1, 60) is None
+
+
+def test_the_timeout_reaches_the_ddp_strategy():
+    config = resolve(TrainConfig(devices=2, dist_timeout="90s"), 1, 8)
+    chosen = strategy(config)
+    assert config.dist_timeout == 90.0
+    assert isinstance(chosen, DDPStrategy) and chosen._timeout == timedelta(seconds=90)
+    assert strategy(resolve(TrainConfig(), 1, 8)) == "auto"
+
+
+@pytest.mark.parametrize("value", ["soon", 0, -5, "0s"])
+def test_a_bad_timeout_is_refused_naming_the_option(value):
+    with pytest.raises(ValueError, match="dist_timeout: a duration must be"):
+        resolve(TrainConfig(devices=2, dist_timeout=value), 1, 8)
+
+
+def test_sync_batchnorm_on_one_process_is_refused():
+    with pytest.raises(ValueError, match=r"--sync-batchnorm .* has one .*--devices 2"):
+        resolve(TrainConfig(sync_batchnorm=True), 1, 8)
+    assert resolve(TrainConfig(sync_batchnorm=True, devices=2), 1, 8).sync_batchnorm
+
+
+def test_a_resume_on_other_processes_keeps_the_global_batch():
+    saved = resolve(TrainConfig(devices=2, num_nodes=2, batch_size=6, sync_batchnorm=True), 1, 8)
+    assert keep_global_batch(saved, 2, 2) == {}
+    assert keep_global_batch(saved, 3, 1) == {
+        "devices": 3,
+        "num_nodes": 1,
+        "batch_size": 8,
+        "sync_batchnorm": True,
+    }
+    assert keep_global_batch(saved, 1, 1)["sync_batchnorm"] is False  # BN sees all 24
+    with pytest.raises(ValueError, match=r"global batch of 24 .* divides 24"):
+        keep_global_batch(saved, 5, 1)

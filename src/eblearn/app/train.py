@@ -479,12 +479,26 @@ def train_and_evaluate(
     plan = prepare_training(config, resume=resume, overwrite=overwrite, given=given, data=data)
     with _claim(plan), interruptible(RESUME_HINT):
         pretrained = _train(plan, callbacks)
+        trained_at = time.perf_counter()
+        features = shared_probe_features(pretrained, plan.eval_data)
         if not pretrained.is_global_zero:
             return None
-        trained_at = time.perf_counter()
         return _evaluate_and_write(
-            pretrained, plan.folder, start, RESULTS_FILE, plan.eval_data, trained_at
+            pretrained, plan.folder, start, RESULTS_FILE, plan.eval_data, trained_at, features
         )
+
+
+def shared_probe_features(pretrained: Any, eval_data: DatasetSplits | None) -> Any:
+    """The probes' features extracted by all processes of a distributed run, each its shard
+    (:func:`eblearn.app.evaluation.probe_features`); ``None`` on one process or without
+    labels to probe (rank 0 then extracts what it needs alone)."""
+    from eblearn._distributed import world_size
+    from eblearn.app.evaluation import probe_features
+
+    probed = eval_data if eval_data is not None else pretrained.data
+    if world_size() == 1 or not probed.has_labels:
+        return None
+    return probe_features(pretrained, eval_data)
 
 
 def load_pretrained(
@@ -579,12 +593,15 @@ def _evaluate_and_write(
     results_file: str,
     probe_data: DatasetSplits | None = None,
     trained_at: float | None = None,
+    features: Any = None,
 ) -> RunSummary:
     """Probes the encoder beside raw pixels, then writes the results file and the figures.
 
     The probes run on ``probe_data`` when given, else on the pretraining data; when that has
     no labels they are skipped (the summary says why) and the embedding figure shows a
-    sample of the pretraining features colored by a K-means clustering of them.
+    sample of the pretraining features colored by a K-means clustering of them. ``features``
+    are the probes' train and test features when the processes of a distributed run have
+    extracted them together (:func:`shared_probe_features`).
     """
     from eblearn.app.evaluation import cluster_features, evaluate_pretrained, sample_features
     from eblearn.plot.curves import plot_training_curves
@@ -595,7 +612,9 @@ def _evaluate_and_write(
     probed = probe_data if probe_data is not None else pretrained.data
     title = f"{config.method} on {config.data}"
     if probed.has_labels:
-        encoder_report, pixel_report, test_features = evaluate_pretrained(pretrained, probe_data)
+        encoder_report, pixel_report, test_features = evaluate_pretrained(
+            pretrained, probe_data, features
+        )
         summary = RunSummary(
             folder.path,
             config,
