@@ -184,7 +184,10 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS), type=lambda s: s.split(","))
     parser.add_argument("--backbone", default="convnet")
     parser.add_argument(
-        "--backbone-arg", action="append", default=[], type=lambda s: tuple(s.split("=")),
+        "--backbone-arg",
+        action="append",
+        default=[],
+        type=lambda s: tuple(s.split("=")),
         help="KEY=INT, e.g. width=32",
     )
     parser.add_argument("--image-size", type=int, default=32)
