@@ -1,11 +1,14 @@
-"""A rank killed mid-run: the survivor stops with an error naming it, the checkpoint of the
-last finished epoch is intact, and ``--resume`` continues it on another number of processes.
+"""A rank killed or hung mid-run: the survivor stops with an error naming it, the checkpoint
+of the last finished epoch is intact, and ``--resume`` continues it on another number of
+processes.
 
 Two torchrun "nodes" of one process train on this host (gloo); once the first epoch's
 checkpoint exists, node 1's worker is killed with SIGKILL (nothing of it runs any more, as on
-a machine that fails). Node 0 must exit non-zero well within ``--dist-timeout``, saying that
-rank 1 was lost; then the run resumes as one process with the global batch kept (16 images
-per step instead of 2 × 8), so it ends on the step count of the full schedule.
+a machine that fails) or stopped with SIGSTOP (alive but silent, as in a deadlock). Node 0
+must exit non-zero, saying that rank 1 was lost: at once for the killed peer, after
+``--dist-timeout`` for the hung one. The killed run then resumes as one process with the
+global batch kept (16 images per step instead of 2 × 8), so it ends on the step count of the
+full schedule.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from eblearn.train.runs import strategy
 from tests.train.launch import finish, run_cli, start_nodes, tiny_npz, train_args
 
 EPOCHS = 40
-DIST_TIMEOUT_S = 20
-"""The collectives' timeout; the survivor of a killed peer must stop well within it."""
+DIST_TIMEOUT_S = 10
+"""The collectives' timeout: the survivor of a killed peer stops at once, that of a hung one
+after it."""
 
 
 def worker_of(launcher_pid: int, wait_s: float = 60.0) -> int:
@@ -46,35 +50,43 @@ def worker_of(launcher_pid: int, wait_s: float = 60.0) -> int:
 def wait_for(path: Path, processes: list, wait_s: float = 180.0) -> None:
     deadline = time.monotonic() + wait_s
     while not path.is_file():
-        if any(p.poll() is not None for p in processes):
-            pytest.fail(
-                f"a node ended before {path.name} was written: " + processes[0].stderr.read()
-            )
+        codes = [p.poll() for p in processes]
+        if any(code is not None for code in codes):
+            pytest.fail(f"a node ended (exit codes {codes}) before {path.name} was written")
         if time.monotonic() > deadline:
             pytest.fail(f"{path} did not appear within {wait_s} s")
         time.sleep(0.02)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="torchrun, gloo and /proc")
-def test_a_killed_rank_stops_the_other_and_the_run_resumes_on_one_process(tmp_path):
+def fail_node_one(tmp_path: Path, how: signal.Signals) -> tuple[Path, int, str, float]:
+    """Trains on two torchrun nodes, sends ``how`` to node 1's worker after the first epoch;
+    returns the run folder, node 0's exit code, its stderr and the seconds it took to stop."""
     data = tiny_npz(tmp_path)
     run_dir = tmp_path / "run"
     args = [*train_args(data, run_dir, EPOCHS), "--dist-timeout", f"{DIST_TIMEOUT_S}s"]
     nodes = start_nodes(tmp_path, args)
-    checkpoint = run_dir / "checkpoints" / "last.ckpt"
-    wait_for(checkpoint, nodes)
-    os.kill(worker_of(nodes[1].pid), signal.SIGKILL)
-    killed_at = time.monotonic()
-    assert nodes[0].poll() is None, "the run ended before a rank could be killed"
-
-    code0, _, err0 = finish(nodes[0], timeout=DIST_TIMEOUT_S + 60)
-    stopped_after = time.monotonic() - killed_at
+    wait_for(run_dir / "checkpoints" / "last.ckpt", nodes)
+    worker = worker_of(nodes[1].pid)
+    os.kill(worker, how)
+    failed_at = time.monotonic()
+    assert nodes[0].poll() is None, "the run ended before a rank could fail"
+    code0, _, err0 = finish(nodes[0], timeout=2 * DIST_TIMEOUT_S + 60)
+    stopped_after = time.monotonic() - failed_at
+    if how is not signal.SIGKILL:
+        os.kill(worker, signal.SIGKILL)  # a stopped process: end it, and torchrun with it
     finish(nodes[1])
+    return run_dir, code0, err0, stopped_after
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="torchrun, gloo and /proc")
+def test_a_killed_rank_stops_the_other_and_the_run_resumes_on_one_process(tmp_path):
+    run_dir, code0, err0, stopped_after = fail_node_one(tmp_path, signal.SIGKILL)
     assert code0 != 0
     assert "a peer process was lost (rank 1" in err0, err0[-3000:]
     assert stopped_after < DIST_TIMEOUT_S + 30  # not a hang (torchrun's exit included)
     assert not (run_dir / "encoder.pt").exists()
 
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
     saved = load_checkpoint(checkpoint)  # intact: written atomically at an epoch's end
     steps_per_epoch = saved["global_step"] // (saved["epoch"] + 1)
     assert steps_per_epoch > 0 and saved["epoch"] < EPOCHS - 1
@@ -88,6 +100,18 @@ def test_a_killed_rank_stops_the_other_and_the_run_resumes_on_one_process(tmp_pa
     final = torch.load(checkpoint, weights_only=True)
     assert final["global_step"] == steps_per_epoch * EPOCHS  # the same schedule, finished
     assert (run_dir / "encoder.pt").is_file() and (run_dir / "results.json").is_file()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="torchrun, gloo and /proc")
+def test_a_hung_rank_stops_the_other_after_the_timeout(tmp_path):
+    """SIGSTOP: the peer's connection stays open and silent, so only the timeout ends the wait."""
+    _, code0, err0, stopped_after = fail_node_one(tmp_path, signal.SIGSTOP)
+    assert code0 != 0
+    assert "a peer process was lost (rank 1)" in err0, err0[-3000:]
+    lost = next(line for line in err0.splitlines() if "peer process was lost" in line)
+    assert f"--dist-timeout {DIST_TIMEOUT_S} s" in lost and "timeout" in lost.lower(), lost
+    # gloo says "Timed out waiting 10000ms ..." or "Application timeout caused pair closure"
+    assert DIST_TIMEOUT_S - 1 < stopped_after < 2 * DIST_TIMEOUT_S + 40, stopped_after
 
 
 # -- the pieces, without processes ------------------------------------------------------------
