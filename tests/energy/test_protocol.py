@@ -52,7 +52,9 @@ from eblearn.latent import (
     SparseAutoencoder,
     SparseCoder,
     VisionTransformer,
+    mlp_ebgan,
     mlp_vae,
+    mlp_wgan_gp,
 )
 from eblearn.losses.barlow_twins import cross_correlation
 from eblearn.losses.swav import sinkhorn
@@ -177,6 +179,8 @@ LATENT_BUILDERS: dict[str, Callable[[], Data]] = {
         clusters(dtype=torch.float32)[:8],
         None,
     ),
+    "ebgan": lambda: (mlp_ebgan(4, hidden=8, code_dim=2), clusters(dtype=torch.float32)[:8], None),
+    "wgan-gp": lambda: (mlp_wgan_gp(4, hidden=8), clusters(dtype=torch.float32)[:8], None),
 }
 
 WORLD_BUILDERS: dict[str, Callable[[], Data]] = {
@@ -214,6 +218,7 @@ SMALL_METHOD_ARGS: dict[str, dict[str, object]] = {
     "mae": {"dim": 16, "depth": 1, "heads": 2, "decoder_dim": 8, "decoder_depth": 1},
     "mocov2": {"projector_dims": (16, 8), "queue_size": 16},
     "mocov3": {"projector_dims": (16, 8), "predictor_dims": (16, 8)},
+    "pirl": {"dim": 8, "patch_dim": 4, "num_negatives": 16},
     "siamese": {"projector_dims": (16, 8)},
     "simclr": {"projector_dims": (16, 8)},
     "simsiam": {"projector_dims": (16, 8), "predictor_hidden": 4},
@@ -279,6 +284,10 @@ def _reference_pair(name: str, m, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
         else:
             qa, qb = F.one_hot(sa.argmax(1), 5).float(), F.one_hot(sb.argmax(1), 5).float()
         return 0.5 * (_ce(sa / tau, qb) + _ce(sb / tau, qa))
+    if name == "pirl":
+        cells = [y[:, :, 5 * r : 5 * r + 5, 5 * c : 5 * c + 5] for r in range(3) for c in range(3)]
+        codes = torch.cat([m.patch_projector(m.encoder(cell)) for cell in cells], dim=1)
+        return -_cos(m.projector(m.encoder(x)), m.jigsaw_projector(codes)) / m.loss.temperature
     if name == "dae":
         reconstruction = m.decoder(m.encoder(x), (16, 16))
         return (y - reconstruction).pow(2).flatten(1).sum(1)
@@ -298,6 +307,7 @@ IDENTICAL_VIEWS_ARE_LOWEST = {
     "deepclusterv2": False,
     "dae": False,  # an untrained decoder reconstructs nothing
     "mae": False,
+    "pirl": False,  # the jigsaw branch g differs from the image branch f
 }
 """Where the math says that, at init, identical views have the lowest energy."""
 

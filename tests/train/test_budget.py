@@ -144,3 +144,24 @@ def test_warmup_epochs_need_epochs_under_a_budget(tmp_path, data):
 
 def test_a_budget_callback_without_a_schedule_is_a_programming_error():
     assert TimeBudget(10, 0.0).state_key == "TimeBudget"
+
+
+class EpochEndWork(Callback):
+    """Every epoch end costs ``seconds`` (a kNN point, a checkpoint) on the simulated clock."""
+
+    def __init__(self, clock: SimulatedClock, seconds: float) -> None:
+        self.clock, self.seconds = clock, seconds
+
+    def on_train_epoch_end(self, trainer, module):
+        self.clock.now += self.seconds
+
+
+def test_the_budget_reserves_time_for_the_work_at_epoch_ends(tmp_path, data):
+    clock = SimulatedClock(prepared=2.0)
+    checkpoint, peak = budget_run(tmp_path, data, clock, extra=[EpochEndWork(clock, 1.0)])
+    # n steps of 0.5 s and one 1-s epoch end per started epoch of 6 steps fit in 20 − 2 s:
+    # the most is n = 26 (13 s + 5 epoch ends), ending on the budget to the step.
+    best = max(n for n in range(100) if 2.0 + 0.5 * n + math.ceil(n / STEPS_PER_EPOCH) <= 20.0)
+    assert best == 26
+    assert checkpoint["global_step"] == best and clock.now == 20.0
+    assert clock.learning_rates[-1] == pytest.approx(peak * warmup_cosine(best - 1, 3, best))

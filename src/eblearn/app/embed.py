@@ -246,7 +246,7 @@ def _prepare_encoder(
     training = load_training_data(config, data_root, download, strict and same)
     data = (
         training
-        if same
+        if same and training.stream is None  # a stream holds only a sample in memory
         else load_dataset(spec, root, download, config.image_size, strict=strict or config.strict)
     )
     rows = ImageRows.of(data)

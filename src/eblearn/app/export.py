@@ -283,6 +283,9 @@ def load_training_data(
 ) -> Any:
     """The run's training data set (for its mean and std), with a message saying why.
 
+    A streamed run's data is streamed again: its statistics come from the same sample, and
+    only that sample is decoded.
+
     It is read as the run was trained: unreadable image files are skipped (with a warning)
     unless the run was trained ``strict``, or ``strict`` is given here.
     """
@@ -296,6 +299,7 @@ def load_training_data(
             config.download or download,
             config.image_size,
             strict=strict or config.strict,
+            stream=config.stream,  # a streamed run's statistics come from its sample
         )
     except ValueError as error:
         raise ValueError(

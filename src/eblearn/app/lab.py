@@ -39,6 +39,7 @@ uniform, none).
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import time
@@ -75,6 +76,7 @@ from eblearn.energy import (
 )
 from eblearn.energy.free_energy import Method
 from eblearn.losses.contrastive import CONTRASTIVE_LOSSES
+from eblearn.losses.gradient_penalty import energy_smoothness
 from eblearn.losses.group import InfoNCELoss  # noqa: F401  (registers "infonce")
 from eblearn.losses.score_matching import ScoreMatchingLoss
 from eblearn.plot.energy import plot_chains, plot_energy_panels, plot_lab_curves
@@ -90,6 +92,7 @@ CONTRASTIVE_OPTIONS = (
     "margin",
     "beta",
     "energy_reg",
+    "smoothness",
     "radius",
     "candidates",
     "latent_points",
@@ -139,6 +142,8 @@ class LabConfig:
     margin: float = 1.0
     beta: float = 1.0
     energy_reg: float = 0.0
+    smoothness: float = 0.0
+    """λ of the energy-smoothness penalty ``λ·mean ||∇_y F(x, y)||²`` at the data points."""
     sampler_steps: int = 20
     step_size: float = 0.01
     radius: float = 0.3
@@ -176,7 +181,7 @@ class LabConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         for name in ("lr", "margin", "beta", "step_size", "latent_beta"):
             check_positive(getattr(self, name), name)
-        for name in ("radius", "energy_reg", "noise"):
+        for name in ("radius", "energy_reg", "smoothness", "noise"):
             value = getattr(self, name)
             if value is not None and not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
@@ -503,6 +508,9 @@ def _train(
         if config.energy_reg:
             terms = [positive] + ([negative_energy] if negative_energy is not None else [])
             loss = loss + config.energy_reg * torch.cat(terms).pow(2).mean()
+        if config.smoothness:
+            at_x = functools.partial(energy, x=x)  # F(x, ·) on this batch's observations
+            loss = loss + energy_smoothness(at_x, y, config.smoothness)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -748,6 +756,12 @@ def add_lab_parser(subparsers: Any) -> None:
     how.add_argument("--beta", type=positive_float, default=d.beta, help="β of nll/mee/sq-exp")
     how.add_argument(
         "--energy-reg", type=non_negative_float, default=d.energy_reg, help="λ of λ·mean F²"
+    )
+    how.add_argument(
+        "--smoothness",
+        type=non_negative_float,
+        default=d.smoothness,
+        help="λ of λ·mean ||∇_y F||² at the data (energy smoothness)",
     )
     how.add_argument(
         "--sampler-steps", type=positive_int, default=d.sampler_steps, help="MCMC steps"

@@ -23,9 +23,10 @@ enumerated, the Gibbs density otherwise, and Langevin / HMC chains on it. Each e
 Left out: ``sparse-autoencoder``, ``denoising-autoencoder``, ``contractive-autoencoder``,
 ``saturating-autoencoder``, ``noisy-autoencoder``, ``vqvae`` (defined in 2-D but not yet wired
 into the lab; the first two redundant here with sparse coding and the bottleneck),
-``lista`` (needs a trained dictionary and codes to imitate), and the image or sequence
-models ``conv-sparse-autoencoder``, ``masked-autoencoder`` and ``cvae``, whose inputs are
-images or frames, not 2-D points.
+``lista`` (needs a trained dictionary and codes to imitate), ``ebgan`` and ``wgan-gp``
+(trained adversarially by :func:`~eblearn.latent.fit_gan`; their 2-D runs are in the
+tests), and the image or sequence models ``conv-sparse-autoencoder``,
+``masked-autoencoder`` and ``cvae``, whose inputs are images or frames, not 2-D points.
 """
 
 from __future__ import annotations

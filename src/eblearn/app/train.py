@@ -201,6 +201,7 @@ def prepare_training(
             request.download,
             request.image_size,
             strict=request.strict,
+            stream=request.stream,
         )
     run_dir = (
         Path(request.run_dir)
@@ -222,7 +223,7 @@ def prepare_training(
     seed_everything(config.seed)  # the seed fixes the initial weights too
     built, augment, eval_transform = build_components(config, data)
     method = method if method is not None else built
-    check_batch(config, method, len(data.pretrain_images))
+    check_batch(config, method, data.pretrain_count)
     if config.eval_every and not data.has_labels:
         raise ValueError(
             f"--eval-every measures kNN accuracy on the labels of --data, and {data.name!r} "
@@ -530,6 +531,7 @@ def load_pretrained(
             config.download,
             config.image_size,
             strict=strict or config.strict,
+            stream=config.stream,  # a streamed run's statistics come from its sample
         )
     method, _, eval_transform = build_components(config, data)
     load_method_state(method, run_dir / LAST_CHECKPOINT)
@@ -580,8 +582,9 @@ def evaluate_run(
 
 def skipped_probes(config: RunConfig, run_dir: Path) -> str:
     """The one line a run without labels prints: probes skipped, and how to get them."""
+    why = "is streamed (read unlabeled)" if config.stream else "has no labels"
     return (
-        f"probes skipped: {config.data} has no labels; to probe the encoder on a labeled data "
+        f"probes skipped: {config.data} {why}; to probe the encoder on a labeled data "
         f"set, train with --eval-data SPEC or run: eblearn eval {run_dir} --data SPEC"
     )
 
@@ -682,6 +685,7 @@ examples:
   eblearn train --data npz:cifar10/ --backbone timm:convnext_atto # any timm model, by name
   eblearn train --data imagefolder:~/photos --image-size 64 --eval-data imagefolder:~/labeled
   eblearn train --data filelist:images.txt --image-size 64       # one image path per line
+  eblearn train --data imagefolder:~/big --stream --image-size 64  # decoded from disk as it trains
   eblearn train --method-arg projector_dims=[1024,1024,1024] --method-arg nu_param=2
   eblearn train --config my_run.yaml --seed 1     # YAML keys are the long options, with _
   eblearn train --run-dir runs/mine --resume      # continue an interrupted run
@@ -716,6 +720,13 @@ def add_train_parser(subparsers: Any) -> None:
         argument_default=argparse.SUPPRESS,  # only the options given reach the config
     )
     what, _ = add_training_options(train)
+    what.add_argument(
+        "--stream",
+        action="store_true",
+        help="keep the images of an imagefolder: or filelist: --data on disk and decode each "
+        "batch in DataLoader workers while training, for data larger than memory; the images "
+        "are read unlabeled, so probe with --eval-data (default: decode all into memory)",
+    )
     what.add_argument(
         "--eval-data",
         metavar="SPEC",

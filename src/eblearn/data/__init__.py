@@ -20,6 +20,7 @@ from eblearn.data.images import (
     to_labels,
     to_uint8_images,
 )
+from eblearn.data.jigsaw import grid_patches, jigsaw, shuffle_patches
 from eblearn.data.registry import DATASETS, DatasetRequest, load_dataset
 from eblearn.data.torchvision_sets import DatasetFilesMissingError
 
@@ -38,7 +39,10 @@ __all__ = [
     "byol_views",
     "default_augmentation",
     "digit_views",
+    "grid_patches",
+    "jigsaw",
     "load_dataset",
+    "shuffle_patches",
     "simclr_views",
     "stratified_split",
     "to_labels",

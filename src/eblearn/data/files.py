@@ -7,10 +7,11 @@ subfolders, any file list): such a data set is pretrained on and not probed (see
 
 from __future__ import annotations
 
+import random
 import warnings
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from eblearn.data.decode import (
+    IMAGE_SUFFIXES,
+    Unusable,
+    image_files,
+    is_hidden,
+    listed_files,
+    open_rgb,
+    square_pixels,
+)
 from eblearn.data.images import (
     UNLABELED,
     DatasetSplits,
@@ -27,11 +37,14 @@ from eblearn.data.images import (
     to_uint8_images,
 )
 from eblearn.data.registry import DATASETS, DatasetRequest
+from eblearn.data.streaming import StreamedImages
 from eblearn.data.unreadable import Unreadable, name_files, report_unreadable
 
 FILE_TEST_FRACTION = 0.2
 FILE_SPLIT_SEED = 0
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+STREAM_SAMPLE = 512
+"""Images of a streamed data set decoded up front: its mean and std, the precision probe and
+the embedding figure of a run are computed on them."""
 
 
 NPZ_EXPECTED = (
@@ -247,42 +260,6 @@ def load_npz(request: DatasetRequest) -> DatasetSplits:
     return _split_when_single(ImageSet(images, labels, classes), name)
 
 
-class _Unusable(Exception):
-    """An image file that cannot be used; the message says why, in a few words."""
-
-
-def _open_rgb(path: Path) -> Any:
-    """The image at ``path`` as an RGB PIL image; 16-bit gray is scaled to 8 bits.
-
-    Raises:
-        _Unusable: If the file is empty, not an image, truncated or corrupt, or of a pixel
-            format eblearn does not convert (32-bit integers, floats).
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        if path.stat().st_size == 0:
-            raise _Unusable("empty file")
-        with Image.open(path) as opened:
-            opened.load()
-            if opened.mode.startswith("I;16"):  # 16-bit gray: 65535 -> 255
-                pixels = np.asarray(opened, dtype=np.float64) / 257.0
-                return Image.fromarray(pixels.round().astype(np.uint8)).convert("RGB")
-            if opened.mode in ("I", "F"):
-                raise _Unusable(
-                    f"cannot be converted: its pixels are "
-                    f"{'32-bit integers' if opened.mode == 'I' else 'floats'} (PIL mode "
-                    f"{opened.mode!r}); expected 8-bit or 16-bit images"
-                )
-            return opened.convert("RGB")
-    except _Unusable:
-        raise
-    except UnidentifiedImageError:
-        raise _Unusable("not an image PIL recognizes") from None
-    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, ...
-        raise _Unusable(f"truncated or corrupt: {type(error).__name__}: {error}") from None
-
-
 @dataclass
 class _Decoded:
     """The images of a list of files that could be read, and those that could not."""
@@ -308,8 +285,8 @@ def _decode(paths: list[Path], where: str, base: Path) -> _Decoded:
     decoded = _Decoded(len(paths))
     for index, path in enumerate(paths):
         try:
-            decoded.pictures.append(_open_rgb(path))
-        except _Unusable as why:
+            decoded.pictures.append(open_rgb(path))
+        except Unusable as why:
             decoded.unreadable.append(Unreadable(path, str(why)))
         else:
             decoded.kept.append(index)
@@ -341,43 +318,12 @@ def _pictures_tensor(pictures: list[Any], size: int | None, what: str) -> Tensor
 
     ``size`` defaults to the first image's shorter side.
     """
-    arrays = []
-    for picture in pictures:
-        if size is None:
-            size = min(picture.size)
-        if picture.size != (size, size):
-            picture = _resize_center_crop(picture, size)
-        arrays.append(np.asarray(picture))
-    return to_uint8_images(np.stack(arrays), what)
-
-
-def _resize_center_crop(picture, size: int):  # type: ignore[no-untyped-def]
-    """Resizes the shorter side to ``size``, then crops the center square."""
-    width, height = picture.size
-    scale = size / min(width, height)
-    picture = picture.resize((max(size, round(width * scale)), max(size, round(height * scale))))
-    width, height = picture.size
-    left, top = (width - size) // 2, (height - size) // 2
-    return picture.crop((left, top, left + size, top + size))
-
-
-def _hidden(path: Path, folder: Path) -> bool:
-    """Whether a part of ``path`` below ``folder`` starts with '.' (``.ipynb_checkpoints``,
-    macOS's ``._photo.jpg``)."""
-    return any(part.startswith(".") for part in path.relative_to(folder).parts)
-
-
-def _image_files(folder: Path) -> list[Path]:
-    """The image files under ``folder``, at any depth, sorted; hidden ones are skipped."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not _hidden(p, folder)
-    )
+    side = size if size is not None else min(pictures[0].size)
+    return to_uint8_images(np.stack([square_pixels(p, side) for p in pictures]), what)
 
 
 def _class_names(root: Path) -> tuple[str, ...]:
-    names = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not _hidden(p, root)))
+    names = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not is_hidden(p, root)))
     if not names:
         raise ValueError(
             f"image folder {str(root)!r} has no class subfolders; "
@@ -427,7 +373,7 @@ def _decode_tree(root: Path, classes: tuple[str, ...]) -> _Tree:
     Raises:
         ValueError: If ``root`` holds no image file, or none that can be read.
     """
-    found = [_image_files(root / cls) for cls in classes]
+    found = [image_files(root / cls) for cls in classes]
     paths = [p for files in found for p in files]
     labels = [label for label, files in enumerate(found) for _ in files]
     if not paths:
@@ -436,6 +382,28 @@ def _decode_tree(root: Path, classes: tuple[str, ...]) -> _Tree:
             f"images ({', '.join(IMAGE_SUFFIXES)}) in ROOT/<class>/"
         )
     return _Tree(root, classes, _decode(paths, f"image folder {str(root)!r}", root), labels)
+
+
+def _streamed(name: str, files: list[Path], base: Path, request: DatasetRequest) -> DatasetSplits:
+    """Every file as a :class:`StreamedImages`, beside a decoded sample of them.
+
+    The sample is the first file and up to ``STREAM_SAMPLE - 1`` others drawn with a fixed
+    seed, so a run and its later evaluation compute the same ``mean`` and ``std``. Its
+    unreadable files are reported now (or refused when ``request.strict``); the others are
+    met during training (:class:`~eblearn.data.streaming.StreamedImages`).
+    """
+    others = random.Random(FILE_SPLIT_SEED).sample(
+        range(1, len(files)), min(STREAM_SAMPLE, len(files)) - 1
+    )
+    chosen = [files[i] for i in [0, *sorted(others)]]
+    decoded = _decode(chosen, name, base)
+    _report(name, [decoded], base, request.strict)
+    size = request.image_size or min(decoded.pictures[0].size)
+    images = _pictures_tensor(decoded.pictures, size, f"images of {name}")
+    unlabeled = torch.full((len(images),), UNLABELED, dtype=torch.int64)
+    sample = ImageSet(images, unlabeled, paths=_names(decoded.files))
+    splits = DatasetSplits.unlabeled_only(name, sample)
+    return replace(splits, stream=StreamedImages(files, size, name, base))
 
 
 FOLDER_LAYOUTS = (
@@ -494,6 +462,10 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
     pixels) is skipped, and one ``UserWarning`` counts the skipped files and names the first
     five (:mod:`eblearn.data.unreadable`); with ``request.strict`` they are refused instead.
 
+    With ``request.stream`` every image file under the root, at any depth and whatever the
+    layout, is kept on disk for pretraining, unlabeled (:class:`StreamedImages`); only
+    ``STREAM_SAMPLE`` of them are decoded now, and the others during training.
+
     Raises:
         ValueError: Naming the path: the root is a file or holds no image (or no readable
             one), a class folder holds no readable image, ``train`` has no ``test``/``val``
@@ -507,6 +479,14 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
             f"imagefolder path {str(root)!r} must be a folder of images, got a file; "
             f"{FOLDER_LAYOUTS} (for a list of image files, use filelist:PATH)"
         )
+    if request.stream:
+        found = image_files(root)
+        if not found:
+            raise ValueError(
+                f"image folder {str(root)!r} is empty: no image files under it "
+                f"({', '.join(IMAGE_SUFFIXES)}, any case); {FOLDER_LAYOUTS}"
+            )
+        return _streamed(name, found, root, request)
     test_root = next((root / d for d in ("test", "val") if (root / d).is_dir()), None)
     if (root / "train").is_dir() != (test_root is not None):
         present = "train" if test_root is None else test_root.name
@@ -531,7 +511,7 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
         train = trees[0].images(request.image_size)
         test = trees[1].images(train.image_size)
         return DatasetSplits(name, train, test)
-    files = _image_files(root)
+    files = image_files(root)
     if not files:
         raise ValueError(
             f"image folder {str(root)!r} is empty: no image files under it "
@@ -563,7 +543,8 @@ def load_file_list(request: DatasetRequest) -> DatasetSplits:
     list's order (their files in ``ImageSet.paths``); every image is kept for pretraining
     and the probes are skipped. Image
     files that cannot be decoded are skipped with one warning, as in :func:`load_image_folder`,
-    or refused with ``request.strict``.
+    or refused with ``request.strict``. With ``request.stream`` the files stay on disk and are
+    decoded during training, as :func:`load_image_folder` streams them.
 
     Raises:
         ValueError: Naming the list and the line: the list is missing, a folder or not
@@ -573,38 +554,9 @@ def load_file_list(request: DatasetRequest) -> DatasetSplits:
     """
     path = _existing_path(request.argument, "filelist")
     name = f"filelist:{request.argument}"
-    expected = "expected a text file with one image path per line"
-    if path.is_dir():
-        raise ValueError(
-            f"filelist path {str(path)!r} is a folder; {expected} (for a folder of images, "
-            "use imagefolder:PATH)"
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"file list {str(path)!r} is not UTF-8 text; {expected}") from None
-    except OSError as error:
-        raise ValueError(f"file list {str(path)!r} cannot be read ({error}); {expected}") from None
-    files = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        entry = line.strip()
-        if not entry or entry.startswith("#"):
-            continue
-        file = Path(entry).expanduser()
-        if not file.is_absolute():
-            file = path.parent / file
-        if not file.is_file():
-            problem = "is a folder, not an image file" if file.is_dir() else "does not exist"
-            raise ValueError(
-                f"file list {str(path)!r}, line {number}: {entry!r} ({str(file)!r}) {problem}; "
-                "relative paths are read from the list's folder"
-            )
-        files.append(file)
-    if not files:
-        raise ValueError(
-            f"file list {str(path)!r} names no image file; {expected} (blank lines and lines "
-            "starting with '#' are skipped)"
-        )
+    files = listed_files(path)
+    if request.stream:
+        return _streamed(name, files, path.parent, request)
     decoded = _decode(files, f"file list {str(path)!r}", path.parent)
     _report(name, [decoded], path.parent, request.strict)
     what = f"images listed in {str(path)!r}"

@@ -8,12 +8,16 @@ data loading is then an index lookup, never the bottleneck on a GPU.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from eblearn._validate import check_finite
+
+if TYPE_CHECKING:
+    from eblearn.data.streaming import StreamedImages
 
 UNLABELED = -1
 """Label of an image without a class (for example STL-10's unlabeled split)."""
@@ -288,6 +292,9 @@ class DatasetSplits:
         mean: Per-channel mean of the training images in [0, 1] (of the unlabeled images
             when there are no training images).
         std: Per-channel standard deviation of the same images in [0, 1].
+        stream: For a streamed data set (``load_dataset(..., stream=True)``), every
+            pretraining image as files decoded during training; ``unlabeled`` then holds
+            only a sample of them, decoded up front (for ``mean``, ``std`` and figures).
     """
 
     name: str
@@ -296,6 +303,7 @@ class DatasetSplits:
     unlabeled: ImageSet | None = None
     mean: tuple[float, ...] = field(default=())
     std: tuple[float, ...] = field(default=())
+    stream: StreamedImages | None = None
 
     def __post_init__(self) -> None:
         if self.train.images.shape[1:] != self.test.images.shape[1:]:
@@ -356,6 +364,11 @@ class DatasetSplits:
         if self.unlabeled is None:
             return self.train.images
         return torch.cat([self.train.images, self.unlabeled.images])
+
+    @property
+    def pretrain_count(self) -> int:
+        """Number of pretraining images: the whole stream's, or :attr:`pretrain_images`'."""
+        return len(self.stream) if self.stream is not None else len(self.pretrain_images)
 
     @property
     def channels(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral
 from pathlib import Path
 
@@ -30,6 +30,9 @@ class DatasetRequest:
         image_size: Side to which images of varying sizes are resized, where that applies.
         strict: Refuse image files that cannot be decoded (``ValueError`` naming them)
             instead of skipping them with a warning (``imagefolder`` and ``filelist``).
+        stream: Keep the image files on disk and decode them during training
+            (:mod:`eblearn.data.streaming`) instead of decoding them all into memory
+            (``imagefolder`` and ``filelist``).
     """
 
     argument: str | None
@@ -37,6 +40,7 @@ class DatasetRequest:
     download: bool = False
     image_size: int | None = None
     strict: bool = False
+    stream: bool = False
 
 
 DatasetLoader = Callable[[DatasetRequest], DatasetSplits]
@@ -45,6 +49,8 @@ DATASETS: Registry[DatasetLoader] = Registry("dataset")
 """Loaders by name; ``load_dataset`` is the way to call them."""
 
 NEEDS_ARGUMENT = ("filelist", "imagefolder", "npz")
+STREAMABLE = ("imagefolder", "filelist")
+"""Data sets that can be streamed from disk (``stream=True``, ``--stream``)."""
 
 
 def default_data_root() -> Path:
@@ -59,6 +65,7 @@ def load_dataset(
     image_size: int | None = None,
     *,
     strict: bool = False,
+    stream: bool = False,
 ) -> DatasetSplits:
     """Loads a registered data set by spec.
 
@@ -73,6 +80,9 @@ def load_dataset(
         strict: Refuse image files of an ``imagefolder`` or ``filelist`` that cannot be
             decoded (empty, truncated, not an image) instead of skipping them with one
             ``UserWarning`` that counts them and names the first five.
+        stream: Read an ``imagefolder`` or ``filelist`` as files decoded during training
+            (:attr:`DatasetSplits.stream`), every image unlabeled, with only a sample
+            decoded now; for data larger than memory.
 
     Returns:
         The train/test (and, where the data set has one, unlabeled) splits; a data set
@@ -83,7 +93,8 @@ def load_dataset(
             a string, an ``image_size`` that is not a positive integer, a missing path, an
             empty data set, data set files that are absent, or files that cannot be read as
             the data set expects (each loader's docstring says what it expects), or, when
-            ``strict``, unreadable image files.
+            ``strict``, unreadable image files; or ``stream`` for a data set other than
+            ``imagefolder`` and ``filelist``.
     """
     if not isinstance(spec, str):
         raise ValueError(
@@ -95,8 +106,16 @@ def load_dataset(
         raise ValueError(f"image_size must be a positive integer or None, got {image_size!r}")
     if not isinstance(strict, bool):
         raise ValueError(f"strict must be True or False, got {strict!r}")
+    if not isinstance(stream, bool):
+        raise ValueError(f"stream must be True or False, got {stream!r}")
     name, _, argument = spec.partition(":")
     loader = DATASETS.get(name)
+    if stream and name not in STREAMABLE:
+        raise ValueError(
+            f"--stream reads image files from disk during training; it works with "
+            f"{' and '.join(f'{n}:PATH' for n in STREAMABLE)}, not {spec!r} (which is read "
+            "into memory: leave out --stream)"
+        )
     if name in NEEDS_ARGUMENT and not argument:
         raise ValueError(f"dataset {name!r} needs a path: use '{name}:PATH'")
     if name not in NEEDS_ARGUMENT and argument:
@@ -107,10 +126,9 @@ def load_dataset(
         download=download,
         image_size=image_size,
         strict=strict,
+        stream=stream,
     )
     splits = loader(request)
     if splits.name != spec:
-        splits = DatasetSplits(
-            spec, splits.train, splits.test, splits.unlabeled, splits.mean, splits.std
-        )
+        splits = replace(splits, name=spec)
     return splits

@@ -8,6 +8,14 @@ from eblearn.energy.base import (
     LatentEnergy,
     energy_and_grad,
 )
+from eblearn.energy.boltzmann import (
+    RBM,
+    BinaryEnergy,
+    BoltzmannMachine,
+    binary_states,
+    flip_each_bit,
+    log_partition,
+)
 from eblearn.energy.free_energy import (
     Enumerate,
     FreeEnergy,
@@ -43,6 +51,9 @@ from eblearn.energy.protocol import (
 )
 
 __all__ = [
+    "RBM",
+    "BinaryEnergy",
+    "BoltzmannMachine",
     "DecoderLatentEnergy",
     "DiscreteEnergy",
     "Energy",
@@ -66,15 +77,18 @@ __all__ = [
     "as_energy",
     "as_latent_energy",
     "beam_search",
+    "binary_states",
     "chain_energy",
     "chain_free_energy",
     "energy_and_grad",
+    "flip_each_bit",
     "free_energy",
     "geometric_temperatures",
     "infer_descent",
     "infer_enumerate",
     "infer_latent",
     "latent_energies",
+    "log_partition",
     "mlp",
     "simulated_annealing",
     "soft_minimum",

@@ -35,6 +35,13 @@ from eblearn.latent.cvae import (
     mode_coverage,
 )
 from eblearn.latent.dictionary import DictionaryLearning, update_atoms
+from eblearn.latent.ebgan import (
+    EBGAN,
+    AutoencoderEnergy,
+    ebgan_discriminator_loss,
+    ebgan_generator_loss,
+    mlp_ebgan,
+)
 from eblearn.latent.flow import (
     ActNorm,
     AffineCoupling,
@@ -42,7 +49,15 @@ from eblearn.latent.flow import (
     RealNVP,
     alternating_mask,
 )
+from eblearn.latent.gan import GAN, fit_gan, mlp_generator
 from eblearn.latent.gmm import GaussianMixture
+from eblearn.latent.hard_thresholding import (
+    HardThresholdCodes,
+    hard_threshold,
+    iterative_hard_thresholding,
+    keep_largest,
+    l0_energy,
+)
 from eblearn.latent.ica import ICA
 from eblearn.latent.kmeans import KMeans, kmeans_plusplus
 from eblearn.latent.lista import LISTA, iterations_to_reach, train_lista
@@ -76,6 +91,7 @@ from eblearn.latent.vqvae import (
     straight_through,
     vq_terms,
 )
+from eblearn.latent.wgan import WGANGP, mlp_wgan_gp, wgan_critic_loss
 from eblearn.registry import Registry
 
 LATENT_MODELS: Registry[type] = Registry("latent model")
@@ -100,18 +116,24 @@ for _name, _model in (
     ("saturating-autoencoder", SaturatingAutoencoder),
     ("noisy-autoencoder", NoisyAutoencoder),
     ("flow", RealNVP),
+    ("ebgan", EBGAN),
+    ("wgan-gp", WGANGP),
 ):
     LATENT_MODELS.register(_name, _model)
 
 __all__ = [
+    "EBGAN",
+    "GAN",
     "ICA",
     "LATENT_MODELS",
     "LISTA",
     "PCA",
     "VAE",
     "VQVAE",
+    "WGANGP",
     "ActNorm",
     "AffineCoupling",
+    "AutoencoderEnergy",
     "BottleneckAutoencoder",
     "BouncingBalls",
     "ConditionalVAE",
@@ -121,6 +143,7 @@ __all__ = [
     "DeterministicPredictor",
     "DictionaryLearning",
     "GaussianMixture",
+    "HardThresholdCodes",
     "ImageDecoder",
     "InvertibleLinear",
     "KMeans",
@@ -143,17 +166,27 @@ __all__ = [
     "contraction_penalty",
     "corrupt",
     "drop_latent",
+    "ebgan_discriminator_loss",
+    "ebgan_generator_loss",
     "fista",
+    "fit_gan",
     "fit_model",
     "flatten_frames",
     "gaussian_kl",
+    "hard_threshold",
     "ista",
     "iterations_to_reach",
+    "iterative_hard_thresholding",
+    "keep_largest",
     "kmeans_plusplus",
+    "l0_energy",
     "lasso_duality_gap",
     "masked_autoencode",
     "mlp",
+    "mlp_ebgan",
+    "mlp_generator",
     "mlp_vae",
+    "mlp_wgan_gp",
     "mode_coverage",
     "nearest_code",
     "patchify",
@@ -168,4 +201,5 @@ __all__ = [
     "unpatchify",
     "update_atoms",
     "vq_terms",
+    "wgan_critic_loss",
 ]

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from eblearn.energy.protocol import check_unconditional
 from eblearn.latent.vit import (
+    PatchTokenEncoder,
     VisionTransformer,
     patchify,
     sincos_position_codes,
@@ -134,7 +135,7 @@ class MAEDecoder(nn.Module):
 
 
 def masked_autoencode(
-    encoder: VisionTransformer,
+    encoder: PatchTokenEncoder,
     decoder: MAEDecoder,
     images: Tensor,
     mask_ratio: float,
@@ -171,7 +172,7 @@ def masked_autoencode(
 
 
 def masked_energy(
-    encoder: VisionTransformer,
+    encoder: PatchTokenEncoder,
     decoder: MAEDecoder,
     y: Tensor,
     x: Tensor | None,

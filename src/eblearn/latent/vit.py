@@ -10,6 +10,8 @@ position code (as MAE uses), so the same weights take any image whose sides are 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import Tensor, nn
 
@@ -84,6 +86,31 @@ def transformer_blocks(dim: int, depth: int, heads: int, mlp_ratio: float) -> nn
         )
         for _ in range(depth)
     )
+
+
+class PatchTokenEncoder(Protocol):
+    """A transformer seen as patch tokens, which a masked autoencoder can drop.
+
+    :class:`VisionTransformer` is one; :class:`~eblearn.latent.timm_vit.TimmViTTokens`
+    makes one of a timm ViT.
+    """
+
+    @property
+    def in_channels(self) -> int: ...
+
+    @property
+    def patch_size(self) -> int: ...
+
+    @property
+    def feature_dim(self) -> int: ...
+
+    def tokens(self, images: Tensor) -> Tensor:
+        """Patch tokens with their positions, ``(B, N, D)``."""
+        ...
+
+    def encode(self, tokens: Tensor) -> Tensor:
+        """The encoded tokens ``(B, N', D)`` of any subset ``(B, N', D)`` of them."""
+        ...
 
 
 class VisionTransformer(Backbone):

@@ -8,6 +8,7 @@ from eblearn.methods.deepcluster import DeepClusterV2, spherical_kmeans
 from eblearn.methods.mae import MAE
 from eblearn.methods.mocov2 import MoCoV2
 from eblearn.methods.mocov3 import MoCoV3
+from eblearn.methods.pirl import PIRL
 from eblearn.methods.siamese import Siamese
 from eblearn.methods.simclr import SimCLR
 from eblearn.methods.simsiam import SimSiam
@@ -19,6 +20,7 @@ __all__ = [
     "DAE",
     "MAE",
     "METHODS",
+    "PIRL",
     "BarlowTwins",
     "DeepClusterV2",
     "Method",

@@ -10,9 +10,10 @@ from torch import Tensor
 
 from eblearn._validate import check_same_shape
 from eblearn.latent.mae import MAEDecoder, masked_autoencode, masked_energy
-from eblearn.latent.vit import VisionTransformer
+from eblearn.latent.vit import PatchTokenEncoder, VisionTransformer
 from eblearn.methods.base import METHODS, Method
 from eblearn.nn.backbones import Backbone
+from eblearn.nn.timm_backbones import TimmBackbone
 
 
 @METHODS.register("mae")
@@ -26,9 +27,13 @@ class MAE(Method):
     autoencoders there). One view per image; no batch statistics.
 
     Masking drops tokens, which needs a transformer: if ``backbone`` is a
-    :class:`~eblearn.latent.vit.VisionTransformer` it is the encoder; any other backbone only
+    :class:`~eblearn.latent.vit.VisionTransformer` or a timm ViT
+    (``--backbone timm:vit_tiny_patch16_224``, through
+    :class:`~eblearn.latent.timm_vit.TimmViTTokens`) it is the encoder, trained in place; a
+    timm model that is not a ViT is refused; any other backbone (the ConvNet, ResNets) only
     gives its ``in_channels`` and is replaced by a ViT of ``patch_size``, ``dim``, ``depth``
     and ``heads`` (pass ``--backbone vit`` to choose the ViT's size through the backbone).
+    ``patch_size``, ``dim``, ``depth`` and ``heads`` are ignored when the backbone is a ViT.
 
     [0] He et al., Masked Autoencoders Are Scalable Vision Learners, CVPR 2022,
         https://arxiv.org/abs/2111.06377
@@ -68,17 +73,31 @@ class MAE(Method):
         decoder_heads: int = 4,
         norm_pix_loss: bool = False,
     ) -> None:
-        if not isinstance(backbone, VisionTransformer):
+        timm_tokens = None
+        if isinstance(backbone, TimmBackbone):
+            from eblearn.latent.timm_vit import TimmViTTokens
+
+            timm_tokens = TimmViTTokens(backbone)  # refuses a timm model that is not a ViT
+        elif not isinstance(backbone, VisionTransformer):
             backbone = VisionTransformer(backbone.in_channels, patch_size, dim, depth, heads)
         super().__init__(backbone)
+        self._timm_tokens = timm_tokens  # a view of the encoder, not a module: no weights
         if not 0.0 < mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must lie in (0, 1), got {mask_ratio!r}")
         self.mask_ratio = mask_ratio
         self.norm_pix_loss = norm_pix_loss
-        pixels = backbone.in_channels * backbone.patch_size**2
+        tokens = self.tokens
+        pixels = tokens.in_channels * tokens.patch_size**2
         self.decoder = MAEDecoder(
-            backbone.feature_dim, pixels, decoder_dim, decoder_depth, decoder_heads
+            tokens.feature_dim, pixels, decoder_dim, decoder_depth, decoder_heads
         )
+
+    @property
+    def tokens(self) -> PatchTokenEncoder:
+        """The encoder as patch tokens: the ViT itself, or the adapter of a timm ViT."""
+        if self._timm_tokens is not None:
+            return self._timm_tokens
+        return cast(VisionTransformer, self.encoder)  # a ViT, made sure of in __init__
 
     def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
         """The error on the hidden patches of ``y`` predicted from the visible ones of ``x``.
@@ -88,16 +107,16 @@ class MAE(Method):
         """
         if x is not None:
             check_same_shape(x, y, "x", "y")
-        encoder = cast(VisionTransformer, self.encoder)
-        return masked_energy(encoder, self.decoder, y, x, self.mask_ratio, self.norm_pix_loss)
+        return masked_energy(self.tokens, self.decoder, y, x, self.mask_ratio, self.norm_pix_loss)
 
     def forward(self, views: Sequence[Tensor]) -> dict[str, Tensor]:
         self.check_views(views)
         images = views[0]  # (B, C, H, W)
-        encoder = cast(VisionTransformer, self.encoder)  # a ViT, made sure of in __init__
-        out = masked_autoencode(encoder, self.decoder, images, self.mask_ratio, self.norm_pix_loss)
+        out = masked_autoencode(
+            self.tokens, self.decoder, images, self.mask_ratio, self.norm_pix_loss
+        )
         with torch.no_grad():
-            features = encoder(images)  # (B, D): all patches, as evaluation sees them
+            features = self.encoder(images)  # (B, D): all patches, as evaluation sees them
         return {
             "loss": out.loss,
             "reconstruction": out.loss.detach(),

@@ -8,11 +8,14 @@ from eblearn.sampling.divergence import (
     ReplayBuffer,
 )
 from eblearn.sampling.generator import GeneratorSampler, pull_away_term
+from eblearn.sampling.gibbs import BinaryGibbsSampler, BlockGibbsSampler
 from eblearn.sampling.hard_negatives import most_offending, most_offending_index
 from eblearn.sampling.hmc import HMCSampler
 from eblearn.sampling.langevin import LangevinSampler
 
 __all__ = [
+    "BinaryGibbsSampler",
+    "BlockGibbsSampler",
     "Chain",
     "ContrastiveDivergence",
     "GeneratorSampler",

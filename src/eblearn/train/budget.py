@@ -6,9 +6,17 @@ run measures its own step time and sets the number of steps it can afford:
 
     total_steps = steps_done + ⌊(budget − time_used) / seconds_per_step⌋
 
-first after a few calibration steps, then again at every epoch end (step times drift as
-caches warm and as the machine's load changes); the warm-up is a fixed fraction of
-``total_steps`` and the cosine decay reaches zero at the last step, when training stops.
+first after a few calibration steps, then again at every epoch end and epoch start (step
+times drift as caches warm and as the machine's load changes); the warm-up is a fixed fraction
+of ``total_steps`` and the cosine decay reaches zero at the last step, when training stops.
+
+The work done between epochs (``--eval-every``'s kNN points, checkpoints, collapse metrics)
+is timed apart from the steps and reserved for every epoch end still ahead, the last one
+included, so that the affordable steps ``n`` are the most with
+
+    n · seconds_per_step + epoch_ends(n) · seconds_per_epoch_end ≤ budget − time_used.
+
+Without it, a 30-minute run with a 45-second kNN point per epoch overran by about two minutes.
 ``time_used`` starts when the job starts, so the budget covers data preparation too (not the
 final evaluation), and it is carried in the checkpoint, so a resumed run spends only what is
 left.
@@ -121,6 +129,9 @@ class TimeBudget(L.Callback):
         self.used_before = 0.0  # spent by earlier processes of a resumed run (restored)
         self._timed_from: tuple[int, float] | None = None
         self._last_estimate: float | None = None
+        self._epoch_ended_at: float | None = None  # clock() after an epoch's last step
+        self._between_epochs = 0.0  # seconds spent between epochs since _timed_from
+        self._epoch_ends = 0  # how many such gaps were timed
 
     @property
     def state_key(self) -> str:
@@ -140,27 +151,81 @@ class TimeBudget(L.Callback):
         """The step time measured in this process, or ``None`` before calibration."""
         return self._last_estimate
 
+    def seconds_per_epoch_end(self) -> float:
+        """The mean time measured between an epoch's last step and the next one's first."""
+        return self._between_epochs / self._epoch_ends if self._epoch_ends else 0.0
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: Any, *args: Any) -> None:
+        if self._epoch_ended_at is None:
+            return
+        now = self.clock()
+        if self._timed_from is not None:
+            self._between_epochs += now - self._epoch_ended_at
+            self._epoch_ends += 1
+        self._epoch_ended_at = None
+        if self._last_estimate is not None:  # now that the epoch end's cost is known
+            self._lay_over(module, int(trainer.global_step), _steps_per_epoch(trainer))
+
     def on_train_batch_end(self, trainer: L.Trainer, module: Any, *args: Any) -> None:
         step = int(trainer.global_step)
         now = self.clock()
+        epoch_end = bool(trainer.is_last_batch)
         if self._timed_from is None:  # the first step carries one-off costs: time from here
             self._timed_from = (step, now)
-            return
-        first_step, first_time = self._timed_from
-        timed = step - first_step
-        calibrated = self._last_estimate is not None
-        epoch_end = bool(trainer.is_last_batch) and timed > 0
-        if (not calibrated and (timed >= CALIBRATION_STEPS or epoch_end)) or (
-            calibrated and epoch_end
-        ):
-            self._last_estimate = (now - first_time) / timed
-            self._lay_over(module, step, self._last_estimate)
+        else:
+            first_step, first_time = self._timed_from
+            timed = step - first_step
+            calibrated = self._last_estimate is not None
+            if timed > 0 and (
+                (not calibrated and (timed >= CALIBRATION_STEPS or epoch_end))
+                or (calibrated and epoch_end)
+            ):
+                self._last_estimate = (now - first_time - self._between_epochs) / timed
+                self._lay_over(module, step, _steps_per_epoch(trainer), pending=epoch_end)
+        if epoch_end:
+            self._epoch_ended_at = now
         if step >= module.schedule.total_steps:
             trainer.should_stop = True
 
-    def _lay_over(self, module: Any, step: int, seconds_per_step: float) -> None:
-        left = self.seconds - self.used()
-        affordable = step + max(0, math.floor(left / max(seconds_per_step, 1e-9)))
+    def _lay_over(
+        self, module: Any, step: int, steps_per_epoch: int | None, pending: bool = False
+    ) -> None:
+        """Lays the schedule over the most steps whose time and epoch ends fit what is left.
+
+        ``pending``: the epoch end that just began is still to be paid for.
+        """
+        per_step = max(self._last_estimate or 0.0, 1e-9)
+        per_end = self.seconds_per_epoch_end()
+        left = self.seconds - self.used() - (per_end if pending else 0.0)
+
+        def cost(n: int) -> float:
+            return n * per_step + _epoch_ends_ahead(step, n, steps_per_epoch) * per_end
+
+        low, high = 0, max(0, math.floor(left / per_step))  # cost(high) may exceed left
+        while low < high:  # the largest n with cost(n) <= left; cost grows with n
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if cost(middle) <= left else (low, middle - 1)
+        affordable = step + low
         if self.max_steps is not None:
             affordable = min(affordable, self.max_steps)
         module.schedule.lay_over(max(affordable, step))
+
+
+def _steps_per_epoch(trainer: L.Trainer) -> int | None:
+    """Batches per epoch on this process, or ``None`` when the loader has no length."""
+    batches = trainer.num_training_batches
+    return int(batches) if math.isfinite(batches) and batches > 0 else None
+
+
+def _epoch_ends_ahead(step: int, n: int, steps_per_epoch: int | None) -> int:
+    """Epoch ends among the next ``n`` steps after ``step``, the run's last one included.
+
+    Example:
+        >>> _epoch_ends_ahead(5, 8, 6), _epoch_ends_ahead(6, 6, 6), _epoch_ends_ahead(6, 0, 6)
+        (3, 1, 0)
+    """
+    if n <= 0 or steps_per_epoch is None:
+        return 0
+    end = step + n
+    finished = end // steps_per_epoch - step // steps_per_epoch
+    return finished + (1 if end % steps_per_epoch else 0)  # a run stopped mid-epoch ends it

@@ -83,6 +83,7 @@ ADDED_KEYS: dict[str, Any] = {
     "strict": False,
     "dist_timeout": 1800.0,
     "sync_batchnorm": False,
+    "stream": False,
 }
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
@@ -159,6 +160,9 @@ class TrainConfig:
             (:mod:`eblearn.train.faults`).
         sync_batchnorm: Batch-norm layers normalize with the statistics of the global batch
             (all processes) instead of each process's share; needs more than one process.
+        stream: Keep the images of ``data`` (``imagefolder:`` or ``filelist:``) on disk and
+            decode each batch in DataLoader workers during training, for data larger than
+            memory (:mod:`eblearn.data.streaming`); default: decode them all into memory.
     """
 
     method: str = "vicreg"
@@ -194,6 +198,7 @@ class TrainConfig:
     strict: bool = False
     dist_timeout: float | str | None = None
     sync_batchnorm: bool = False
+    stream: bool = False
 
     def __post_init__(self) -> None:
         for name in ("run_dir", "data_root"):
@@ -233,8 +238,9 @@ class RunConfig:
     ``warmup_epochs`` is a float (a fraction of an epoch is allowed); ``run_dir`` and
     ``data_root`` are the folders actually used; ``time_budget`` is in seconds, 0 for none;
     ``eval_every`` is 0 when the kNN is measured only at the end; ``eval_data`` is ``""``
-    when the probes run on ``data``; ``strict`` is ``False`` in run folders older than it;
-    ``dist_timeout`` is in seconds.
+    when the probes run on ``data``; ``strict``, ``stream`` and ``sync_batchnorm`` are
+    ``False`` in run folders older than them; ``dist_timeout`` is in seconds (30 minutes in
+    older run folders).
     """
 
     method: str
@@ -270,6 +276,7 @@ class RunConfig:
     strict: bool
     dist_timeout: float
     sync_batchnorm: bool
+    stream: bool
 
     @property
     def world_size(self) -> int:
@@ -529,6 +536,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         strict=config.strict,
         dist_timeout=dist_timeout,
         sync_batchnorm=config.sync_batchnorm,
+        stream=config.stream,
     )
 
 

@@ -1,7 +1,12 @@
 """The Lightning module that pretrains a :class:`~eblearn.methods.Method`.
 
-Data sit on the training device as ``uint8`` images; a step receives a batch of indices,
-gathers the images, augments them on the device (:class:`~eblearn.data.MultiViewAugment`;
+Data sit on the training device as ``uint8`` images and a step receives a batch of indices
+and gathers the images; or, for a streamed data set (:mod:`eblearn.data.streaming`), a step
+receives the ``uint8`` images that DataLoader workers decoded from disk. Either way each
+process reads its shard of an epoch's seeded permutation
+(:class:`~eblearn.train.sharding.ShardedEpochSampler`).
+
+The step augments the images on the device (:class:`~eblearn.data.MultiViewAugment`;
 in float32 under any precision, then in ``channels_last`` layout where the run uses it),
 calls the method, checks that every loss term is finite, trains the online linear probe on
 the detached features, and collects embeddings for the per-epoch collapse metrics.
@@ -11,16 +16,19 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
 from eblearn import __version__
 from eblearn.data.augment import MultiViewAugment
+from eblearn.data.streaming import StreamBatch, StreamedImages, stream_loader
+from eblearn.data.unreadable import Unreadable, report_unreadable
 from eblearn.evaluate.collapse import CollapseWarning, collapse_report
 from eblearn.methods.base import Method
 from eblearn.train.budget import StepSchedule
@@ -29,6 +37,7 @@ from eblearn.train.errors import NonFiniteLossError
 from eblearn.train.optim import build_optimizer, parameter_groups
 from eblearn.train.precision import to_channels_last, uses_channels_last
 from eblearn.train.seeding import derived_seed, seed_everything
+from eblearn.train.sharding import ShardedEpochSampler
 
 COLLAPSE_SAMPLE = 4096
 """Embeddings kept per epoch for the collapse metrics."""
@@ -47,30 +56,6 @@ class IndexDataset(Dataset[int]):
         return index
 
 
-class EpochShuffle(Sampler[int]):
-    """A permutation of ``range(n)`` drawn from ``(seed, epoch)``: the same after a resume."""
-
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch))
-        return iter(torch.randperm(self.n, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.n
-
-
-def index_loader(n: int, batch_size: int, seed: int) -> DataLoader:
-    """Batches of shuffled indices, dropping the last incomplete batch."""
-    return DataLoader(
-        IndexDataset(n), batch_size=batch_size, sampler=EpochShuffle(n, seed), drop_last=True
-    )
-
-
 class PretrainModule(L.LightningModule):
     """Pretrains ``method`` on ``images`` with ``augment``, per ``config``.
 
@@ -78,9 +63,13 @@ class PretrainModule(L.LightningModule):
         method: The self-supervised method (its ``encoder`` is what gets evaluated).
         augment: Turns a batch of images into the method's views.
         config: The resolved training configuration.
-        images: ``uint8`` pretraining images ``(N, C, H, W)``; kept out of checkpoints.
+        images: ``uint8`` pretraining images ``(N, C, H, W)``, kept out of checkpoints; or
+            the image files of a streamed data set.
         labels: ``(N,)`` labels for the online probe, -1 where unknown.
         num_classes: Classes of the online probe (0 for none).
+        workers: DataLoader workers that decode a streamed data set (default:
+            :func:`~eblearn.data.streaming.default_workers`); unused for images in memory.
+        start_epoch: The epoch training starts at (a resumed run's next epoch).
     """
 
     def __init__(
@@ -88,9 +77,11 @@ class PretrainModule(L.LightningModule):
         method: Method,
         augment: MultiViewAugment,
         config: RunConfig,
-        images: Tensor,
+        images: Tensor | StreamedImages,
         labels: Tensor,
         num_classes: int,
+        workers: int | None = None,
+        start_epoch: int = 0,
     ) -> None:
         super().__init__()
         self.method = method
@@ -102,6 +93,11 @@ class PretrainModule(L.LightningModule):
             else None
         )
         self.images, self.labels = images, labels
+        self.workers, self.start_epoch = workers, start_epoch
+        self.unreadable: dict[str, str] = {}
+        """Files of a stream found unreadable during training, with why (first seen first)."""
+        self.reported = 0
+        """How many of :attr:`unreadable` a warning has named already."""
         self.epoch_embeddings: list[Tensor] = []
         self.channels_last = uses_channels_last(config.precision, method)
 
@@ -110,8 +106,32 @@ class PretrainModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         self.method.prepare(len(self.images))  # before a checkpoint is restored into it
 
+    def train_dataloader(self) -> DataLoader:
+        """This rank's shard of each epoch, in batches of ``config.batch_size``.
+
+        Built here, where the rank is known, rather than by Lightning's distributed sampler:
+        the shards follow :class:`~eblearn.train.sharding.ShardedEpochSampler`'s rule.
+        """
+        world = self.trainer.world_size
+        sampler = ShardedEpochSampler(
+            len(self.images), self.config.seed, self.config.batch_size, self.global_rank, world
+        )
+        # Lightning creates the first iterator while it estimates the steps, before it restores
+        # a checkpoint and calls set_epoch; workers then prefetch at once, so a resumed run
+        # must start its sampler at the resumed epoch here.
+        sampler.set_epoch(self.start_epoch)
+        if isinstance(self.images, StreamedImages):
+            pin = self.trainer.strategy.root_device.type == "cuda"
+            return stream_loader(
+                self.images, sampler, self.config.batch_size, self.workers, pin_memory=pin
+            )
+        return DataLoader(
+            IndexDataset(len(self.images)), batch_size=self.config.batch_size, sampler=sampler
+        )
+
     def on_fit_start(self) -> None:
-        self.images = self.images.to(self.device)
+        if isinstance(self.images, Tensor):
+            self.images = self.images.to(self.device)
         self.labels = self.labels.to(self.device)
 
     def on_train_epoch_start(self) -> None:
@@ -124,8 +144,39 @@ class PretrainModule(L.LightningModule):
 
     # -- the step ----------------------------------------------------------------------------
 
-    def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
-        images = self.images[batch]  # (B, C, H, W) uint8
+    def _batch_images(self, batch: Tensor | StreamBatch) -> tuple[Tensor, Tensor]:
+        """The step's ``uint8`` images ``(B, C, H, W)`` and their indices ``(B,)``."""
+        if isinstance(batch, StreamBatch):  # decoded by the workers, moved here by Lightning
+            self._note_unreadable(batch.unreadable)
+            return batch.images, batch.indices
+        if isinstance(self.images, StreamedImages):
+            raise TypeError(f"a streamed data set yields StreamBatch batches, got {type(batch)}")
+        return self.images[batch], batch
+
+    def _note_unreadable(self, files: tuple[tuple[str, str], ...]) -> None:
+        """Records the stream's unreadable files; with ``config.strict``, stops the run."""
+        for path, reason in files:
+            self.unreadable.setdefault(path, reason)
+        if files and self.config.strict:
+            self._report_unreadable(strict=True)
+
+    def _report_unreadable(self, strict: bool) -> None:
+        """One warning (or, when ``strict``, a ``ValueError``) naming the files not yet named."""
+        if not isinstance(self.images, StreamedImages):
+            return
+        fresh = list(self.unreadable.items())[self.reported :]
+        self.reported = len(self.unreadable)
+        report_unreadable(
+            self.images.name,
+            [Unreadable(Path(p), why) for p, why in fresh],
+            len(self.images),
+            self.images.base,
+            strict,
+            stacklevel=2,
+        )
+
+    def training_step(self, batch: Tensor | StreamBatch, batch_idx: int) -> Tensor:
+        images, batch = self._batch_images(batch)  # (B, C, H, W) uint8, (B,) indices
         with torch.autocast(self.device.type, enabled=False):  # the same views in any precision
             views = self.augment(images)
         if self.channels_last:
@@ -143,8 +194,9 @@ class PretrainModule(L.LightningModule):
                 loss = loss + probe_loss
                 logs["probe/loss"] = probe_loss.detach()
                 logs["probe/accuracy"] = probe_accuracy
-        self.log("loss", out["loss"].detach(), prog_bar=True, logger=False)
-        self.log_dict(logs, on_step=True, on_epoch=True)
+        size = len(images)
+        self.log("loss", out["loss"].detach(), prog_bar=True, logger=False, batch_size=size)
+        self.log_dict(logs, on_step=True, on_epoch=True, batch_size=size)
         self._collect(out["embeddings"])
         return loss
 
@@ -183,6 +235,8 @@ class PretrainModule(L.LightningModule):
         self.method.on_step_end(self.global_step, int(self.trainer.estimated_stepping_batches))
 
     def on_train_epoch_end(self) -> None:
+        if len(self.unreadable) > self.reported:
+            self._report_unreadable(strict=False)
         if not self.epoch_embeddings:
             return
         report = collapse_report(torch.cat(self.epoch_embeddings)[:COLLAPSE_SAMPLE])

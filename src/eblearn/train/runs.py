@@ -18,9 +18,11 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.strategies import DDPStrategy
+from torch import Tensor
 
 from eblearn.data.augment import AUGMENTATIONS, EvalTransform, MultiViewAugment
-from eblearn.data.images import DatasetSplits
+from eblearn.data.images import UNLABELED, DatasetSplits
+from eblearn.data.streaming import StreamedImages
 from eblearn.methods.base import METHODS, Method, build_method
 from eblearn.nn.backbones import build_backbone
 from eblearn.train.budget import TimeBudget
@@ -31,9 +33,10 @@ from eblearn.train.config import RunConfig
 from eblearn.train.errors import PeerLostError
 from eblearn.train.faults import lost_peer_message
 from eblearn.train.history import RunHistory
-from eblearn.train.module import PretrainModule, index_loader
+from eblearn.train.module import PretrainModule
 from eblearn.train.precision import choose_precision, uses_channels_last
 from eblearn.train.seeding import seed_everything
+from eblearn.train.sharding import steps_per_epoch
 
 
 @dataclass
@@ -197,22 +200,30 @@ def fit(
 
         convert_sync_batchnorm(method)
     seed_everything(config.seed)
-    pretrain_labels = (
-        data.train.labels
-        if data.unlabeled is None
-        else torch.cat([data.train.labels, data.unlabeled.labels])
-    )
+    if data.stream is not None:  # decoded from disk during training, all unlabeled
+        source: Tensor | StreamedImages = data.stream
+        pretrain_labels = torch.full((len(data.stream),), UNLABELED, dtype=torch.int64)
+    else:
+        source = data.pretrain_images
+        pretrain_labels = (
+            data.train.labels
+            if data.unlabeled is None
+            else torch.cat([data.train.labels, data.unlabeled.labels])
+        )
     module = PretrainModule(
-        method, augment, config, data.pretrain_images, pretrain_labels, data.num_classes
+        method,
+        augment,
+        config,
+        source,
+        pretrain_labels,
+        data.num_classes,
+        start_epoch=resume_epoch or 0,
     )
-    loader = index_loader(len(data.pretrain_images), config.batch_size, config.seed)
-    steps_per_epoch = max(1, len(loader) // config.world_size)
+    steps = max(1, steps_per_epoch(len(source), config.batch_size, config.world_size))
     budget: list[Callback] = []
     start = started_at if started_at is not None else clock()
     if config.time_budget:
-        budget = [
-            TimeBudget(config.time_budget, start, clock, max_steps=steps_per_epoch * config.epochs)
-        ]
+        budget = [TimeBudget(config.time_budget, start, clock, max_steps=steps * config.epochs)]
     if config.eval_every:
         monitor = KnnMonitor(
             config.eval_every,
@@ -236,16 +247,16 @@ def fit(
         logger=run_loggers(config, log_path, resume_epoch, register_file),
         callbacks=[*budget, EpochCheckpoint(checkpoint_path), *callbacks],  # monitors first
         plugins=[AtomicCheckpointIO()],
-        log_every_n_steps=max(1, min(50, steps_per_epoch // 5)),
+        log_every_n_steps=max(1, min(50, steps // 5)),
         enable_progress_bar=config.progress_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,
+        use_distributed_sampler=False,  # the module shards the data itself (train.sharding)
     )
     try:
         trainer.fit(
             module,
-            train_dataloaders=loader,
             ckpt_path=str(checkpoint_path) if resume else None,
             weights_only=True,
         )
