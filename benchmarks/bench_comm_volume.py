@@ -126,23 +126,26 @@ def build(method: str, args: argparse.Namespace) -> torch.nn.Module:
     return build_method(method, backbone, **method_args)
 
 
-def measure(rank: int, world_size: int, port: int, args: argparse.Namespace, out: str) -> None:
-    """One step of every method on this rank; rank 0 writes the bytes per method and kind."""
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    warnings.simplefilter("ignore", FutureWarning)  # torch's deprecations, once per process
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
-    counter = Counter()
-    original_broadcast = DistributedDataParallel._distributed_broadcast_coalesced
+def count_buffer_broadcasts(counter: Counter) -> None:
+    """Wraps DDP's broadcast of the module buffers (rank 0's, before each forward)."""
+    original = DistributedDataParallel._distributed_broadcast_coalesced
 
     def broadcast(self: Any, tensors: list[torch.Tensor], *rest: Any) -> Any:
         counter.add("buffers", tensor_bytes(tensors))
-        return original_broadcast(self, tensors, *rest)
+        return original(self, tensors, *rest)
 
     DistributedDataParallel._distributed_broadcast_coalesced = broadcast  # type: ignore[method-assign]
-    count_collectives(counter)
+
+
+def measure_methods(
+    methods: list[str], args: argparse.Namespace, counter: Counter
+) -> dict[str, dict[str, int]]:
+    """Bytes per kind of one training step of each method, in the running process group.
+
+    The counters must be installed (:func:`count_collectives`, :func:`count_buffer_broadcasts`).
+    """
     results: dict[str, dict[str, int]] = {}
-    for method in args.methods:
+    for method in methods:
         torch.manual_seed(0)
         model = build(method, args)
         ddp = DistributedDataParallel(model, broadcast_buffers=True)
@@ -154,6 +157,19 @@ def measure(rank: int, world_size: int, port: int, args: argparse.Namespace, out
         model.on_step_end(0, 100)  # queue pushes (MoCo's gathered keys), momentum updates
         counter.active = False
         results[method] = dict(counter.bytes)
+    return results
+
+
+def measure(rank: int, world_size: int, port: int, args: argparse.Namespace, out: str) -> None:
+    """One step of every method on this rank; rank 0 writes the bytes per method and kind."""
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    warnings.simplefilter("ignore", FutureWarning)  # torch's deprecations, once per process
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    counter = Counter()
+    count_buffer_broadcasts(counter)
+    count_collectives(counter)
+    results = measure_methods(args.methods, args, counter)
     if rank == 0:
         torch.save(results, out)
     dist.destroy_process_group()
