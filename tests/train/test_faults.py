@@ -83,6 +83,8 @@ def test_a_killed_rank_stops_the_other_and_the_run_resumes_on_one_process(tmp_pa
     run_dir, code0, err0, stopped_after = fail_node_one(tmp_path, signal.SIGKILL)
     assert code0 != 0
     assert "a peer process was lost (rank 1" in err0, err0[-3000:]
+    assert "the checkpoint of the last finished epoch is kept" in err0
+    assert "continue with --resume, on the same or another number of processes" in err0
     assert stopped_after < DIST_TIMEOUT_S + 30  # not a hang (torchrun's exit included)
     assert not (run_dir / "encoder.pt").exists()
 

@@ -66,7 +66,7 @@ from eblearn.train.config import (
     resume_conflicts,
     warmup_warning,
 )
-from eblearn.train.errors import NonFiniteLossError
+from eblearn.train.errors import NonFiniteLossError, PeerLostError
 
 CONFIG_FILE = "config.yaml"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
@@ -324,13 +324,18 @@ def _train(plan: TrainingPlan, callbacks: Sequence[Any]) -> Any:
             started_at=plan.started_at,
             register_file=None if worker else folder.register,
         )
-    except NonFiniteLossError as error:
+    except (NonFiniteLossError, PeerLostError) as error:
         kept = (
             f"the checkpoint of the last finished epoch is kept in {str(checkpoint)!r}"
             if checkpoint.is_file()
             else "no epoch finished, so no checkpoint was saved; a plain rerun may reuse the folder"
         )
-        raise NonFiniteLossError(f"{error} ({kept})") from None
+        if isinstance(error, PeerLostError) and checkpoint.is_file():
+            kept += (
+                "; continue with --resume, on the same or another number of processes "
+                "(--devices, --num-nodes: the global batch is kept)"
+            )
+        raise type(error)(f"{error} ({kept})") from None
     if is_zero:
         from eblearn.train.checkpoint import save_checkpoint
 
