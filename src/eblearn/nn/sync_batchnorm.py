@@ -6,8 +6,9 @@ mean and biased variance of all ``N = Σ_p B_p · (spatial size)`` values of the
     μ_c = Σ_p Σ_i x_pic / N          σ²_c = Σ_p Σ_i (x_pic − μ_c)² / N
     y = γ_c (x − μ_c) / sqrt(σ²_c + ε) + β_c
 
-The two sums are all-reduced (two collectives, the second around the global mean, which is
-stabler than ``E[x²] − μ²``) through autograd, so gradients flow to every process's inputs as
+The two sums are all-reduced (two collectives, the first with the count, the second around
+the global mean, which is stabler than ``E[x²] − μ²``; in float32 under mixed precision)
+through autograd, so gradients flow to every process's inputs as
 they would through one batch norm over the global batch. The running statistics take the
 global ``μ`` and the unbiased ``σ² · N / (N − 1)``, hence agree on every process after each
 step. torch's ``SyncBatchNorm`` computes the same but refuses tensors outside the GPU; this
@@ -55,19 +56,21 @@ class SyncBatchNorm(_BatchNorm):
         self._check_input_dim(input)
         if not self.training or world_size() == 1:
             return super().forward(input)
-        dims = [0, *range(2, input.dim())]  # every axis but the channels
-        shape = [1, -1] + [1] * (input.dim() - 2)  # (1, C, 1, ...) to broadcast
-        local_count = input.numel() // input.shape[1]
-        count = all_reduce_with_grad(input.new_tensor([float(local_count)]))  # N
-        mean = all_reduce_with_grad(input.sum(dims)) / count  # (C,)
-        centred = input - mean.view(shape)
+        x = input if input.dtype in (torch.float32, torch.float64) else input.float()
+        dims = [0, *range(2, x.dim())]  # every axis but the channels
+        shape = [1, -1] + [1] * (x.dim() - 2)  # (1, C, 1, ...) to broadcast
+        local_count = x.new_tensor([float(x.numel() // x.shape[1])])
+        sums = all_reduce_with_grad(torch.cat([x.sum(dims), local_count]))  # (C + 1,)
+        count = sums[-1]  # N, the global batch's values per channel
+        mean = sums[:-1] / count  # (C,)
+        centred = x - mean.view(shape)
         variance = all_reduce_with_grad(centred.square().sum(dims)) / count  # (C,), biased
         if self.track_running_stats:
             self._update_running_stats(mean.detach(), variance.detach(), count.detach())
         output = centred * torch.rsqrt(variance + self.eps).view(shape)
         if self.affine:
             output = output * self.weight.view(shape) + self.bias.view(shape)
-        return output
+        return output.to(input.dtype)
 
     @torch.no_grad()
     def _update_running_stats(self, mean: Tensor, variance: Tensor, count: Tensor) -> None:
