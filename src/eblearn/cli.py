@@ -4,7 +4,7 @@ Each command's options, validation and job live in :mod:`eblearn.app`; this modu
 the parser from them and turns outcomes into exit codes:
 
     0    success
-    1    the job failed (a NaN loss, a full disk, an I/O error)
+    1    the job failed (a NaN loss, a lost peer process, a full disk, an I/O error)
     2    bad input: an option, a name, a value, a file or a run folder (nothing was written)
     130  interrupted by SIGINT (Ctrl-C); 143 by SIGTERM: resume with --resume
 """
@@ -76,7 +76,7 @@ def _show_warning(
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (see the module docstring)."""
     from eblearn.app.interrupt import Interrupted
-    from eblearn.train.errors import NonFiniteLossError
+    from eblearn.train.errors import NonFiniteLossError, PeerLostError
 
     args = build_parser().parse_args(argv)
     _quiet_lightning()
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as error:  # an optional extra is missing
         print(f"eblearn: error: {error}", file=sys.stderr)
         return 2
-    except (NonFiniteLossError, OSError) as error:
+    except (NonFiniteLossError, PeerLostError, OSError) as error:
         print(f"eblearn: {error}", file=sys.stderr)
         return 1
     except Interrupted as stop:

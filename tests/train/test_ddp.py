@@ -1,19 +1,21 @@
-"""`eblearn train --devices 2` runs DDP on CPU (gloo), end to end from the command line."""
+"""`eblearn train --devices 2` runs DDP on CPU (gloo), end to end from the command line: with
+eblearn's SyncBatchNorm, and the evaluation's features extracted by both processes."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
+from tests.train.launch import clean_env
+
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the DDP launcher re-runs the command")
 def test_two_cpu_processes_train_and_rank_zero_evaluates(tmp_path):
     run_dir = tmp_path / "ddp"
-    env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "EBLEARN_RUN_DIR")}
+    env = clean_env()  # imports the eblearn under test, without launcher variables
     result = subprocess.run(
         [
             sys.executable,
@@ -35,6 +37,7 @@ def test_two_cpu_processes_train_and_rank_zero_evaluates(tmp_path):
             "--run-dir",
             str(run_dir),
             "--no-progress",
+            "--sync-batchnorm",  # eblearn's SyncBatchNorm: torch's refuses the CPU
         ],
         capture_output=True,
         text=True,
@@ -48,4 +51,18 @@ def test_two_cpu_processes_train_and_rank_zero_evaluates(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["method"] == "vicreg"
     config = (run_dir / "config.yaml").read_text()
-    assert "devices: 2" in config
+    assert "devices: 2" in config and "sync_batchnorm: true" in config
+
+    # The two processes shared the feature extraction; one process finds the same figures.
+    again = subprocess.run(
+        [sys.executable, "-m", "eblearn.cli", "eval", str(run_dir)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    alone = json.loads((run_dir / "eval.json").read_text())["encoder"]
+    for probe in ("knn", "linear", "linear_top5"):
+        assert alone[probe] == results["encoder"][probe], probe

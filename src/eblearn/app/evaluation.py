@@ -16,6 +16,7 @@ from torch import Tensor
 
 from eblearn._io import cache_dir, write_json
 from eblearn.data.images import DatasetSplits
+from eblearn.evaluate.distributed import extract_features_distributed
 from eblearn.evaluate.protocol import (
     EvaluationReport,
     evaluate_features,
@@ -44,8 +45,31 @@ def _encoder_and_transform(pretrained: Any) -> tuple[Any, Any, torch.device]:
     return encoder, pretrained.eval_transform.to(device), device
 
 
+def probe_features(pretrained: Any, data: DatasetSplits | None = None) -> tuple[Tensor, Tensor]:
+    """Train and test features ``(N, F)`` of the data probed (``data``, else the pretraining
+    data), through the run's evaluation transform.
+
+    In a distributed run (an initialized process group, as Lightning leaves it after
+    training) every process must call this: each encodes its shard of the images and all
+    receive every feature (:func:`~eblearn.evaluate.distributed.extract_features_distributed`),
+    the same features one process computes.
+
+    Raises:
+        ValueError: If the encoder's features are not finite.
+    """
+    data = data if data is not None else pretrained.data
+    encoder, transform, device = _encoder_and_transform(pretrained)
+    train = extract_features_distributed(encoder, data.train.images, transform, device=device)
+    test = extract_features_distributed(encoder, data.test.images, transform, device=device)
+    check_features(train, "training")
+    check_features(test, "test")
+    return train, test
+
+
 def evaluate_pretrained(
-    pretrained: Any, data: DatasetSplits | None = None
+    pretrained: Any,
+    data: DatasetSplits | None = None,
+    features: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[EvaluationReport, EvaluationReport, Tensor]:
     """Probes the frozen encoder and raw pixels; returns both reports and the test features.
 
@@ -55,17 +79,15 @@ def evaluate_pretrained(
             Its images go through the run's evaluation transform: resized to the run's image
             size and normalized with the *pretraining* data's mean and std, the inputs the
             encoder was trained on; the raw-pixel baseline is computed on its own pixels.
+        features: The train and test features of :func:`probe_features`, when every process
+            of a distributed run has extracted them together (default: extracted here).
 
     Raises:
         ValueError: If the encoder's features are not finite.
     """
     config = pretrained.config
     data = data if data is not None else pretrained.data
-    encoder, transform, device = _encoder_and_transform(pretrained)
-    train = extract_features(encoder, data.train.images, transform, device=device)
-    test = extract_features(encoder, data.test.images, transform, device=device)
-    check_features(train, "training")
-    check_features(test, "test")
+    train, test = features if features is not None else probe_features(pretrained, data)
     protocol: dict[str, Any] = {
         "knn_k": config.knn_k,
         "knn_temperature": config.knn_temperature,

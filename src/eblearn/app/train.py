@@ -61,11 +61,12 @@ from eblearn.train.config import (
     RESUMABLE_OPTIONS,
     RunConfig,
     TrainConfig,
+    keep_global_batch,
     resolve,
     resume_conflicts,
     warmup_warning,
 )
-from eblearn.train.errors import NonFiniteLossError
+from eblearn.train.errors import NonFiniteLossError, PeerLostError
 
 CONFIG_FILE = "config.yaml"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
@@ -76,6 +77,9 @@ EVAL_FILE = "eval.json"
 CURVE_FILE = "loss_curve.png"
 EMBEDDING_FILE = "embedding.png"
 RUN_DIR_ENV = "EBLEARN_RUN_DIR"
+KEPT_ON_RESUME = ("run_dir", "devices", "num_nodes", "dist_timeout")
+"""Resumable options that keep the saved run's value unless given again (the others take the
+request's, default or not)."""
 RESUME_HINT = "the checkpoint of the last finished epoch is kept: resume with --resume"
 EMBEDDING_SAMPLE = 2000
 """Pretraining images drawn for the embedding figure of a run without labels."""
@@ -118,6 +122,8 @@ class TrainingPlan:
     """When the job started (``time.monotonic``): a time budget counts data preparation."""
     eval_data: DatasetSplits | None = None
     """The labeled data set of ``--eval-data``, probed instead of ``data``."""
+    resized: bool = False
+    """A resume on another number of processes (its ``config.yaml`` is rewritten)."""
 
 
 def given_options(config: TrainConfig) -> dict[str, Any]:
@@ -152,6 +158,7 @@ def prepare_training(
             is written.
     """
     started_at = time.monotonic()
+    resized = False
     if resume and overwrite:
         raise ValueError("choose one of --resume (continue the run) and --overwrite (replace it)")
     mode = Mode.RESUME if resume else Mode.OVERWRITE if overwrite else Mode.NEW
@@ -165,7 +172,8 @@ def prepare_training(
         from eblearn.train.checkpoint import load_checkpoint
 
         load_checkpoint(folder.path / LAST_CHECKPOINT)  # unreadable: refused before acting
-        conflicts = resume_conflicts(saved, given if given is not None else given_options(request))
+        given = given if given is not None else given_options(request)
+        conflicts = resume_conflicts(saved, given)
         if conflicts:
             raise ValueError(
                 "--resume continues the saved run, so these options cannot change: "
@@ -173,9 +181,17 @@ def prepare_training(
                 + f". A resume may change only {', '.join(RESUMABLE_OPTIONS)}; to train "
                 "with other options, start a new run (another --run-dir, or --overwrite)"
             )
+        world = keep_global_batch(
+            saved,
+            given.get("devices", saved.devices),
+            given.get("num_nodes", saved.num_nodes),
+        )
+        resized = bool(world)
         request = replace(
             saved.as_request(),
-            **{k: getattr(request, k) for k in RESUMABLE_OPTIONS if k != "run_dir"},
+            **{k: getattr(request, k) for k in RESUMABLE_OPTIONS if k not in KEPT_ON_RESUME},
+            dist_timeout=given.get("dist_timeout", saved.dist_timeout),
+            **world,
             run_dir=str(folder.path),
         )
     if data is None:
@@ -218,7 +234,7 @@ def prepare_training(
     if not is_launched_worker():
         folder.check(mode)
     return TrainingPlan(
-        config, data, method, augment, eval_transform, folder, mode, started_at, eval_data
+        config, data, method, augment, eval_transform, folder, mode, started_at, eval_data, resized
     )
 
 
@@ -284,8 +300,9 @@ def _train(plan: TrainingPlan, callbacks: Sequence[Any]) -> Any:
     )
     worker = is_launched_worker()
     if not worker:
-        if plan.mode is not Mode.RESUME:
+        if plan.mode is not Mode.RESUME or plan.resized:
             folder.write_yaml(CONFIG_FILE, config.to_dict())
+        if plan.mode is not Mode.RESUME:
             folder.write_json("precision.json", precision.as_dict())
         if config.devices > 1:
             os.environ[RUN_DIR_ENV] = str(folder.path)
@@ -307,13 +324,18 @@ def _train(plan: TrainingPlan, callbacks: Sequence[Any]) -> Any:
             started_at=plan.started_at,
             register_file=None if worker else folder.register,
         )
-    except NonFiniteLossError as error:
+    except (NonFiniteLossError, PeerLostError) as error:
         kept = (
             f"the checkpoint of the last finished epoch is kept in {str(checkpoint)!r}"
             if checkpoint.is_file()
             else "no epoch finished, so no checkpoint was saved; a plain rerun may reuse the folder"
         )
-        raise NonFiniteLossError(f"{error} ({kept})") from None
+        if isinstance(error, PeerLostError) and checkpoint.is_file():
+            kept += (
+                "; continue with --resume, on the same or another number of processes "
+                "(--devices, --num-nodes: the global batch is kept)"
+            )
+        raise type(error)(f"{error} ({kept})") from None
     if is_zero:
         from eblearn.train.checkpoint import save_checkpoint
 
@@ -463,12 +485,26 @@ def train_and_evaluate(
     plan = prepare_training(config, resume=resume, overwrite=overwrite, given=given, data=data)
     with _claim(plan), interruptible(RESUME_HINT):
         pretrained = _train(plan, callbacks)
+        trained_at = time.perf_counter()
+        features = shared_probe_features(pretrained, plan.eval_data)
         if not pretrained.is_global_zero:
             return None
-        trained_at = time.perf_counter()
         return _evaluate_and_write(
-            pretrained, plan.folder, start, RESULTS_FILE, plan.eval_data, trained_at
+            pretrained, plan.folder, start, RESULTS_FILE, plan.eval_data, trained_at, features
         )
+
+
+def shared_probe_features(pretrained: Any, eval_data: DatasetSplits | None) -> Any:
+    """The probes' features extracted by all processes of a distributed run, each its shard
+    (:func:`eblearn.app.evaluation.probe_features`); ``None`` on one process or without
+    labels to probe (rank 0 then extracts what it needs alone)."""
+    from eblearn._distributed import world_size
+    from eblearn.app.evaluation import probe_features
+
+    probed = eval_data if eval_data is not None else pretrained.data
+    if world_size() == 1 or not probed.has_labels:
+        return None
+    return probe_features(pretrained, eval_data)
 
 
 def load_pretrained(
@@ -565,12 +601,15 @@ def _evaluate_and_write(
     results_file: str,
     probe_data: DatasetSplits | None = None,
     trained_at: float | None = None,
+    features: Any = None,
 ) -> RunSummary:
     """Probes the encoder beside raw pixels, then writes the results file and the figures.
 
     The probes run on ``probe_data`` when given, else on the pretraining data; when that has
     no labels they are skipped (the summary says why) and the embedding figure shows a
-    sample of the pretraining features colored by a K-means clustering of them.
+    sample of the pretraining features colored by a K-means clustering of them. ``features``
+    are the probes' train and test features when the processes of a distributed run have
+    extracted them together (:func:`shared_probe_features`).
     """
     from eblearn.app.evaluation import cluster_features, evaluate_pretrained, sample_features
     from eblearn.plot.curves import plot_training_curves
@@ -581,7 +620,9 @@ def _evaluate_and_write(
     probed = probe_data if probe_data is not None else pretrained.data
     title = f"{config.method} on {config.data}"
     if probed.has_labels:
-        encoder_report, pixel_report, test_features = evaluate_pretrained(pretrained, probe_data)
+        encoder_report, pixel_report, test_features = evaluate_pretrained(
+            pretrained, probe_data, features
+        )
         summary = RunSummary(
             folder.path,
             config,
@@ -663,8 +704,11 @@ probes are skipped: add --eval-data SPEC, or run eblearn eval RUN --data SPEC la
 evaluation data is normalized with the pretraining data's statistics. Image files that cannot
 be decoded are skipped with one warning naming them; --strict refuses them instead (exit code
 2, nothing written). --resume may change only --run-dir, --no-progress, --data-root,
---download, --accelerator and --strict; other options are the saved run's. SIGINT or SIGTERM
-stop a run with exit code 130 or 143, keeping the checkpoint of the last finished epoch.
+--download, --accelerator, --strict, --dist-timeout, --devices and --num-nodes; other options
+are the saved run's. Resumed on another number of processes, a run keeps its global batch
+(--batch-size becomes global / processes, so the learning rate and schedule still hold).
+SIGINT or SIGTERM stop a run with exit code 130 or 143, keeping the checkpoint of the last
+finished epoch. A process that dies stops the others within --dist-timeout (exit code 1).
 """
 
 
@@ -828,6 +872,19 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         type=positive_int,
         metavar="N",
         help="machines; >1 must be started by torchrun or srun on each (default: 1)",
+    )
+    how.add_argument(
+        "--dist-timeout",
+        type=duration,
+        metavar="DURATION",
+        help="how long a process waits for the others in a collective, e.g. 60s or 10m: a "
+        "process that died or hangs stops the run with an error naming it (default: 30m)",
+    )
+    how.add_argument(
+        "--sync-batchnorm",
+        action="store_true",
+        help="batch norm uses the statistics of the global batch, across all processes "
+        "(needs more than one process)",
     )
     how.add_argument(
         "--no-online-probe",

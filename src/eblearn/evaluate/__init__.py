@@ -6,6 +6,7 @@ from eblearn.evaluate.collapse import (
     collapse_report,
     effective_rank,
 )
+from eblearn.evaluate.distributed import extract_features_distributed, shard_bounds
 from eblearn.evaluate.knn import knn_accuracy, knn_scores
 from eblearn.evaluate.linear import (
     FewLabelResult,
@@ -34,9 +35,11 @@ __all__ = [
     "evaluate_features",
     "evaluate_raw_pixels",
     "extract_features",
+    "extract_features_distributed",
     "few_label_indices",
     "few_label_probe",
     "knn_accuracy",
     "knn_scores",
     "raw_pixel_features",
+    "shard_bounds",
 ]

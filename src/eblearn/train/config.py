@@ -81,15 +81,29 @@ ADDED_KEYS: dict[str, Any] = {
     "num_nodes": 1,
     "logger": "csv",
     "strict": False,
+    "dist_timeout": 1800.0,
+    "sync_batchnorm": False,
     "stream": False,
 }
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
-RESUMABLE_OPTIONS = ("run_dir", "progress_bar", "data_root", "download", "accelerator", "strict")
+RESUMABLE_OPTIONS = (
+    "run_dir",
+    "progress_bar",
+    "data_root",
+    "download",
+    "accelerator",
+    "strict",
+    "dist_timeout",
+    "devices",
+    "num_nodes",
+)
 """What ``--resume`` may change; every other option is the saved run's, and giving a
 different value is refused (it would silently not apply, or break the resumed schedule).
 ``strict`` only decides whether unreadable image files are skipped or refused when the data
-is read again, so a resume may ask for it (or not)."""
+is read again, so a resume may ask for it (or not). ``devices`` and ``num_nodes`` may change
+(a run resumed on fewer or more processes after a lost machine): the global batch is kept,
+see :func:`keep_global_batch`."""
 
 
 @dataclass
@@ -140,6 +154,12 @@ class TrainConfig:
             tensorboard``).
         strict: Refuse image files of ``data`` and ``eval_data`` (``imagefolder:`` and
             ``filelist:``) that cannot be decoded, instead of skipping them with a warning.
+        dist_timeout: How long a process waits in a collective for the others, in seconds or
+            as ``60s``, ``30m`` (default 30 minutes, torch's): a peer that died or hangs
+            stops the run with an error naming it instead of a silent wait
+            (:mod:`eblearn.train.faults`).
+        sync_batchnorm: Batch-norm layers normalize with the statistics of the global batch
+            (all processes) instead of each process's share; needs more than one process.
         stream: Keep the images of ``data`` (``imagefolder:`` or ``filelist:``) on disk and
             decode each batch in DataLoader workers during training, for data larger than
             memory (:mod:`eblearn.data.streaming`); default: decode them all into memory.
@@ -176,6 +196,8 @@ class TrainConfig:
     eval_data: str | None = None
     logger: str = "csv"
     strict: bool = False
+    dist_timeout: float | str | None = None
+    sync_batchnorm: bool = False
     stream: bool = False
 
     def __post_init__(self) -> None:
@@ -216,8 +238,9 @@ class RunConfig:
     ``warmup_epochs`` is a float (a fraction of an epoch is allowed); ``run_dir`` and
     ``data_root`` are the folders actually used; ``time_budget`` is in seconds, 0 for none;
     ``eval_every`` is 0 when the kNN is measured only at the end; ``eval_data`` is ``""``
-    when the probes run on ``data``; ``strict`` and ``stream`` are ``False`` in run folders
-    older than them.
+    when the probes run on ``data``; ``strict``, ``stream`` and ``sync_batchnorm`` are
+    ``False`` in run folders older than them; ``dist_timeout`` is in seconds (30 minutes in
+    older run folders).
     """
 
     method: str
@@ -251,6 +274,8 @@ class RunConfig:
     eval_data: str
     logger: str
     strict: bool
+    dist_timeout: float
+    sync_batchnorm: bool
     stream: bool
 
     @property
@@ -394,7 +419,9 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
     Raises:
         ValueError: On unknown names (method, backbone, augmentation, optimizer, precision,
             accelerator, logger), wrong types, values out of range (zero is never "the
-            default"), or the ``tensorboard`` logger without the ``tensorboard`` package.
+            default"), the ``tensorboard`` logger without the ``tensorboard`` package, a
+            ``dist_timeout`` that is not a positive duration, or ``sync_batchnorm`` with a
+            single process.
     """
     from eblearn.data.augment import AUGMENTATIONS, default_augmentation
     from eblearn.data.registry import default_data_root
@@ -456,6 +483,14 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
                 "with --time-budget the number of epochs is not known in advance, so the "
                 "warm-up is 10% of the run; give --epochs too to set --warmup-epochs"
             )
+    dist_timeout = check_dist_timeout(config.dist_timeout)
+    world_size = (config.devices or 1) * (config.num_nodes or 1)
+    if config.sync_batchnorm and world_size == 1:
+        raise ValueError(
+            "--sync-batchnorm shares batch-norm statistics between processes, and this run "
+            "has one (--devices 1, --num-nodes 1): leave it out, or train with more than one "
+            "process (e.g. --devices 2)"
+        )
     epochs = (
         config.epochs
         if config.epochs is not None
@@ -499,8 +534,75 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         eval_data=config.eval_data or "",
         logger=config.logger,
         strict=config.strict,
+        dist_timeout=dist_timeout,
+        sync_batchnorm=config.sync_batchnorm,
         stream=config.stream,
     )
+
+
+DEFAULT_DIST_TIMEOUT = ADDED_KEYS["dist_timeout"]
+"""Seconds a collective waits for the other processes by default: torch's 30 minutes."""
+
+
+def check_dist_timeout(value: float | str | None) -> float:
+    """Seconds of ``--dist-timeout`` (``None``: :data:`DEFAULT_DIST_TIMEOUT`).
+
+    Raises:
+        ValueError: If ``value`` is not a positive duration (``90``, ``"90s"``, ``"30m"``).
+
+    Example:
+        >>> check_dist_timeout("2m"), check_dist_timeout(None)
+        (120.0, 1800.0)
+    """
+    if value is None:
+        return float(DEFAULT_DIST_TIMEOUT)
+    from eblearn.train.budget import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise ValueError(f"dist_timeout: {error}") from None
+
+
+def keep_global_batch(saved: RunConfig, devices: int, num_nodes: int) -> dict[str, Any]:
+    """The per-process batch (and sync-batchnorm setting) that resume a run on
+    ``devices × num_nodes`` processes with the saved run's global batch.
+
+    A run resumed on another number of processes keeps its global batch
+    ``batch_size × world_size``, so the steps per epoch, the learning-rate schedule, the
+    optimizer's state and the learning rate itself stay valid: the per-process batch becomes
+    ``global / (devices × num_nodes)``. On one process, batch norm sees the whole global
+    batch, which is what ``sync_batchnorm`` computed, so it is turned off.
+
+    Returns:
+        The fields to replace in the resumed request (empty if the world size is unchanged).
+
+    Raises:
+        ValueError: If the global batch is not divisible by the new number of processes.
+
+    Example:
+        >>> from dataclasses import replace
+        >>> saved = resolve(TrainConfig(devices=2, batch_size=8), 1, 8)
+        >>> keep_global_batch(saved, 1, 1)
+        {'devices': 1, 'num_nodes': 1, 'batch_size': 16, 'sync_batchnorm': False}
+    """
+    world_size = devices * num_nodes
+    if world_size == saved.world_size:
+        return {}
+    global_batch = saved.batch_size * saved.world_size
+    if global_batch % world_size:
+        raise ValueError(
+            f"--resume on {devices} device(s) × {num_nodes} node(s) = {world_size} processes "
+            f"cannot keep the run's global batch of {global_batch} images "
+            f"({saved.batch_size} on each of {saved.world_size} processes): choose a number of "
+            f"processes that divides {global_batch}"
+        )
+    return {
+        "devices": devices,
+        "num_nodes": num_nodes,
+        "batch_size": global_batch // world_size,
+        "sync_batchnorm": saved.sync_batchnorm and world_size > 1,
+    }
 
 
 def check_logger(name: str) -> None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor
 
 from eblearn.data.augment import AUGMENTATIONS, EvalTransform, MultiViewAugment
@@ -28,6 +30,8 @@ from eblearn.train.callbacks import AtomicCheckpointIO, EpochCheckpoint, KnnMoni
 from eblearn.train.checkpoint import CheckpointError, load_checkpoint
 from eblearn.train.cluster import check_nodes
 from eblearn.train.config import RunConfig
+from eblearn.train.errors import PeerLostError
+from eblearn.train.faults import lost_peer_message
 from eblearn.train.history import RunHistory
 from eblearn.train.module import PretrainModule
 from eblearn.train.precision import choose_precision, uses_channels_last
@@ -170,9 +174,17 @@ def fit(
     convolutional method trains in ``channels_last`` layout and is returned in the default
     layout.
 
+    With more than one process, the collectives wait ``config.dist_timeout`` seconds at most
+    for the others: a process that died or hangs stops the survivors with a
+    :class:`~eblearn.train.errors.PeerLostError` that names it (:mod:`eblearn.train.faults`).
+    ``config.sync_batchnorm`` normalizes with the global batch's statistics: Lightning's
+    ``sync_batchnorm`` (torch's ``SyncBatchNorm``, GPUs only) on a GPU, eblearn's
+    :class:`~eblearn.nn.sync_batchnorm.SyncBatchNorm` elsewhere.
+
     Raises:
         NonFiniteLossError: If a loss term becomes NaN or Inf.
         CheckpointError: If the checkpoint to resume from cannot be loaded.
+        PeerLostError: If another process died or did not answer within the timeout.
     """
     resume_epoch = None
     if resume:
@@ -182,6 +194,11 @@ def fit(
     channels_last = uses_channels_last(config.precision, method)
     if channels_last:
         method.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
+    torch_sync_batchnorm = config.sync_batchnorm and uses_gpu(config)
+    if config.sync_batchnorm and not torch_sync_batchnorm:
+        from eblearn.nn.sync_batchnorm import convert_sync_batchnorm
+
+        convert_sync_batchnorm(method)
     seed_everything(config.seed)
     if data.stream is not None:  # decoded from disk during training, all unlabeled
         source: Tensor | StreamedImages = data.stream
@@ -223,8 +240,8 @@ def fit(
         accelerator=config.accelerator,
         devices=config.devices,
         num_nodes=config.num_nodes,  # the ranks come from torchrun's or SLURM's environment
-        strategy="ddp" if config.world_size > 1 else "auto",
-        sync_batchnorm=config.world_size > 1 and uses_gpu(config),  # SyncBatchNorm needs GPUs
+        strategy=strategy(config),
+        sync_batchnorm=torch_sync_batchnorm,
         precision=resolve_precision(config),  # type: ignore[arg-type]
         deterministic=config.deterministic,
         logger=run_loggers(config, log_path, resume_epoch, register_file),
@@ -237,14 +254,30 @@ def fit(
         limit_val_batches=0,
         use_distributed_sampler=False,  # the module shards the data itself (train.sharding)
     )
-    trainer.fit(
-        module,
-        ckpt_path=str(checkpoint_path) if resume else None,
-        weights_only=True,
-    )
+    try:
+        trainer.fit(
+            module,
+            ckpt_path=str(checkpoint_path) if resume else None,
+            weights_only=True,
+        )
+    except Exception as error:
+        message = lost_peer_message(
+            error, trainer.global_rank, trainer.world_size, config.dist_timeout
+        )
+        if message is None:
+            raise
+        raise PeerLostError(message) from error
     if channels_last:
         method.to(memory_format=torch.contiguous_format)  # type: ignore[call-arg]
     return bool(trainer.is_global_zero)
+
+
+def strategy(config: RunConfig) -> str | DDPStrategy:
+    """Lightning's ``auto`` on one process, else DDP whose collectives time out after
+    ``config.dist_timeout`` seconds."""
+    if config.world_size == 1:
+        return "auto"
+    return DDPStrategy(timeout=timedelta(seconds=config.dist_timeout))
 
 
 def run_loggers(
