@@ -6,6 +6,7 @@ from eblearn.methods.byol import BYOL
 from eblearn.methods.dae import DAE
 from eblearn.methods.deepcluster import DeepClusterV2, spherical_kmeans
 from eblearn.methods.mae import MAE
+from eblearn.methods.mlm import MaskedLanguageModel
 from eblearn.methods.mocov2 import MoCoV2
 from eblearn.methods.mocov3 import MoCoV3
 from eblearn.methods.siamese import Siamese
@@ -21,6 +22,7 @@ __all__ = [
     "METHODS",
     "BarlowTwins",
     "DeepClusterV2",
+    "MaskedLanguageModel",
     "Method",
     "MoCoV2",
     "MoCoV3",
