@@ -36,7 +36,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eblearn.app.interrupt import interruptible
 from eblearn.app.options import (
@@ -51,7 +51,8 @@ from eblearn.app.options import (
 )
 from eblearn.app.run_folder import Mode, RunFolder, default_run_path
 from eblearn.data.images import DatasetSplits
-from eblearn.data.registry import load_dataset
+from eblearn.data.registry import load_dataset, modality_of
+from eblearn.data.text import TextSplits
 from eblearn.evaluate.protocol import EvaluationReport
 from eblearn.methods.base import Method
 from eblearn.train.config import (
@@ -66,6 +67,10 @@ from eblearn.train.config import (
     warmup_warning,
 )
 from eblearn.train.errors import NonFiniteLossError
+
+if TYPE_CHECKING:
+    from eblearn.app.text_eval import TextRunSummary
+    from eblearn.train.runs import TrainingData
 
 CONFIG_FILE = "config.yaml"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
@@ -108,7 +113,7 @@ class TrainingPlan:
     """A validated training run: every object built, nothing on disk touched yet."""
 
     config: RunConfig
-    data: DatasetSplits
+    data: TrainingData
     method: Method
     augment: Any
     eval_transform: Any
@@ -132,7 +137,7 @@ def prepare_training(
     resume: bool = False,
     overwrite: bool = False,
     given: dict[str, Any] | None = None,
-    data: DatasetSplits | None = None,
+    data: TrainingData | None = None,
     method: Method | None = None,
 ) -> TrainingPlan:
     """Validates a training request completely, reading the disk only.
@@ -178,14 +183,9 @@ def prepare_training(
             **{k: getattr(request, k) for k in RESUMABLE_OPTIONS if k != "run_dir"},
             run_dir=str(folder.path),
         )
+    modality = check_modalities(request.data, request.method)
     if data is None:
-        data = load_dataset(
-            request.data,
-            request.data_root,
-            request.download,
-            request.image_size,
-            strict=request.strict,
-        )
+        data = load_training_data(request, modality)
     run_dir = (
         Path(request.run_dir)
         if request.run_dir
@@ -193,11 +193,21 @@ def prepare_training(
         if is_launched_worker() and os.environ.get(RUN_DIR_ENV)  # the folder rank 0 chose
         else default_run_path(request.method, request.data.partition(":")[0])
     )
-    config = resolve(request, data.channels, data.image_size, str(run_dir))
-    if config.online_probe and not data.train.has_labels:
+    if isinstance(data, TextSplits):
+        if request.eval_data:
+            raise ValueError(
+                f"--eval-data probes an image encoder, and {request.data!r} is text; leave it "
+                "out (a text run is scored on its held-out text)"
+            )
+        config = resolve(request, 0, 0, str(run_dir), modality=data.modality)
+    else:
+        config = resolve(request, data.channels, data.image_size, str(run_dir))
+    if config.online_probe and data.pretrain_labels.lt(0).all():
         config = replace(config, online_probe=False)  # nothing to probe: say so in config.yaml
     eval_data = (
-        load_eval_data(config.eval_data, config, data, "--eval-data") if config.eval_data else None
+        load_eval_data(config.eval_data, config, data, "--eval-data")
+        if config.eval_data and isinstance(data, DatasetSplits)
+        else None
     )
     from eblearn.train.runs import build_components, check_accelerator, check_batch
     from eblearn.train.seeding import seed_everything
@@ -206,7 +216,7 @@ def prepare_training(
     seed_everything(config.seed)  # the seed fixes the initial weights too
     built, augment, eval_transform = build_components(config, data)
     method = method if method is not None else built
-    check_batch(config, method, len(data.pretrain_images))
+    check_batch(config, method, len(data.pretrain_inputs))
     if config.eval_every and not data.has_labels:
         raise ValueError(
             f"--eval-every measures kNN accuracy on the labels of --data, and {data.name!r} "
@@ -218,6 +228,54 @@ def prepare_training(
         folder.check(mode)
     return TrainingPlan(
         config, data, method, augment, eval_transform, folder, mode, started_at, eval_data
+    )
+
+
+def check_modalities(data: str, method: str) -> str:
+    """The modality of ``data``, after checking that ``method`` trains on it.
+
+    Raises:
+        ValueError: If the data set or the method is unknown, or their modalities differ:
+            the message names both and the valid choices of each modality.
+    """
+    from eblearn.data.registry import modality_of
+    from eblearn.methods.base import METHODS
+
+    data_modality = modality_of(data)
+    method_modality = METHODS.get(method).modality
+    if data_modality != method_modality:
+        from eblearn.data.registry import DATASETS
+        from eblearn.data.text import TEXT_DATASETS
+
+        def methods_of(modality: str) -> str:
+            return ", ".join(n for n in METHODS.names() if METHODS.get(n).modality == modality)
+
+        data_of = {
+            "images": ", ".join(DATASETS.names()),
+            "tokens": ", ".join(TEXT_DATASETS.names()),
+        }
+        raise ValueError(
+            f"method {method!r} trains on {method_modality} but data {data!r} holds "
+            f"{data_modality}; for {data_modality} use --method one of "
+            f"{methods_of(data_modality)}; {method!r} needs --data one of "
+            f"{data_of.get(method_modality, '(none registered)')}"
+        )
+    return data_modality
+
+
+def load_training_data(request: TrainConfig, modality: str) -> TrainingData:
+    """Reads ``request.data``: an image data set, or a corpus cut into windows."""
+    if modality == "tokens":
+        from eblearn.data.text import load_text
+        from eblearn.train.config import SEQ_LEN
+
+        return load_text(request.data, request.seq_len or SEQ_LEN)
+    return load_dataset(
+        request.data,
+        request.data_root,
+        request.download,
+        request.image_size,
+        strict=request.strict,
     )
 
 
@@ -279,13 +337,17 @@ def _train(plan: TrainingPlan, callbacks: Sequence[Any]) -> Any:
 
     folder = plan.folder
     config, precision = choose_precision(
-        plan.config, plan.method, plan.augment, plan.data.pretrain_images
+        plan.config, plan.method, plan.augment, plan.data.pretrain_inputs
     )
     worker = is_launched_worker()
     if not worker:
         if plan.mode is not Mode.RESUME:
             folder.write_yaml(CONFIG_FILE, config.to_dict())
             folder.write_json("precision.json", precision.as_dict())
+            if isinstance(plan.data, TextSplits):
+                from eblearn.app.text_eval import TOKENIZER_FILE
+
+                folder.write_json(TOKENIZER_FILE, plan.data.tokenizer.to_dict())
         if config.devices > 1:
             os.environ[RUN_DIR_ENV] = str(folder.path)
     note = warmup_warning(config)
@@ -335,7 +397,7 @@ def pretrain(
     resume: bool = False,
     overwrite: bool = False,
     method: Method | None = None,
-    data: DatasetSplits | None = None,
+    data: TrainingData | None = None,
     callbacks: Sequence[Any] = (),
 ) -> Any:
     """Pretrains a method in its run folder (validated first) and returns the ``Pretrained``.
@@ -450,10 +512,13 @@ def train_and_evaluate(
     resume: bool = False,
     overwrite: bool = False,
     given: dict[str, Any] | None = None,
-    data: DatasetSplits | None = None,
+    data: TrainingData | None = None,
     callbacks: Sequence[Any] = (),
-) -> RunSummary | None:
+) -> RunSummary | TextRunSummary | None:
     """Pretrains, evaluates and draws (``eblearn train``). Returns ``None`` on non-zero ranks.
+
+    A text run is scored on its held-out text (:mod:`eblearn.app.text_eval`) instead of the
+    image probes.
 
     Raises:
         As :func:`pretrain`.
@@ -465,13 +530,17 @@ def train_and_evaluate(
         if not pretrained.is_global_zero:
             return None
         trained_at = time.perf_counter()
+        if isinstance(plan.data, TextSplits):
+            from eblearn.app.text_eval import evaluate_text_and_write
+
+            return evaluate_text_and_write(pretrained, plan.folder, start, RESULTS_FILE, trained_at)
         return _evaluate_and_write(
             pretrained, plan.folder, start, RESULTS_FILE, plan.eval_data, trained_at
         )
 
 
 def load_pretrained(
-    run_dir: str | os.PathLike[str], data: DatasetSplits | None = None, strict: bool = False
+    run_dir: str | os.PathLike[str], data: TrainingData | None = None, strict: bool = False
 ) -> Any:
     """Rebuilds a run's method from its ``config.yaml`` and last checkpoint (``weights_only``).
 
@@ -493,12 +562,8 @@ def load_pretrained(
         raise ValueError(f"{str(run_dir)!r} is a file, not a run folder")
     config = read_run_config(run_dir)
     if data is None:
-        data = load_dataset(
-            config.data,
-            config.data_root,
-            config.download,
-            config.image_size,
-            strict=strict or config.strict,
+        data = load_training_data(
+            replace(config.as_request(), strict=strict or config.strict), modality_of(config.data)
         )
     method, _, eval_transform = build_components(config, data)
     load_method_state(method, run_dir / LAST_CHECKPOINT)
@@ -507,7 +572,7 @@ def load_pretrained(
 
 def evaluate_run(
     run_dir: str | os.PathLike[str], data: str | None = None, strict: bool = False
-) -> RunSummary:
+) -> RunSummary | TextRunSummary:
     """Evaluates the last checkpoint of a run folder (``eblearn eval``), writing ``eval.json``.
 
     Args:
@@ -532,6 +597,16 @@ def evaluate_run(
     spec = data or read_run_config(folder.path).eval_data
     pretrained = load_pretrained(run_dir, strict=strict and not spec)  # probed without spec
     config = pretrained.config
+    if isinstance(pretrained.data, TextSplits):
+        if data:
+            raise ValueError(
+                f"run {str(folder.path)!r} was trained on text ({config.data!r}); it is scored "
+                "on its own held-out text, so eval takes no --data"
+            )
+        from eblearn.app.text_eval import evaluate_text_and_write
+
+        with folder.claimed(Mode.ADD, command="eblearn eval"), interruptible():
+            return evaluate_text_and_write(pretrained, folder, start, EVAL_FILE)
     probe_data = None
     if spec:
         strictly = replace(config, strict=strict or config.strict)
@@ -649,6 +724,7 @@ examples:
   eblearn train --method-arg projector_dims=[1024,1024,1024] --method-arg nu_param=2
   eblearn train --config my_run.yaml --seed 1     # YAML keys are the long options, with _
   eblearn train --run-dir runs/mine --resume      # continue an interrupted run
+  eblearn train --data shakespeare --method mlm   # masked characters on the embedded text
   torchrun --nnodes 2 --nproc-per-node 4 --node-rank 0 --master-addr HOST -m eblearn.cli \
       train --num-nodes 2 --devices 4 --run-dir /shared/run   # on each machine (its rank)
 
@@ -725,12 +801,15 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         "--config", metavar="FILE", help="YAML file of options (keys as below; default: none)"
     )
     if single_method:
-        what.add_argument("--method", help=f"one of {', '.join(METHODS.names())} (default: vicreg)")
+        what.add_argument(
+            "--method",
+            help=f"one of {', '.join(METHODS.names())} (default: vicreg); mlm trains on text",
+        )
     what.add_argument(
         "--data",
         help=f"one of {', '.join(n for n in DATASETS.names() if n not in NEEDS_ARGUMENT)}"
-        ", npz:PATH, imagefolder:PATH or filelist:PATH; the last three may be unlabeled "
-        "(default: digits)",
+        ", npz:PATH, imagefolder:PATH or filelist:PATH; the last three may be unlabeled; "
+        "text: shakespeare (embedded) or text:PATH (UTF-8, or .gz) (default: digits)",
     )
     what.add_argument(
         "--data-root", metavar="DIR", help="folder of downloadable data sets (default: ./data)"
@@ -749,6 +828,12 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     )
     what.add_argument(
         "--image-size", type=positive_int, metavar="PX", help=f"side of the views ({chosen})"
+    )
+    what.add_argument(
+        "--seq-len",
+        type=positive_int,
+        metavar="T",
+        help="tokens per window of a text run (default: 64)",
     )
     if single_method:
         what.add_argument(
@@ -880,6 +965,10 @@ def add_eval_parser(subparsers: Any) -> None:
 
 def _eval_command(args: argparse.Namespace) -> int:
     summary = evaluate_run(args.run_dir, getattr(args, "data", None), strict=args.strict)
+    if not isinstance(summary, RunSummary):  # a text run: masked tokens beside n-grams
+        print(summary.table())
+        print(f"\nwritten: {summary.run_dir / EVAL_FILE}")
+        return 0
     if summary.encoder is None or summary.pixels is None:  # evaluate_run refuses this
         print(summary.skipped)
         return 0

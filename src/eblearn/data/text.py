@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from eblearn.data.images import UNLABELED
 from eblearn.data.tokenizers import CharTokenizer
@@ -153,6 +153,28 @@ class TextSplits:
     @property
     def has_labels(self) -> bool:
         return False
+
+
+class TokenViews(nn.Module):
+    """The views of a token method: the gathered windows themselves, ``num_views`` times.
+
+    The text engine's counterpart of :class:`~eblearn.data.MultiViewAugment`: a masked model
+    corrupts its windows itself, since its loss needs to know where.
+
+    Example:
+        >>> views = TokenViews(1)(torch.ones(2, 4, dtype=torch.int64))
+        >>> len(views), tuple(views[0].shape)
+        (1, (2, 4))
+    """
+
+    def __init__(self, num_views: int = 1) -> None:
+        super().__init__()
+        self.num_views = num_views
+
+    def forward(self, windows: Tensor) -> list[Tensor]:
+        if windows.ndim != 2:
+            raise ValueError(f"token views take windows (B, T), got {tuple(windows.shape)}")
+        return [windows] * self.num_views
 
 
 TextLoader = Callable[[str | None], str]

@@ -74,6 +74,20 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 GENERIC_DEFAULTS: dict[str, Any] = {"epochs": 100, "optimizer": "lars", "method_args": {}}
 
+SEQ_LEN = 64
+"""Default tokens per window of a text run."""
+TOKEN_AUGMENTATION = "tokens"
+"""The ``augmentation`` of a token run: the windows themselves (the method corrupts them)."""
+TOKEN_BACKBONE = "transformer"
+TOKEN_DEFAULTS: dict[str, Any] = {
+    "epochs": 2,
+    "optimizer": "adamw",
+    "method_args": {},
+    "backbone_args": {"dim": 128, "depth": 2, "heads": 4},
+}
+"""Text runs: a small Transformer, AdamW, two passes over the windows (the out-of-the-box
+``eblearn train --data shakespeare --method mlm`` then takes about two minutes on 2 cores)."""
+
 ADDED_KEYS: dict[str, Any] = {
     "time_budget": 0.0,
     "eval_every": 0,
@@ -81,6 +95,7 @@ ADDED_KEYS: dict[str, Any] = {
     "num_nodes": 1,
     "logger": "csv",
     "strict": False,
+    "seq_len": 0,
 }
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
@@ -139,6 +154,7 @@ class TrainConfig:
             tensorboard``).
         strict: Refuse image files of ``data`` and ``eval_data`` (``imagefolder:`` and
             ``filelist:``) that cannot be decoded, instead of skipping them with a warning.
+        seq_len: Tokens per window of a text run (default 64); image runs leave it out.
     """
 
     method: str = "vicreg"
@@ -172,6 +188,7 @@ class TrainConfig:
     eval_data: str | None = None
     logger: str = "csv"
     strict: bool = False
+    seq_len: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("run_dir", "data_root"):
@@ -212,6 +229,8 @@ class RunConfig:
     ``data_root`` are the folders actually used; ``time_budget`` is in seconds, 0 for none;
     ``eval_every`` is 0 when the kNN is measured only at the end; ``eval_data`` is ``""``
     when the probes run on ``data``; ``strict`` is ``False`` in run folders older than it.
+    A text run has ``image_size`` 0 and ``augmentation`` ``"tokens"``; an image run has
+    ``seq_len`` 0.
     """
 
     method: str
@@ -245,6 +264,7 @@ class RunConfig:
     eval_data: str
     logger: str
     strict: bool
+    seq_len: int = 0
 
     @property
     def world_size(self) -> int:
@@ -261,6 +281,8 @@ class RunConfig:
         values["time_budget"] = values["time_budget"] or None  # 0: no budget
         values["eval_every"] = values["eval_every"] or None  # 0: at the end only
         values["eval_data"] = values["eval_data"] or None  # "": probe the training data
+        values["seq_len"] = values["seq_len"] or None  # 0: an image run
+        values["image_size"] = values["image_size"] or None  # 0: a text run
         return TrainConfig(**values)
 
     @classmethod
@@ -375,14 +397,22 @@ def _is_instance(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
-def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str = "") -> RunConfig:
+def resolve(
+    config: TrainConfig,
+    channels: int,
+    native_size: int,
+    run_dir: str = "",
+    modality: str = "images",
+) -> RunConfig:
     """Fills every ``None`` field from the data set's and the optimizer's defaults, and checks.
 
     Args:
         config: The request.
-        channels: The data's channels.
-        native_size: The data's image side.
+        channels: The data's channels (ignored for tokens).
+        native_size: The data's image side (ignored for tokens).
         run_dir: The run folder chosen for the run (default ``config.run_dir`` or ``""``).
+        modality: The data's: ``"images"`` or ``"tokens"`` (a text run: a token backbone,
+            ``seq_len`` instead of ``image_size``, no view recipe).
 
     Raises:
         ValueError: On unknown names (method, backbone, augmentation, optimizer, precision,
@@ -397,8 +427,10 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
     check_types(config, "config")
     method = METHODS.get(config.method)
     name = config.data.partition(":")[0]
-    defaults = DATASET_DEFAULTS.get(name, GENERIC_DEFAULTS)
+    tokens = modality == "tokens"
+    defaults = TOKEN_DEFAULTS if tokens else DATASET_DEFAULTS.get(name, GENERIC_DEFAULTS)
     for key in (
+        "seq_len",
         "image_size",
         "epochs",
         "batch_size",
@@ -422,15 +454,27 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         value = getattr(config, key)
         if value is not None and value < 0:
             raise ValueError(f"{key} must be >= 0, got {value!r}")
-    image_size = config.image_size or max(MIN_IMAGE_SIZE, native_size)
-    backbone = config.backbone or ("convnet" if image_size <= 32 else "resnet18")
-    check_backbone_name(backbone)
-    augmentation = (
-        config.augmentation
-        or method.preferred_augmentation(channels)
-        or default_augmentation(channels)
-    )
-    AUGMENTATIONS.get(augmentation)
+    backbone_args = dict(config.backbone_args)
+    if tokens:
+        image_size, seq_len = 0, config.seq_len or SEQ_LEN
+        backbone, augmentation = _resolve_tokens(config)
+        backbone_args = {**defaults["backbone_args"], **backbone_args}
+    else:
+        if config.seq_len is not None:
+            raise ValueError(
+                f"seq_len applies to text data, and {config.data!r} holds images; leave out "
+                "--seq-len (use --image-size for the side of the views)"
+            )
+        seq_len = 0
+        image_size = config.image_size or max(MIN_IMAGE_SIZE, native_size)
+        backbone = config.backbone or ("convnet" if image_size <= 32 else "resnet18")
+        check_backbone_name(backbone)
+        augmentation = (
+            config.augmentation
+            or method.preferred_augmentation(channels)
+            or default_augmentation(channels)
+        )
+        AUGMENTATIONS.get(augmentation)
     optimizer = config.optimizer or defaults["optimizer"]
     check_choice(optimizer, OPTIMIZERS, "optimizer")
     check_choice(config.precision, PRECISIONS, "precision")
@@ -462,7 +506,7 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         data_root=config.data_root or str(default_data_root()),
         download=config.download,
         backbone=backbone,
-        backbone_args=dict(config.backbone_args),
+        backbone_args=backbone_args,
         method_args=method_args,
         augmentation=augmentation,
         image_size=image_size,
@@ -492,7 +536,36 @@ def resolve(config: TrainConfig, channels: int, native_size: int, run_dir: str =
         eval_data=config.eval_data or "",
         logger=config.logger,
         strict=config.strict,
+        seq_len=seq_len,
     )
+
+
+def _resolve_tokens(config: TrainConfig) -> tuple[str, str]:
+    """The backbone and augmentation of a text run, checked.
+
+    Raises:
+        ValueError: If an image option is given, or the backbone is not a token backbone.
+    """
+    from eblearn.nn.sequence import TOKEN_BACKBONES
+
+    if config.image_size is not None:
+        raise ValueError(
+            f"image_size applies to images, and {config.data!r} is text; leave out "
+            "--image-size (use --seq-len for the tokens per window)"
+        )
+    if config.augmentation not in (None, TOKEN_AUGMENTATION):
+        raise ValueError(
+            f"augmentation {config.augmentation!r} is a view recipe for images, and "
+            f"{config.data!r} is text; leave out --augmentation (the method corrupts the "
+            "windows itself)"
+        )
+    backbone = config.backbone or TOKEN_BACKBONE
+    if backbone not in TOKEN_BACKBONES:
+        raise ValueError(
+            f"backbone {backbone!r} does not read tokens; valid backbones for text: "
+            f"{', '.join(TOKEN_BACKBONES.names())}"
+        )
+    return backbone, TOKEN_AUGMENTATION
 
 
 def check_logger(name: str) -> None:

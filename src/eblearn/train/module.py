@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
@@ -20,7 +21,6 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from eblearn import __version__
-from eblearn.data.augment import MultiViewAugment
 from eblearn.evaluate.collapse import CollapseWarning, collapse_report
 from eblearn.methods.base import Method
 from eblearn.train.budget import StepSchedule
@@ -74,11 +74,16 @@ def index_loader(n: int, batch_size: int, seed: int) -> DataLoader:
 class PretrainModule(L.LightningModule):
     """Pretrains ``method`` on ``images`` with ``augment``, per ``config``.
 
+    The same for every modality: a step gathers a batch of ``images`` by index and turns it
+    into views with ``augment`` (augmented images; or token windows, which a masked model
+    corrupts itself).
+
     Args:
         method: The self-supervised method (its ``encoder`` is what gets evaluated).
-        augment: Turns a batch of images into the method's views.
+        augment: Turns a gathered batch into the method's views.
         config: The resolved training configuration.
-        images: ``uint8`` pretraining images ``(N, C, H, W)``; kept out of checkpoints.
+        images: The pretraining inputs, ``uint8`` images ``(N, C, H, W)`` or ``int64`` token
+            windows ``(N, T)``; kept out of checkpoints.
         labels: ``(N,)`` labels for the online probe, -1 where unknown.
         num_classes: Classes of the online probe (0 for none).
     """
@@ -86,7 +91,7 @@ class PretrainModule(L.LightningModule):
     def __init__(
         self,
         method: Method,
-        augment: MultiViewAugment,
+        augment: Callable[[Tensor], Sequence[Tensor]],
         config: RunConfig,
         images: Tensor,
         labels: Tensor,
@@ -125,7 +130,7 @@ class PretrainModule(L.LightningModule):
     # -- the step ----------------------------------------------------------------------------
 
     def training_step(self, batch: Tensor, batch_idx: int) -> Tensor:
-        images = self.images[batch]  # (B, C, H, W) uint8
+        images = self.images[batch]  # (B, C, H, W) uint8, or (B, T) int64 windows
         with torch.autocast(self.device.type, enabled=False):  # the same views in any precision
             views = self.augment(images)
         if self.channels_last:

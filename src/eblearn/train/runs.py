@@ -11,14 +11,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
+from torch import Tensor
 
 from eblearn.data.augment import AUGMENTATIONS, EvalTransform, MultiViewAugment
 from eblearn.data.images import DatasetSplits
+from eblearn.data.text import TextSplits, TokenViews
 from eblearn.methods.base import METHODS, Method, build_method
 from eblearn.nn.backbones import build_backbone
 from eblearn.train.budget import TimeBudget
@@ -31,6 +34,11 @@ from eblearn.train.module import PretrainModule, index_loader
 from eblearn.train.precision import choose_precision, uses_channels_last
 from eblearn.train.seeding import seed_everything
 
+TrainingData: TypeAlias = DatasetSplits | TextSplits
+"""Data the engine trains on: images, or token windows (see ``modality``)."""
+ViewMaker: TypeAlias = Callable[[Tensor], Sequence[Tensor]]
+"""Turns a gathered batch into the method's views (augmented images, token windows)."""
+
 
 @dataclass
 class Pretrained:
@@ -41,34 +49,46 @@ class Pretrained:
         config: The resolved configuration.
         data: The data set it was trained on.
         run_dir: The run folder.
-        eval_transform: The deterministic transform evaluation applies to images.
+        eval_transform: The deterministic transform evaluation applies to images (``None``
+            for text).
         is_global_zero: False on the other processes of a multi-device run.
     """
 
     method: Method
     config: RunConfig
-    data: DatasetSplits
+    data: TrainingData
     run_dir: Path
-    eval_transform: EvalTransform
+    eval_transform: EvalTransform | None
     is_global_zero: bool = True
 
 
 def build_components(
-    config: RunConfig, data: DatasetSplits
-) -> tuple[Method, MultiViewAugment, EvalTransform]:
+    config: RunConfig, data: TrainingData
+) -> tuple[Method, ViewMaker, EvalTransform | None]:
     """Builds the method and the transforms of a resolved configuration.
+
+    Images: the backbone, the view recipe's augmentation and the evaluation transform.
+    Tokens: a token backbone over the tokenizer's vocabulary, the windows as views, no
+    evaluation transform.
 
     Raises:
         ValueError: If the backbone or the method rejects its options (naming them).
     """
     try:
-        backbone = build_backbone(
-            config.backbone, data.channels, config.image_size, **config.backbone_args
-        )
+        if isinstance(data, TextSplits):
+            from eblearn.nn.sequence import build_token_backbone
+
+            backbone = build_token_backbone(
+                config.backbone, data.tokenizer.vocab_size, config.seq_len, **config.backbone_args
+            )
+        else:
+            backbone = build_backbone(
+                config.backbone, data.channels, config.image_size, **config.backbone_args
+            )
     except (TypeError, RuntimeError) as error:
         raise ValueError(
             f"backbone {config.backbone!r} cannot be built with options "
-            f"{config.backbone_args} at {config.image_size} px: {error}"
+            f"{config.backbone_args}: {error}"
         ) from None
     method_args = dict(config.method_args)
     if config.world_size > 1 and METHODS.get(config.method).batch_statistics:
@@ -80,6 +100,8 @@ def build_components(
             f"method {config.method!r} cannot be built with hyper-parameters "
             f"{config.method_args}: {error}"
         ) from None
+    if isinstance(data, TextSplits):
+        return method, TokenViews(method.num_views), None
     views = AUGMENTATIONS.get(config.augmentation)(config.image_size, data.channels)
     augment = MultiViewAugment(views, data.mean, data.std)
     return method, augment, EvalTransform(config.image_size, data.mean, data.std)
@@ -139,8 +161,8 @@ def resolve_precision(config: RunConfig) -> str:
 def fit(
     config: RunConfig,
     method: Method,
-    augment: MultiViewAugment,
-    data: DatasetSplits,
+    augment: ViewMaker,
+    data: TrainingData,
     *,
     checkpoint_path: Path,
     log_path: Path,
@@ -175,20 +197,15 @@ def fit(
     if resume:
         resume_epoch = int(load_checkpoint(checkpoint_path).get("epoch", 0)) + 1
     if config.precision == "auto":
-        config, _ = choose_precision(config, method, augment, data.pretrain_images)
+        config, _ = choose_precision(config, method, augment, data.pretrain_inputs)
     channels_last = uses_channels_last(config.precision, method)
     if channels_last:
         method.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
     seed_everything(config.seed)
-    pretrain_labels = (
-        data.train.labels
-        if data.unlabeled is None
-        else torch.cat([data.train.labels, data.unlabeled.labels])
-    )
     module = PretrainModule(
-        method, augment, config, data.pretrain_images, pretrain_labels, data.num_classes
+        method, augment, config, data.pretrain_inputs, data.pretrain_labels, data.num_classes
     )
-    loader = index_loader(len(data.pretrain_images), config.batch_size, config.seed)
+    loader = index_loader(len(data.pretrain_inputs), config.batch_size, config.seed)
     steps_per_epoch = max(1, len(loader) // config.world_size)
     budget: list[Callback] = []
     start = started_at if started_at is not None else clock()
@@ -196,7 +213,7 @@ def fit(
         budget = [
             TimeBudget(config.time_budget, start, clock, max_steps=steps_per_epoch * config.epochs)
         ]
-    if config.eval_every:
+    if config.eval_every and isinstance(data, DatasetSplits):  # text has no labels to probe
         monitor = KnnMonitor(
             config.eval_every,
             data,
