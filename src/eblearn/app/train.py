@@ -245,14 +245,16 @@ def check_modalities(data: str, method: str) -> str:
     method_modality = METHODS.get(method).modality
     if data_modality != method_modality:
         from eblearn.data.registry import DATASETS
-        from eblearn.data.text import TEXT_DATASETS
+        from eblearn.data.text import TEXT_DATASETS, TEXT_NEEDS_ARGUMENT
 
         def methods_of(modality: str) -> str:
             return ", ".join(n for n in METHODS.names() if METHODS.get(n).modality == modality)
 
         data_of = {
             "images": ", ".join(DATASETS.names()),
-            "tokens": ", ".join(TEXT_DATASETS.names()),
+            "tokens": ", ".join(
+                f"{n}:PATH" if n in TEXT_NEEDS_ARGUMENT else n for n in TEXT_DATASETS.names()
+            ),
         }
         raise ValueError(
             f"method {method!r} trains on {method_modality} but data {data!r} holds "
