@@ -50,3 +50,16 @@ def test_bad_inputs_and_options():
     assert build_token_backbone("transformer", 12, 10, dim=8, heads=2).feature_dim == 8
     with pytest.raises(ValueError, match=r"no option.*width; valid: dim"):
         build_token_backbone("transformer", 12, 10, width=8)
+
+
+def test_window_encoder_concatenates_the_looked_up_words():
+    from eblearn.nn import WindowEncoder
+
+    torch.manual_seed(0)
+    net = WindowEncoder(12, 3, dim=2, hidden=4)
+    tokens = torch.tensor([[3, 4, 5]])
+    concatenated = net.token_embedding.weight[[3, 4, 5]].reshape(1, 6)
+    expected = torch.clamp(concatenated @ net.layer.weight.T + net.layer.bias, -1.0, 1.0)
+    torch.testing.assert_close(net(tokens), expected)
+    with pytest.raises(ValueError, match=r"\(B, 3\)"):
+        net(torch.tensor([[3, 4]]))

@@ -1,4 +1,5 @@
-"""The evaluation of a text run: masked-token scores on held-out text beside n-gram baselines.
+"""The evaluation of a text run: masked-token scores on held-out text beside n-gram baselines
+(masked language models), or held-out ranking accuracy and word neighbors (Collobert–Weston).
 
 What ``eblearn train`` (and ``eblearn eval``) do after pretraining on a corpus, in place of the
 image probes: one seeded draw of BERT's corruption picks held-out positions
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from eblearn.app.run_folder import RunFolder
 from eblearn.app.train import CURVE_FILE, LOG_FILE
 from eblearn.data.text import TextSplits
@@ -25,6 +28,7 @@ from eblearn.evaluate.masked_tokens import (
     ngram_score,
 )
 from eblearn.evaluate.ngram import NgramModel
+from eblearn.methods.collobert_weston import CollobertWeston
 from eblearn.methods.mlm import MaskedLanguageModel
 from eblearn.train.config import RunConfig
 
@@ -38,14 +42,20 @@ TOKENIZER_FILE = "tokenizer.json"
 
 @dataclass
 class TextRunSummary:
-    """What a text run measured: the model's and the baselines' masked-token scores.
+    """What a text run measured, and how long it took.
+
+    For a masked language model, ``model`` and ``baselines`` hold the masked-token scores
+    (the model's, then the n-gram models' at the same positions); for Collobert–Weston,
+    ``model`` holds the held-out ranking accuracy and ``neighbors`` the nearest words of a
+    few frequent ones in the learned lookup table.
 
     Attributes:
         run_dir: The run folder.
         config: The resolved configuration.
-        model: The masked language model's score.
-        baselines: The n-gram models' scores at the same positions.
+        model: The method's score.
+        baselines: The n-gram models' scores (masked language models only).
         seconds: Wall-clock time of the job.
+        neighbors: Word → its nearest words (Collobert–Weston only).
         training_seconds: The part of ``seconds`` before evaluation (``None`` for ``eval``).
     """
 
@@ -54,6 +64,7 @@ class TextRunSummary:
     model: TokenScore
     baselines: list[TokenScore]
     seconds: float
+    neighbors: dict[str, list[str]] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
     training_seconds: float | None = None
 
@@ -67,12 +78,22 @@ class TextRunSummary:
         )
 
     def table(self) -> str:
-        """Accuracy and nats per token of the model and of each baseline."""
+        """The scores as a small text table (and the word neighbors, where there are some)."""
+        name = f"{self.config.method} ({self.config.backbone})"
+        if self.neighbors:
+            lines = [
+                f"held-out {self.config.data}: {self.model.positions} word windows, center "
+                "word replaced by a random word",
+                f"{name}: ranks the true window first in {self.model.accuracy:.1%} (chance 50%)",
+                "nearest words in the learned lookup table (cosine):",
+            ]
+            width = max(len(w) for w in self.neighbors)
+            lines += [f"  {w:<{width}}  {', '.join(n)}" for w, n in self.neighbors.items()]
+            return "\n".join(lines)
         head = (
             f"held-out {self.config.data}: {self.model.positions} masked tokens "
             f"(15% of the held-out text, BERT's 80/10/10)"
         )
-        name = f"{self.config.method} ({self.config.backbone})"
         rows = [(name, self.model)] + [
             (f"{s.name} (add-{BASELINE_K:g}, preceding text)", s) for s in self.baselines
         ]
@@ -82,18 +103,55 @@ class TextRunSummary:
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, object]:
+        scores: dict[str, object] = (
+            {"ranking": self.model.as_dict(), "neighbors": self.neighbors}
+            if self.neighbors
+            else {
+                "masked_tokens": self.model.as_dict(),
+                "baselines": [s.as_dict() for s in self.baselines],
+            }
+        )
         return {
             "data": self.config.data,
             "method": self.config.method,
             "backbone": self.config.backbone,
             "modality": "tokens",
-            "masked_tokens": self.model.as_dict(),
-            "baselines": [s.as_dict() for s in self.baselines],
+            **scores,
             "seconds": round(self.seconds, 1),
             "training_seconds": (
                 None if self.training_seconds is None else round(self.training_seconds, 1)
             ),
         }
+
+
+NEIGHBOR_WORDS = ("king", "lord", "love", "good", "death", "night", "he", "thee", "sweet", "man")
+"""Words whose nearest neighbors a Collobert–Weston run prints (those in its vocabulary)."""
+
+
+@torch.no_grad()
+def score_ranking(
+    method: CollobertWeston, data: TextSplits, seed: int = 0, batch_size: int = 1024
+) -> tuple[TokenScore, dict[str, list[str]]]:
+    """Held-out ranking accuracy (true window below its corrupted copy in energy) with a
+    seeded corruption, and the nearest words of :data:`NEIGHBOR_WORDS`."""
+    windows = data.test_windows  # (N, T)
+    generator = torch.Generator().manual_seed(seed)
+    device = next(method.parameters()).device
+    was_training = method.training
+    method.eval()
+    wins = []
+    for start in range(0, len(windows), batch_size):
+        part = windows[start : start + batch_size].to(device)
+        corrupted = method.corrupt(part, generator)
+        wins.append(method.energy(part) < method.energy(corrupted))
+    method.train(was_training)
+    ranked = torch.cat(wins).float()
+    words = [w for w in NEIGHBOR_WORDS if w in data.tokenizer.stoi]
+    ids = torch.tensor([data.tokenizer.stoi[w] for w in words], dtype=torch.int64)
+    nearest = method.word_neighbors(ids.to(device)).cpu() if words else torch.zeros(0, 5)
+    neighbors = {w: [data.tokenizer.itos[int(i)] for i in row] for w, row in zip(words, nearest)}
+    score = TokenScore("ranking", float(ranked.mean()), float("nan"), len(ranked))
+    return score, neighbors
 
 
 def score_text_run(
@@ -139,8 +197,14 @@ def evaluate_text_and_write(
 
     config = pretrained.config
     device = next(pretrained.method.parameters()).device
-    model, baselines = score_text_run(pretrained.method, pretrained.data, device)
-    summary = TextRunSummary(folder.path, config, model, baselines, time.perf_counter() - start)
+    if isinstance(pretrained.method, CollobertWeston):
+        model, neighbors = score_ranking(pretrained.method, pretrained.data)
+        summary = TextRunSummary(
+            folder.path, config, model, [], time.perf_counter() - start, neighbors
+        )
+    else:
+        model, baselines = score_text_run(pretrained.method, pretrained.data, device)
+        summary = TextRunSummary(folder.path, config, model, baselines, time.perf_counter() - start)
     history = read_history(folder.path / LOG_FILE)
     title = f"{config.method} on {config.data}"
     summary.figures.append(plot_training_curves(history, folder.file(CURVE_FILE), title))

@@ -269,9 +269,15 @@ def load_training_data(request: TrainConfig, modality: str) -> TrainingData:
     """Reads ``request.data``: an image data set, or a corpus cut into windows."""
     if modality == "tokens":
         from eblearn.data.text import load_text
-        from eblearn.train.config import SEQ_LEN
+        from eblearn.methods.base import METHODS
+        from eblearn.train.config import default_seq_len
 
-        return load_text(request.data, request.seq_len or SEQ_LEN)
+        method = METHODS.get(request.method)
+        return load_text(
+            request.data,
+            request.seq_len or default_seq_len(method),
+            getattr(method, "tokenizer_kind", "char"),
+        )
     return load_dataset(
         request.data,
         request.data_root,
@@ -858,7 +864,9 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     how = parser.add_argument_group("how to train")
     how.add_argument("--epochs", type=positive_int, help=f"passes over the data ({chosen})")
     how.add_argument(
-        "--batch-size", type=positive_int, help="images per step and device (default: 256)"
+        "--batch-size",
+        type=positive_int,
+        help="images (text: windows) per step and device (default: 256; text: 64)",
     )
     how.add_argument("--optimizer", choices=OPTIMIZERS, help=f"({chosen})")
     how.add_argument(

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from eblearn.data.images import UNLABELED
-from eblearn.data.tokenizers import CharTokenizer
+from eblearn.data.tokenizers import CharTokenizer, WordTokenizer
 from eblearn.registry import Registry
 
 TOKENS = "tokens"
@@ -109,14 +109,14 @@ class TextSplits:
     Attributes:
         name: How the data set was asked for (``"shakespeare"``, ``"text:/path/a.txt"``).
         train_text, test_text: The contiguous 90% / 10% of the corpus.
-        tokenizer: Fitted on ``train_text``.
+        tokenizer: Fitted on ``train_text`` (characters, or the most frequent words).
         seq_len: Tokens per window T.
     """
 
     name: str
     train_text: str
     test_text: str
-    tokenizer: CharTokenizer
+    tokenizer: CharTokenizer | WordTokenizer
     seq_len: int
 
     modality = TOKENS
@@ -200,12 +200,19 @@ def text_file(argument: str | None) -> str:
     return read_text(argument)
 
 
-def load_text(spec: str, seq_len: int = 64) -> TextSplits:
-    """Reads, splits (90/10, contiguous), tokenizes (characters) a corpus.
+TOKENIZER_KINDS = ("char", "word")
+MAX_WORDS = 5000
+"""Words a word tokenizer keeps (the rest are [UNK])."""
+
+
+def load_text(spec: str, seq_len: int = 64, tokenizer: str = "char") -> TextSplits:
+    """Reads, splits (90/10, contiguous) and tokenizes a corpus.
 
     Args:
         spec: ``"shakespeare"`` or ``"text:PATH"``.
         seq_len: Tokens per window.
+        tokenizer: ``"char"`` (every character) or ``"word"`` (the :data:`MAX_WORDS` most
+            frequent lowercased words of the training part).
 
     Raises:
         ValueError: On an unknown name (listing the valid ones), a bad path or file, or a
@@ -217,12 +224,21 @@ def load_text(spec: str, seq_len: int = 64) -> TextSplits:
     loader = TEXT_DATASETS.get(name)
     if name not in TEXT_NEEDS_ARGUMENT and argument:
         raise ValueError(f"dataset {name!r} takes no argument, got {spec!r}")
+    if tokenizer not in TOKENIZER_KINDS:
+        raise ValueError(
+            f"tokenizer must be one of {', '.join(TOKENIZER_KINDS)}, got {tokenizer!r}"
+        )
     train_text, test_text = split_text(loader(argument or None))
-    splits = TextSplits(spec, train_text, test_text, CharTokenizer.fit(train_text), seq_len)
+    fitted = (
+        CharTokenizer.fit(train_text)
+        if tokenizer == "char"
+        else WordTokenizer.fit(train_text, MAX_WORDS)
+    )
+    splits = TextSplits(spec, train_text, test_text, fitted, seq_len)
     for part, ids in (("training", splits.train_ids), ("held-out", splits.test_ids)):
         if len(ids) < seq_len:
             raise ValueError(
-                f"the {part} part of {spec!r} holds {len(ids)} characters, fewer than one "
+                f"the {part} part of {spec!r} holds {len(ids)} tokens, fewer than one "
                 f"window of seq_len={seq_len}; use a longer text or a smaller --seq-len"
             )
     return splits

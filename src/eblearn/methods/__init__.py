@@ -3,6 +3,7 @@
 from eblearn.methods.barlow_twins import BarlowTwins
 from eblearn.methods.base import METHODS, Method, build_method
 from eblearn.methods.byol import BYOL
+from eblearn.methods.collobert_weston import CollobertWeston
 from eblearn.methods.dae import DAE
 from eblearn.methods.deepcluster import DeepClusterV2, spherical_kmeans
 from eblearn.methods.mae import MAE
@@ -21,6 +22,7 @@ __all__ = [
     "MAE",
     "METHODS",
     "BarlowTwins",
+    "CollobertWeston",
     "DeepClusterV2",
     "MaskedLanguageModel",
     "Method",

@@ -5,7 +5,12 @@ from eblearn.nn.heads import MLPHead, projection_head
 from eblearn.nn.momentum import cosine_momentum, ema_update, momentum_copy
 from eblearn.nn.prototypes import Prototypes
 from eblearn.nn.queues import FeatureQueue, MemoryBank
-from eblearn.nn.sequence import TOKEN_BACKBONES, TokenTransformer, build_token_backbone
+from eblearn.nn.sequence import (
+    TOKEN_BACKBONES,
+    TokenTransformer,
+    WindowEncoder,
+    build_token_backbone,
+)
 
 __all__ = [
     "BACKBONES",
@@ -18,6 +23,7 @@ __all__ = [
     "Prototypes",
     "ResNet",
     "TokenTransformer",
+    "WindowEncoder",
     "build_backbone",
     "build_token_backbone",
     "cosine_momentum",

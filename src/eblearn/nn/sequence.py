@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eblearn.data.tokenizers import PAD
@@ -114,6 +115,49 @@ class TokenTransformer(Backbone):
         return (h * keep).sum(1) / keep.sum(1).clamp_min(1.0)
 
 
+class WindowEncoder(Backbone):
+    """Collobert–Weston's window network: look up each word, concatenate, one hidden layer.
+
+    ``f(x) = hardtanh(W [E[x_1]; ...; E[x_T]] + b)``, features of size ``hidden``; the
+    lookup table ``E`` (``vocab_size × dim``) is the word embedding [0].
+
+    [0] Collobert, Weston, A Unified Architecture for Natural Language Processing, ICML 2008,
+        https://doi.org/10.1145/1390156.1390177
+
+    Args:
+        vocab_size: Words in the vocabulary (special tokens included).
+        seq_len: Words per window T.
+        dim: Embedding size per word.
+        hidden: Hidden units (``feature_dim``).
+
+    Example:
+        >>> WindowEncoder(20, 5, dim=4, hidden=8)(torch.randint(3, 20, (2, 5))).shape
+        torch.Size([2, 8])
+    """
+
+    modality = "tokens"
+
+    def __init__(self, vocab_size: int, seq_len: int, dim: int = 50, hidden: int = 100) -> None:
+        super().__init__()
+        self.in_channels = 1
+        self.vocab_size, self.seq_len, self.feature_dim = vocab_size, seq_len, hidden
+        self.token_embedding = nn.Embedding(vocab_size, dim)
+        self.layer = nn.Linear(seq_len * dim, hidden)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        """Features ``(B, hidden)`` of windows ``(B, T)``."""
+        return self.features(tokens)
+
+    def features(self, tokens: Tensor) -> Tensor:
+        if tokens.ndim != 2 or tokens.shape[1] != self.seq_len:
+            raise ValueError(
+                f"{type(self).__name__} takes windows of shape (B, {self.seq_len}), got "
+                f"{tuple(tokens.shape)}"
+            )
+        looked_up = self.token_embedding(tokens).flatten(1)  # (B, T·dim)
+        return F.hardtanh(self.layer(looked_up))
+
+
 TokenBackboneBuilder = Callable[..., Backbone]
 
 TOKEN_BACKBONES: Registry[TokenBackboneBuilder] = Registry("token backbone")
@@ -131,6 +175,12 @@ def transformer(
 ) -> Backbone:
     """Small pre-LN Transformer encoder for token windows (features: mean over tokens)."""
     return TokenTransformer(vocab_size, seq_len, dim=dim, depth=depth, heads=heads, dropout=dropout)
+
+
+@TOKEN_BACKBONES.register("window")
+def window(vocab_size: int, seq_len: int, dim: int = 50, hidden: int = 100) -> Backbone:
+    """Collobert–Weston window network: word lookup table, concatenation, hardtanh layer."""
+    return WindowEncoder(vocab_size, seq_len, dim=dim, hidden=hidden)
 
 
 def build_token_backbone(name: str, vocab_size: int, seq_len: int, **kwargs: object) -> Backbone:

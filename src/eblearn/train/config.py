@@ -74,13 +74,18 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 GENERIC_DEFAULTS: dict[str, Any] = {"epochs": 100, "optimizer": "lars", "method_args": {}}
 
+BATCH_SIZE = 256
+"""Default images per step and device."""
 SEQ_LEN = 64
 """Default tokens per window of a text run."""
 TOKEN_AUGMENTATION = "tokens"
 """The ``augmentation`` of a token run: the windows themselves (the method corrupts them)."""
 TOKEN_BACKBONE = "transformer"
+TOKEN_BACKBONES_BY_METHOD = {"collobert-weston": "window"}
+"""Text methods whose default backbone is not :data:`TOKEN_BACKBONE`."""
 TOKEN_DEFAULTS: dict[str, Any] = {
     "epochs": 2,
+    "batch_size": 64,
     "optimizer": "adamw",
     "base_lr": 4e-3,
     "method_args": {},
@@ -123,7 +128,8 @@ class TrainConfig:
         augmentation: Registered view recipe; default ``digits`` for 1 channel, else ``simclr``.
         image_size: Side of the views; default the data's, at least 16 px.
         epochs: Passes over the pretraining images.
-        batch_size: Images per step (per device).
+        batch_size: Images (or text windows) per step and device; default 256 for images,
+            64 for text.
         optimizer: ``adamw``, ``sgd`` or ``lars``.
         lr: Peak learning rate; default the optimizer's base rate × batch_size / 256.
         weight_decay: Weight decay (not applied to biases and normalization parameters).
@@ -169,7 +175,7 @@ class TrainConfig:
     augmentation: str | None = None
     image_size: int | None = None
     epochs: int | None = None
-    batch_size: int = 256
+    batch_size: int | None = None
     optimizer: str | None = None
     lr: float | None = None
     weight_decay: float | None = None
@@ -458,9 +464,10 @@ def resolve(
             raise ValueError(f"{key} must be >= 0, got {value!r}")
     backbone_args = dict(config.backbone_args)
     if tokens:
-        image_size, seq_len = 0, config.seq_len or SEQ_LEN
+        image_size, seq_len = 0, config.seq_len or default_seq_len(method)
         backbone, augmentation = _resolve_tokens(config)
-        backbone_args = {**defaults["backbone_args"], **backbone_args}
+        if backbone == TOKEN_BACKBONE:  # the small defaults are the transformer's
+            backbone_args = {**defaults["backbone_args"], **backbone_args}
     else:
         if config.seq_len is not None:
             raise ValueError(
@@ -482,6 +489,7 @@ def resolve(
     check_choice(config.precision, PRECISIONS, "precision")
     check_choice(config.accelerator, ACCELERATORS, "accelerator")
     check_logger(config.logger)
+    batch_size = config.batch_size or defaults.get("batch_size", BATCH_SIZE)
     base_lr, base_wd = OPTIMIZER_DEFAULTS[optimizer]
     base_lr = defaults.get("base_lr", base_lr) if optimizer == defaults["optimizer"] else base_lr
     method_args = dict(defaults["method_args"].get(config.method, {}))
@@ -514,9 +522,9 @@ def resolve(
         augmentation=augmentation,
         image_size=image_size,
         epochs=epochs,
-        batch_size=config.batch_size,
+        batch_size=batch_size,
         optimizer=optimizer,
-        lr=config.lr if config.lr is not None else base_lr * config.batch_size / 256,
+        lr=config.lr if config.lr is not None else base_lr * batch_size / 256,
         weight_decay=config.weight_decay if config.weight_decay is not None else base_wd,
         warmup_epochs=(
             float(config.warmup_epochs)
@@ -543,6 +551,12 @@ def resolve(
     )
 
 
+def default_seq_len(method: type) -> int:
+    """A text method's window when none is asked for: its own (Collobert–Weston: 5 words),
+    else :data:`SEQ_LEN`."""
+    return int(getattr(method, "default_seq_len", SEQ_LEN))
+
+
 def _resolve_tokens(config: TrainConfig) -> tuple[str, str]:
     """The backbone and augmentation of a text run, checked.
 
@@ -562,7 +576,7 @@ def _resolve_tokens(config: TrainConfig) -> tuple[str, str]:
             f"{config.data!r} is text; leave out --augmentation (the method corrupts the "
             "windows itself)"
         )
-    backbone = config.backbone or TOKEN_BACKBONE
+    backbone = config.backbone or TOKEN_BACKBONES_BY_METHOD.get(config.method, TOKEN_BACKBONE)
     if backbone not in TOKEN_BACKBONES:
         raise ValueError(
             f"backbone {backbone!r} does not read tokens; valid backbones for text: "
