@@ -28,6 +28,7 @@ from eblearn.evaluate.masked_tokens import (
     ngram_score,
 )
 from eblearn.evaluate.ngram import NgramModel
+from eblearn.evaluate.speakers import SpeakerProbeResult, speaker_probe, speeches
 from eblearn.methods.collobert_weston import CollobertWeston
 from eblearn.methods.mlm import MaskedLanguageModel
 from eblearn.train.config import RunConfig
@@ -56,6 +57,8 @@ class TextRunSummary:
         baselines: The n-gram models' scores (masked language models only).
         seconds: Wall-clock time of the job.
         neighbors: Word → its nearest words (Collobert–Weston only).
+        speaker: The speaker probe on the encoder's features beside a bag of characters
+            (masked language models on plays).
         training_seconds: The part of ``seconds`` before evaluation (``None`` for ``eval``).
     """
 
@@ -65,6 +68,7 @@ class TextRunSummary:
     baselines: list[TokenScore]
     seconds: float
     neighbors: dict[str, list[str]] = field(default_factory=dict)
+    speaker: SpeakerProbeResult | None = None
     figures: list[Path] = field(default_factory=list)
     training_seconds: float | None = None
 
@@ -100,6 +104,15 @@ class TextRunSummary:
         width = max(len(r[0]) for r in rows)
         lines = [head, f"{'':<{width}}  {'accuracy':>8}  {'nats/char':>10}"]
         lines += [f"{label:<{width}}  {s.accuracy:>8.1%}  {s.nats:>10.3f}" for label, s in rows]
+        if self.speaker is not None:
+            p = self.speaker
+            lines += [
+                "",
+                f"speaker of a speech ({len(p.speakers)} most frequent, first "
+                f"{self.config.seq_len} characters; linear probe, {p.test_size} test speeches):",
+                f"  encoder features {p.encoder:.1%}, bag of characters "
+                f"{p.bag_of_characters:.1%}, majority class {p.majority:.1%}",
+            ]
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, object]:
@@ -109,6 +122,7 @@ class TextRunSummary:
             else {
                 "masked_tokens": self.model.as_dict(),
                 "baselines": [s.as_dict() for s in self.baselines],
+                "speaker_probe": None if self.speaker is None else self.speaker.as_dict(),
             }
         )
         return {
@@ -205,6 +219,15 @@ def evaluate_text_and_write(
     else:
         model, baselines = score_text_run(pretrained.method, pretrained.data, device)
         summary = TextRunSummary(folder.path, config, model, baselines, time.perf_counter() - start)
+        corpus = pretrained.data.train_text + pretrained.data.test_text
+        if len({name for name, _ in speeches(corpus)}) >= 2:
+            summary.speaker = speaker_probe(
+                pretrained.method.encoder,
+                pretrained.data.tokenizer,
+                corpus,
+                config.seq_len,
+                seed=config.seed,
+            )
     history = read_history(folder.path / LOG_FILE)
     title = f"{config.method} on {config.data}"
     summary.figures.append(plot_training_curves(history, folder.file(CURVE_FILE), title))
