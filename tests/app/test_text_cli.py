@@ -122,7 +122,7 @@ def test_resume_replays_the_interrupted_run_exactly(corpus, tmp_path):
         (
             ["--data", "shakespeare", "--method", "vicreg"],
             "method 'vicreg' trains on images but data 'shakespeare' holds tokens; for tokens "
-            "use --method one of mlm",
+            "use --method one of collobert-weston, mlm",
         ),
         (["--data", "shakespeare", "--method", "mlm", "--image-size", "32"], "--seq-len"),
         (["--data", "digits", "--seq-len", "32"], "leave out --seq-len"),
@@ -150,3 +150,17 @@ def test_listings_name_the_modality(capsys):
     assert main(["backbones"]) == 0
     out = capsys.readouterr().out
     assert "transformer" in out and out.splitlines()[-1].startswith("timm:NAME ")
+
+
+def test_collobert_weston_trains_on_words_and_prints_its_ranking(corpus, tmp_path, capsys):
+    run = tmp_path / "cw"
+    arguments = ["--method", "collobert-weston", "--epochs", "1", "--batch-size", "8"]
+    arguments += ["--backbone-arg", "dim=4", "--backbone-arg", "hidden=8", "--no-progress"]
+    assert main(["train", "--data", f"text:{corpus}", *arguments, "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "ranks the true window first in" in out and "chance 50%" in out
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["backbone"] == "window" and config["seq_len"] == 5
+    assert json.loads((run / "tokenizer.json").read_text())["kind"] == "word"
+    results = json.loads((run / "results.json").read_text())
+    assert 0.0 <= results["ranking"]["accuracy"] <= 1.0 and "neighbors" in results

@@ -38,6 +38,8 @@ BASELINE_ORDERS = {1: "unigram", 2: "bigram", 3: "trigram"}
 BASELINE_K = 0.1
 """Their add-k pseudo-count."""
 TOKENIZER_FILE = "tokenizer.json"
+RANKING = "ranking"
+"""The name of a Collobert–Weston run's score (held-out ranking accuracy)."""
 """The run's tokenizer, written beside config.yaml."""
 
 
@@ -84,14 +86,16 @@ class TextRunSummary:
     def table(self) -> str:
         """The scores as a small text table (and the word neighbors, where there are some)."""
         name = f"{self.config.method} ({self.config.backbone})"
-        if self.neighbors:
+        if self.model.name == RANKING:
             lines = [
                 f"held-out {self.config.data}: {self.model.positions} word windows, center "
                 "word replaced by a random word",
                 f"{name}: ranks the true window first in {self.model.accuracy:.1%} (chance 50%)",
-                "nearest words in the learned lookup table (cosine):",
+                "nearest words in the learned lookup table (cosine):"
+                if self.neighbors
+                else "(none of the neighbor words is in the vocabulary)",
             ]
-            width = max(len(w) for w in self.neighbors)
+            width = max((len(w) for w in self.neighbors), default=0)
             lines += [f"  {w:<{width}}  {', '.join(n)}" for w, n in self.neighbors.items()]
             return "\n".join(lines)
         head = (
@@ -118,7 +122,7 @@ class TextRunSummary:
     def to_json(self) -> dict[str, object]:
         scores: dict[str, object] = (
             {"ranking": self.model.as_dict(), "neighbors": self.neighbors}
-            if self.neighbors
+            if self.model.name == RANKING
             else {
                 "masked_tokens": self.model.as_dict(),
                 "baselines": [s.as_dict() for s in self.baselines],
@@ -164,7 +168,7 @@ def score_ranking(
     ids = torch.tensor([data.tokenizer.stoi[w] for w in words], dtype=torch.int64)
     nearest = method.word_neighbors(ids.to(device)).cpu() if words else torch.zeros(0, 5)
     neighbors = {w: [data.tokenizer.itos[int(i)] for i in row] for w, row in zip(words, nearest)}
-    score = TokenScore("ranking", float(ranked.mean()), float("nan"), len(ranked))
+    score = TokenScore(RANKING, float(ranked.mean()), float("nan"), len(ranked))
     return score, neighbors
 
 
