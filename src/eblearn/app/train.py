@@ -25,6 +25,10 @@ and resizes to the run's image size. A run folder holds::
     loss_curve.png         loss terms, collapse metrics and online probe during training
     embedding.png          t-SNE of the test-set features, colored by class; without labels,
                            of a sample of the pretraining features, colored by K-means
+
+A text run (``--data shakespeare`` or ``text:PATH`` with a ``tokens`` method, see
+:func:`check_modalities`) writes the same files but ``embedding.png``, plus ``tokenizer.json``;
+its ``results.json`` holds the scores of :mod:`eblearn.app.text_eval`.
 """
 
 from __future__ import annotations
