@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from eblearn.app.train import train_and_evaluate
+from eblearn.app.train import pretrain
 from eblearn.cli import main
 from eblearn.data.tokenizers import tokenizer_from_dict
 from eblearn.train.config import TrainConfig
@@ -97,14 +97,12 @@ def _config(corpus: Path, run: Path) -> TrainConfig:
 
 
 def test_resume_replays_the_interrupted_run_exactly(corpus, tmp_path):
-    straight = train_and_evaluate(_config(corpus, tmp_path / "straight"))
-    assert straight is not None
+    pretrain(_config(corpus, tmp_path / "straight"))
     with pytest.raises(Crash):
-        train_and_evaluate(_config(corpus, tmp_path / "cut"), callbacks=[StopAfterFirstEpoch()])
+        pretrain(_config(corpus, tmp_path / "cut"), callbacks=[StopAfterFirstEpoch()])
     assert (tmp_path / "cut" / "checkpoints" / "last.ckpt").is_file()
     assert not (tmp_path / "cut" / "encoder.pt").exists()
-    resumed = train_and_evaluate(_config(corpus, tmp_path / "cut"), resume=True)
-    assert resumed is not None
+    pretrain(_config(corpus, tmp_path / "cut"), resume=True)
     a = torch.load(tmp_path / "straight" / "encoder.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "encoder.pt", weights_only=True)
     for key in a:
