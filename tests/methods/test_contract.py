@@ -9,7 +9,7 @@ import torch
 
 from eblearn.data import AUGMENTATIONS, MultiViewAugment
 from eblearn.methods import METHODS, Method, build_method
-from eblearn.nn import ConvNet
+from eblearn.nn import ConvNet, TokenTransformer
 
 SMALL_ARGS: dict[str, dict[str, object]] = {
     "vicreg": {"projector_dims": (32, 32)},
@@ -18,11 +18,21 @@ SMALL_ARGS: dict[str, dict[str, object]] = {
 """Small hyper-parameters per method so the contract runs fast; others use their defaults."""
 
 
+VOCAB, SEQ_LEN = 12, 8
+"""The token methods' small vocabulary and windows."""
+
+
 def _build(name: str, channels: int = 1) -> Method:
+    if METHODS.get(name).modality == "tokens":
+        backbone = TokenTransformer(VOCAB, SEQ_LEN, dim=16, depth=1, heads=2)
+        return build_method(name, backbone, **SMALL_ARGS.get(name, {}))
     return build_method(name, ConvNet(channels, width=4), **SMALL_ARGS.get(name, {}))
 
 
 def _views(method: Method, batch: int = 8, channels: int = 1) -> list[torch.Tensor]:
+    """A batch in the method's modality: augmented images, or windows of ordinary tokens."""
+    if method.modality == "tokens":
+        return [torch.randint(3, VOCAB, (batch, SEQ_LEN)) for _ in range(method.num_views)]
     recipes = AUGMENTATIONS.get("digits")(16, channels)
     recipes = (recipes * method.num_views)[: method.num_views]
     augment = MultiViewAugment(recipes, (0.3,) * channels, (0.3,) * channels)
@@ -78,6 +88,10 @@ def test_state_survives_save_and_load(name):
     actual = restored(views)
     for key in expected:
         torch.testing.assert_close(actual[key], expected[key], msg=key)
+
+
+def test_every_method_declares_a_known_modality(name):
+    assert METHODS.get(name).modality in ("images", "tokens")
 
 
 def test_the_docstring_states_energy_inference_and_strategy(name):

@@ -37,10 +37,19 @@ def registry_named(name: str) -> Registry[Any]:
     return BACKBONES
 
 
-def format_registry(registry: Registry[Any], extra: dict[str, str] | None = None) -> str:
-    """One line per entry: the name, then its one-line description; ``extra`` entries last."""
+def format_registry(
+    registry: Registry[Any],
+    extra: dict[str, str] | None = None,
+    modality: dict[str, str] | None = None,
+) -> str:
+    """One line per entry: the name, then its one-line description; ``extra`` entries last.
+
+    With ``modality`` (name → ``"images"`` or ``"tokens"``), each description starts with it.
+    """
     rows = [(name, registry.describe(name)) for name in registry.names()]
     rows += list((extra or {}).items())
+    if modality:
+        rows = [(n, f"[{modality[n]}] {text}" if n in modality else text) for n, text in rows]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {text}" for name, text in rows)
 
@@ -54,9 +63,33 @@ def add_listing_parsers(subparsers: Any) -> None:
         parser.set_defaults(handler=_lister(name))
 
 
+def sequence_entries(name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The text entries a listing adds (from the token registries), and every entry's
+    modality, for ``methods``, ``datasets`` and ``backbones``."""
+    if name == "methods":
+        from eblearn.methods.base import METHODS
+
+        return {}, {n: METHODS.get(n).modality for n in METHODS.names()}
+    if name == "datasets":
+        from eblearn.data.registry import DATASETS
+        from eblearn.data.text import TEXT_DATASETS, TEXT_NEEDS_ARGUMENT
+
+        text = {
+            (f"{n}:PATH" if n in TEXT_NEEDS_ARGUMENT else n): TEXT_DATASETS.describe(n)
+            for n in TEXT_DATASETS.names()
+        }
+        return text, {**dict.fromkeys(DATASETS.names(), "images"), **dict.fromkeys(text, "tokens")}
+    from eblearn.nn.sequence import TOKEN_BACKBONES
+
+    tokens = {n: TOKEN_BACKBONES.describe(n) for n in TOKEN_BACKBONES.names()}
+    return tokens, dict.fromkeys(tokens, "tokens")
+
+
 def _lister(name: str) -> Any:
     def handler(args: argparse.Namespace) -> int:
-        print(format_registry(registry_named(name), EXTRA_ENTRIES.get(name)))
+        text, modality = sequence_entries(name)
+        extra = {**text, **EXTRA_ENTRIES.get(name, {})}  # timm:NAME stays last
+        print(format_registry(registry_named(name), extra, modality))
         return 0
 
     return handler

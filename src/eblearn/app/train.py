@@ -25,6 +25,10 @@ and resizes to the run's image size. A run folder holds::
     loss_curve.png         loss terms, collapse metrics and online probe during training
     embedding.png          t-SNE of the test-set features, colored by class; without labels,
                            of a sample of the pretraining features, colored by K-means
+
+A text run (``--data shakespeare`` or ``text:PATH`` with a ``tokens`` method, see
+:func:`check_modalities`) writes the same files but ``embedding.png``, plus ``tokenizer.json``;
+its ``results.json`` holds the scores of :mod:`eblearn.app.text_eval`.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eblearn.app.interrupt import interruptible
 from eblearn.app.options import (
@@ -51,7 +55,8 @@ from eblearn.app.options import (
 )
 from eblearn.app.run_folder import Mode, RunFolder, default_run_path
 from eblearn.data.images import DatasetSplits
-from eblearn.data.registry import load_dataset
+from eblearn.data.registry import load_dataset, modality_of
+from eblearn.data.text import TextSplits
 from eblearn.evaluate.protocol import EvaluationReport
 from eblearn.methods.base import Method
 from eblearn.train.config import (
@@ -67,6 +72,10 @@ from eblearn.train.config import (
     warmup_warning,
 )
 from eblearn.train.errors import NonFiniteLossError, PeerLostError
+
+if TYPE_CHECKING:
+    from eblearn.app.text_eval import TextRunSummary
+    from eblearn.train.runs import TrainingData
 
 CONFIG_FILE = "config.yaml"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
@@ -112,7 +121,7 @@ class TrainingPlan:
     """A validated training run: every object built, nothing on disk touched yet."""
 
     config: RunConfig
-    data: DatasetSplits
+    data: TrainingData
     method: Method
     augment: Any
     eval_transform: Any
@@ -138,7 +147,7 @@ def prepare_training(
     resume: bool = False,
     overwrite: bool = False,
     given: dict[str, Any] | None = None,
-    data: DatasetSplits | None = None,
+    data: TrainingData | None = None,
     method: Method | None = None,
 ) -> TrainingPlan:
     """Validates a training request completely, reading the disk only.
@@ -194,15 +203,9 @@ def prepare_training(
             **world,
             run_dir=str(folder.path),
         )
+    modality = check_modalities(request.data, request.method)
     if data is None:
-        data = load_dataset(
-            request.data,
-            request.data_root,
-            request.download,
-            request.image_size,
-            strict=request.strict,
-            stream=request.stream,
-        )
+        data = load_training_data(request, modality)
     run_dir = (
         Path(request.run_dir)
         if request.run_dir
@@ -210,11 +213,21 @@ def prepare_training(
         if is_launched_worker() and os.environ.get(RUN_DIR_ENV)  # the folder rank 0 chose
         else default_run_path(request.method, request.data.partition(":")[0])
     )
-    config = resolve(request, data.channels, data.image_size, str(run_dir))
-    if config.online_probe and not data.train.has_labels:
+    if isinstance(data, TextSplits):
+        if request.eval_data:
+            raise ValueError(
+                f"--eval-data probes an image encoder, and {request.data!r} is text; leave it "
+                "out (a text run is scored on its held-out text)"
+            )
+        config = resolve(request, 0, 0, str(run_dir), modality=data.modality)
+    else:
+        config = resolve(request, data.channels, data.image_size, str(run_dir))
+    if config.online_probe and data.pretrain_labels.lt(0).all():
         config = replace(config, online_probe=False)  # nothing to probe: say so in config.yaml
     eval_data = (
-        load_eval_data(config.eval_data, config, data, "--eval-data") if config.eval_data else None
+        load_eval_data(config.eval_data, config, data, "--eval-data")
+        if config.eval_data and isinstance(data, DatasetSplits)
+        else None
     )
     from eblearn.train.runs import build_components, check_accelerator, check_batch
     from eblearn.train.seeding import seed_everything
@@ -235,6 +248,63 @@ def prepare_training(
         folder.check(mode)
     return TrainingPlan(
         config, data, method, augment, eval_transform, folder, mode, started_at, eval_data, resized
+    )
+
+
+def check_modalities(data: str, method: str) -> str:
+    """The modality of ``data``, after checking that ``method`` trains on it.
+
+    Raises:
+        ValueError: If the data set or the method is unknown, or their modalities differ:
+            the message names both and the valid choices of each modality.
+    """
+    from eblearn.data.registry import modality_of
+    from eblearn.methods.base import METHODS
+
+    data_modality = modality_of(data)
+    method_modality = METHODS.get(method).modality
+    if data_modality != method_modality:
+        from eblearn.data.registry import DATASETS
+        from eblearn.data.text import TEXT_DATASETS, TEXT_NEEDS_ARGUMENT
+
+        def methods_of(modality: str) -> str:
+            return ", ".join(n for n in METHODS.names() if METHODS.get(n).modality == modality)
+
+        data_of = {
+            "images": ", ".join(DATASETS.names()),
+            "tokens": ", ".join(
+                f"{n}:PATH" if n in TEXT_NEEDS_ARGUMENT else n for n in TEXT_DATASETS.names()
+            ),
+        }
+        raise ValueError(
+            f"method {method!r} trains on {method_modality} but data {data!r} holds "
+            f"{data_modality}; for {data_modality} use --method one of "
+            f"{methods_of(data_modality)}; {method!r} needs --data one of "
+            f"{data_of.get(method_modality, '(none registered)')}"
+        )
+    return data_modality
+
+
+def load_training_data(request: TrainConfig, modality: str) -> TrainingData:
+    """Reads ``request.data``: an image data set, or a corpus cut into windows."""
+    if modality == "tokens":
+        from eblearn.data.text import load_text
+        from eblearn.methods.base import METHODS
+        from eblearn.train.config import default_seq_len
+
+        method = METHODS.get(request.method)
+        return load_text(
+            request.data,
+            request.seq_len or default_seq_len(method),
+            getattr(method, "tokenizer_kind", "char"),
+        )
+    return load_dataset(
+        request.data,
+        request.data_root,
+        request.download,
+        request.image_size,
+        strict=request.strict,
+        stream=request.stream,
     )
 
 
@@ -296,7 +366,7 @@ def _train(plan: TrainingPlan, callbacks: Sequence[Any]) -> Any:
 
     folder = plan.folder
     config, precision = choose_precision(
-        plan.config, plan.method, plan.augment, plan.data.pretrain_images
+        plan.config, plan.method, plan.augment, plan.data.pretrain_inputs
     )
     worker = is_launched_worker()
     if not worker:
@@ -304,6 +374,10 @@ def _train(plan: TrainingPlan, callbacks: Sequence[Any]) -> Any:
             folder.write_yaml(CONFIG_FILE, config.to_dict())
         if plan.mode is not Mode.RESUME:
             folder.write_json("precision.json", precision.as_dict())
+            if isinstance(plan.data, TextSplits):
+                from eblearn.app.text_eval import TOKENIZER_FILE
+
+                folder.write_json(TOKENIZER_FILE, plan.data.tokenizer.to_dict())
         if config.devices > 1:
             os.environ[RUN_DIR_ENV] = str(folder.path)
     note = warmup_warning(config)
@@ -358,7 +432,7 @@ def pretrain(
     resume: bool = False,
     overwrite: bool = False,
     method: Method | None = None,
-    data: DatasetSplits | None = None,
+    data: TrainingData | None = None,
     callbacks: Sequence[Any] = (),
 ) -> Any:
     """Pretrains a method in its run folder (validated first) and returns the ``Pretrained``.
@@ -473,10 +547,13 @@ def train_and_evaluate(
     resume: bool = False,
     overwrite: bool = False,
     given: dict[str, Any] | None = None,
-    data: DatasetSplits | None = None,
+    data: TrainingData | None = None,
     callbacks: Sequence[Any] = (),
-) -> RunSummary | None:
+) -> RunSummary | TextRunSummary | None:
     """Pretrains, evaluates and draws (``eblearn train``). Returns ``None`` on non-zero ranks.
+
+    A text run is scored on its held-out text (:mod:`eblearn.app.text_eval`) instead of the
+    image probes.
 
     Raises:
         As :func:`pretrain`.
@@ -486,6 +563,12 @@ def train_and_evaluate(
     with _claim(plan), interruptible(RESUME_HINT):
         pretrained = _train(plan, callbacks)
         trained_at = time.perf_counter()
+        if isinstance(plan.data, TextSplits):
+            if not pretrained.is_global_zero:
+                return None
+            from eblearn.app.text_eval import evaluate_text_and_write
+
+            return evaluate_text_and_write(pretrained, plan.folder, start, RESULTS_FILE, trained_at)
         features = shared_probe_features(pretrained, plan.eval_data)
         if not pretrained.is_global_zero:
             return None
@@ -508,7 +591,7 @@ def shared_probe_features(pretrained: Any, eval_data: DatasetSplits | None) -> A
 
 
 def load_pretrained(
-    run_dir: str | os.PathLike[str], data: DatasetSplits | None = None, strict: bool = False
+    run_dir: str | os.PathLike[str], data: TrainingData | None = None, strict: bool = False
 ) -> Any:
     """Rebuilds a run's method from its ``config.yaml`` and last checkpoint (``weights_only``).
 
@@ -530,13 +613,8 @@ def load_pretrained(
         raise ValueError(f"{str(run_dir)!r} is a file, not a run folder")
     config = read_run_config(run_dir)
     if data is None:
-        data = load_dataset(
-            config.data,
-            config.data_root,
-            config.download,
-            config.image_size,
-            strict=strict or config.strict,
-            stream=config.stream,  # a streamed run's statistics come from its sample
+        data = load_training_data(  # a streamed run's statistics come from its sample
+            replace(config.as_request(), strict=strict or config.strict), modality_of(config.data)
         )
     method, _, eval_transform = build_components(config, data)
     load_method_state(method, run_dir / LAST_CHECKPOINT)
@@ -545,7 +623,7 @@ def load_pretrained(
 
 def evaluate_run(
     run_dir: str | os.PathLike[str], data: str | None = None, strict: bool = False
-) -> RunSummary:
+) -> RunSummary | TextRunSummary:
     """Evaluates the last checkpoint of a run folder (``eblearn eval``), writing ``eval.json``.
 
     Args:
@@ -570,6 +648,16 @@ def evaluate_run(
     spec = data or read_run_config(folder.path).eval_data
     pretrained = load_pretrained(run_dir, strict=strict and not spec)  # probed without spec
     config = pretrained.config
+    if isinstance(pretrained.data, TextSplits):
+        if data:
+            raise ValueError(
+                f"run {str(folder.path)!r} was trained on text ({config.data!r}); it is scored "
+                "on its own held-out text, so eval takes no --data"
+            )
+        from eblearn.app.text_eval import evaluate_text_and_write
+
+        with folder.claimed(Mode.ADD, command="eblearn eval"), interruptible():
+            return evaluate_text_and_write(pretrained, folder, start, EVAL_FILE)
     probe_data = None
     if spec:
         strictly = replace(config, strict=strict or config.strict)
@@ -694,6 +782,7 @@ examples:
   eblearn train --method-arg projector_dims=[1024,1024,1024] --method-arg nu_param=2
   eblearn train --config my_run.yaml --seed 1     # YAML keys are the long options, with _
   eblearn train --run-dir runs/mine --resume      # continue an interrupted run
+  eblearn train --data shakespeare --method mlm   # masked characters on the embedded text
   torchrun --nnodes 2 --nproc-per-node 4 --node-rank 0 --master-addr HOST -m eblearn.cli \
       train --num-nodes 2 --devices 4 --run-dir /shared/run   # on each machine (its rank)
 
@@ -780,12 +869,15 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         "--config", metavar="FILE", help="YAML file of options (keys as below; default: none)"
     )
     if single_method:
-        what.add_argument("--method", help=f"one of {', '.join(METHODS.names())} (default: vicreg)")
+        what.add_argument(
+            "--method",
+            help=f"one of {', '.join(METHODS.names())} (default: vicreg); mlm trains on text",
+        )
     what.add_argument(
         "--data",
         help=f"one of {', '.join(n for n in DATASETS.names() if n not in NEEDS_ARGUMENT)}"
-        ", npz:PATH, imagefolder:PATH or filelist:PATH; the last three may be unlabeled "
-        "(default: digits)",
+        ", npz:PATH, imagefolder:PATH or filelist:PATH; the last three may be unlabeled; "
+        "text: shakespeare (embedded) or text:PATH (UTF-8, or .gz) (default: digits)",
     )
     what.add_argument(
         "--data-root", metavar="DIR", help="folder of downloadable data sets (default: ./data)"
@@ -804,6 +896,12 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     )
     what.add_argument(
         "--image-size", type=positive_int, metavar="PX", help=f"side of the views ({chosen})"
+    )
+    what.add_argument(
+        "--seq-len",
+        type=positive_int,
+        metavar="T",
+        help="tokens per window of a text run (default: 64)",
     )
     if single_method:
         what.add_argument(
@@ -826,7 +924,9 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     how = parser.add_argument_group("how to train")
     how.add_argument("--epochs", type=positive_int, help=f"passes over the data ({chosen})")
     how.add_argument(
-        "--batch-size", type=positive_int, help="images per step and device (default: 256)"
+        "--batch-size",
+        type=positive_int,
+        help="images (text: windows) per step and device (default: 256; text: 64)",
     )
     how.add_argument("--optimizer", choices=OPTIMIZERS, help=f"({chosen})")
     how.add_argument(
@@ -948,6 +1048,10 @@ def add_eval_parser(subparsers: Any) -> None:
 
 def _eval_command(args: argparse.Namespace) -> int:
     summary = evaluate_run(args.run_dir, getattr(args, "data", None), strict=args.strict)
+    if not isinstance(summary, RunSummary):  # a text run: masked tokens beside n-grams
+        print(summary.table())
+        print(f"\nwritten: {summary.run_dir / EVAL_FILE}")
+        return 0
     if summary.encoder is None or summary.pixels is None:  # evaluate_run refuses this
         print(summary.skipped)
         return 0

@@ -358,6 +358,9 @@ class DatasetSplits:
         """Whether the probes can run: both train and test hold labeled images."""
         return self.train.has_labels and self.test.has_labels
 
+    modality = "images"
+    """What the engine gathers: ``uint8`` images ``(N, C, H, W)`` (text: token windows)."""
+
     @property
     def pretrain_images(self) -> Tensor:
         """All images used for self-supervised pretraining: train, then unlabeled."""
@@ -369,6 +372,18 @@ class DatasetSplits:
     def pretrain_count(self) -> int:
         """Number of pretraining images: the whole stream's, or :attr:`pretrain_images`'."""
         return len(self.stream) if self.stream is not None else len(self.pretrain_images)
+
+    @property
+    def pretrain_inputs(self) -> Tensor:
+        """What the engine gathers by index, the same name in every modality: the images."""
+        return self.pretrain_images
+
+    @property
+    def pretrain_labels(self) -> Tensor:
+        """Labels of :attr:`pretrain_inputs` for the online probe, -1 where unknown."""
+        if self.unlabeled is None:
+            return self.train.labels
+        return torch.cat([self.train.labels, self.unlabeled.labels])
 
     @property
     def channels(self) -> int:

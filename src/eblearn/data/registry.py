@@ -132,3 +132,32 @@ def load_dataset(
     if splits.name != spec:
         splits = replace(splits, name=spec)
     return splits
+
+
+IMAGES = "images"
+"""The modality of image data sets (the :data:`DATASETS` registry)."""
+
+
+def modality_of(spec: str) -> str:
+    """The modality of a data spec: ``"images"`` or ``"tokens"``, read from its name alone.
+
+    Example:
+        >>> modality_of("digits"), modality_of("text:corpus.txt")
+        ('images', 'tokens')
+
+    Raises:
+        ValueError: If the name is in no registry (listing every valid one, per modality).
+    """
+    from eblearn.data.text import TEXT_DATASETS, TOKENS
+
+    if not isinstance(spec, str):
+        raise ValueError(f"dataset spec must be a string such as 'digits', got {spec!r}")
+    name = spec.partition(":")[0]
+    if name in DATASETS:
+        return IMAGES
+    if name in TEXT_DATASETS:
+        return TOKENS
+    raise ValueError(
+        f"unknown dataset {name!r}; valid datasets: images: {', '.join(DATASETS.names())}; "
+        f"tokens: {', '.join(TEXT_DATASETS.names())}"
+    )

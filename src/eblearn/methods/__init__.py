@@ -3,9 +3,11 @@
 from eblearn.methods.barlow_twins import BarlowTwins
 from eblearn.methods.base import METHODS, Method, build_method
 from eblearn.methods.byol import BYOL
+from eblearn.methods.collobert_weston import CollobertWeston
 from eblearn.methods.dae import DAE
 from eblearn.methods.deepcluster import DeepClusterV2, spherical_kmeans
 from eblearn.methods.mae import MAE
+from eblearn.methods.mlm import MaskedLanguageModel
 from eblearn.methods.mocov2 import MoCoV2
 from eblearn.methods.mocov3 import MoCoV3
 from eblearn.methods.pirl import PIRL
@@ -22,7 +24,9 @@ __all__ = [
     "METHODS",
     "PIRL",
     "BarlowTwins",
+    "CollobertWeston",
     "DeepClusterV2",
+    "MaskedLanguageModel",
     "Method",
     "MoCoV2",
     "MoCoV3",

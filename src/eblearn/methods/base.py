@@ -45,6 +45,8 @@ class Method(nn.Module):
             ``gather_distributed``).
         uses_indices: Whether ``forward`` takes ``indices``, the ``(B,)`` positions of the
             batch's images in the training set (memory banks, per-sample cluster targets).
+        modality: What the views are: ``"images"`` (``(B, C, H, W)`` floats) or ``"tokens"``
+            (``(B, T)`` int64 windows); the engine refuses data of another modality.
 
     Args:
         backbone: The encoder to pretrain.
@@ -54,6 +56,7 @@ class Method(nn.Module):
     min_batch_size: ClassVar[int] = 2
     batch_statistics: ClassVar[bool] = True
     uses_indices: bool = False
+    modality: ClassVar[str] = "images"
 
     def __init__(self, backbone: Backbone) -> None:
         super().__init__()

@@ -5,9 +5,16 @@ from eblearn.nn.heads import MLPHead, projection_head
 from eblearn.nn.momentum import cosine_momentum, ema_update, momentum_copy
 from eblearn.nn.prototypes import Prototypes
 from eblearn.nn.queues import FeatureQueue, MemoryBank
+from eblearn.nn.sequence import (
+    TOKEN_BACKBONES,
+    TokenTransformer,
+    WindowEncoder,
+    build_token_backbone,
+)
 
 __all__ = [
     "BACKBONES",
+    "TOKEN_BACKBONES",
     "Backbone",
     "ConvNet",
     "FeatureQueue",
@@ -15,7 +22,10 @@ __all__ = [
     "MemoryBank",
     "Prototypes",
     "ResNet",
+    "TokenTransformer",
+    "WindowEncoder",
     "build_backbone",
+    "build_token_backbone",
     "cosine_momentum",
     "ema_update",
     "momentum_copy",

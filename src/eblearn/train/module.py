@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from eblearn import __version__
-from eblearn.data.augment import MultiViewAugment
 from eblearn.data.streaming import StreamBatch, StreamedImages, stream_loader
 from eblearn.data.unreadable import Unreadable, report_unreadable
 from eblearn.evaluate.collapse import CollapseWarning, collapse_report
@@ -59,12 +59,17 @@ class IndexDataset(Dataset[int]):
 class PretrainModule(L.LightningModule):
     """Pretrains ``method`` on ``images`` with ``augment``, per ``config``.
 
+    The same for every modality: a step gathers a batch of ``images`` by index and turns it
+    into views with ``augment`` (augmented images; or token windows, which a masked model
+    corrupts itself).
+
     Args:
         method: The self-supervised method (its ``encoder`` is what gets evaluated).
-        augment: Turns a batch of images into the method's views.
+        augment: Turns a gathered batch into the method's views.
         config: The resolved training configuration.
-        images: ``uint8`` pretraining images ``(N, C, H, W)``, kept out of checkpoints; or
-            the image files of a streamed data set.
+        images: The pretraining inputs, ``uint8`` images ``(N, C, H, W)`` or ``int64`` token
+            windows ``(N, T)``, kept out of checkpoints; or the image files of a streamed
+            data set.
         labels: ``(N,)`` labels for the online probe, -1 where unknown.
         num_classes: Classes of the online probe (0 for none).
         workers: DataLoader workers that decode a streamed data set (default:
@@ -75,7 +80,7 @@ class PretrainModule(L.LightningModule):
     def __init__(
         self,
         method: Method,
-        augment: MultiViewAugment,
+        augment: Callable[[Tensor], Sequence[Tensor]],
         config: RunConfig,
         images: Tensor | StreamedImages,
         labels: Tensor,
@@ -145,7 +150,8 @@ class PretrainModule(L.LightningModule):
     # -- the step ----------------------------------------------------------------------------
 
     def _batch_images(self, batch: Tensor | StreamBatch) -> tuple[Tensor, Tensor]:
-        """The step's ``uint8`` images ``(B, C, H, W)`` and their indices ``(B,)``."""
+        """The step's inputs (``uint8`` images ``(B, C, H, W)`` or ``int64`` windows
+        ``(B, T)``) and their indices ``(B,)``."""
         if isinstance(batch, StreamBatch):  # decoded by the workers, moved here by Lightning
             self._note_unreadable(batch.unreadable)
             return batch.images, batch.indices
@@ -176,7 +182,7 @@ class PretrainModule(L.LightningModule):
         )
 
     def training_step(self, batch: Tensor | StreamBatch, batch_idx: int) -> Tensor:
-        images, batch = self._batch_images(batch)  # (B, C, H, W) uint8, (B,) indices
+        images, batch = self._batch_images(batch)  # (B, C, H, W) uint8 or (B, T); (B,) indices
         with torch.autocast(self.device.type, enabled=False):  # the same views in any precision
             views = self.augment(images)
         if self.channels_last:

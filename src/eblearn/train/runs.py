@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeAlias
 
 import lightning as L
 import torch
@@ -23,6 +24,7 @@ from torch import Tensor
 from eblearn.data.augment import AUGMENTATIONS, EvalTransform, MultiViewAugment
 from eblearn.data.images import UNLABELED, DatasetSplits
 from eblearn.data.streaming import StreamedImages
+from eblearn.data.text import TextSplits, TokenViews
 from eblearn.methods.base import METHODS, Method, build_method
 from eblearn.nn.backbones import build_backbone
 from eblearn.train.budget import TimeBudget
@@ -38,6 +40,11 @@ from eblearn.train.precision import choose_precision, uses_channels_last
 from eblearn.train.seeding import seed_everything
 from eblearn.train.sharding import steps_per_epoch
 
+TrainingData: TypeAlias = DatasetSplits | TextSplits
+"""Data the engine trains on: images, or token windows (see ``modality``)."""
+ViewMaker: TypeAlias = Callable[[Tensor], Sequence[Tensor]]
+"""Turns a gathered batch into the method's views (augmented images, token windows)."""
+
 
 @dataclass
 class Pretrained:
@@ -48,34 +55,46 @@ class Pretrained:
         config: The resolved configuration.
         data: The data set it was trained on.
         run_dir: The run folder.
-        eval_transform: The deterministic transform evaluation applies to images.
+        eval_transform: The deterministic transform evaluation applies to images (``None``
+            for text).
         is_global_zero: False on the other processes of a multi-device run.
     """
 
     method: Method
     config: RunConfig
-    data: DatasetSplits
+    data: TrainingData
     run_dir: Path
-    eval_transform: EvalTransform
+    eval_transform: EvalTransform | None
     is_global_zero: bool = True
 
 
 def build_components(
-    config: RunConfig, data: DatasetSplits
-) -> tuple[Method, MultiViewAugment, EvalTransform]:
+    config: RunConfig, data: TrainingData
+) -> tuple[Method, ViewMaker, EvalTransform | None]:
     """Builds the method and the transforms of a resolved configuration.
+
+    Images: the backbone, the view recipe's augmentation and the evaluation transform.
+    Tokens: a token backbone over the tokenizer's vocabulary, the windows as views, no
+    evaluation transform.
 
     Raises:
         ValueError: If the backbone or the method rejects its options (naming them).
     """
     try:
-        backbone = build_backbone(
-            config.backbone, data.channels, config.image_size, **config.backbone_args
-        )
+        if isinstance(data, TextSplits):
+            from eblearn.nn.sequence import build_token_backbone
+
+            backbone = build_token_backbone(
+                config.backbone, data.tokenizer.vocab_size, config.seq_len, **config.backbone_args
+            )
+        else:
+            backbone = build_backbone(
+                config.backbone, data.channels, config.image_size, **config.backbone_args
+            )
     except (TypeError, RuntimeError) as error:
         raise ValueError(
             f"backbone {config.backbone!r} cannot be built with options "
-            f"{config.backbone_args} at {config.image_size} px: {error}"
+            f"{config.backbone_args}: {error}"
         ) from None
     method_args = dict(config.method_args)
     if config.world_size > 1 and METHODS.get(config.method).batch_statistics:
@@ -87,6 +106,8 @@ def build_components(
             f"method {config.method!r} cannot be built with hyper-parameters "
             f"{config.method_args}: {error}"
         ) from None
+    if isinstance(data, TextSplits):
+        return method, TokenViews(method.num_views), None
     views = AUGMENTATIONS.get(config.augmentation)(config.image_size, data.channels)
     augment = MultiViewAugment(views, data.mean, data.std)
     return method, augment, EvalTransform(config.image_size, data.mean, data.std)
@@ -146,8 +167,8 @@ def resolve_precision(config: RunConfig) -> str:
 def fit(
     config: RunConfig,
     method: Method,
-    augment: MultiViewAugment,
-    data: DatasetSplits,
+    augment: ViewMaker,
+    data: TrainingData,
     *,
     checkpoint_path: Path,
     log_path: Path,
@@ -190,7 +211,7 @@ def fit(
     if resume:
         resume_epoch = int(load_checkpoint(checkpoint_path).get("epoch", 0)) + 1
     if config.precision == "auto":
-        config, _ = choose_precision(config, method, augment, data.pretrain_images)
+        config, _ = choose_precision(config, method, augment, data.pretrain_inputs)
     channels_last = uses_channels_last(config.precision, method)
     if channels_last:
         method.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
@@ -200,16 +221,12 @@ def fit(
 
         convert_sync_batchnorm(method)
     seed_everything(config.seed)
-    if data.stream is not None:  # decoded from disk during training, all unlabeled
-        source: Tensor | StreamedImages = data.stream
-        pretrain_labels = torch.full((len(data.stream),), UNLABELED, dtype=torch.int64)
+    stream = data.stream if isinstance(data, DatasetSplits) else None
+    if stream is not None:  # decoded from disk during training, all unlabeled
+        source: Tensor | StreamedImages = stream
+        pretrain_labels = torch.full((len(stream),), UNLABELED, dtype=torch.int64)
     else:
-        source = data.pretrain_images
-        pretrain_labels = (
-            data.train.labels
-            if data.unlabeled is None
-            else torch.cat([data.train.labels, data.unlabeled.labels])
-        )
+        source, pretrain_labels = data.pretrain_inputs, data.pretrain_labels
     module = PretrainModule(
         method,
         augment,
@@ -224,7 +241,7 @@ def fit(
     start = started_at if started_at is not None else clock()
     if config.time_budget:
         budget = [TimeBudget(config.time_budget, start, clock, max_steps=steps * config.epochs)]
-    if config.eval_every:
+    if config.eval_every and isinstance(data, DatasetSplits):  # text has no labels to probe
         monitor = KnnMonitor(
             config.eval_every,
             data,
