@@ -210,6 +210,9 @@ LATENT_ENERGIES = {
 }
 """The models whose latent variable is explicit (``latent_energy`` + ``latent_dim``)."""
 
+IMAGE_METHODS = [n for n in METHODS.names() if METHODS.get(n).modality == "images"]
+TOKEN_METHODS = [n for n in METHODS.names() if METHODS.get(n).modality == "tokens"]
+
 SMALL_METHOD_ARGS: dict[str, dict[str, object]] = {
     "barlowtwins": {"projector_dims": (16, 8)},
     "byol": {"projector_dims": (16, 8), "predictor_dims": (16, 8)},
@@ -318,8 +321,9 @@ IDENTICAL_VIEWS_ARE_LOWEST = {
 def test_the_tables_cover_every_registry():
     assert sorted(LATENT_BUILDERS) == LATENT_MODELS.names()
     assert sorted(WORLD_BUILDERS) == WORLD_MODELS.names()
-    assert sorted(SMALL_METHOD_ARGS) == METHODS.names()
-    assert sorted(IDENTICAL_VIEWS_ARE_LOWEST) == METHODS.names()
+    assert sorted(SMALL_METHOD_ARGS) == IMAGE_METHODS
+    assert sorted(IDENTICAL_VIEWS_ARE_LOWEST) == IMAGE_METHODS
+    assert sorted(IMAGE_METHODS + TOKEN_METHODS) == METHODS.names()
 
 
 def test_the_latent_registry_refuses_duplicates():
@@ -482,9 +486,34 @@ def test_pixel_world_model_energy_is_the_summed_prediction_error():
 # -- methods: the energy between two views --------------------------------------------------
 
 
-@pytest.fixture(params=METHODS.names())
+@pytest.fixture(params=IMAGE_METHODS)
 def method_name(request) -> str:
     return request.param
+
+
+@pytest.mark.parametrize("name", TOKEN_METHODS)
+def test_token_methods_expose_the_energy_their_loss_shapes(name):
+    """MLM: ``F(x, y) = -Σ_{i: x_i = [MASK]} log p(y_i | x)``, zero when nothing is masked;
+    Collobert–Weston: ``F(y) = -s(y)``, the window's score."""
+    from eblearn.data.tokenizers import MASK
+    from eblearn.nn.sequence import TokenTransformer
+
+    vocab, length = 12, 8
+    method = build_method(name, TokenTransformer(vocab, length, dim=16, depth=1, heads=2)).eval()
+    assert isinstance(method, HasEnergy) and not isinstance(method, HasLatentEnergy)
+    y = torch.randint(3, vocab, (4, length), generator=torch.Generator().manual_seed(0))
+    x = y.clone()
+    x[:, 2] = MASK
+    with torch.no_grad():
+        energies = method.energy(y, x)
+        assert energies.shape == (4,) and torch.isfinite(energies).all()
+        if name == "mlm":
+            log_p = torch.log_softmax(method.logits(x).float(), -1)  # (B, T, V)
+            expected = -log_p[torch.arange(4), 2, y[:, 2]]
+            torch.testing.assert_close(energies, expected)
+            assert method.energy(y, y).abs().max() == 0  # no [MASK]: nothing scored
+        else:
+            torch.testing.assert_close(method.energy(y), -method.score(y))
 
 
 def test_every_method_exposes_its_pair_energy(method_name):
