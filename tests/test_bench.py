@@ -169,8 +169,9 @@ def test_bench_and_train_share_their_option_definitions():
         a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
     )
     train, bench = (_options(subparsers.choices[name]) for name in ("train", "bench"))
-    # bench compares probes on --data itself (it refuses data without labels): no --eval-data
-    assert set(train) - set(bench) == {"--method", "--resume", "--eval-data"}
+    # bench compares probes on --data itself (it refuses data without labels): no --eval-data,
+    # and no --stream (a streamed data set is read unlabeled)
+    assert set(train) - set(bench) == {"--method", "--resume", "--eval-data", "--stream"}
     assert set(bench) - set(train) == {"--methods", "--heads"}
     for option in set(train) & set(bench) - {"--method-arg", "--run-dir", "--overwrite"}:
         ours, theirs = bench[option], train[option]
