@@ -60,6 +60,7 @@ def _entry(
     )
     try:
         result = function(rank, world_size, *args)
+        dist.barrier()  # no rank closes its sockets while a peer still reads from them
     finally:
         dist.destroy_process_group()
     torch.save(result, Path(folder) / f"rank{rank}.pt")

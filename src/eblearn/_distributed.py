@@ -41,9 +41,28 @@ def all_reduce_with_grad(x: Tensor) -> Tensor:
     """
     if world_size() == 1:
         return x
-    from torch.distributed.nn.functional import all_reduce
+    return _SumOverProcesses.apply(x)
 
-    return all_reduce(x)
+
+class _SumOverProcesses(torch.autograd.Function):
+    """``y = Σ_p x_p`` in the forward pass and ``∂L/∂x_p = Σ_q ∂L_q/∂y`` in the backward.
+
+    Written on ``dist.all_reduce`` (blocking) rather than torch's deprecated
+    ``torch.distributed.nn.functional.all_reduce``, after which a gloo process sometimes
+    aborted at exit ("terminate called without an active exception").
+    """
+
+    @staticmethod
+    def forward(ctx: object, x: Tensor) -> Tensor:
+        total = x.detach().clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx: object, grad: Tensor) -> Tensor:
+        total = grad.contiguous().clone()
+        dist.all_reduce(total)
+        return total
 
 
 def rank() -> int:
