@@ -31,19 +31,22 @@ from eblearn.world.dynamics import Dynamics
 
 
 class Critic(nn.Module):
-    """A cost-to-go ``V(s)``: a multilayer perceptron from states ``(..., S)`` to ``(...)``.
+    """A cost-to-go ``V(s) = c · f(s)``, ``f`` a multilayer perceptron from ``(..., S)`` to ``(...)``.
 
     Args:
         state_dim: S.
         hidden: Width of the two hidden layers.
+        scale: The fixed output scale ``c``, about the size of the costs-to-go (so ``f`` stays
+            of order one).
 
     Example:
         >>> Critic(3)(torch.zeros(5, 3)).shape
         torch.Size([5])
     """
 
-    def __init__(self, state_dim: int, hidden: int = 64) -> None:
+    def __init__(self, state_dim: int, hidden: int = 64, scale: float = 1.0) -> None:
         super().__init__()
+        self.scale = scale
         self.net = nn.Sequential(
             nn.Linear(state_dim, hidden),
             nn.Tanh(),
@@ -53,7 +56,7 @@ class Critic(nn.Module):
         )
 
     def forward(self, state: Tensor) -> Tensor:
-        return self.net(state).squeeze(-1)
+        return self.scale * self.net(state).squeeze(-1)
 
 
 class QuadraticCritic(nn.Module):
