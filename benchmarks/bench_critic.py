@@ -181,8 +181,13 @@ def main() -> None:
     pendulum = run_pendulum(pendulum_critic, args.starts)
     rooms = run_rooms(rooms_critic, args.starts)
     table = markdown_table(
-        ["horizon H", "Pendulum return", "Pendulum return + critic", "two-rooms success",
-         "two-rooms success + critic"],
+        [
+            "horizon H",
+            "Pendulum return",
+            "Pendulum return + critic",
+            "two-rooms success",
+            "two-rooms success + critic",
+        ],
         [p + r[1:] for p, r in zip(pendulum, rooms)],
     )
     body = (

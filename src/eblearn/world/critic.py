@@ -31,7 +31,7 @@ from eblearn.world.dynamics import Dynamics
 
 
 class Critic(nn.Module):
-    """A cost-to-go ``V(s) = c · f(s)``, ``f`` a multilayer perceptron from ``(..., S)`` to ``(...)``.
+    """A cost-to-go ``V(s) = c · f(s)``, ``f`` a perceptron from ``(..., S)`` to ``(...)``.
 
     Args:
         state_dim: S.
