@@ -38,7 +38,7 @@ def measure(name: str, samples: dict[int, Tensor], truth: Tensor, outcomes: Tens
     return [
         name,
         *[f"{float(best_of_k(samples[k], truth).mean()):.3f}" for k in (1, 4, 16)],
-        f"{float(single_outcome(samples[16], outcomes).float().mean()):.1%}",
+        f"{float(single_outcome(samples[4], outcomes).float().mean()):.1%}",
         f"{float(mode_coverage(samples[4], outcomes)):.2f}",
     ]
 
@@ -73,6 +73,12 @@ def main() -> None:
         samples = {k: model.sample(x_test, k, generator) for k in (1, 4, 16)}
         rows.append(measure(name, samples, y_test, outcomes))
         print(rows[-1], flush=True)
+        if isinstance(model, MultipleChoicePredictor):
+            # Best of K over the K most probable distinct hypotheses (K ≤ 4), not K draws.
+            top = {k: model.most_probable(x_test, min(k, 4)) for k in (1, 4, 16)}
+            name = "the same, the K most probable hypotheses (K ≤ 4) instead of K draws"
+            rows.append(measure(name, top, y_test, outcomes))
+            print(rows[-1], flush=True)
     table = markdown_table(
         [
             "model",
@@ -89,7 +95,10 @@ def main() -> None:
         f"test clips, {args.epochs} epochs of Adam (lr 1e-3, batch 128) per model, hidden 256. "
         "Single-outcome: a sample whose squared distance to the nearest true outcome is below "
         "½ × its squared distance to the two outcomes' average (≥ 79% of one ball; the "
-        "half-and-half blend and an empty frame fail), over 16 samples of each test clip. "
+        "half-and-half blend and an empty frame fail), over 4 samples of each test clip. "
+        "Four independent fair-coin draws all land "
+        "on the wrong side with probability 1/16, so a perfect sampler's best of 4 is about "
+        "1/16 × ‖o_left − o_right‖² ≈ 0.39; enumerating distinct hypotheses removes that floor. "
         f"Total {time.perf_counter() - started:.0f} s.\n\n{table}"
     )
     print(body, flush=True)

@@ -82,6 +82,10 @@ def test_winner_take_all_samples_commit_to_one_mode_and_cover_both():
     assert float(single_outcome(samples, outcomes).float().mean()) >= 0.9
     nearest = torch.cdist(samples, outcomes).argmin(-1)  # (N, 8)
     assert 0.3 < float(nearest.float().mean()) < 0.7  # both outcomes, about half each
+    # The two most probable hypotheses are the two outcomes, one each.
+    top = model.most_probable(x_test, 2)
+    assert bool(single_outcome(top, outcomes).all())
+    assert (torch.cdist(top, outcomes).argmin(-1).sum(-1) == 1).float().mean() > 0.95
 
 
 def test_the_energy_is_the_minimum_over_the_hypotheses():
@@ -104,6 +108,8 @@ def test_errors():
         MultipleChoicePredictor(3, 2, epsilon=1.0)
     with pytest.raises(ValueError, match="pass the context"):
         MultipleChoicePredictor(3, 2).energy(torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="count must be <= hypotheses=4"):
+        MultipleChoicePredictor(3, 2).most_probable(torch.zeros(1, 3), 5)
     with pytest.raises(ValueError, match="ratio must lie in"):
         single_outcome(torch.zeros(1, 1, 2), torch.zeros(1, 2, 2), ratio=0.0)
     with pytest.raises(ValueError, match="outcomes must have shape"):

@@ -134,6 +134,26 @@ class MultipleChoicePredictor(nn.Module):
         return (errors - torch.log_softmax(self.prior(state), -1)).min(1).values
 
     @torch.no_grad()
+    def most_probable(self, x: Tensor, count: int) -> Tensor:
+        """The ``count ≤ K`` hypotheses of highest prior ``π_k(x)``, most probable first.
+
+        Distinct hypotheses rather than independent draws: on a fair two-way future, four
+        independent draws all miss the true side with probability 1/16, the first two of these
+        cover both sides whenever two hypotheses have settled on them.
+
+        Returns:
+            Tensor of shape ``(N, count, Dy)``.
+        """
+        _check_pair(x, None, self.context_dim, self.target_dim)
+        check_int(count, "count")
+        if count > self.hypotheses:
+            raise ValueError(f"count must be <= hypotheses={self.hypotheses}, got {count}")
+        state = self._state(x)
+        order = self.prior(state).argsort(-1, descending=True)[:, :count]  # (N, count)
+        outputs = self._decode_all(state)  # (N, K, Dy)
+        return outputs.gather(1, order[..., None].expand(-1, -1, outputs.shape[-1]))
+
+    @torch.no_grad()
     def sample(
         self, x: Tensor, n_samples: int = 1, generator: torch.Generator | None = None
     ) -> Tensor:
