@@ -79,6 +79,12 @@ def main() -> None:
             name = "the same, the K most probable hypotheses (K ≤ 4) instead of K draws"
             rows.append(measure(name, top, y_test, outcomes))
             print(rows[-1], flush=True)
+            systematic = {
+                k: model.sample(x_test, k, generator, systematic=True) for k in (1, 4, 16)
+            }
+            name = "the same, K systematic draws k_i = F⁻¹((i + u) / K) from π(x)"
+            rows.append(measure(name, systematic, y_test, outcomes))
+            print(rows[-1], flush=True)
     table = markdown_table(
         [
             "model",

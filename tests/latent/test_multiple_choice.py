@@ -103,6 +103,29 @@ def test_the_energy_is_the_minimum_over_the_hypotheses():
         assert float(energy[n]) == pytest.approx(expected, rel=1e-5)
 
 
+def test_systematic_draws_follow_the_prior_and_take_each_hypothesis_its_share():
+    torch.manual_seed(0)
+    model = MultipleChoicePredictor(3, 2, hypotheses=3, hidden=8)
+    with torch.no_grad():
+        model.prior.weight.zero_()
+        model.prior.bias.copy_(torch.log(torch.tensor([0.5, 0.25, 0.25])))
+    x = torch.randn(2, 3)
+    outputs = model.hypotheses_of(x)
+    draws = model.sample(x, 8, torch.Generator().manual_seed(0), systematic=True)
+    picks = torch.cdist(draws, outputs).argmin(-1)  # (2, 8)
+    for row in picks:  # exactly S·π_k draws of each hypothesis here (8·π is integer)
+        assert torch.bincount(row, minlength=3).tolist() == [4, 2, 2]
+    # Marginally each draw is still k ~ π: one draw on the same context, many times.
+    many = model.sample(x[:1].expand(4000, 3), 1, torch.Generator().manual_seed(2), systematic=True)
+    counts = (
+        torch.bincount(
+            torch.cdist(many, outputs[:1].expand(4000, 3, 2)).argmin(-1)[:, 0], minlength=3
+        ).float()
+        / 4000
+    )
+    torch.testing.assert_close(counts, torch.tensor([0.5, 0.25, 0.25]), atol=0.03, rtol=0)
+
+
 def test_errors():
     with pytest.raises(ValueError, match="epsilon must lie in"):
         MultipleChoicePredictor(3, 2, epsilon=1.0)

@@ -155,13 +155,36 @@ class MultipleChoicePredictor(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, x: Tensor, n_samples: int = 1, generator: torch.Generator | None = None
+        self,
+        x: Tensor,
+        n_samples: int = 1,
+        generator: torch.Generator | None = None,
+        systematic: bool = False,
     ) -> Tensor:
-        """``n_samples`` predictions per context, ``k ~ π(x)``: ``(N, S, Dy)``."""
+        """``n_samples`` predictions per context, ``k ~ π(x)``: ``(N, S, Dy)``.
+
+        With ``systematic``, the draws are systematic [2]: one ``u ~ U[0, 1)`` per context and
+        ``k_i = F⁻¹((i + u) / S)`` with ``F`` the prior's cumulative distribution. Each draw is
+        still distributed as ``π(x)``, but together they take every hypothesis about
+        ``S · π_k`` times, so ``S`` draws of a fair two-way future cover both sides.
+
+        [2] Kitagawa, Monte Carlo filter and smoother for non-Gaussian nonlinear state space
+            models, 1996.
+        """
         _check_pair(x, None, self.context_dim, self.target_dim)
         check_int(n_samples, "n_samples")
         state = self._state(x)
         probabilities = torch.softmax(self.prior(state), -1)  # (N, K)
-        picks = torch.multinomial(probabilities, n_samples, replacement=True, generator=generator)
+        if systematic:
+            offset = torch.rand(len(x), 1, generator=generator, device=x.device)
+            points = (torch.arange(n_samples, device=x.device) + offset) / n_samples  # (N, S)
+            cumulative = probabilities.cumsum(-1)
+            picks = torch.searchsorted(cumulative, points.contiguous()).clamp_max(
+                self.hypotheses - 1
+            )
+        else:
+            picks = torch.multinomial(
+                probabilities, n_samples, replacement=True, generator=generator
+            )
         outputs = self._decode_all(state)  # (N, K, Dy)
         return outputs.gather(1, picks[..., None].expand(-1, -1, outputs.shape[-1]))
