@@ -113,6 +113,7 @@ for _name, _model in (
     ("lista", LISTA),
     ("vae", VAE),
     ("cvae", ConditionalVAE),
+    ("multiple-choice", MultipleChoicePredictor),
     ("vqvae", VQVAE),
     ("contractive-autoencoder", ContractiveAutoencoder),
     ("saturating-autoencoder", SaturatingAutoencoder),
