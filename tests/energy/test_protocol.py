@@ -46,6 +46,7 @@ from eblearn.latent import (
     GaussianMixture,
     KMeans,
     MaskedAutoencoder,
+    MultipleChoicePredictor,
     NoisyAutoencoder,
     RealNVP,
     SaturatingAutoencoder,
@@ -151,6 +152,11 @@ LATENT_BUILDERS: dict[str, Callable[[], Data]] = {
     ),
     "cvae": lambda: (
         ConditionalVAE(3, 4, code_dim=2, hidden=8),
+        clusters(dtype=torch.float32)[:8],
+        torch.randn(8, 3),
+    ),
+    "multiple-choice": lambda: (
+        MultipleChoicePredictor(3, 4, hypotheses=3, hidden=8),
         clusters(dtype=torch.float32)[:8],
         torch.randn(8, 3),
     ),

@@ -26,7 +26,8 @@ into the lab; the first two redundant here with sparse coding and the bottleneck
 ``lista`` (needs a trained dictionary and codes to imitate), ``ebgan`` and ``wgan-gp``
 (trained adversarially by :func:`~eblearn.latent.fit_gan`; their 2-D runs are in the
 tests), and the image or sequence models ``conv-sparse-autoencoder``,
-``masked-autoencoder`` and ``cvae``, whose inputs are images or frames, not 2-D points.
+``masked-autoencoder``, ``cvae`` and ``multiple-choice``, whose inputs are images or frames,
+not 2-D points.
 """
 
 from __future__ import annotations

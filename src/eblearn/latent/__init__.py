@@ -33,6 +33,7 @@ from eblearn.latent.cvae import (
     drop_latent,
     flatten_frames,
     mode_coverage,
+    single_outcome,
 )
 from eblearn.latent.dictionary import DictionaryLearning, update_atoms
 from eblearn.latent.ebgan import (
@@ -63,6 +64,7 @@ from eblearn.latent.kmeans import KMeans, kmeans_plusplus
 from eblearn.latent.lista import LISTA, iterations_to_reach, train_lista
 from eblearn.latent.mae import MAEDecoder, MaskedAutoencoder, masked_autoencode, random_masking
 from eblearn.latent.moving_shapes import BouncingBalls, bouncing_balls
+from eblearn.latent.multiple_choice import MultipleChoicePredictor, relaxed_winner_take_all
 from eblearn.latent.nets import ImageDecoder, mlp
 from eblearn.latent.noisy import NoisyAutoencoder, project_to_ball
 from eblearn.latent.pca import PCA
@@ -111,6 +113,7 @@ for _name, _model in (
     ("lista", LISTA),
     ("vae", VAE),
     ("cvae", ConditionalVAE),
+    ("multiple-choice", MultipleChoicePredictor),
     ("vqvae", VQVAE),
     ("contractive-autoencoder", ContractiveAutoencoder),
     ("saturating-autoencoder", SaturatingAutoencoder),
@@ -149,6 +152,7 @@ __all__ = [
     "KMeans",
     "MAEDecoder",
     "MaskedAutoencoder",
+    "MultipleChoicePredictor",
     "NoisyAutoencoder",
     "NotFittedError",
     "RealNVP",
@@ -192,8 +196,10 @@ __all__ = [
     "patchify",
     "project_to_ball",
     "random_masking",
+    "relaxed_winner_take_all",
     "reparameterize",
     "saturating_activation",
+    "single_outcome",
     "soft_threshold",
     "sparse_coding_energy",
     "straight_through",

@@ -268,6 +268,43 @@ def mode_coverage(predictions: Tensor, outcomes: Tensor) -> Tensor:
     return covered.all(1).float().mean()
 
 
+def single_outcome(predictions: Tensor, outcomes: Tensor, ratio: float = 0.5) -> Tensor:
+    """Whether each prediction shows one outcome at full intensity, not a blend of them.
+
+    A prediction ``ŷ`` is single-outcome when its squared distance to the nearest outcome is
+    below ``ratio`` times its squared distance to the outcomes' average ``ō``:
+    ``min_m ||ŷ - o_m||² < ρ ||ŷ - ō||²``. On the segment between two outcomes
+    ``ŷ = (1-t) o_1 + t o_2`` this holds for ``t < √ρ / (2(1 + √ρ))`` (0.207 with the default
+    ``ρ = ½``: at least 79% of one outcome's intensity), never for the half-and-half blend
+    ``t = ½`` nor for an empty frame between two disjoint balls.
+
+    Args:
+        predictions: ``(N, K, D)``.
+        outcomes: The possible futures ``(N, M, D)``.
+        ratio: ``ρ`` in ``(0, 1]``.
+
+    Returns:
+        A boolean tensor ``(N, K)``; its mean is the fraction of single-outcome samples.
+
+    Example:
+        >>> outcomes = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+        >>> single_outcome(torch.tensor([[[0.9, 0.1], [0.5, 0.5]]]), outcomes).tolist()
+        [[True, False]]
+    """
+    check_ndim(predictions, 3, "predictions", "(N, K, D)")
+    check_ndim(outcomes, 3, "outcomes", "(N, M, D)")
+    if outcomes.shape[0] != predictions.shape[0] or outcomes.shape[2] != predictions.shape[2]:
+        raise ValueError(
+            f"outcomes must have shape ({predictions.shape[0]}, M, {predictions.shape[2]}), "
+            f"got {tuple(outcomes.shape)}"
+        )
+    if not 0 < ratio <= 1:
+        raise ValueError(f"ratio must lie in (0, 1], got {ratio!r}")
+    nearest = torch.cdist(predictions, outcomes).pow(2).min(-1).values  # (N, K)
+    average = (predictions - outcomes.mean(1, keepdim=True)).pow(2).sum(-1)  # (N, K)
+    return nearest < ratio * average
+
+
 def flatten_frames(frames: Sequence[Tensor] | Tensor) -> Tensor:
     """``(N, T, H, W)`` or ``(N, H, W)`` frames to ``(N, T·H·W)`` rows."""
     tensor = frames if isinstance(frames, Tensor) else torch.stack(list(frames), 1)

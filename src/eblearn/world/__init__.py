@@ -11,6 +11,7 @@ from eblearn.world.adjoint import adjoint_gradient
 from eblearn.world.cem import CEM, MPPI
 from eblearn.world.control import Episode, PlannerController, run_episodes
 from eblearn.world.costs import Cost, GoalCost, MountainCarCost, PendulumCost, QuadraticCost
+from eblearn.world.critic import Critic, QuadraticCritic, fit_critic
 from eblearn.world.dynamics import (
     Dynamics,
     LinearDynamics,
@@ -52,6 +53,7 @@ __all__ = [
     "WORLD_MODELS",
     "CEMGradient",
     "Cost",
+    "Critic",
     "Dynamics",
     "Env",
     "Episode",
@@ -73,6 +75,7 @@ __all__ = [
     "Policy",
     "PolicyController",
     "QuadraticCost",
+    "QuadraticCritic",
     "RandomController",
     "Step",
     "Task",
@@ -84,6 +87,7 @@ __all__ = [
     "build_planner",
     "collect",
     "door_pairs",
+    "fit_critic",
     "fit_forward_model",
     "fit_pixel_world_model",
     "fit_policy",

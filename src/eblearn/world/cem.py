@@ -17,6 +17,8 @@ the model in one batched rollout per iteration, and need no gradient:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -39,6 +41,7 @@ class _SamplingPlanner(Planner):
         latent_mode: str,
         latent_samples: int,
         seed: int,
+        terminal_cost: Callable[[Tensor], Tensor] | None,
     ) -> None:
         super().__init__(
             model,
@@ -49,6 +52,7 @@ class _SamplingPlanner(Planner):
             latent_mode=latent_mode,
             latent_samples=latent_samples,
             seed=seed,
+            terminal_cost=terminal_cost,
         )
         self.population = population
         self.iterations = iterations
@@ -91,9 +95,9 @@ class CEM(_SamplingPlanner):
     """Cross-entropy method planner (see the module docstring).
 
     Args:
-        model, cost, horizon, action_low, action_high, latent_mode, latent_samples, seed:
-            See :class:`~eblearn.world.planner.Planner` (``latent_mode`` ``"optimize"`` is
-            refused: CEM averages over sampled ``z``).
+        model, cost, horizon, action_low, action_high, latent_mode, latent_samples, seed,
+        terminal_cost: See :class:`~eblearn.world.planner.Planner` (``latent_mode``
+            ``"optimize"`` is refused: CEM averages over sampled ``z``).
         population: Sequences drawn per iteration N.
         elites: Sequences kept to refit the Gaussian K.
         iterations: Refits per call.
@@ -127,6 +131,7 @@ class CEM(_SamplingPlanner):
         latent_mode: str = "mean",
         latent_samples: int = 8,
         seed: int = 0,
+        terminal_cost: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__(
             model,
@@ -140,6 +145,7 @@ class CEM(_SamplingPlanner):
             latent_mode,
             latent_samples,
             seed,
+            terminal_cost,
         )
         self.elites = elites
         self.min_std = min_std
@@ -194,8 +200,8 @@ class MPPI(_SamplingPlanner):
     """Model-predictive path integral planner (see the module docstring).
 
     Args:
-        model, cost, horizon, action_low, action_high, latent_mode, latent_samples, seed:
-            See :class:`~eblearn.world.planner.Planner`.
+        model, cost, horizon, action_low, action_high, latent_mode, latent_samples, seed,
+        terminal_cost: See :class:`~eblearn.world.planner.Planner`.
         population: Sequences drawn per iteration.
         iterations: Weighted updates per call.
         init_std: Standard deviation of the exploration noise, in normalized units.
@@ -225,6 +231,7 @@ class MPPI(_SamplingPlanner):
         latent_mode: str = "mean",
         latent_samples: int = 8,
         seed: int = 0,
+        terminal_cost: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__(
             model,
@@ -238,6 +245,7 @@ class MPPI(_SamplingPlanner):
             latent_mode,
             latent_samples,
             seed,
+            terminal_cost,
         )
         self.temperature = temperature
 

@@ -15,6 +15,8 @@ In ``"optimize"`` latent mode ``z`` is descended on jointly, penalized by ``R(z)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -28,7 +30,7 @@ class GradientMPC(Planner):
 
     Args:
         model, cost, horizon, action_low, action_high, latent_mode, latent_samples,
-        latent_weight, seed: See :class:`~eblearn.world.planner.Planner`.
+        latent_weight, seed, terminal_cost: See :class:`~eblearn.world.planner.Planner`.
         iterations: Adam steps per call when warm-started.
         first_iterations: Adam steps on a call without warm start (default ``4 × iterations``).
         restarts: Starting sequences per call, warm start and policy included.
@@ -67,6 +69,7 @@ class GradientMPC(Planner):
         latent_samples: int = 8,
         latent_weight: float = 1.0,
         seed: int = 0,
+        terminal_cost: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__(
             model,
@@ -78,6 +81,7 @@ class GradientMPC(Planner):
             latent_samples=latent_samples,
             latent_weight=latent_weight,
             seed=seed,
+            terminal_cost=terminal_cost,
         )
         self.iterations = iterations
         self.first_iterations = first_iterations

@@ -53,6 +53,7 @@ class CEMGradient(Planner):
             latent_samples=gradient.latent_samples,
             latent_weight=gradient.latent_weight,
             seed=cem.seed,
+            terminal_cost=cem.terminal_cost,
         )
         self.cem = cem
         self.gradient = gradient

@@ -15,12 +15,17 @@ With a latent-variable model, ``latent_mode`` says what to do with ``z``:
     "optimize"  minimize over ``z`` too, adding ``latent_weight · Σ_k R(z[k])`` to the cost
                 (gradient planners only).
 
+``terminal_cost`` (optional) adds ``V(s[H])`` to ``J``: a cost-to-go beyond the horizon, such
+as a learned critic (:class:`eblearn.world.critic.Critic`), so a short horizon plans as if it
+saw the whole future.
+
 Counters: ``evaluations_`` counts forward model evaluations (one state, one step) and
 ``backward_evaluations_`` the same through the backward pass, since a planner start.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -64,6 +69,8 @@ class Planner:
         latent_samples: Draws of ``z`` per candidate in ``"sample"`` mode.
         latent_weight: Weight of ``R(z)`` in ``"optimize"`` mode.
         seed: Seed of the planner's random draws (restarts, populations, ``z``).
+        terminal_cost: A cost-to-go ``V``: states ``(..., S)`` to costs ``(...)``, added at
+            ``s[H]`` (default: none).
 
     Attributes (after :meth:`reset` or the first call):
         warm_: The shifted previous plan in normalized units ``(B, H, A)``, or ``None``.
@@ -85,6 +92,7 @@ class Planner:
         latent_samples: int = 8,
         latent_weight: float = 1.0,
         seed: int = 0,
+        terminal_cost: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         self.model = model
         self.cost = cost
@@ -95,6 +103,7 @@ class Planner:
         self.latent_samples = latent_samples
         self.latent_weight = latent_weight
         self.seed = seed
+        self.terminal_cost = terminal_cost
         self.warm_: Tensor | None = None
         self.last_plan_: Plan | None = None
         self.evaluations_ = 0
@@ -111,6 +120,10 @@ class Planner:
             raise ValueError(
                 f"{type(self).__name__} cannot optimize z; use latent_mode 'mean' or 'sample', "
                 "or a gradient planner"
+            )
+        if self.terminal_cost is not None and not callable(self.terminal_cost):
+            raise ValueError(
+                f"terminal_cost must be callable (states -> costs), got {self.terminal_cost!r}"
             )
         if self.latent_samples < 1:
             raise ValueError(f"latent_samples must be >= 1, got {self.latent_samples}")
@@ -163,7 +176,7 @@ class Planner:
         if latents is None:
             starts = state[:, None, :].expand(batch, count, state.shape[-1])
             states = rollout(self.model, starts, actions)
-            cost = trajectory_cost(self.cost, states, actions)
+            cost = trajectory_cost(self.cost, states, actions, self.terminal_cost)
             draws = 1
         else:
             draws = latents.shape[2]
@@ -171,7 +184,7 @@ class Planner:
             latents = latents.expand(batch, count, *latents.shape[2:])
             starts = state[:, None, None, :].expand(batch, count, draws, state.shape[-1])
             states = rollout(self.model, starts, actions, latents)
-            cost = trajectory_cost(self.cost, states, actions)
+            cost = trajectory_cost(self.cost, states, actions, self.terminal_cost)
             if self.latent_mode == "optimize":
                 cost = cost + self.latent_weight * self.model.latent_penalty(latents).sum(-1)
             cost, states = cost.mean(2), states.mean(2)

@@ -39,6 +39,7 @@ def cem_gradient(
     latent_samples: int = 8,
     latent_weight: float = 1.0,
     seed: int = 0,
+    terminal_cost: Callable[[Tensor], Tensor] | None = None,
 ) -> CEMGradient:
     """CEM → gradient: a short CEM search refined by gradient descent from its best elites."""
     cem = CEM(
@@ -53,6 +54,7 @@ def cem_gradient(
         seed=seed,
         latent_mode=latent_mode,
         latent_samples=latent_samples,
+        terminal_cost=terminal_cost,
     )
     gradient = GradientMPC(
         model,
@@ -65,12 +67,13 @@ def cem_gradient(
         latent_mode=latent_mode,
         latent_samples=latent_samples,
         latent_weight=latent_weight,
+        terminal_cost=terminal_cost,
     )
     return CEMGradient(cem, gradient, refine=refine)
 
 
-PROBLEM_ARGUMENTS = ("model", "cost", "horizon", "action_low", "action_high")
-"""The arguments every planner takes first: what is planned, not how."""
+PROBLEM_ARGUMENTS = ("model", "cost", "horizon", "action_low", "action_high", "terminal_cost")
+"""The arguments every planner takes: what is planned, not how (``terminal_cost`` by keyword)."""
 
 
 def planner_options(name: str) -> tuple[str, ...]:
@@ -109,11 +112,13 @@ def build_planner(
     horizon: int,
     action_low: Tensor | float,
     action_high: Tensor | float,
+    terminal_cost: Callable[[Tensor], Tensor] | None = None,
     **options: Any,
 ) -> Planner:
     """The planner called ``name`` (``gradient``, ``cem``, ``mppi``, ``hybrid``), reset.
 
-    ``options`` are its keyword arguments (see each class).
+    ``terminal_cost`` is a cost-to-go added at the last planned state (a critic, see
+    :mod:`eblearn.world.critic`); ``options`` are the planner's settings (see each class).
 
     Raises:
         ValueError: If the name is unknown, an option does not exist (the message names the
@@ -130,7 +135,9 @@ def build_planner(
     factory = PLANNERS.get(name)
     check_planner_options(name, options)
     try:
-        planner = factory(model, cost, horizon, action_low, action_high, **options)
+        planner = factory(
+            model, cost, horizon, action_low, action_high, terminal_cost=terminal_cost, **options
+        )
     except TypeError as error:
         raise ValueError(f"planner {name!r}: {error}") from None
     return planner.reset()

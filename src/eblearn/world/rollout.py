@@ -9,6 +9,8 @@ Kelley-Bryson adjoint method (see :mod:`eblearn.world.adjoint` for the explicit 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -50,7 +52,19 @@ def rollout(
     return torch.stack(states, dim=-2)
 
 
-def trajectory_cost(cost: Cost, states: Tensor, actions: Tensor) -> Tensor:
-    """``Σ_{k<H} C(s[k+1], a[k]) + C_T(s[H])`` for states ``(..., H+1, S)``; shape ``(...)``."""
+def trajectory_cost(
+    cost: Cost,
+    states: Tensor,
+    actions: Tensor,
+    terminal_cost: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
+    """``Σ_{k<H} C(s[k+1], a[k]) + C_T(s[H]) + V(s[H])`` for states ``(..., H+1, S)``.
+
+    ``V`` is an optional extra terminal cost (a learned cost-to-go, see
+    :mod:`eblearn.world.critic`) mapping states ``(..., S)`` to ``(...)``. Returns shape ``(...)``.
+    """
     step_costs = cost(states[..., 1:, :], actions)  # (..., H)
-    return step_costs.sum(-1) + cost.terminal(states[..., -1, :])
+    total = step_costs.sum(-1) + cost.terminal(states[..., -1, :])
+    if terminal_cost is not None:
+        total = total + terminal_cost(states[..., -1, :])
+    return total
