@@ -12,6 +12,7 @@ from eblearn.methods.mocov2 import MoCoV2
 from eblearn.methods.mocov3 import MoCoV3
 from eblearn.methods.pirl import PIRL
 from eblearn.methods.siamese import Siamese
+from eblearn.methods.speech import CPC, Wav2Vec2
 from eblearn.methods.simclr import SimCLR
 from eblearn.methods.simsiam import SimSiam
 from eblearn.methods.swav import SwAV
@@ -19,6 +20,7 @@ from eblearn.methods.vicreg import VICReg
 
 __all__ = [
     "BYOL",
+    "CPC",
     "DAE",
     "MAE",
     "METHODS",
@@ -35,6 +37,7 @@ __all__ = [
     "SimSiam",
     "SwAV",
     "VICReg",
+    "Wav2Vec2",
     "build_method",
     "spherical_kmeans",
 ]
