@@ -44,7 +44,8 @@ def format_registry(
 ) -> str:
     """One line per entry: the name, then its one-line description; ``extra`` entries last.
 
-    With ``modality`` (name → ``"images"``, ``"tokens"`` or ``"waveforms"``), each description starts with it.
+    With ``modality`` (name → ``"images"``, ``"tokens"`` or ``"waveforms"``), each description
+    starts with it.
     """
     rows = [(name, registry.describe(name)) for name in registry.names()]
     rows += list((extra or {}).items())

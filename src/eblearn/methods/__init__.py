@@ -12,9 +12,9 @@ from eblearn.methods.mocov2 import MoCoV2
 from eblearn.methods.mocov3 import MoCoV3
 from eblearn.methods.pirl import PIRL
 from eblearn.methods.siamese import Siamese
-from eblearn.methods.speech import CPC, Wav2Vec2
 from eblearn.methods.simclr import SimCLR
 from eblearn.methods.simsiam import SimSiam
+from eblearn.methods.speech import CPC, Wav2Vec2
 from eblearn.methods.swav import SwAV
 from eblearn.methods.vicreg import VICReg
 
