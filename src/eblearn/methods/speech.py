@@ -83,6 +83,9 @@ class Wav2Vec2(Method):
     projected frames replaced by a learned mask vector; context ``c = g(masked)``; loss on the
     masked steps.
 
+    [0] Baevski, Zhou, Mohamed, Auli, wav2vec 2.0: A Framework for Self-Supervised Learning
+        of Speech Representations, NeurIPS 2020, https://arxiv.org/abs/2006.11477
+
     Args:
         encoder: Feature encoder, projection and Transformer context.
         groups, entries, code_dim: The quantizer's ``G``, ``V`` and code size.
@@ -216,6 +219,9 @@ class CPC(Method):
     Energy: ``F(c_t, z) = -zᵀ W_k c_t``, a bilinear score of a future latent frame given the
     context. Inference: none. Strategy: contrastive, InfoNCE of ``z_{t+k}`` against the other
     candidate frames of the batch or utterance, ``k = 1..steps`` (:mod:`eblearn.losses.cpc`).
+
+    [1] van den Oord, Li, Vinyals, Representation Learning with Contrastive Predictive Coding,
+        2018, https://arxiv.org/abs/1807.03748
 
     Args:
         encoder: Feature encoder and a causal (GRU) context network.
