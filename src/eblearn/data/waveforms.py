@@ -227,7 +227,7 @@ def fsdd(argument: str, download: bool = False) -> Recordings:
                 f"no FSDD file at {path}; give the path of an FSDD .npz, or add --download "
                 f"to build it there from {FSDD_ARCHIVE_URL}"
             )
-        download_fsdd(path)
+        download_fsdd(path, FSDD_ARCHIVE_URL)
     try:
         return load_fsdd(path)
     except (OSError, ValueError) as error:
