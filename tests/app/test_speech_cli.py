@@ -15,11 +15,13 @@ import pytest
 import torch
 import yaml
 
+from eblearn.app import speech_eval
 from eblearn.app.train import pretrain
 from eblearn.cli import main
 from eblearn.data import waveforms
 from eblearn.data.speech import load_fsdd, write_synthetic_fsdd
 from eblearn.data.waveforms import download_fsdd, load_speech, pack_crops, unpack_crops
+from eblearn.evaluate.linear import LinearProbe
 from eblearn.train.config import TrainConfig
 
 BACKBONE = {"dim": 16, "depth": 1, "heads": 2, "channels": 8}
@@ -43,7 +45,12 @@ def fsdd(tmp_path: Path) -> Path:
     return write_synthetic_fsdd(tmp_path / "fsdd.npz", num_speakers=2, num_takes=6)
 
 
-def test_train_on_fsdd_writes_the_run_and_prints_the_probe_table(fsdd, tmp_path, capsys):
+def test_train_on_fsdd_writes_the_run_and_prints_the_probe_table(
+    fsdd, tmp_path, capsys, monkeypatch
+):
+    # two draws of one C (not three of three): the table, not the probe, is tested here
+    monkeypatch.setattr(speech_eval, "REPEATS", 2)
+    monkeypatch.setattr(speech_eval, "PROBE", lambda: LinearProbe((1.0,), max_iter=50))
     run = tmp_path / "run"
     assert main(["train", "--data", f"fsdd:{fsdd}", *TINY, "--run-dir", str(run)]) == 0
     out = capsys.readouterr().out
@@ -57,7 +64,7 @@ def test_train_on_fsdd_writes_the_run_and_prints_the_probe_table(fsdd, tmp_path,
     assert [r["setting"] for r in results["probe"]] == [
         r["setting"] for r in results["log_mel_baseline"]
     ]
-    assert results["probe"][0]["fits"] == 3 and 0.0 <= results["probe"][0]["accuracy"] <= 1.0
+    assert results["probe"][0]["fits"] == 2 and 0.0 <= results["probe"][0]["accuracy"] <= 1.0
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["seq_len"] == 1600 and config["image_size"] == 0
     assert config["backbone"] == "conv-transformer" and config["augmentation"] == "speech"
@@ -104,7 +111,7 @@ def _config(fsdd: Path, run: Path, method: str) -> TrainConfig:
     )
 
 
-@pytest.mark.parametrize("method", ["wav2vec2", "cpc"])
+@pytest.mark.parametrize("method", ["wav2vec2"])  # the one with state: its quantizer's schedule
 def test_resume_replays_the_interrupted_run_exactly(fsdd, tmp_path, method):
     pretrain(_config(fsdd, tmp_path / "straight", method))
     with pytest.raises(Crash):

@@ -14,6 +14,7 @@ on the same center crops of :data:`EVAL_CROPS` × the run's crop length.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from eblearn.app.run_folder import RunFolder
 from eblearn.app.train import CURVE_FILE, LOG_FILE
 from eblearn.data.mel import pooled_log_mel
 from eblearn.data.waveforms import SpeechSplits
+from eblearn.evaluate.linear import LinearProbe
 from eblearn.evaluate.speech import (
     BudgetResult,
     encode_recordings,
@@ -38,6 +40,9 @@ SHOTS = (1, 5, None)
 """Labeled takes per (digit, speaker) cell: 1, 5 and all."""
 REPEATS = 3
 """Draws of the labeled takes in each few-label setting."""
+PROBE: Callable[[], LinearProbe] = LinearProbe
+"""The probe fitted per setting (multinomial logistic regression, its C chosen by
+validation): the same on both feature sets."""
 
 
 @dataclass
@@ -134,12 +139,14 @@ def score_speech_run(
         data.train.labels,
         encode_recordings(encoder, test_x, test_n),
         data.test.labels,
+        PROBE,
     )
     log_mel = probe_scorer(
         pooled_log_mel(train_x, train_n, rate),
         data.train.labels,
         pooled_log_mel(test_x, test_n, rate),
         data.test.labels,
+        PROBE,
     )
     return evaluate_budgets(budgets, features), evaluate_budgets(budgets, log_mel)
 
