@@ -819,6 +819,7 @@ examples:
   eblearn train --config my_run.yaml --seed 1     # YAML keys are the long options, with _
   eblearn train --run-dir runs/mine --resume      # continue an interrupted run
   eblearn train --data shakespeare --method mlm   # masked characters on the embedded text
+  eblearn train --data fsdd:fsdd.npz --method wav2vec2  # spoken digits (--download fetches FSDD)
   torchrun --nnodes 2 --nproc-per-node 4 --node-rank 0 --master-addr HOST -m eblearn.cli \
       train --num-nodes 2 --devices 4 --run-dir /shared/run   # on each machine (its rank)
 
@@ -907,13 +908,15 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     if single_method:
         what.add_argument(
             "--method",
-            help=f"one of {', '.join(METHODS.names())} (default: vicreg); mlm trains on text",
+            help=f"one of {', '.join(METHODS.names())} (default: vicreg); mlm and "
+            "collobert-weston train on text, wav2vec2 and cpc on speech",
         )
     what.add_argument(
         "--data",
         help=f"one of {', '.join(n for n in DATASETS.names() if n not in NEEDS_ARGUMENT)}"
         ", npz:PATH, imagefolder:PATH or filelist:PATH; the last three may be unlabeled; "
-        "text: shakespeare (embedded) or text:PATH (UTF-8, or .gz) (default: digits)",
+        "text: shakespeare (embedded) or text:PATH (UTF-8, or .gz); speech: fsdd:PATH (an "
+        "FSDD .npz; --download builds it) (default: digits)",
     )
     what.add_argument(
         "--data-root", metavar="DIR", help="folder of downloadable data sets (default: ./data)"
@@ -937,7 +940,8 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         "--seq-len",
         type=positive_int,
         metavar="T",
-        help="tokens per window of a text run (default: 64)",
+        help="tokens per window of a text run (default: 64); samples per crop of a speech "
+        "run (default: 4000)",
     )
     if single_method:
         what.add_argument(
