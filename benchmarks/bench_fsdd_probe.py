@@ -106,8 +106,8 @@ def draw_figures(
     (wav2vec 2.0) and accuracy against labels (the per-cell settings)."""
     model.eval()
     encoder = model.encoder
-    frames = int(encoder.features.output_lengths(lengths[:1]))
-    hop = int(torch.tensor(encoder.features.strides).prod())
+    frames = int(encoder.feature_encoder.output_lengths(lengths[:1]))
+    hop = int(torch.tensor(encoder.feature_encoder.strides).prod())
     mask = span_mask(lengths[:1] // hop, frames, 0.065, 10, 2, torch.Generator().manual_seed(0))
     print(
         plot_span_mask(waveforms[0, : int(lengths[0])], mask[0], hop, folder / "speech_masking.png")

@@ -218,6 +218,7 @@ LATENT_ENERGIES = {
 
 IMAGE_METHODS = [n for n in METHODS.names() if METHODS.get(n).modality == "images"]
 TOKEN_METHODS = [n for n in METHODS.names() if METHODS.get(n).modality == "tokens"]
+WAVEFORM_METHODS = [n for n in METHODS.names() if METHODS.get(n).modality == "waveforms"]
 
 SMALL_METHOD_ARGS: dict[str, dict[str, object]] = {
     "barlowtwins": {"projector_dims": (16, 8)},
@@ -329,7 +330,7 @@ def test_the_tables_cover_every_registry():
     assert sorted(WORLD_BUILDERS) == WORLD_MODELS.names()
     assert sorted(SMALL_METHOD_ARGS) == IMAGE_METHODS
     assert sorted(IDENTICAL_VIEWS_ARE_LOWEST) == IMAGE_METHODS
-    assert sorted(IMAGE_METHODS + TOKEN_METHODS) == METHODS.names()
+    assert sorted(IMAGE_METHODS + TOKEN_METHODS + WAVEFORM_METHODS) == METHODS.names()
 
 
 def test_the_latent_registry_refuses_duplicates():
@@ -520,6 +521,55 @@ def test_token_methods_expose_the_energy_their_loss_shapes(name):
             assert method.energy(y, y).abs().max() == 0  # no [MASK]: nothing scored
         else:
             torch.testing.assert_close(method.energy(y), -method.score(y))
+
+
+def _speech_method(name: str):
+    from eblearn.nn.audio import gru_audio_encoder, small_audio_encoder
+
+    torch.manual_seed(0)
+    if name == "wav2vec2":
+        encoder = small_audio_encoder(dim=16, depth=1, heads=2, channels=8)
+        return build_method(name, encoder, entries=8, code_dim=16, mask_span=3).eval()
+    return build_method(name, gru_audio_encoder(dim=8, channels=8), steps=3).eval()
+
+
+@pytest.mark.parametrize("name", WAVEFORM_METHODS)
+def test_speech_methods_expose_the_energy_of_the_true_target(name):
+    """wav2vec 2.0: per utterance, the mean over masked steps t of ``-cos(W c_t, q_t) / κ``;
+    CPC: the mean over steps t and horizons k of ``-z_{t+k}ᵀ W_k c_t``; both by loops."""
+    method = _speech_method(name)
+    assert isinstance(method, HasEnergy) and not isinstance(method, HasLatentEnergy)
+    y = torch.randn(3, 1600, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        energies = method.energy(y)
+        assert energies.shape == (3,) and torch.isfinite(energies).all()
+        torch.testing.assert_close(method.energy(y), energies)  # a fixed function of y
+        expected = torch.zeros(3)
+        if name == "wav2vec2":
+            c, q, mask, _, _ = method._encode(y, None, torch.Generator().manual_seed(0))
+            projected = method.project_context(c)
+            kappa = method.loss.temperature
+            for b in range(3):
+                terms = [
+                    -torch.dot(projected[b, t], q.codes[b, t])
+                    / (projected[b, t].norm() * q.codes[b, t].norm())
+                    / kappa
+                    for t in range(c.shape[1])
+                    if mask[b, t]
+                ]
+                expected[b] = torch.stack(terms).mean()
+            assert bool((energies.abs() <= 1 / kappa + 1e-5).all())
+        else:
+            c, z, n = method._encode(y, None)
+            for b in range(3):
+                terms = [
+                    -torch.dot(z[b, t + k], predictor.weight @ c[b, t])
+                    for k, predictor in enumerate(method.loss.predictors, start=1)
+                    for t in range(c.shape[1] - k)
+                    if t + k < n[b]
+                ]
+                expected[b] = torch.stack(terms).mean()
+        torch.testing.assert_close(energies, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_every_method_exposes_its_pair_energy(method_name):

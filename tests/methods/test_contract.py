@@ -14,25 +14,47 @@ from eblearn.nn import ConvNet, TokenTransformer
 SMALL_ARGS: dict[str, dict[str, object]] = {
     "vicreg": {"projector_dims": (32, 32)},
     "barlowtwins": {"projector_dims": (32, 32)},  # the paper's 8192 wide take seconds a step
+    "wav2vec2": {"entries": 8, "code_dim": 16, "mask_span": 3, "num_distractors": 5},
+    "cpc": {"steps": 3},
 }
 """Small hyper-parameters per method so the contract runs fast; others use their defaults."""
 
 
 VOCAB, SEQ_LEN = 12, 8
 """The token methods' small vocabulary and windows."""
+AUDIO_BACKBONE_ARGS: dict[str, dict[str, object]] = {
+    "wav2vec2": {"dim": 16, "depth": 1, "heads": 2, "channels": 8},
+    "cpc": {"dim": 8, "channels": 8},
+}
+"""The speech methods' small waveform encoders (their default backbones, narrowed)."""
+SAMPLES = 1600
+"""Samples per waveform of the speech methods' batches (0.2 s at 8 kHz: 19 frames)."""
 
 
 def _build(name: str, channels: int = 1) -> Method:
     if METHODS.get(name).modality == "tokens":
         backbone = TokenTransformer(VOCAB, SEQ_LEN, dim=16, depth=1, heads=2)
         return build_method(name, backbone, **SMALL_ARGS.get(name, {}))
+    if METHODS.get(name).modality == "waveforms":
+        from eblearn.nn.audio import build_audio_backbone
+        from eblearn.train.config import WAVEFORM_BACKBONES_BY_METHOD
+
+        backbone = build_audio_backbone(
+            WAVEFORM_BACKBONES_BY_METHOD[name], **AUDIO_BACKBONE_ARGS[name]
+        )
+        return build_method(name, backbone, **SMALL_ARGS.get(name, {}))
     return build_method(name, ConvNet(channels, width=4), **SMALL_ARGS.get(name, {}))
 
 
 def _views(method: Method, batch: int = 8, channels: int = 1) -> list[torch.Tensor]:
-    """A batch in the method's modality: augmented images, or windows of ordinary tokens."""
+    """A batch in the method's modality: augmented images, windows of ordinary tokens, or
+    waveforms with their lengths (as :class:`~eblearn.data.waveforms.WaveformViews` gives)."""
     if method.modality == "tokens":
         return [torch.randint(3, VOCAB, (batch, SEQ_LEN)) for _ in range(method.num_views)]
+    if method.modality == "waveforms":
+        lengths = torch.linspace(SAMPLES // 2, SAMPLES, batch).long()
+        waveforms = torch.randn(batch, SAMPLES) * (torch.arange(SAMPLES) < lengths[:, None])
+        return [waveforms, lengths]
     recipes = AUGMENTATIONS.get("digits")(16, channels)
     recipes = (recipes * method.num_views)[: method.num_views]
     augment = MultiViewAugment(recipes, (0.3,) * channels, (0.3,) * channels)
@@ -91,7 +113,7 @@ def test_state_survives_save_and_load(name):
 
 
 def test_every_method_declares_a_known_modality(name):
-    assert METHODS.get(name).modality in ("images", "tokens")
+    assert METHODS.get(name).modality in ("images", "tokens", "waveforms")
 
 
 def test_the_docstring_states_energy_inference_and_strategy(name):

@@ -44,7 +44,8 @@ def format_registry(
 ) -> str:
     """One line per entry: the name, then its one-line description; ``extra`` entries last.
 
-    With ``modality`` (name → ``"images"`` or ``"tokens"``), each description starts with it.
+    With ``modality`` (name → ``"images"``, ``"tokens"`` or ``"waveforms"``), each description
+    starts with it.
     """
     rows = [(name, registry.describe(name)) for name in registry.names()]
     rows += list((extra or {}).items())
@@ -73,16 +74,30 @@ def sequence_entries(name: str) -> tuple[dict[str, str], dict[str, str]]:
     if name == "datasets":
         from eblearn.data.registry import DATASETS
         from eblearn.data.text import TEXT_DATASETS, TEXT_NEEDS_ARGUMENT
+        from eblearn.data.waveforms import SPEECH_DATASETS, SPEECH_NEEDS_ARGUMENT
 
         text = {
             (f"{n}:PATH" if n in TEXT_NEEDS_ARGUMENT else n): TEXT_DATASETS.describe(n)
             for n in TEXT_DATASETS.names()
         }
-        return text, {**dict.fromkeys(DATASETS.names(), "images"), **dict.fromkeys(text, "tokens")}
+        speech = {
+            (f"{n}:PATH" if n in SPEECH_NEEDS_ARGUMENT else n): SPEECH_DATASETS.describe(n)
+            for n in SPEECH_DATASETS.names()
+        }
+        return {**text, **speech}, {
+            **dict.fromkeys(DATASETS.names(), "images"),
+            **dict.fromkeys(text, "tokens"),
+            **dict.fromkeys(speech, "waveforms"),
+        }
+    from eblearn.nn.audio import AUDIO_BACKBONES
     from eblearn.nn.sequence import TOKEN_BACKBONES
 
     tokens = {n: TOKEN_BACKBONES.describe(n) for n in TOKEN_BACKBONES.names()}
-    return tokens, dict.fromkeys(tokens, "tokens")
+    audio = {n: AUDIO_BACKBONES.describe(n) for n in AUDIO_BACKBONES.names()}
+    return {**tokens, **audio}, {
+        **dict.fromkeys(tokens, "tokens"),
+        **dict.fromkeys(audio, "waveforms"),
+    }
 
 
 def _lister(name: str) -> Any:

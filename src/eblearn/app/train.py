@@ -57,6 +57,7 @@ from eblearn.app.run_folder import Mode, RunFolder, default_run_path
 from eblearn.data.images import DatasetSplits
 from eblearn.data.registry import load_dataset, modality_of
 from eblearn.data.text import TextSplits
+from eblearn.data.waveforms import SpeechSplits
 from eblearn.evaluate.protocol import EvaluationReport
 from eblearn.methods.base import Method
 from eblearn.train.config import (
@@ -74,6 +75,7 @@ from eblearn.train.config import (
 from eblearn.train.errors import NonFiniteLossError, PeerLostError
 
 if TYPE_CHECKING:
+    from eblearn.app.speech_eval import SpeechRunSummary
     from eblearn.app.text_eval import TextRunSummary
     from eblearn.train.runs import TrainingData
 
@@ -220,6 +222,13 @@ def prepare_training(
                 "out (a text run is scored on its held-out text)"
             )
         config = resolve(request, 0, 0, str(run_dir), modality=data.modality)
+    elif isinstance(data, SpeechSplits):
+        if request.eval_data:
+            raise ValueError(
+                f"--eval-data probes an image encoder, and {request.data!r} holds waveforms; "
+                "leave it out (a speech run is probed on its own test takes)"
+            )
+        config = resolve(request, 0, 0, str(run_dir), modality=data.modality)
     else:
         config = resolve(request, data.channels, data.image_size, str(run_dir))
     if config.online_probe and data.pretrain_labels.lt(0).all():
@@ -266,6 +275,7 @@ def check_modalities(data: str, method: str) -> str:
     if data_modality != method_modality:
         from eblearn.data.registry import DATASETS
         from eblearn.data.text import TEXT_DATASETS, TEXT_NEEDS_ARGUMENT
+        from eblearn.data.waveforms import SPEECH_DATASETS, SPEECH_NEEDS_ARGUMENT
 
         def methods_of(modality: str) -> str:
             return ", ".join(n for n in METHODS.names() if METHODS.get(n).modality == modality)
@@ -274,6 +284,9 @@ def check_modalities(data: str, method: str) -> str:
             "images": ", ".join(DATASETS.names()),
             "tokens": ", ".join(
                 f"{n}:PATH" if n in TEXT_NEEDS_ARGUMENT else n for n in TEXT_DATASETS.names()
+            ),
+            "waveforms": ", ".join(
+                f"{n}:PATH" if n in SPEECH_NEEDS_ARGUMENT else n for n in SPEECH_DATASETS.names()
             ),
         }
         raise ValueError(
@@ -286,7 +299,12 @@ def check_modalities(data: str, method: str) -> str:
 
 
 def load_training_data(request: TrainConfig, modality: str) -> TrainingData:
-    """Reads ``request.data``: an image data set, or a corpus cut into windows."""
+    """Reads ``request.data``: an image data set, a corpus cut into windows, or recordings
+    cut into crops of ``seq_len`` samples."""
+    if modality == "waveforms":
+        from eblearn.data.waveforms import CROP_SAMPLES, load_speech
+
+        return load_speech(request.data, request.seq_len or CROP_SAMPLES, request.download)
     if modality == "tokens":
         from eblearn.data.text import load_text
         from eblearn.methods.base import METHODS
@@ -549,7 +567,7 @@ def train_and_evaluate(
     given: dict[str, Any] | None = None,
     data: TrainingData | None = None,
     callbacks: Sequence[Any] = (),
-) -> RunSummary | TextRunSummary | None:
+) -> RunSummary | TextRunSummary | SpeechRunSummary | None:
     """Pretrains, evaluates and draws (``eblearn train``). Returns ``None`` on non-zero ranks.
 
     A text run is scored on its held-out text (:mod:`eblearn.app.text_eval`) instead of the
@@ -569,6 +587,14 @@ def train_and_evaluate(
             from eblearn.app.text_eval import evaluate_text_and_write
 
             return evaluate_text_and_write(pretrained, plan.folder, start, RESULTS_FILE, trained_at)
+        if isinstance(plan.data, SpeechSplits):
+            if not pretrained.is_global_zero:
+                return None
+            from eblearn.app.speech_eval import evaluate_speech_and_write
+
+            return evaluate_speech_and_write(
+                pretrained, plan.folder, start, RESULTS_FILE, trained_at
+            )
         features = shared_probe_features(pretrained, plan.eval_data)
         if not pretrained.is_global_zero:
             return None
@@ -623,7 +649,7 @@ def load_pretrained(
 
 def evaluate_run(
     run_dir: str | os.PathLike[str], data: str | None = None, strict: bool = False
-) -> RunSummary | TextRunSummary:
+) -> RunSummary | TextRunSummary | SpeechRunSummary:
     """Evaluates the last checkpoint of a run folder (``eblearn eval``), writing ``eval.json``.
 
     Args:
@@ -658,6 +684,16 @@ def evaluate_run(
 
         with folder.claimed(Mode.ADD, command="eblearn eval"), interruptible():
             return evaluate_text_and_write(pretrained, folder, start, EVAL_FILE)
+    if isinstance(pretrained.data, SpeechSplits):
+        if data:
+            raise ValueError(
+                f"run {str(folder.path)!r} was trained on speech ({config.data!r}); it is "
+                "probed on its own test takes, so eval takes no --data"
+            )
+        from eblearn.app.speech_eval import evaluate_speech_and_write
+
+        with folder.claimed(Mode.ADD, command="eblearn eval"), interruptible():
+            return evaluate_speech_and_write(pretrained, folder, start, EVAL_FILE)
     probe_data = None
     if spec:
         strictly = replace(config, strict=strict or config.strict)
@@ -783,6 +819,7 @@ examples:
   eblearn train --config my_run.yaml --seed 1     # YAML keys are the long options, with _
   eblearn train --run-dir runs/mine --resume      # continue an interrupted run
   eblearn train --data shakespeare --method mlm   # masked characters on the embedded text
+  eblearn train --data fsdd:fsdd.npz --method wav2vec2  # spoken digits (--download fetches FSDD)
   torchrun --nnodes 2 --nproc-per-node 4 --node-rank 0 --master-addr HOST -m eblearn.cli \
       train --num-nodes 2 --devices 4 --run-dir /shared/run   # on each machine (its rank)
 
@@ -871,13 +908,15 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     if single_method:
         what.add_argument(
             "--method",
-            help=f"one of {', '.join(METHODS.names())} (default: vicreg); mlm trains on text",
+            help=f"one of {', '.join(METHODS.names())} (default: vicreg); mlm and "
+            "collobert-weston train on text, wav2vec2 and cpc on speech",
         )
     what.add_argument(
         "--data",
         help=f"one of {', '.join(n for n in DATASETS.names() if n not in NEEDS_ARGUMENT)}"
         ", npz:PATH, imagefolder:PATH or filelist:PATH; the last three may be unlabeled; "
-        "text: shakespeare (embedded) or text:PATH (UTF-8, or .gz) (default: digits)",
+        "text: shakespeare (embedded) or text:PATH (UTF-8, or .gz); speech: fsdd:PATH (an "
+        "FSDD .npz; --download builds it) (default: digits)",
     )
     what.add_argument(
         "--data-root", metavar="DIR", help="folder of downloadable data sets (default: ./data)"
@@ -901,7 +940,8 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         "--seq-len",
         type=positive_int,
         metavar="T",
-        help="tokens per window of a text run (default: 64)",
+        help="tokens per window of a text run (default: 64); samples per crop of a speech "
+        "run (default: 4000)",
     )
     if single_method:
         what.add_argument(
@@ -1048,7 +1088,7 @@ def add_eval_parser(subparsers: Any) -> None:
 
 def _eval_command(args: argparse.Namespace) -> int:
     summary = evaluate_run(args.run_dir, getattr(args, "data", None), strict=args.strict)
-    if not isinstance(summary, RunSummary):  # a text run: masked tokens beside n-grams
+    if not isinstance(summary, RunSummary):  # text or speech: their own tables
         print(summary.table())
         print(f"\nwritten: {summary.run_dir / EVAL_FILE}")
         return 0

@@ -139,7 +139,8 @@ IMAGES = "images"
 
 
 def modality_of(spec: str) -> str:
-    """The modality of a data spec: ``"images"`` or ``"tokens"``, read from its name alone.
+    """The modality of a data spec: ``"images"``, ``"tokens"`` or ``"waveforms"``, read from its
+    name alone.
 
     Example:
         >>> modality_of("digits"), modality_of("text:corpus.txt")
@@ -149,6 +150,7 @@ def modality_of(spec: str) -> str:
         ValueError: If the name is in no registry (listing every valid one, per modality).
     """
     from eblearn.data.text import TEXT_DATASETS, TOKENS
+    from eblearn.data.waveforms import SPEECH_DATASETS, WAVEFORMS
 
     if not isinstance(spec, str):
         raise ValueError(f"dataset spec must be a string such as 'digits', got {spec!r}")
@@ -157,7 +159,10 @@ def modality_of(spec: str) -> str:
         return IMAGES
     if name in TEXT_DATASETS:
         return TOKENS
+    if name in SPEECH_DATASETS:
+        return WAVEFORMS
     raise ValueError(
         f"unknown dataset {name!r}; valid datasets: images: {', '.join(DATASETS.names())}; "
-        f"tokens: {', '.join(TEXT_DATASETS.names())}"
+        f"tokens: {', '.join(TEXT_DATASETS.names())}; "
+        f"waveforms: {', '.join(SPEECH_DATASETS.names())}"
     )

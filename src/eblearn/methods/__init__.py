@@ -14,11 +14,13 @@ from eblearn.methods.pirl import PIRL
 from eblearn.methods.siamese import Siamese
 from eblearn.methods.simclr import SimCLR
 from eblearn.methods.simsiam import SimSiam
+from eblearn.methods.speech import CPC, Wav2Vec2
 from eblearn.methods.swav import SwAV
 from eblearn.methods.vicreg import VICReg
 
 __all__ = [
     "BYOL",
+    "CPC",
     "DAE",
     "MAE",
     "METHODS",
@@ -35,6 +37,7 @@ __all__ = [
     "SimSiam",
     "SwAV",
     "VICReg",
+    "Wav2Vec2",
     "build_method",
     "spherical_kmeans",
 ]

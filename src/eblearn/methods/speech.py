@@ -1,10 +1,12 @@
 """Self-supervised speech models on raw waveforms: wav2vec 2.0 and CPC, at small scale.
 
-Both take a batch of waveforms ``(B, T)`` with the real samples of each row, ``lengths``
-``(B,)``, and return a dict with ``"loss"``, the logged terms and ``"features"`` (detached
-pooled features ``(B, feature_dim)``). Their ``encoder`` (an
+Both are registered methods of the ``waveforms`` modality. They take the views
+``[waveforms (B, T), lengths (B,)]`` (what :class:`~eblearn.data.waveforms.WaveformViews`
+makes of a gathered batch; a bare ``(B, T)`` tensor, or a separate ``lengths``, also works),
+and return a dict with ``"loss"``, the logged terms, ``"features"`` and ``"embeddings"``
+(both the detached pooled context ``(B, feature_dim)``). Their ``encoder`` (an
 :class:`~eblearn.nn.audio.AudioEncoder`) maps waveforms to pooled features for probes and
-export. They are not in the ``METHODS`` registry yet (that registry's views are images).
+export.
 
 [0] Baevski, Zhou, Mohamed, Auli, wav2vec 2.0: A Framework for Self-Supervised Learning of
     Speech Representations, NeurIPS 2020, https://arxiv.org/abs/2006.11477
@@ -14,6 +16,8 @@ export. They are not in the ``METHODS`` registry yet (that registry's views are 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -21,21 +25,52 @@ from torch import Tensor, nn
 from eblearn.data.time_masks import span_mask
 from eblearn.losses.cpc import CPCLoss
 from eblearn.losses.wav2vec import Wav2Vec2Loss
+from eblearn.methods.base import METHODS, Method
 from eblearn.nn.audio import AudioEncoder, masked_mean, padding_mask
-from eblearn.nn.quantizer import GumbelProductQuantizer, codebook_perplexity
+from eblearn.nn.backbones import Backbone
+from eblearn.nn.quantizer import GumbelProductQuantizer, QuantizerOutput, codebook_perplexity
+
+Views = Tensor | Sequence[Tensor]
+"""``[waveforms (B, T), lengths (B,)]``, ``[waveforms]``, or the waveforms alone."""
+
+
+def _audio_encoder(backbone: Backbone, method: str, valid: str) -> AudioEncoder:
+    if not isinstance(backbone, AudioEncoder):
+        raise ValueError(
+            f"{method} needs a waveform encoder (backbone {valid}), got {type(backbone).__name__}"
+        )
+    return backbone
+
+
+def _unpack(views: Views, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """The waveforms ``(B, T)`` and lengths ``(B,)`` (or ``None``) of ``views``."""
+    if isinstance(views, Tensor):
+        waveforms = views
+    else:
+        if not 1 <= len(views) <= 2:
+            raise ValueError(
+                f"speech views are [waveforms (B, T), lengths (B,)], got {len(views)} tensors"
+            )
+        waveforms = views[0]
+        if len(views) == 2:
+            lengths = views[1]
+    if waveforms.ndim != 2:
+        raise ValueError(f"waveforms must have shape (B, T), got {tuple(waveforms.shape)}")
+    return waveforms, lengths
 
 
 def _frame_lengths(encoder: AudioEncoder, waveforms: Tensor, lengths: Tensor | None) -> Tensor:
     frame_lengths = encoder.frame_lengths(lengths, waveforms)
     if bool((frame_lengths < 2).any()):
         raise ValueError(
-            f"every recording needs at least 2 frames ({encoder.features.receptive_field} "
+            f"every recording needs at least 2 frames ({encoder.feature_encoder.receptive_field} "
             f"samples plus one hop), got frame lengths {frame_lengths.tolist()}"
         )
     return frame_lengths
 
 
-class Wav2Vec2(nn.Module):
+@METHODS.register("wav2vec2")
+class Wav2Vec2(Method):
     """wav2vec 2.0: masked contrastive prediction of quantized latent speech.
 
     Energy: ``F(c_t, q) = -cos(W c_t, q) / κ`` between the context at a masked step and a
@@ -47,6 +82,9 @@ class Wav2Vec2(nn.Module):
     One step: latent frames ``z = f(x)`` (conv encoder); ``q = Quantize(z)``; spans of the
     projected frames replaced by a learned mask vector; context ``c = g(masked)``; loss on the
     masked steps.
+
+    [0] Baevski, Zhou, Mohamed, Auli, wav2vec 2.0: A Framework for Self-Supervised Learning
+        of Speech Representations, NeurIPS 2020, https://arxiv.org/abs/2006.11477
 
     Args:
         encoder: Feature encoder, projection and Transformer context.
@@ -65,12 +103,18 @@ class Wav2Vec2(nn.Module):
         >>> model = Wav2Vec2(small_audio_encoder(16, 1, 2, 8), entries=8, code_dim=16)
         >>> out = model(torch.randn(2, 2000))
         >>> sorted(out)
-        ['contrastive', 'diversity', 'features', 'loss', 'perplexity', 'temperature']
+        ['contrastive', 'diversity', 'embeddings', 'features', 'loss', 'perplexity', 'temperature']
     """
+
+    modality = "waveforms"
+    num_views = 1
+    min_batch_size = 1
+    batch_statistics = False
+    updates: Tensor
 
     def __init__(
         self,
-        encoder: AudioEncoder,
+        backbone: Backbone,
         groups: int = 2,
         entries: int = 64,
         code_dim: int = 64,
@@ -81,33 +125,46 @@ class Wav2Vec2(nn.Module):
         diversity_weight: float = 0.1,
         quantizer_temperature: tuple[float, float, float] = (2.0, 0.5, 0.999995),
     ) -> None:
-        super().__init__()
-        self.encoder = encoder
+        encoder = _audio_encoder(backbone, "wav2vec2", "conv-transformer")
+        super().__init__(encoder)
+        self.encoder: AudioEncoder = encoder
         self.quantizer = GumbelProductQuantizer(
-            encoder.features.out_channels, groups, entries, code_dim, quantizer_temperature
+            encoder.feature_encoder.out_channels, groups, entries, code_dim, quantizer_temperature
         )
         self.project_context = nn.Linear(encoder.feature_dim, code_dim)
         self.mask_embedding = nn.Parameter(torch.rand(encoder.feature_dim))
         self.mask_prob, self.mask_span = mask_prob, mask_span
         self.loss = Wav2Vec2Loss(temperature, num_distractors, diversity_weight)
-
-    @property
-    def feature_dim(self) -> int:
-        """Size of the encoder's pooled features."""
-        return self.encoder.feature_dim
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+        """Optimizer updates so far: the quantizer's temperature follows it, and a checkpoint
+        keeps it, so a resumed run anneals on from where it stopped."""
 
     def pair_energy(self, context: Tensor, quantized: Tensor) -> Tensor:
         """``-cos(W c, q) / κ`` for ``(..., D)`` contexts and ``(..., code_dim)`` codes."""
         projected = self.project_context(context)
         return -F.cosine_similarity(projected, quantized, dim=-1) / self.loss.temperature
 
-    def forward(
-        self,
-        waveforms: Tensor,
-        lengths: Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> dict[str, Tensor]:
-        """The loss and its terms on waveforms ``(B, T)``."""
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """Per utterance, the mean over its masked steps of ``F(c_t, q_t)``, the contrastive
+        energy of the true quantized target against the context, shape ``(B,)``.
+
+        The mask is drawn from a generator seeded with 0, so the energy of a waveform is a
+        fixed function of it (in eval mode the quantizer picks its codes by argmax).
+
+        Args:
+            y: Waveforms ``(B, T)`` (all samples real).
+            x: Unused: the context is computed from ``y`` itself, masked.
+        """
+        context, quantized, mask, _, _ = self._encode(y, None, torch.Generator().manual_seed(0))
+        pair = self.pair_energy(context, quantized.codes)  # (B, T')
+        return (pair * mask).sum(1) / mask.sum(1).clamp_min(1)
+
+    def _encode(
+        self, waveforms: Tensor, lengths: Tensor | None, generator: torch.Generator | None
+    ) -> tuple[Tensor, QuantizerOutput, Tensor, Tensor, Tensor]:
+        """Context ``(B, T', D)``, quantized targets, mask and padding ``(B, T')``, and the
+        frame lengths ``(B,)``."""
+        self.quantizer.set_step(int(self.updates))
         z = self.encoder.frames(waveforms)  # (B, T', C)
         frame_lengths = _frame_lengths(self.encoder, waveforms, lengths)
         steps = z.shape[1]
@@ -118,7 +175,17 @@ class Wav2Vec2(nn.Module):
         h = self.encoder.project_frames(z)  # (B, T', D)
         h = torch.where(mask[:, :, None], self.mask_embedding.to(h), h)
         c = self.encoder.run_context(h, padding)  # (B, T', D)
-        quantized = self.quantizer(z, generator)
+        return c, self.quantizer(z, generator), mask, padding, frame_lengths
+
+    def forward(
+        self,
+        views: Views,
+        lengths: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
+        """The loss and its terms on views ``[waveforms (B, T), lengths (B,)]``."""
+        waveforms, lengths = _unpack(views, lengths)
+        c, quantized, mask, padding, frame_lengths = self._encode(waveforms, lengths, generator)
         perplexity = codebook_perplexity(quantized.logits[~padding])
         contrastive, diversity = self.loss.terms(
             self.project_context(c),
@@ -128,26 +195,33 @@ class Wav2Vec2(nn.Module):
             self.quantizer.num_codes,
             generator,
         )
+        features = masked_mean(c, frame_lengths).detach()
         return {
             "loss": contrastive + self.loss.diversity_weight * diversity,
             "contrastive": contrastive.detach(),
             "diversity": diversity.detach(),
             "perplexity": perplexity.detach(),
             "temperature": torch.tensor(self.quantizer.temperature),
-            "features": masked_mean(c, frame_lengths).detach(),
+            "features": features,
+            "embeddings": features,
         }
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         """Anneals the quantizer's temperature to its value after ``step + 1`` updates."""
+        self.updates.fill_(step + 1)
         self.quantizer.set_step(step + 1)
 
 
-class CPC(nn.Module):
+@METHODS.register("cpc")
+class CPC(Method):
     """Contrastive predictive coding on raw waveforms.
 
     Energy: ``F(c_t, z) = -zᵀ W_k c_t``, a bilinear score of a future latent frame given the
     context. Inference: none. Strategy: contrastive, InfoNCE of ``z_{t+k}`` against the other
     candidate frames of the batch or utterance, ``k = 1..steps`` (:mod:`eblearn.losses.cpc`).
+
+    [1] van den Oord, Li, Vinyals, Representation Learning with Contrastive Predictive Coding,
+        2018, https://arxiv.org/abs/1807.03748
 
     Args:
         encoder: Feature encoder and a causal (GRU) context network.
@@ -161,28 +235,58 @@ class CPC(nn.Module):
         True
     """
 
-    def __init__(self, encoder: AudioEncoder, steps: int = 12, negatives: str = "batch") -> None:
-        super().__init__()
-        self.encoder = encoder
+    modality = "waveforms"
+    num_views = 1
+    min_batch_size = 1
+    batch_statistics = False
+
+    def __init__(self, backbone: Backbone, steps: int = 12, negatives: str = "batch") -> None:
+        encoder = _audio_encoder(backbone, "cpc", "conv-gru")
+        super().__init__(encoder)
+        self.encoder: AudioEncoder = encoder
         self.loss = CPCLoss(encoder.feature_dim, encoder.feature_dim, steps, negatives)
 
-    @property
-    def feature_dim(self) -> int:
-        """Size of the encoder's pooled features."""
-        return self.encoder.feature_dim
-
-    def forward(
-        self, waveforms: Tensor, lengths: Tensor | None = None, generator: object = None
-    ) -> dict[str, Tensor]:
-        """The InfoNCE loss on waveforms ``(B, T)`` (``generator`` unused: no randomness)."""
+    def _encode(self, waveforms: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Causal context and latents ``(B, T', D)``, frame lengths ``(B,)``."""
         frame_lengths = _frame_lengths(self.encoder, waveforms, lengths)
         latents = self.encoder.project_frames(self.encoder.frames(waveforms))  # (B, T', D)
-        context = self.encoder.run_context(latents)  # (B, T', D), causal
+        return self.encoder.run_context(latents), latents, frame_lengths
+
+    def energy(self, y: Tensor, x: Tensor | None = None) -> Tensor:
+        """Per utterance, the mean over steps ``t`` and horizons ``k`` of
+        ``F(c_t, z_{t+k}) = -z_{t+k}ᵀ W_k c_t``, the energy of the true future frames, ``(B,)``.
+
+        Args:
+            y: Waveforms ``(B, T)`` (all samples real).
+            x: Unused: the context is computed from ``y`` itself.
+        """
+        context, latents, frame_lengths = self._encode(y, None)
+        steps = context.shape[1]
+        total = context.new_zeros(len(y))
+        count = context.new_zeros(len(y))
+        for k, predictor in enumerate(self.loss.predictors, start=1):
+            if k >= steps:
+                break
+            scores = (predictor(context[:, :-k]) * latents[:, k:]).sum(-1)  # (B, T' - k)
+            valid = torch.arange(steps - k, device=y.device)[None, :] + k < frame_lengths[:, None]
+            total = total - (scores * valid).sum(1)
+            count = count + valid.sum(1)
+        return total / count.clamp_min(1)
+
+    def forward(
+        self, views: Views, lengths: Tensor | None = None, generator: object = None
+    ) -> dict[str, Tensor]:
+        """The InfoNCE loss on views ``[waveforms (B, T), lengths (B,)]`` (``generator``
+        unused: no randomness)."""
+        waveforms, lengths = _unpack(views, lengths)
+        context, latents, frame_lengths = self._encode(waveforms, lengths)
         loss = self.loss(context, latents, frame_lengths)
+        features = masked_mean(context, frame_lengths).detach()
         return {
             "loss": loss,
             "info_nce": loss.detach(),
-            "features": masked_mean(context, frame_lengths).detach(),
+            "features": features,
+            "embeddings": features,
         }
 
     def on_step_end(self, step: int, total_steps: int) -> None:

@@ -14,12 +14,14 @@ normalizes it and runs Transformer blocks with a padding mask.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from eblearn._validate import check_ndim
+from eblearn.nn.backbones import Backbone
+from eblearn.registry import Registry
 
 NORMS = ("group", "layer")
 
@@ -185,7 +187,7 @@ def masked_mean(x: Tensor, lengths: Tensor | None) -> Tensor:
     return (x * valid[:, :, None]).sum(1) / valid.sum(1, keepdim=True).clamp_min(1.0)
 
 
-class AudioEncoder(nn.Module):
+class AudioEncoder(Backbone):
     """Waveform to context frames and pooled features: feature encoder, projection, context.
 
     ``frames(x)`` gives the latent frames ``z`` (``(B, T', C)``, the quantizer's input),
@@ -193,7 +195,7 @@ class AudioEncoder(nn.Module):
     pools ``c`` over the real frames into ``(B, feature_dim)``, what probes and export use.
 
     Args:
-        features: The convolutional feature encoder.
+        features: The convolutional feature encoder (kept as ``feature_encoder``).
         context: A context network over ``(B, T', dim)``, or ``None`` for a GRU
             (causal; CPC's autoregressive model).
         dim: Width D of the context.
@@ -205,11 +207,13 @@ class AudioEncoder(nn.Module):
         torch.Size([2, 16])
     """
 
+    in_channels = 1
+
     def __init__(
         self, features: ConvFeatureEncoder, context: nn.Module, dim: int, dropout: float = 0.1
     ) -> None:
         super().__init__()
-        self.features = features
+        self.feature_encoder = features
         self.frame_norm = nn.LayerNorm(features.out_channels)
         self.project = nn.Linear(features.out_channels, dim)
         self.dropout = nn.Dropout(dropout)
@@ -218,7 +222,7 @@ class AudioEncoder(nn.Module):
 
     def frames(self, waveforms: Tensor) -> Tensor:
         """Normalized latent frames ``z`` ``(B, T', C)``."""
-        return self.frame_norm(self.features(waveforms))
+        return self.frame_norm(self.feature_encoder(waveforms))
 
     def context(self, z: Tensor, padding: Tensor | None = None) -> Tensor:
         """Context ``c`` ``(B, T', D)`` from frames ``z`` ``(B, T', C)``: the context network on
@@ -239,7 +243,7 @@ class AudioEncoder(nn.Module):
         """Real frames of each row ``(B,)`` (all when ``lengths`` is ``None``)."""
         if lengths is None:
             lengths = torch.full((len(waveforms),), waveforms.shape[1], dtype=torch.long)
-        return self.features.output_lengths(lengths.to(waveforms.device)).clamp_min(1)
+        return self.feature_encoder.output_lengths(lengths.to(waveforms.device)).clamp_min(1)
 
     def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Pooled features ``(B, D)``: the mean of the context over each row's real frames."""
@@ -247,6 +251,11 @@ class AudioEncoder(nn.Module):
         frame_lengths = self.frame_lengths(lengths, waveforms)
         padding = padding_mask(frame_lengths, z.shape[1])
         return masked_mean(self.context(z, padding), frame_lengths)
+
+    def features(self, waveforms: Tensor) -> Tensor:
+        """Pooled features of full-length waveforms ``(B, T)`` (:meth:`forward` without
+        lengths)."""
+        return self.forward(waveforms)
 
 
 def padding_mask(lengths: Tensor, steps: int) -> Tensor:
@@ -282,3 +291,22 @@ def gru_audio_encoder(
     context network ``c_t = GRU(z_≤t)``."""
     features = ConvFeatureEncoder([channels] * len(strides), kernels, strides, "layer")
     return AudioEncoder(features, nn.GRU(dim, dim, batch_first=True), dim, dropout=0.0)
+
+
+AUDIO_BACKBONES: Registry[Callable[..., AudioEncoder]] = Registry("audio backbone")
+"""Waveform encoders by name, for the ``waveforms`` modality of ``eblearn train``."""
+AUDIO_BACKBONES.register("conv-transformer", small_audio_encoder)
+AUDIO_BACKBONES.register("conv-gru", gru_audio_encoder)
+
+
+def build_audio_backbone(name: str, **kwargs: object) -> AudioEncoder:
+    """Builds the waveform encoder registered as ``name`` with keyword options ``kwargs``.
+
+    Example:
+        >>> build_audio_backbone("conv-gru", dim=8, channels=8).feature_dim
+        8
+
+    Raises:
+        ValueError: On an unknown name (listing the valid ones).
+    """
+    return AUDIO_BACKBONES.get(name)(**kwargs)

@@ -96,6 +96,33 @@ TOKEN_DEFAULTS: dict[str, Any] = {
 the out-of-the-box ``eblearn train --data shakespeare --method mlm`` is 980 steps of about
 0.1 s on a quiet CPU core."""
 
+WAVEFORM_BACKBONES_BY_METHOD = {"wav2vec2": "conv-transformer", "cpc": "conv-gru"}
+"""The default waveform encoder of each speech method."""
+WAVEFORM_DEFAULTS: dict[str, Any] = {
+    "epochs": 3,
+    "batch_size": 32,
+    "optimizer": "adamw",
+    "base_lr": 4e-3,
+    "method_args": {
+        "wav2vec2": {
+            "entries": 32,
+            "code_dim": 64,
+            "mask_span": 5,
+            "num_distractors": 20,
+            "quantizer_temperature": [2.0, 0.5, 0.995],
+        },
+        "cpc": {"steps": 6},
+    },
+    "backbone_args": {
+        "conv-transformer": {"dim": 64, "depth": 2, "heads": 4, "channels": 64},
+        "conv-gru": {"dim": 64, "channels": 64},
+    },
+}
+"""Speech runs: a small encoder (64 channels, 64 wide, 2 Transformer blocks or a GRU) on
+crops of 0.5 s, batches of 32, AdamW at 5e-4 (4e-3 × 32/256), three passes over the 2,700
+training takes of FSDD (255 steps), and a quantizer whose temperature falls from 2 to 0.5
+within those steps."""
+
 ADDED_KEYS: dict[str, Any] = {
     "time_budget": 0.0,
     "eval_every": 0,
@@ -451,8 +478,10 @@ def resolve(
         channels: The data's channels (ignored for tokens).
         native_size: The data's image side (ignored for tokens).
         run_dir: The run folder chosen for the run (default ``config.run_dir`` or ``""``).
-        modality: The data's: ``"images"`` or ``"tokens"`` (a text run: a token backbone,
-            ``seq_len`` instead of ``image_size``, no view recipe).
+        modality: The data's: ``"images"``, ``"tokens"`` (a text run: a token backbone,
+            ``seq_len`` instead of ``image_size``, no view recipe) or ``"waveforms"`` (a
+            speech run: a waveform encoder, ``seq_len`` samples per crop, the ``speech`` or
+            ``none`` view recipe).
 
     Raises:
         ValueError: On unknown names (method, backbone, augmentation, optimizer, precision,
@@ -470,7 +499,14 @@ def resolve(
     method = METHODS.get(config.method)
     name = config.data.partition(":")[0]
     tokens = modality == "tokens"
-    defaults = TOKEN_DEFAULTS if tokens else DATASET_DEFAULTS.get(name, GENERIC_DEFAULTS)
+    waveforms = modality == "waveforms"
+    defaults = (
+        TOKEN_DEFAULTS
+        if tokens
+        else WAVEFORM_DEFAULTS
+        if waveforms
+        else DATASET_DEFAULTS.get(name, GENERIC_DEFAULTS)
+    )
     for key in (
         "seq_len",
         "image_size",
@@ -502,6 +538,12 @@ def resolve(
         backbone, augmentation = _resolve_tokens(config)
         if backbone == TOKEN_BACKBONE:  # the small defaults are the transformer's
             backbone_args = {**defaults["backbone_args"], **backbone_args}
+    elif waveforms:
+        from eblearn.data.waveforms import CROP_SAMPLES
+
+        image_size, seq_len = 0, config.seq_len or CROP_SAMPLES
+        backbone, augmentation = _resolve_waveforms(config)
+        backbone_args = {**defaults["backbone_args"].get(backbone, {}), **backbone_args}
     else:
         if config.seq_len is not None:
             raise ValueError(
@@ -693,6 +735,38 @@ def _resolve_tokens(config: TrainConfig) -> tuple[str, str]:
             f"{', '.join(TOKEN_BACKBONES.names())}"
         )
     return backbone, TOKEN_AUGMENTATION
+
+
+def _resolve_waveforms(config: TrainConfig) -> tuple[str, str]:
+    """The backbone and view recipe of a speech run, checked.
+
+    Raises:
+        ValueError: If an image option is given, or the backbone or the recipe is not one
+            for waveforms.
+    """
+    from eblearn.data.waveforms import WAVEFORM_AUGMENTATIONS
+    from eblearn.nn.audio import AUDIO_BACKBONES
+
+    if config.image_size is not None:
+        raise ValueError(
+            f"image_size applies to images, and {config.data!r} holds waveforms; leave out "
+            "--image-size (use --seq-len for the samples per crop)"
+        )
+    augmentation = config.augmentation or WAVEFORM_AUGMENTATIONS[0]
+    if augmentation not in WAVEFORM_AUGMENTATIONS:
+        raise ValueError(
+            f"augmentation {augmentation!r} is not a view recipe for waveforms; valid: "
+            f"{', '.join(WAVEFORM_AUGMENTATIONS)}"
+        )
+    backbone = config.backbone or WAVEFORM_BACKBONES_BY_METHOD.get(
+        config.method, AUDIO_BACKBONES.names()[0]
+    )
+    if backbone not in AUDIO_BACKBONES:
+        raise ValueError(
+            f"backbone {backbone!r} does not read waveforms; valid backbones for speech: "
+            f"{', '.join(AUDIO_BACKBONES.names())}"
+        )
+    return backbone, augmentation
 
 
 def check_logger(name: str) -> None:

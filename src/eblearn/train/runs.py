@@ -25,6 +25,7 @@ from eblearn.data.augment import AUGMENTATIONS, EvalTransform, MultiViewAugment
 from eblearn.data.images import UNLABELED, DatasetSplits
 from eblearn.data.streaming import StreamedImages
 from eblearn.data.text import TextSplits, TokenViews
+from eblearn.data.waveforms import SpeechSplits, waveform_views
 from eblearn.methods.base import METHODS, Method, build_method
 from eblearn.nn.backbones import build_backbone
 from eblearn.train.budget import TimeBudget
@@ -40,8 +41,8 @@ from eblearn.train.precision import choose_precision, uses_channels_last
 from eblearn.train.seeding import seed_everything
 from eblearn.train.sharding import steps_per_epoch
 
-TrainingData: TypeAlias = DatasetSplits | TextSplits
-"""Data the engine trains on: images, or token windows (see ``modality``)."""
+TrainingData: TypeAlias = DatasetSplits | TextSplits | SpeechSplits
+"""Data the engine trains on: images, token windows or waveform crops (see ``modality``)."""
 ViewMaker: TypeAlias = Callable[[Tensor], Sequence[Tensor]]
 """Turns a gathered batch into the method's views (augmented images, token windows)."""
 
@@ -75,7 +76,8 @@ def build_components(
 
     Images: the backbone, the view recipe's augmentation and the evaluation transform.
     Tokens: a token backbone over the tokenizer's vocabulary, the windows as views, no
-    evaluation transform.
+    evaluation transform. Waveforms: a waveform encoder, the speech views of the packed
+    crops (:class:`~eblearn.data.waveforms.WaveformViews`), no evaluation transform.
 
     Raises:
         ValueError: If the backbone or the method rejects its options (naming them).
@@ -87,6 +89,10 @@ def build_components(
             backbone = build_token_backbone(
                 config.backbone, data.tokenizer.vocab_size, config.seq_len, **config.backbone_args
             )
+        elif isinstance(data, SpeechSplits):
+            from eblearn.nn.audio import build_audio_backbone
+
+            backbone = build_audio_backbone(config.backbone, **config.backbone_args)
         else:
             backbone = build_backbone(
                 config.backbone, data.channels, config.image_size, **config.backbone_args
@@ -108,6 +114,8 @@ def build_components(
         ) from None
     if isinstance(data, TextSplits):
         return method, TokenViews(method.num_views), None
+    if isinstance(data, SpeechSplits):
+        return method, waveform_views(config.augmentation, config.seq_len), None
     views = AUGMENTATIONS.get(config.augmentation)(config.image_size, data.channels)
     augment = MultiViewAugment(views, data.mean, data.std)
     return method, augment, EvalTransform(config.image_size, data.mean, data.std)
