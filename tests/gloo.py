@@ -22,11 +22,30 @@ GROUP_TIMEOUT_S = 60
 """A collective waiting longer than this fails the test instead of hanging it."""
 
 
+PORTS_PER_WORKER = 2000
+FIRST_PORT = 20000
+"""Ports are drawn below Linux's ephemeral range (32768-60999): a port found free there
+may be taken a moment later as the source port of any outgoing connection (gloo opens many),
+which left a torchrun rendezvous waiting until its timeout."""
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on now, outside the ephemeral range, in
+    a block of its own for each pytest-xdist worker (``gw0``, ``gw1``, ...)."""
+    import random
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    low = FIRST_PORT + index * PORTS_PER_WORKER
+    candidates = random.Random().sample(range(low, low + PORTS_PER_WORKER), 50)
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port among 50 tries in {low}..{low + PORTS_PER_WORKER - 1}")
 
 
 def spawn_gloo(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Callable
 
@@ -29,6 +28,7 @@ from eblearn.losses import (
     sinkhorn,
 )
 from eblearn.nn import FeatureQueue, MemoryBank
+from tests.gloo import free_port
 
 WORLD = 2
 LOCAL_BATCH = 4
@@ -125,16 +125,10 @@ def _worker(rank: int, port: int, path: str) -> None:
     dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
     """One test (not one per case), so that the processes are spawned once under xdist."""
     path = tmp_path / "differences.json"
-    context = mp.spawn(_worker, args=(_free_port(), str(path)), nprocs=WORLD, join=False)
+    context = mp.spawn(_worker, args=(free_port(), str(path)), nprocs=WORLD, join=False)
     deadline = time.monotonic() + 180
     while not context.join(timeout=2):
         if time.monotonic() > deadline:
