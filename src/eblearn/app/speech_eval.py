@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from eblearn.app.run_folder import RunFolder
+from eblearn.app.timing import timing_line
 from eblearn.app.train import CURVE_FILE, LOG_FILE
 from eblearn.data.mel import pooled_log_mel
 from eblearn.data.waveforms import SpeechSplits
@@ -70,12 +71,7 @@ class SpeechRunSummary:
 
     def timing(self) -> str:
         """``"123 s: training 100 s, evaluation 23 s"`` (or the total alone for ``eval``)."""
-        if self.training_seconds is None:
-            return f"{self.seconds:.0f} s"
-        return (
-            f"{self.seconds:.0f} s: training {self.training_seconds:.0f} s, "
-            f"evaluation {self.seconds - self.training_seconds:.0f} s"
-        )
+        return timing_line(self.seconds, self.training_seconds)
 
     def table(self) -> str:
         """Accuracy per label budget: the encoder beside log-mel features."""

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from eblearn.app.run_folder import RunFolder
+from eblearn.app.timing import timing_line
 from eblearn.app.train import CURVE_FILE, LOG_FILE
 from eblearn.data.text import TextSplits
 from eblearn.evaluate.masked_tokens import (
@@ -76,12 +77,7 @@ class TextRunSummary:
 
     def timing(self) -> str:
         """``"123 s: training 100 s, evaluation 23 s"`` (or the total alone for ``eval``)."""
-        if self.training_seconds is None:
-            return f"{self.seconds:.0f} s"
-        return (
-            f"{self.seconds:.0f} s: training {self.training_seconds:.0f} s, "
-            f"evaluation {self.seconds - self.training_seconds:.0f} s"
-        )
+        return timing_line(self.seconds, self.training_seconds)
 
     def table(self) -> str:
         """The scores as a small text table (and the word neighbors, where there are some)."""

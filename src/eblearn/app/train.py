@@ -54,6 +54,7 @@ from eblearn.app.options import (
     positive_int,
 )
 from eblearn.app.run_folder import Mode, RunFolder, default_run_path
+from eblearn.app.timing import timing_line
 from eblearn.data.images import DatasetSplits
 from eblearn.data.registry import load_dataset, modality_of
 from eblearn.data.text import TextSplits
@@ -508,12 +509,7 @@ class RunSummary:
 
     def timing(self) -> str:
         """``"123 s: training 100 s, evaluation 23 s"`` (or the total alone for ``eval``)."""
-        if self.training_seconds is None:
-            return f"{self.seconds:.0f} s"
-        return (
-            f"{self.seconds:.0f} s: training {self.training_seconds:.0f} s, "
-            f"evaluation {self.evaluation_seconds:.0f} s"
-        )
+        return timing_line(self.seconds, self.training_seconds)
 
     def table(self, fractions: Sequence[float] = TABLE_FRACTIONS) -> str:
         """A small text table: each probe on the encoder beside the same probe on pixels."""
