@@ -40,7 +40,7 @@ def test_tokenizer_survives_its_saved_form():
         assert again == tok and type(again) is type(tok)
         assert torch.equal(again.encode(CORPUS[:50]), tok.encode(CORPUS[:50]))
     with pytest.raises(ValueError, match="kind"):
-        tokenizer_from_dict({"kind": "bpe", "symbols": []})
+        tokenizer_from_dict({"kind": "unigram-lm", "symbols": []})
 
 
 def test_word_tokenizer_keeps_the_most_frequent_words():

@@ -1,4 +1,5 @@
-"""Tokenizers fitted on a corpus: characters (the MLM's) and words (Collobert–Weston's).
+"""Tokenizers fitted on a corpus: characters (the MLM's), words (Collobert–Weston's) and
+byte-pair encoding (subwords, :mod:`eblearn.data.bpe`).
 
 Both share one vocabulary layout: the special tokens first, at fixed ids, then the corpus's
 symbols. ``[PAD]`` (0) fills, ``[MASK]`` (1) hides a token from a masked language model,
@@ -14,6 +15,8 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
+
+from eblearn.data.bpe import Pair, apply_merges, chunks, fit_merges, merge_ranks
 
 PAD, MASK, UNK = 0, 1, 2
 """Ids of the special tokens, the same in every tokenizer."""
@@ -150,10 +153,113 @@ class WordTokenizer(_Vocabulary):
         return self.split_text(text)
 
 
-TOKENIZERS: dict[str, type[_Vocabulary]] = {"char": CharTokenizer, "word": WordTokenizer}
+class BPETokenizer(_Vocabulary):
+    """Subwords learned by byte-pair encoding (Sennrich et al. 2016, :mod:`eblearn.data.bpe`).
+
+    The symbols are the training text's characters, sorted, then each merge's new subword
+    in the order learned (a subword that two merges both make is listed once). Encoding cuts
+    a text into :func:`~eblearn.data.bpe.chunks` and applies the merges to each (cached per
+    chunk); decoding joins the subwords, so ``decode(encode(t)) == t`` for any text whose
+    characters the training text held (the others are ``[UNK]``).
+
+    [0] Sennrich, Haddow, Birch, Neural Machine Translation of Rare Words with Subword Units,
+        ACL 2016, https://arxiv.org/abs/1508.07909
+
+    Example:
+        >>> tok = BPETokenizer.fit("low lower lowest", vocab_size=14)
+        >>> tok.symbols[-3:], tok.merges
+        (['lo', 'low', ' low'], [('l', 'o'), ('lo', 'w'), (' ', 'low')])
+        >>> [tok.itos[i] for i in tok.encode("lowest low")]
+        ['low', 'e', 's', 't', ' low']
+        >>> tok.decode(tok.encode("slow owl"))
+        'slow owl'
+    """
+
+    kind = "bpe"
+    joiner = ""
+
+    def __init__(self, symbols: list[str], merges: list[Pair]) -> None:
+        made = [a + b for a, b in merges]
+        letters = [s for s in symbols if s not in set(made)]
+        if any(len(s) != 1 for s in letters):
+            raise ValueError("a BPE tokenizer's symbols other than its subwords are characters")
+        expected = list(dict.fromkeys([*letters, *made]))
+        if expected != list(symbols):
+            raise ValueError(
+                "a BPE tokenizer's symbols must be its characters followed by the subwords of "
+                "its merges in order"
+            )
+        super().__init__(symbols)
+        self.merges = [(a, b) for a, b in merges]
+        self._ranks = merge_ranks(self.merges)
+        self._cache: dict[str, list[str]] = {}
+
+    @classmethod
+    def fit(cls, text: str, vocab_size: int) -> BPETokenizer:
+        """Learns merges on ``text`` until the vocabulary (special tokens included) holds
+        ``vocab_size`` tokens, or no pair of symbols occurs twice.
+
+        Raises:
+            ValueError: If ``text`` is empty or not a string, or ``vocab_size`` is not an
+                integer larger than the special tokens plus the text's distinct characters.
+        """
+        if not isinstance(text, str) or not text:
+            raise ValueError("a BPE tokenizer is fitted on a non-empty string")
+        letters = sorted(set(text))
+        smallest = NUM_SPECIAL + len(letters)
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+            raise ValueError(f"vocab_size must be an integer, got {vocab_size!r}")
+        if vocab_size < smallest:
+            raise ValueError(
+                f"vocab_size {vocab_size} is below the {NUM_SPECIAL} special tokens plus the "
+                f"text's {len(letters)} distinct characters; use at least {smallest}"
+            )
+        symbols = list(letters)
+        merges: list[Pair] = []
+        # a merge can make a subword that is already a symbol: ask for more until full
+        while len(symbols) < vocab_size - NUM_SPECIAL:
+            asked = len(merges) + vocab_size - NUM_SPECIAL - len(symbols)
+            learned = fit_merges(text, asked)
+            for first, second in learned[len(merges) :]:
+                if len(symbols) == vocab_size - NUM_SPECIAL:
+                    break
+                merges.append((first, second))
+                if first + second not in symbols:
+                    symbols.append(first + second)
+            if len(learned) < asked:  # no pair occurs twice any more
+                break
+        return cls(symbols, merges)
+
+    def split(self, text: str) -> list[str]:
+        pieces: list[str] = []
+        for chunk in chunks(text):
+            if chunk not in self._cache:
+                self._cache[chunk] = apply_merges(list(chunk), self._ranks)
+            pieces.extend(self._cache[chunk])
+        return pieces
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind": "bpe", "symbols": [...], "merges": [[a, b], ...]}``."""
+        return {**super().to_dict(), "merges": [list(pair) for pair in self.merges]}
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(other) and other.merges == self.merges  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.kind, tuple(self.symbols), tuple(self.merges)))
 
 
-def tokenizer_from_dict(values: dict[str, Any]) -> CharTokenizer | WordTokenizer:
+Tokenizer = CharTokenizer | WordTokenizer | BPETokenizer
+"""Any tokenizer eblearn fits."""
+
+TOKENIZERS: dict[str, type[_Vocabulary]] = {
+    "char": CharTokenizer,
+    "word": WordTokenizer,
+    "bpe": BPETokenizer,
+}
+
+
+def tokenizer_from_dict(values: dict[str, Any]) -> Tokenizer:
     """Rebuilds a tokenizer saved by ``to_dict``.
 
     Raises:
@@ -168,4 +274,12 @@ def tokenizer_from_dict(values: dict[str, Any]) -> CharTokenizer | WordTokenizer
         )
     if not all(isinstance(s, str) for s in symbols):
         raise ValueError("a saved tokenizer's symbols must be strings")
+    if kind == "bpe":
+        merges = values.get("merges")
+        if not isinstance(merges, list) or not all(
+            isinstance(m, list | tuple) and len(m) == 2 and all(isinstance(s, str) for s in m)
+            for m in merges
+        ):
+            raise ValueError("a saved BPE tokenizer needs 'merges': a list of [str, str] pairs")
+        return BPETokenizer(symbols, [(a, b) for a, b in merges])
     return CharTokenizer(symbols) if kind == "char" else WordTokenizer(symbols)
