@@ -10,9 +10,9 @@ import pytest
 import torch
 import yaml
 
-from eblearn.app.train import pretrain
+from eblearn.app.train import load_pretrained, pretrain
 from eblearn.cli import main
-from eblearn.data.tokenizers import tokenizer_from_dict
+from eblearn.data.tokenizers import BPETokenizer, tokenizer_from_dict
 from eblearn.train.config import TrainConfig
 
 CORPUS = (
@@ -126,6 +126,12 @@ def test_resume_replays_the_interrupted_run_exactly(corpus, tmp_path):
         (["--data", "digits", "--seq-len", "32"], "leave out --seq-len"),
         (["--data", "shakespeare", "--method", "mlm", "--backbone", "convnet"], "read tokens"),
         (["--data", "shakespeare", "--method", "mlm", "--augmentation", "simclr"], "for images"),
+        (["--data", "digits", "--tokenizer", "bpe"], "leave out --tokenizer"),
+        (["--data", "shakespeare", "--method", "mlm", "--vocab-size", "99"], "--tokenizer bpe"),
+        (
+            ["--data", "shakespeare", "--method", "mlm", "--tokenizer", "bpe", "--vocab-size", "9"],
+            "use at least",
+        ),
     ],
 )
 def test_a_modality_mismatch_is_refused_before_anything_is_written(
@@ -162,3 +168,24 @@ def test_collobert_weston_trains_on_words_and_prints_its_ranking(corpus, tmp_pat
     assert json.loads((run / "tokenizer.json").read_text())["kind"] == "word"
     results = json.loads((run / "results.json").read_text())
     assert 0.0 <= results["ranking"]["accuracy"] <= 1.0 and "neighbors" in results
+
+
+def test_a_bpe_run_saves_its_tokenizer_and_reloads_it_rather_than_refitting(
+    corpus, tmp_path, capsys
+):
+    run = tmp_path / "bpe"
+    bpe = ["--tokenizer", "bpe", "--vocab-size", "60"]
+    assert main(["train", "--data", f"text:{corpus}", *TINY, *bpe, "--run-dir", str(run)]) == 0
+    assert "nats/token" in capsys.readouterr().out
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert (config["tokenizer"], config["vocab_size"]) == ("bpe", 60)
+    saved = tokenizer_from_dict(json.loads((run / "tokenizer.json").read_text()))
+    assert isinstance(saved, BPETokenizer) and saved.vocab_size == 60
+    assert saved == BPETokenizer.fit(CORPUS[: round(len(CORPUS) * 0.9)], 60)
+    # the corpus changes after training: a refit would learn other merges, the run must not
+    corpus.write_text(CORPUS.replace("Romeo", "Tybalt"), encoding="utf-8")
+    reloaded = load_pretrained(run).data.tokenizer
+    assert reloaded == saved
+    text = "But soft, Romeo"
+    assert torch.equal(reloaded.encode(text), saved.encode(text))
+    assert reloaded.decode(reloaded.encode(text)) == text

@@ -79,6 +79,11 @@ class TextRunSummary:
         """``"123 s: training 100 s, evaluation 23 s"`` (or the total alone for ``eval``)."""
         return timing_line(self.seconds, self.training_seconds)
 
+    @property
+    def unit(self) -> str:
+        """What a token is: ``"char"``, or ``"token"`` for words and BPE subwords."""
+        return "token" if self.config.tokenizer in ("word", "bpe") else "char"
+
     def table(self) -> str:
         """The scores as a small text table (and the word neighbors, where there are some)."""
         name = f"{self.config.method} ({self.config.backbone})"
@@ -102,14 +107,14 @@ class TextRunSummary:
             (f"{s.name} (add-{BASELINE_K:g}, preceding text)", s) for s in self.baselines
         ]
         width = max(len(r[0]) for r in rows)
-        lines = [head, f"{'':<{width}}  {'accuracy':>8}  {'nats/char':>10}"]
+        lines = [head, f"{'':<{width}}  {'accuracy':>8}  {'nats/' + self.unit:>10}"]
         lines += [f"{label:<{width}}  {s.accuracy:>8.1%}  {s.nats:>10.3f}" for label, s in rows]
         if self.speaker is not None:
             p = self.speaker
             lines += [
                 "",
                 f"speaker of a speech ({len(p.speakers)} most frequent, first "
-                f"{self.config.seq_len} characters; linear probe, {p.test_size} test speeches):",
+                f"{self.config.seq_len} {self.unit}s; linear probe, {p.test_size} test speeches):",
                 f"  encoder features {p.encoder:.1%}, bag of characters "
                 f"{p.bag_of_characters:.1%}, majority class {p.majority:.1%}",
             ]

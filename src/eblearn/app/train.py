@@ -57,7 +57,8 @@ from eblearn.app.run_folder import Mode, RunFolder, default_run_path
 from eblearn.app.timing import timing_line
 from eblearn.data.images import DatasetSplits
 from eblearn.data.registry import load_dataset, modality_of
-from eblearn.data.text import TextSplits
+from eblearn.data.text import BPE_VOCAB_SIZE, TOKENIZER_KINDS, TextSplits
+from eblearn.data.tokenizers import Tokenizer
 from eblearn.data.waveforms import SpeechSplits
 from eblearn.evaluate.protocol import EvaluationReport
 from eblearn.methods.base import Method
@@ -299,9 +300,12 @@ def check_modalities(data: str, method: str) -> str:
     return data_modality
 
 
-def load_training_data(request: TrainConfig, modality: str) -> TrainingData:
-    """Reads ``request.data``: an image data set, a corpus cut into windows, or recordings
-    cut into crops of ``seq_len`` samples."""
+def load_training_data(
+    request: TrainConfig, modality: str, tokenizer: Tokenizer | None = None
+) -> TrainingData:
+    """Reads ``request.data``: an image data set, a corpus cut into windows (by
+    ``tokenizer`` when given, a run's saved one, else by one fitted as the request says), or
+    recordings cut into crops of ``seq_len`` samples."""
     if modality == "waveforms":
         from eblearn.data.waveforms import CROP_SAMPLES, load_speech
 
@@ -309,13 +313,15 @@ def load_training_data(request: TrainConfig, modality: str) -> TrainingData:
     if modality == "tokens":
         from eblearn.data.text import load_text
         from eblearn.methods.base import METHODS
-        from eblearn.train.config import default_seq_len
+        from eblearn.train.config import default_seq_len, tokenizer_kind
 
         method = METHODS.get(request.method)
+        kind = tokenizer_kind(method, request.tokenizer)
         return load_text(
             request.data,
             request.seq_len or default_seq_len(method),
-            getattr(method, "tokenizer_kind", "char"),
+            tokenizer if tokenizer is not None else kind,
+            request.vocab_size if kind == "bpe" else None,
         )
     return load_dataset(
         request.data,
@@ -364,6 +370,32 @@ def load_eval_data(
             "number of channels"
         )
     return eval_data
+
+
+def read_run_tokenizer(run_dir: str | os.PathLike[str]) -> Tokenizer | None:
+    """The tokenizer a text run saved (``tokenizer.json``), or ``None`` if it has none.
+
+    Reading it back, rather than fitting again, keeps a run's encoding exactly as trained.
+
+    Raises:
+        ValueError: If the file is not a saved tokenizer.
+    """
+    import json
+
+    from eblearn.app.text_eval import TOKENIZER_FILE
+    from eblearn.data.tokenizers import tokenizer_from_dict
+
+    path = Path(run_dir) / TOKENIZER_FILE
+    if not path.is_file():
+        return None
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{str(path)!r} is not a readable tokenizer file: {error}") from None
+    try:
+        return tokenizer_from_dict(values)
+    except ValueError as error:
+        raise ValueError(f"{str(path)!r}: {error}") from None
 
 
 def read_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
@@ -635,8 +667,11 @@ def load_pretrained(
         raise ValueError(f"{str(run_dir)!r} is a file, not a run folder")
     config = read_run_config(run_dir)
     if data is None:
+        modality = modality_of(config.data)
         data = load_training_data(  # a streamed run's statistics come from its sample
-            replace(config.as_request(), strict=strict or config.strict), modality_of(config.data)
+            replace(config.as_request(), strict=strict or config.strict),
+            modality,
+            read_run_tokenizer(run_dir) if modality == "tokens" else None,
         )
     method, _, eval_transform = build_components(config, data)
     load_method_state(method, run_dir / LAST_CHECKPOINT)
@@ -938,6 +973,18 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         metavar="T",
         help="tokens per window of a text run (default: 64); samples per crop of a speech "
         "run (default: 4000)",
+    )
+    what.add_argument(
+        "--tokenizer",
+        choices=list(TOKENIZER_KINDS),
+        help="how a text run cuts its corpus into tokens: characters, words, or BPE subwords "
+        "learned on the training part (default: char for mlm, word for collobert-weston)",
+    )
+    what.add_argument(
+        "--vocab-size",
+        type=positive_int,
+        metavar="V",
+        help=f"vocabulary of --tokenizer bpe, special tokens included (default: {BPE_VOCAB_SIZE})",
     )
     if single_method:
         what.add_argument(

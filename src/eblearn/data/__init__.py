@@ -24,7 +24,7 @@ from eblearn.data.jigsaw import grid_patches, jigsaw, shuffle_patches
 from eblearn.data.masking import TokenMask, apply_token_mask, draw_token_mask
 from eblearn.data.registry import DATASETS, DatasetRequest, load_dataset, modality_of
 from eblearn.data.text import TEXT_DATASETS, TextSplits, load_text
-from eblearn.data.tokenizers import CharTokenizer, WordTokenizer
+from eblearn.data.tokenizers import BPETokenizer, CharTokenizer, WordTokenizer
 from eblearn.data.torchvision_sets import DatasetFilesMissingError
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "DATASETS",
     "TEXT_DATASETS",
     "UNLABELED",
+    "BPETokenizer",
     "CharTokenizer",
     "DatasetFilesMissingError",
     "DatasetRequest",

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from itertools import pairwise
 
 Pair = tuple[str, str]
 
@@ -65,7 +66,7 @@ def merge_pair(symbols: list[str], pair: Pair) -> list[str]:
 
 def _pairs(symbols: list[str]) -> Counter[Pair]:
     """Adjacent pairs of ``symbols`` with their multiplicity in the word."""
-    return Counter(zip(symbols, symbols[1:]))
+    return Counter(pairwise(symbols))
 
 
 def fit_merges(text: str, num_merges: int) -> list[Pair]:
@@ -128,7 +129,7 @@ def apply_merges(symbols: list[str], ranks: dict[Pair, int]) -> list[str]:
     that hold its new symbol, which were learned after it.
     """
     while len(symbols) > 1:
-        present = [p for p in zip(symbols, symbols[1:]) if p in ranks]
+        present = [p for p in pairwise(symbols) if p in ranks]
         if not present:
             break
         symbols = merge_pair(symbols, min(present, key=ranks.__getitem__))

@@ -2,9 +2,9 @@
 
 A corpus is split *contiguously* (the first 90% of the characters to train, the last 10%
 held out), so that no held-out sentence leaks into training through an overlapping window;
-a character tokenizer is fitted on the training part; each part is cut into non-overlapping
-windows of ``seq_len`` tokens, ``int64`` of shape ``(N, T)``: the "images" of the text
-modality, which the engine gathers by index exactly as it gathers images.
+a tokenizer (characters, words or BPE subwords) is fitted on the training part; each part
+is cut into non-overlapping windows of ``seq_len`` tokens, ``int64`` of shape ``(N, T)``:
+the "images" of the text modality, which the engine gathers by index exactly as it gathers images.
 
 Two data sets: ``shakespeare`` (Tiny Shakespeare, 1,115,394 characters, public domain,
 shipped inside the package) and ``text:PATH`` (any UTF-8 text file, or a gzipped one).
@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from eblearn.data.images import UNLABELED
-from eblearn.data.tokenizers import CharTokenizer, WordTokenizer
+from eblearn.data.tokenizers import BPETokenizer, CharTokenizer, Tokenizer, WordTokenizer
 from eblearn.registry import Registry
 
 TOKENS = "tokens"
@@ -109,14 +109,15 @@ class TextSplits:
     Attributes:
         name: How the data set was asked for (``"shakespeare"``, ``"text:/path/a.txt"``).
         train_text, test_text: The contiguous 90% / 10% of the corpus.
-        tokenizer: Fitted on ``train_text`` (characters, or the most frequent words).
+        tokenizer: Fitted on ``train_text`` (characters, the most frequent words, or BPE
+            subwords), or the run's saved one.
         seq_len: Tokens per window T.
     """
 
     name: str
     train_text: str
     test_text: str
-    tokenizer: CharTokenizer | WordTokenizer
+    tokenizer: Tokenizer
     seq_len: int
 
     modality = TOKENS
@@ -205,19 +206,48 @@ def text_file(argument: str | None) -> str:
     return read_text(argument)
 
 
-TOKENIZER_KINDS = ("char", "word")
+TOKENIZER_KINDS = ("char", "word", "bpe")
 MAX_WORDS = 5000
 """Words a word tokenizer keeps (the rest are [UNK])."""
+BPE_VOCAB_SIZE = 512
+"""Vocabulary of a BPE tokenizer when none is given (special tokens included)."""
 
 
-def load_text(spec: str, seq_len: int = 64, tokenizer: str = "char") -> TextSplits:
+def fit_tokenizer(text: str, kind: str, vocab_size: int | None = None) -> Tokenizer:
+    """A tokenizer of ``kind`` fitted on ``text``; ``vocab_size`` is the BPE vocabulary.
+
+    Raises:
+        ValueError: On an unknown kind (naming the valid ones), or ``vocab_size`` given for
+            another kind than ``bpe``.
+    """
+    if kind not in TOKENIZER_KINDS:
+        raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZER_KINDS)}, got {kind!r}")
+    if kind != "bpe" and vocab_size is not None:
+        raise ValueError(f"vocab_size applies to the 'bpe' tokenizer, not {kind!r}")
+    if kind == "char":
+        return CharTokenizer.fit(text)
+    if kind == "word":
+        return WordTokenizer.fit(text, MAX_WORDS)
+    return BPETokenizer.fit(text, vocab_size or BPE_VOCAB_SIZE)
+
+
+def load_text(
+    spec: str,
+    seq_len: int = 64,
+    tokenizer: str | Tokenizer = "char",
+    vocab_size: int | None = None,
+) -> TextSplits:
     """Reads, splits (90/10, contiguous) and tokenizes a corpus.
 
     Args:
         spec: ``"shakespeare"`` or ``"text:PATH"``.
         seq_len: Tokens per window.
-        tokenizer: ``"char"`` (every character) or ``"word"`` (the :data:`MAX_WORDS` most
-            frequent lowercased words of the training part).
+        tokenizer: ``"char"`` (every character), ``"word"`` (the :data:`MAX_WORDS` most
+            frequent lowercased words of the training part), ``"bpe"`` (subwords learned on
+            the training part, :class:`~eblearn.data.tokenizers.BPETokenizer`), or a fitted
+            tokenizer (a run's saved one), used as it is.
+        vocab_size: The BPE vocabulary, special tokens included (default
+            :data:`BPE_VOCAB_SIZE`).
 
     Raises:
         ValueError: On an unknown name (listing the valid ones), a bad path or file, or a
@@ -229,15 +259,15 @@ def load_text(spec: str, seq_len: int = 64, tokenizer: str = "char") -> TextSpli
     loader = TEXT_DATASETS.get(name)
     if name not in TEXT_NEEDS_ARGUMENT and argument:
         raise ValueError(f"dataset {name!r} takes no argument, got {spec!r}")
-    if tokenizer not in TOKENIZER_KINDS:
+    if isinstance(tokenizer, str) and tokenizer not in TOKENIZER_KINDS:
         raise ValueError(
             f"tokenizer must be one of {', '.join(TOKENIZER_KINDS)}, got {tokenizer!r}"
         )
     train_text, test_text = split_text(loader(argument or None))
     fitted = (
-        CharTokenizer.fit(train_text)
-        if tokenizer == "char"
-        else WordTokenizer.fit(train_text, MAX_WORDS)
+        fit_tokenizer(train_text, tokenizer, vocab_size)
+        if isinstance(tokenizer, str)
+        else tokenizer
     )
     splits = TextSplits(spec, train_text, test_text, fitted, seq_len)
     for part, ids in (("training", splits.train_ids), ("held-out", splits.test_ids)):

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from eblearn.data.images import stratified_split
-from eblearn.data.tokenizers import NUM_SPECIAL, PAD, CharTokenizer, WordTokenizer
+from eblearn.data.tokenizers import NUM_SPECIAL, PAD, Tokenizer
 from eblearn.evaluate.linear import LinearProbe
 
 SPEAKERS = 10
@@ -67,9 +67,7 @@ class SpeakerProbeResult:
         }
 
 
-def speech_windows(
-    texts: list[str], tokenizer: CharTokenizer | WordTokenizer, seq_len: int
-) -> Tensor:
+def speech_windows(texts: list[str], tokenizer: Tokenizer, seq_len: int) -> Tensor:
     """The first ``seq_len`` tokens of each text, padded with ``[PAD]``: ``(N, seq_len)``."""
     windows = torch.full((len(texts), seq_len), PAD, dtype=torch.int64)
     for i, text in enumerate(texts):
@@ -107,7 +105,7 @@ def encode_windows(encoder: nn.Module, windows: Tensor, batch_size: int = 256) -
 
 def speaker_probe(
     encoder: nn.Module,
-    tokenizer: CharTokenizer | WordTokenizer,
+    tokenizer: Tokenizer,
     text: str,
     seq_len: int,
     speakers: int = SPEAKERS,

@@ -27,6 +27,7 @@ import yaml
 
 from eblearn._io import write_yaml
 from eblearn._validate import check_choice
+from eblearn.data.text import BPE_VOCAB_SIZE, TOKENIZER_KINDS
 
 OPTIMIZERS = ("adamw", "sgd", "lars")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
@@ -134,6 +135,8 @@ ADDED_KEYS: dict[str, Any] = {
     "sync_batchnorm": False,
     "stream": False,
     "seq_len": 0,
+    "tokenizer": "",
+    "vocab_size": 0,
 }
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
@@ -215,6 +218,11 @@ class TrainConfig:
             decode each batch in DataLoader workers during training, for data larger than
             memory (:mod:`eblearn.data.streaming`); default: decode them all into memory.
         seq_len: Tokens per window of a text run (default 64); image runs leave it out.
+        tokenizer: How a text run cuts its corpus: ``char``, ``word`` or ``bpe`` (default:
+            the method's, characters for a masked language model, words for
+            Collobert–Weston).
+        vocab_size: The BPE tokenizer's vocabulary, special tokens included (default 512);
+            only with ``tokenizer="bpe"``.
     """
 
     method: str = "vicreg"
@@ -252,6 +260,8 @@ class TrainConfig:
     sync_batchnorm: bool = False
     stream: bool = False
     seq_len: int | None = None
+    tokenizer: str | None = None
+    vocab_size: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("run_dir", "data_root"):
@@ -294,7 +304,9 @@ class RunConfig:
     when the probes run on ``data``; ``strict``, ``stream`` and ``sync_batchnorm`` are
     ``False`` in run folders older than them; ``dist_timeout`` is in seconds (30 minutes in
     older run folders). A text run has ``image_size`` 0 and ``augmentation`` ``"tokens"``;
-    an image run has ``seq_len`` 0.
+    an image run has ``seq_len`` 0. ``tokenizer`` is ``""`` and ``vocab_size`` 0 outside text
+    runs (and in text runs older than them, which used their method's tokenizer);
+    ``vocab_size`` is 0 unless the tokenizer is ``bpe``.
     """
 
     method: str
@@ -332,6 +344,8 @@ class RunConfig:
     sync_batchnorm: bool
     stream: bool
     seq_len: int = 0
+    tokenizer: str = ""
+    vocab_size: int = 0
 
     @property
     def world_size(self) -> int:
@@ -349,6 +363,8 @@ class RunConfig:
         values["eval_every"] = values["eval_every"] or None  # 0: at the end only
         values["eval_data"] = values["eval_data"] or None  # "": probe the training data
         values["seq_len"] = values["seq_len"] or None  # 0: an image run
+        values["tokenizer"] = values["tokenizer"] or None  # "": not text, or the method's
+        values["vocab_size"] = values["vocab_size"] or None  # 0: not BPE
         values["image_size"] = values["image_size"] or None  # 0: a text run
         return TrainConfig(**values)
 
@@ -509,6 +525,7 @@ def resolve(
     )
     for key in (
         "seq_len",
+        "vocab_size",
         "image_size",
         "epochs",
         "batch_size",
@@ -533,6 +550,7 @@ def resolve(
         if value is not None and value < 0:
             raise ValueError(f"{key} must be >= 0, got {value!r}")
     backbone_args = dict(config.backbone_args)
+    tokenizer, vocab_size = _resolve_tokenizer(config, method, tokens)
     if tokens:
         image_size, seq_len = 0, config.seq_len or default_seq_len(method)
         backbone, augmentation = _resolve_tokens(config)
@@ -635,6 +653,8 @@ def resolve(
         sync_batchnorm=config.sync_batchnorm,
         stream=config.stream,
         seq_len=seq_len,
+        tokenizer=tokenizer,
+        vocab_size=vocab_size,
     )
 
 
@@ -707,6 +727,39 @@ def default_seq_len(method: type) -> int:
     """A text method's window when none is asked for: its own (Collobert–Weston: 5 words),
     else :data:`SEQ_LEN`."""
     return int(getattr(method, "default_seq_len", SEQ_LEN))
+
+
+def tokenizer_kind(method: type, asked: str | None = None) -> str:
+    """The tokenizer of a text run: the one asked for, else the method's (``char`` unless the
+    method names another, as Collobert–Weston names ``word``)."""
+    return asked or str(getattr(method, "tokenizer_kind", "char"))
+
+
+def _resolve_tokenizer(config: TrainConfig, method: type, tokens: bool) -> tuple[str, int]:
+    """The tokenizer kind and BPE vocabulary of a run (``("", 0)`` outside text).
+
+    Raises:
+        ValueError: If a tokenizer option is given for data that is not text, the kind is
+            unknown (naming the valid ones), or ``vocab_size`` is given without ``bpe``.
+    """
+    if not tokens:
+        given = [k for k in ("tokenizer", "vocab_size") if getattr(config, k) is not None]
+        if given:
+            raise ValueError(
+                f"{' and '.join(given)} apply to text data, and {config.data!r} is not text; "
+                f"leave out {' and '.join('--' + k.replace('_', '-') for k in given)}"
+            )
+        return "", 0
+    kind = tokenizer_kind(method, config.tokenizer)
+    check_choice(kind, TOKENIZER_KINDS, "tokenizer")
+    if kind != "bpe":
+        if config.vocab_size is not None:
+            raise ValueError(
+                f"vocab_size sets the vocabulary of a BPE tokenizer, and this run's tokenizer is "
+                f"{kind!r}; leave out --vocab-size or use --tokenizer bpe"
+            )
+        return kind, 0
+    return kind, config.vocab_size or BPE_VOCAB_SIZE
 
 
 def _resolve_tokens(config: TrainConfig) -> tuple[str, str]:
