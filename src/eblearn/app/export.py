@@ -20,8 +20,16 @@ format that loads without eblearn:
                  checked under onnxruntime against torch before it is written (extra
                  ``eblearn[export]``)
 
-Every exported model maps *normalized* images ``(B, C, S, S)`` (``S`` the run's image size)
-to features ``(B, D)``; :attr:`Encoder.transform` is the normalization eblearn applied.
+Every exported model of an image run maps *normalized* images ``(B, C, S, S)`` (``S`` the
+run's image size) to features ``(B, D)``; :attr:`Encoder.transform` is the normalization
+eblearn applied. A text run's maps token windows ``(B, T)`` (``int64`` ids of the run's
+``tokenizer.json``, ``[PAD]`` = 0 after the text; ``T`` up to the run's ``seq_len``, exactly
+it for ONNX) to features ``(B, D)`` (:class:`TextEncoder` tokenizes for you); a speech run's
+maps waveforms ``(B, L)`` (float samples in [-1, 1) at the data's rate) to features
+``(B, D)``, the context averaged over all frames (:class:`SpeechEncoder`). The ONNX input is
+named ``images``, ``tokens`` or ``waveforms`` accordingly, with a dynamic batch axis; its
+windows hold exactly ``seq_len`` tokens, its waveforms exactly ``seq_len`` samples (the
+run's crop; pad or cut to it), as the graph keeps the traced lengths.
 """
 
 from __future__ import annotations
@@ -42,7 +50,15 @@ from torch import Tensor, nn
 from eblearn._io import atomic_write_bytes, load_tensors
 from eblearn.app.options import HelpFormatter
 from eblearn.app.run_folder import Mode, RunFolder
-from eblearn.app.train import ENCODER_FILE, LAST_CHECKPOINT, read_run_config, train_folder
+from eblearn.app.train import (
+    ENCODER_FILE,
+    LAST_CHECKPOINT,
+    read_run_config,
+    read_run_tokenizer,
+    train_folder,
+)
+from eblearn.data.registry import IMAGES, modality_of
+from eblearn.data.tokenizers import NUM_SPECIAL, PAD, Tokenizer
 from eblearn.nn.backbones import Backbone, ConvNet, RegNet, ResNet, build_backbone
 from eblearn.nn.timm_backbones import TimmBackbone
 from eblearn.train.config import RunConfig
@@ -63,8 +79,11 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 
 EXPORT_DIR = "export"
 ONNX_TOLERANCE = 1e-4
-"""Largest difference allowed between onnxruntime's and torch's features (times max(1, |f|))."""
+"""Largest difference allowed between an exported graph's features (onnxruntime, a loaded
+TorchScript trace) and torch's, times max(1, |f|)."""
 ONNX_OPSET = 17
+INPUT_NAMES = {"images": "images", "tokens": "tokens", "waveforms": "waveforms"}
+"""The ONNX graph's input, by modality."""
 
 
 def require_packages(names: Sequence[str], needed_for: str, extra: str) -> None:
@@ -148,10 +167,53 @@ def _channels_of(state: dict[str, Tensor], source: Path) -> int:
     )
 
 
+def _vocab_size_of(run_dir: Path, state: dict[str, Tensor], source: Path) -> int:
+    """A text run's vocabulary: its ``tokenizer.json``'s, else the rows of the token table."""
+    tokenizer = read_run_tokenizer(run_dir)
+    if tokenizer is not None:
+        return tokenizer.vocab_size
+    table = state.get("token_embedding.weight")
+    if table is None or table.ndim != 2:
+        raise ValueError(
+            f"{str(source)!r} holds no token table ('token_embedding.weight') and the run has "
+            "no tokenizer.json, so its vocabulary is unknown"
+        )
+    return int(table.shape[0])
+
+
+def _build_run_backbone(
+    run_dir: Path, config: RunConfig, state: dict[str, Tensor], source: Path
+) -> Backbone:
+    """The untrained backbone ``config.yaml`` describes, for the run's modality."""
+    modality = modality_of(config.data)
+    try:
+        if modality == "tokens":
+            from eblearn.nn.sequence import build_token_backbone
+
+            vocab_size = _vocab_size_of(run_dir, state, source)
+            return build_token_backbone(
+                config.backbone, vocab_size, config.seq_len, **config.backbone_args
+            )
+        if modality == "waveforms":
+            from eblearn.nn.audio import build_audio_backbone
+
+            return build_audio_backbone(config.backbone, **config.backbone_args)
+        channels = _channels_of(state, source)
+        return build_backbone(config.backbone, channels, config.image_size, **config.backbone_args)
+    except (TypeError, RuntimeError) as error:
+        where = f" at {config.image_size} px" if modality == IMAGES else ""
+        raise ValueError(
+            f"backbone {config.backbone!r} cannot be built with options "
+            f"{config.backbone_args}{where}: {error}"
+        ) from None
+
+
 def load_backbone(run_dir: str | os.PathLike[str]) -> tuple[Backbone, RunConfig]:
     """A run's backbone with its trained weights, in eval mode on the CPU, and its config.
 
-    Reads only ``config.yaml`` and the weights (see :func:`encoder_weights`): not the data.
+    Reads only ``config.yaml``, the weights (see :func:`encoder_weights`) and, for a text
+    run, ``tokenizer.json`` (its vocabulary size): not the data. Image, text and speech runs
+    alike.
 
     Raises:
         ValueError: If the folder is not a training run folder, its configuration is
@@ -161,16 +223,7 @@ def load_backbone(run_dir: str | os.PathLike[str]) -> tuple[Backbone, RunConfig]
     _check_run_dir(run_dir)
     config = read_run_config(run_dir)
     state, source = encoder_weights(run_dir)
-    channels = _channels_of(state, source)
-    try:
-        backbone = build_backbone(
-            config.backbone, channels, config.image_size, **config.backbone_args
-        )
-    except (TypeError, RuntimeError) as error:
-        raise ValueError(
-            f"backbone {config.backbone!r} cannot be built with options "
-            f"{config.backbone_args} at {config.image_size} px: {error}"
-        ) from None
+    backbone = _build_run_backbone(run_dir, config, state, source)
     try:
         backbone.load_state_dict(state)
     except RuntimeError as error:
@@ -235,18 +288,103 @@ class Encoder:
         )
 
 
+@dataclass
+class TextEncoder:
+    """A text run's trained encoder with its tokenizer.
+
+    Calling it maps texts to features: each text's first ``seq_len`` tokens (``[PAD]`` after
+    a shorter one), or windows of ids ``(N, T)`` as they are, through :attr:`module` without
+    gradients, on the CPU as float32.
+
+    Attributes:
+        module: The token backbone (eval mode): windows ``(B, T)`` to features ``(B, D)``.
+        tokenizer: The run's saved tokenizer (``tokenizer.json``).
+        config: The run's resolved configuration.
+        run_dir: The run folder.
+    """
+
+    module: Backbone
+    tokenizer: Tokenizer
+    config: RunConfig
+    run_dir: Path
+
+    @property
+    def feature_dim(self) -> int:
+        """Size D of the features."""
+        return int(self.module.feature_dim)
+
+    @property
+    def seq_len(self) -> int:
+        """Tokens per window T."""
+        return int(self.config.seq_len)
+
+    def windows(self, texts: Sequence[str]) -> Tensor:
+        """The first ``seq_len`` token ids of each text, ``[PAD]`` after: ``(N, seq_len)``."""
+        windows = torch.full((len(texts), self.seq_len), PAD, dtype=torch.int64)
+        for i, text in enumerate(texts):
+            ids = self.tokenizer.encode(text)[: self.seq_len]
+            windows[i, : len(ids)] = ids
+        return windows
+
+    def __call__(self, texts: str | Sequence[str] | Tensor, batch_size: int = 256) -> Tensor:
+        """Features ``(N, D)`` of texts (a string counts as one), or of windows ``(N, T)``."""
+        from eblearn.evaluate.speakers import encode_windows
+
+        if isinstance(texts, str):
+            texts = [texts]
+        windows = texts if isinstance(texts, Tensor) else self.windows(texts)
+        return encode_windows(self.module, windows, batch_size)
+
+
+@dataclass
+class SpeechEncoder:
+    """A speech run's trained encoder.
+
+    Calling it maps waveforms ``(N, L)`` (float samples in [-1, 1), zeros after each
+    recording's ``lengths[n]`` real samples when given) to pooled features ``(N, D)``.
+
+    Attributes:
+        module: The waveform encoder (eval mode).
+        config: The run's resolved configuration.
+        run_dir: The run folder.
+    """
+
+    module: Backbone
+    config: RunConfig
+    run_dir: Path
+
+    @property
+    def feature_dim(self) -> int:
+        """Size D of the features."""
+        return int(self.module.feature_dim)
+
+    def __call__(
+        self, waveforms: Tensor, lengths: Tensor | None = None, batch_size: int = 64
+    ) -> Tensor:
+        """Features ``(N, D)``, float32 on the CPU, of ``waveforms`` ``(N, L)``."""
+        from eblearn.evaluate.speech import encode_recordings
+
+        if waveforms.ndim != 2:
+            raise ValueError(f"waveforms must have shape (N, L), got {tuple(waveforms.shape)}")
+        if lengths is None:
+            lengths = torch.full((len(waveforms),), waveforms.shape[1], dtype=torch.int64)
+        return encode_recordings(self.module, waveforms.float(), lengths, batch_size)
+
+
 def load_encoder(
     run_dir: str | os.PathLike[str],
     *,
     data: Any = None,
     data_root: str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
-) -> Encoder:
+) -> Any:
     """Loads a run's trained encoder and its evaluation transform, for use in Python.
 
-    The transform normalizes with the mean and std of the run's training data, so that data
-    set is loaded (from ``data_root``, default the run's) unless ``data``, the run's
-    :class:`~eblearn.data.images.DatasetSplits`, is given.
+    An image run's :class:`Encoder` normalizes with the mean and std of the run's training
+    data, so that data set is loaded (from ``data_root``, default the run's) unless
+    ``data``, the run's :class:`~eblearn.data.images.DatasetSplits`, is given. A text run
+    gives a :class:`TextEncoder` (with the run's saved tokenizer), a speech run a
+    :class:`SpeechEncoder`; neither reads its data.
 
     Args:
         run_dir: A folder written by ``eblearn train``.
@@ -256,7 +394,8 @@ def load_encoder(
 
     Returns:
         An :class:`Encoder`: ``.module`` (the backbone, eval mode), ``.transform``, and
-        ``encoder(images)`` for features.
+        ``encoder(images)`` for features; a :class:`TextEncoder` (``encoder(texts)``) or a
+        :class:`SpeechEncoder` (``encoder(waveforms)``) for text and speech runs.
 
     Raises:
         ValueError: If the folder is not a training run, its weights do not load, or its
@@ -269,6 +408,17 @@ def load_encoder(
     from eblearn.data.augment import EvalTransform
 
     backbone, config = load_backbone(run_dir)
+    modality = modality_of(config.data)
+    if modality == "tokens":
+        tokenizer = read_run_tokenizer(run_dir)
+        if tokenizer is None:
+            raise ValueError(
+                f"text run {str(run_dir)!r} has no tokenizer.json, so its texts cannot be "
+                "encoded as in training"
+            )
+        return TextEncoder(backbone.to(device), tokenizer, config, Path(run_dir))
+    if modality == "waveforms":
+        return SpeechEncoder(backbone.to(device), config, Path(run_dir))
     if data is None:
         data = load_training_data(config, data_root)
     transform = EvalTransform(config.image_size, data.mean, data.std)
@@ -327,9 +477,10 @@ def torchvision_recipe(backbone: Backbone, format: str = "state-dict") -> str:
     if format == "torchscript":
         return "import torch\nmodel = torch.jit.load(PATH)"
     if format == "onnx":
+        name, shape = _onnx_input(backbone)
         return (
             "import onnxruntime\nsession = onnxruntime.InferenceSession(PATH)\n"
-            "features = session.run(None, {'images': images})[0]  # images: float32 (B, C, S, S)"
+            f"features = session.run(None, {{'{name}': {name}}})[0]  # {name}: {shape}"
         )
     if format == "state-dict":
         header, load = ["import torch"], "torch.load(PATH)"
@@ -392,11 +543,33 @@ def torchvision_recipe(backbone: Backbone, format: str = "state-dict") -> str:
     return "\n".join(lines)
 
 
-def _example_input(backbone: Backbone, image_size: int, batch: int = 2) -> Tensor:
-    generator = torch.Generator().manual_seed(0)
-    return torch.randn(
-        batch, backbone.in_channels, image_size, image_size, generator=generator
-    )  # normalized images are about N(0, 1)
+def _modality_of(backbone: Backbone) -> str:
+    return str(getattr(backbone, "modality", IMAGES))
+
+
+def _onnx_input(backbone: Backbone) -> tuple[str, str]:
+    """The ONNX input's name and a description of its type and shape."""
+    modality = _modality_of(backbone)
+    described = {
+        "tokens": "int64 token ids (B, T)",
+        "waveforms": "float32 samples in [-1, 1) (B, L)",
+    }
+    return INPUT_NAMES[modality], described.get(modality, "float32 (B, C, S, S)")
+
+
+def _example_input(backbone: Backbone, config: RunConfig, batch: int = 2) -> Tensor:
+    """A seeded input of the run's shape: normalized images about N(0, 1), token ids of
+    ordinary tokens, or waveforms of a tenth of full scale."""
+    generator = torch.Generator().manual_seed(batch)
+    modality = _modality_of(backbone)
+    if modality == "tokens":
+        vocab_size = int(getattr(backbone, "vocab_size", 0))
+        shape = (batch, config.seq_len)
+        return torch.randint(NUM_SPECIAL, vocab_size, shape, generator=generator)
+    if modality == "waveforms":
+        return 0.1 * torch.randn(batch, config.seq_len, generator=generator)
+    size = config.image_size
+    return torch.randn(batch, backbone.in_channels, size, size, generator=generator)
 
 
 def state_dict_bytes(module: nn.Module) -> bytes:
@@ -415,20 +588,39 @@ def safetensors_bytes(module: nn.Module, metadata: dict[str, str]) -> bytes:
     return bytes(save(state, metadata=metadata))
 
 
-def torchscript_bytes(module: nn.Module, example: Tensor) -> bytes:
-    """A ``torch.jit.trace`` of the module (eval mode) on ``example``, saved to bytes."""
+def torchscript_bytes(module: nn.Module, example: Tensor, checked: Tensor) -> bytes:
+    """A ``torch.jit.trace`` of the module (eval mode) on ``example``, saved to bytes.
+
+    torch's own check re-runs the trace without gradients, where a Transformer layer takes
+    its fused inference path and the graphs differ; so the trace is checked here instead:
+    the saved module, loaded back, must give the eager features of ``checked`` (another
+    batch) to :data:`ONNX_TOLERANCE`.
+
+    Raises:
+        RuntimeError: If the loaded trace's features differ from the eager module's.
+    """
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        traced = torch.jit.trace(module.eval(), example)
+        warnings.simplefilter("ignore")  # deprecation and tracer notes (the check is below)
+        traced = torch.jit.trace(module.eval(), example, check_trace=False)
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer)
+        loaded = torch.jit.load(io.BytesIO(buffer.getvalue()))
+    with torch.no_grad():
+        ours, reference = loaded(checked), module(checked)
+    difference = float((ours - reference).abs().max())
+    scale = max(1.0, float(reference.abs().max()))
+    if not difference <= ONNX_TOLERANCE * scale:
+        raise RuntimeError(
+            f"the TorchScript trace's features differ from torch's by {difference:.2e}; "
+            "nothing was written"
+        )
     return buffer.getvalue()
 
 
-def onnx_bytes(module: nn.Module, example: Tensor) -> bytes:
-    """The module (eval mode) as an ONNX graph: input ``images``, output ``features``,
-    dynamic batch axis (opset :data:`ONNX_OPSET`, TorchScript-based exporter)."""
+def onnx_bytes(module: nn.Module, example: Tensor, input_name: str = "images") -> bytes:
+    """The module (eval mode) as an ONNX graph: input ``input_name``, output ``features``,
+    dynamic batch axis (opset :data:`ONNX_OPSET`, TorchScript-based exporter; the other axes
+    keep the example's sizes)."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="eblearn-onnx-") as folder:
@@ -439,26 +631,49 @@ def onnx_bytes(module: nn.Module, example: Tensor) -> bytes:
                 module.eval(),
                 (example,),
                 str(target),
-                input_names=["images"],
+                input_names=[input_name],
                 output_names=["features"],
-                dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
+                dynamic_axes={input_name: {0: "batch"}, "features": {0: "batch"}},
                 opset_version=ONNX_OPSET,
                 dynamo=False,
             )
         return target.read_bytes()
 
 
-def onnx_difference(model: bytes, module: nn.Module, images: Tensor) -> float:
-    """Largest ``|onnxruntime - torch|`` over the features of ``images``."""
+def onnx_difference(
+    model: bytes, module: nn.Module, images: Tensor, input_name: str = "images"
+) -> float:
+    """Largest ``|onnxruntime - torch|`` over the features of ``images`` (the model's input,
+    named ``input_name``)."""
     import onnx
     import onnxruntime
 
     onnx.checker.check_model(onnx.load_from_string(model))
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
-    ours = session.run(None, {"images": images.numpy()})[0]
+    ours = session.run(None, {input_name: images.numpy()})[0]
     with torch.no_grad():
         reference = module.eval()(images).numpy()
     return float(abs(ours - reference).max())
+
+
+def safetensors_metadata(backbone: Backbone, config: RunConfig) -> dict[str, str]:
+    """What a safetensors file says about its backbone: the modality and input sizes."""
+    modality = _modality_of(backbone)
+    metadata = {
+        "format": "pt",
+        "eblearn_backbone": config.backbone,
+        "modality": modality,
+        "feature_dim": str(backbone.feature_dim),
+    }
+    if modality == "tokens":
+        metadata["vocab_size"] = str(getattr(backbone, "vocab_size", 0))
+        metadata["seq_len"] = str(config.seq_len)
+    elif modality == "waveforms":
+        metadata["crop_samples"] = str(config.seq_len)
+    else:
+        metadata["in_channels"] = str(backbone.in_channels)
+        metadata["image_size"] = str(config.image_size)
+    return metadata
 
 
 @dataclass
@@ -572,25 +787,19 @@ def export_encoder(
     """
     plan = prepare_export(run_dir, format, out, overwrite)
     module = plan.backbone.standalone().eval()
-    example = _example_input(plan.backbone, plan.config.image_size)
+    example = _example_input(plan.backbone, plan.config)
     difference = None
     if format == "state-dict":
         data = state_dict_bytes(module)
     elif format == "safetensors":
-        metadata = {
-            "format": "pt",
-            "eblearn_backbone": plan.config.backbone,
-            "in_channels": str(plan.backbone.in_channels),
-            "image_size": str(plan.config.image_size),
-            "feature_dim": str(plan.backbone.feature_dim),
-        }
-        data = safetensors_bytes(module, metadata)
+        data = safetensors_bytes(module, safetensors_metadata(plan.backbone, plan.config))
     elif format == "torchscript":
-        data = torchscript_bytes(module, example)
+        data = torchscript_bytes(module, example, _example_input(plan.backbone, plan.config, 3))
     else:
-        data = onnx_bytes(module, example)
-        checked = _example_input(plan.backbone, plan.config.image_size, batch=3)
-        difference = onnx_difference(data, module, checked)
+        name = INPUT_NAMES[_modality_of(plan.backbone)]
+        data = onnx_bytes(module, example, name)
+        checked = _example_input(plan.backbone, plan.config, batch=3)
+        difference = onnx_difference(data, module, checked, name)
         with torch.no_grad():
             scale = max(1.0, float(module(checked).abs().max()))
         if not difference <= ONNX_TOLERANCE * scale:

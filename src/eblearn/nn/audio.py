@@ -208,6 +208,7 @@ class AudioEncoder(Backbone):
     """
 
     in_channels = 1
+    modality = "waveforms"
 
     def __init__(
         self, features: ConvFeatureEncoder, context: nn.Module, dim: int, dropout: float = 0.1
@@ -246,8 +247,11 @@ class AudioEncoder(Backbone):
         return self.feature_encoder.output_lengths(lengths.to(waveforms.device)).clamp_min(1)
 
     def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """Pooled features ``(B, D)``: the mean of the context over each row's real frames."""
+        """Pooled features ``(B, D)``: the mean of the context over each row's real frames
+        (over all frames when ``lengths`` is ``None``: no mask, so it traces for export)."""
         z = self.frames(waveforms)
+        if lengths is None:
+            return self.context(z).mean(1)  # (B, D)
         frame_lengths = self.frame_lengths(lengths, waveforms)
         padding = padding_mask(frame_lengths, z.shape[1])
         return masked_mean(self.context(z, padding), frame_lengths)
