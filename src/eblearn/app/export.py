@@ -827,8 +827,9 @@ Every format holds the backbone alone and maps normalized images (B, C, S, S) at
 image size S to features (B, D); in Python, eblearn.load_encoder(RUN).transform is the
 normalization. A ResNet's or RegNet's state dict loads with strict=True into torchvision's
 model with fc = nn.Identity(), a timm:NAME backbone's into timm.create_model(NAME,
-num_classes=0) (the command prints the lines). safetensors and onnx need
-pip install 'eblearn[export]'.
+num_classes=0) (the command prints the lines). A text run's backbone maps token windows
+(B, T) to features, a speech run's waveforms (B, L); their ONNX inputs are named tokens and
+waveforms. safetensors and onnx need pip install 'eblearn[export]'.
 """
 
 
