@@ -11,6 +11,12 @@ regression (:class:`~eblearn.evaluate.linear.LinearProbe`) on
 
 The encoder has seen the training text without speaker names' labels; the probe's labels
 are the only supervision, the same for both feature sets.
+
+To look for better features without touching the test speeches, :func:`speech_window_stack`
+gives up to ``count`` consecutive windows of each speech (more of its text, for both feature
+sets), :func:`layer_features` pools a Transformer's states from every stage (embeddings,
+each block, the output), and :func:`cross_validated_accuracy` scores a choice by k-fold
+cross-validation inside the probe's training speeches (``benchmarks/bench_text.py``).
 """
 
 from __future__ import annotations
@@ -76,13 +82,33 @@ def speech_windows(texts: list[str], tokenizer: Tokenizer, seq_len: int) -> Tens
     return windows
 
 
+def speech_window_stack(texts: list[str], tokenizer: Tokenizer, seq_len: int, count: int) -> Tensor:
+    """The first ``count · seq_len`` tokens of each text as ``count`` consecutive windows,
+    ``[PAD]`` after the text: ``(N, count, seq_len)`` (``count = 1``: :func:`speech_windows`).
+
+    Example:
+        >>> from eblearn.data.tokenizers import CharTokenizer
+        >>> speech_window_stack(["abcde"], CharTokenizer.fit("abcde"), 2, 2).tolist()
+        [[[3, 4], [5, 6]]]
+
+    Raises:
+        ValueError: If ``count`` is not a positive integer.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a positive integer, got {count!r}")
+    flat = speech_windows(texts, tokenizer, count * seq_len)  # (N, count·T)
+    return flat.reshape(len(texts), count, seq_len)
+
+
 def bag_of_characters(windows: Tensor, vocab_size: int) -> Tensor:
-    """Each ordinary token's frequency among a window's non-padding tokens, ``(N, V)``.
+    """Each ordinary token's frequency among a window's non-padding tokens, ``(N, V)``; a
+    stack of windows ``(N, K, T)`` counts as one window per row.
 
     Example:
         >>> bag_of_characters(torch.tensor([[3, 3, 4, 0]]), 5)
         tensor([[0.0000, 0.0000, 0.0000, 0.6667, 0.3333]])
     """
+    windows = windows.reshape(len(windows), -1)  # (N, K·T)
     counts = torch.zeros(len(windows), vocab_size)
     counts.scatter_add_(1, windows, torch.ones_like(windows, dtype=torch.float32))
     counts[:, :NUM_SPECIAL] = 0.0
@@ -103,6 +129,103 @@ def encode_windows(encoder: nn.Module, windows: Tensor, batch_size: int = 256) -
     return torch.cat(parts)
 
 
+LAYERS = ("final", "all")
+"""Which states :func:`layer_features` pools: the encoder's output, or every stage's."""
+
+
+@torch.no_grad()
+def layer_features(
+    encoder: nn.Module, windows: Tensor, layers: str = "final", batch_size: int = 256
+) -> Tensor:
+    """Mean of a token Transformer's states over the non-padding tokens of each row's windows.
+
+    ``f = Σ_{k,t} m_kt h_kt / Σ_{k,t} m_kt`` with ``m_kt = [x_kt ≠ PAD]``, for the output
+    states (``layers="final"``: for one window, the encoder's own features), or for every
+    stage of ``encoder.layer_states`` (embeddings, each block, output), concatenated
+    (``"all"``: ``(N, (L + 2)·D)``).
+
+    Args:
+        encoder: A token encoder with ``layer_states(tokens) -> [(B, T, D), ...]``
+            (:class:`~eblearn.nn.sequence.TokenTransformer`).
+        windows: ``(N, K, T)`` stacks of windows, or ``(N, T)``.
+        layers: One of :data:`LAYERS`.
+
+    Raises:
+        ValueError: On an unknown ``layers`` or an encoder without ``layer_states``.
+    """
+    if layers not in LAYERS:
+        raise ValueError(f"layers must be one of {', '.join(LAYERS)}, got {layers!r}")
+    if not callable(getattr(encoder, "layer_states", None)):
+        raise ValueError(
+            f"layer_features needs a token encoder with layer_states() (the 'transformer' "
+            f"backbone), got {type(encoder).__name__}"
+        )
+    stack = windows if windows.ndim == 3 else windows[:, None]  # (N, K, T)
+    n, k, t = stack.shape
+    device = next(encoder.parameters()).device
+    was_training = encoder.training
+    encoder.eval()
+    parts = []
+    for start in range(0, n, batch_size):
+        rows = stack[start : start + batch_size].to(device)  # (b, K, T)
+        flat = rows.reshape(-1, t)  # (b·K, T)
+        states = encoder.layer_states(flat)  # type: ignore[operator]
+        chosen = states if layers == "all" else states[-1:]
+        keep = (flat != PAD).reshape(len(rows), k * t, 1)  # (b, K·T, 1)
+        count = keep.sum(1).clamp_min(1)  # (b, 1)
+        # an all-[PAD] window (a short speech) has no key to attend to: NaN states, dropped
+        pooled = [
+            h.reshape(len(rows), k * t, -1).float().masked_fill(~keep, 0.0).sum(1) / count
+            for h in chosen
+        ]  # each (b, D)
+        parts.append(torch.cat(pooled, dim=1).cpu())
+    encoder.train(was_training)
+    return torch.cat(parts)
+
+
+def cross_validated_accuracy(
+    features: Tensor, labels: Tensor, index: Tensor, folds: int = 5, seed: int = 0
+) -> float:
+    """Mean accuracy of the linear probe over ``folds`` folds of ``index`` alone.
+
+    ``index`` is shuffled (seeded) and dealt into ``folds`` parts; each part is scored by a
+    probe fitted on the others. Only the rows in ``index`` are read, so choosing features by
+    this score on the probe's training speeches leaves the test speeches untouched.
+
+    Raises:
+        ValueError: If ``folds`` is below 2 or above ``len(index)``.
+    """
+    if not 2 <= folds <= len(index):
+        raise ValueError(f"folds must lie in 2..{len(index)}, got {folds}")
+    order = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))]
+    classes = int(labels.max()) + 1
+    scores = []
+    for fold in range(folds):
+        held = order[fold::folds]
+        fitted = torch.cat([order[other::folds] for other in range(folds) if other != fold])
+        probe = LinearProbe(seed=seed).fit(features[fitted], labels[fitted], classes)
+        scores.append(probe.score(features[held], labels[held]))
+    return sum(scores) / folds
+
+
+def speaker_speeches(text: str, speakers: int = SPEAKERS) -> tuple[list[str], Tensor, list[str]]:
+    """The speeches of the ``speakers`` most frequent speakers: their texts, their labels
+    ``(N,)`` (the speaker's rank) and the speakers' names, most frequent first.
+
+    Raises:
+        ValueError: If ``text`` holds speeches of fewer than two speakers.
+    """
+    found = speeches(text)
+    top = [name for name, _ in Counter(name for name, _ in found).most_common(speakers)]
+    if len(top) < 2:
+        raise ValueError(
+            "the speaker probe needs speeches ('NAME:' lines, blank lines between them) of at "
+            f"least two speakers, found {len(top)}"
+        )
+    kept = [(top.index(name), body) for name, body in found if name in top]
+    return [body for _, body in kept], torch.tensor([label for label, _ in kept]), top
+
+
 def speaker_probe(
     encoder: nn.Module,
     tokenizer: Tokenizer,
@@ -116,16 +239,8 @@ def speaker_probe(
     Raises:
         ValueError: If ``text`` holds speeches of fewer than two speakers.
     """
-    found = speeches(text)
-    top = [name for name, _ in Counter(name for name, _ in found).most_common(speakers)]
-    if len(top) < 2:
-        raise ValueError(
-            "the speaker probe needs speeches ('NAME:' lines, blank lines between them) of at "
-            f"least two speakers, found {len(top)}"
-        )
-    kept = [(top.index(name), body) for name, body in found if name in top]
-    labels = torch.tensor([label for label, _ in kept])
-    windows = speech_windows([body for _, body in kept], tokenizer, seq_len)
+    texts, labels, top = speaker_speeches(text, speakers)
+    windows = speech_windows(texts, tokenizer, seq_len)
     train, test = stratified_split(labels, TEST_FRACTION, seed)
 
     def accuracy(features: Tensor) -> float:

@@ -105,6 +105,19 @@ class TokenTransformer(Backbone):
         h = self.blocks(h, src_key_padding_mask=tokens == PAD)  # (B, T, D)
         return self.norm(h)
 
+    def layer_states(self, tokens: Tensor) -> list[Tensor]:
+        """The states after each stage, each ``(B, T, D)``: the embeddings ``h⁰``, the output
+        of every block, and the final LayerNorm's (equal to :meth:`hidden`)."""
+        self._check(tokens)
+        T = tokens.shape[1]
+        h = self.token_embedding(tokens) + self.position_embedding[:T]  # (B, T, D)
+        states = [h]
+        for block in self.blocks.layers:
+            h = block(h, src_key_padding_mask=tokens == PAD)  # (B, T, D)
+            states.append(h)
+        states.append(self.norm(h))
+        return states
+
     def forward(self, tokens: Tensor) -> Tensor:
         """Features ``(B, D)``: the states averaged over the non-padding positions."""
         return self.features(tokens)
