@@ -71,7 +71,7 @@ def masked_token_table(results: dict) -> str:
     ]
     return markdown_table(
         ["model", "accuracy", "nats/char"],
-        [[name, f"{s['accuracy']:.1%}", f"{s['nats']:.3f}"] for name, s in rows],
+        [[name, f"{s['accuracy']:.1%}", f"{s['nats_per_token']:.3f}"] for name, s in rows],
     )
 
 
