@@ -34,6 +34,7 @@ from eblearn.world.pixel import (
 from eblearn.world.planner import Plan, Planner
 from eblearn.world.planners import PLANNERS, build_planner
 from eblearn.world.policy import Policy, PolicyController, fit_policy
+from eblearn.world.random_door import RandomDoorDynamics, RandomDoorRooms
 from eblearn.world.rollout import rollout, trajectory_cost
 from eblearn.world.tasks import ENVIRONMENTS, TASKS, Task
 from eblearn.world.transitions import RandomController, Transitions, collect
@@ -77,6 +78,8 @@ __all__ = [
     "QuadraticCost",
     "QuadraticCritic",
     "RandomController",
+    "RandomDoorDynamics",
+    "RandomDoorRooms",
     "Step",
     "Task",
     "Transitions",
