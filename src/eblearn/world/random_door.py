@@ -147,6 +147,8 @@ class RandomDoorRooms(TwoRooms):
         return self._model
 
 
-def make_random_door_rooms(**options: float) -> RandomDoorRooms:
+def make_random_door_rooms(
+    p: float = 0.5, max_steps: int = 50, success_radius: float = 0.1, max_step: float = 0.1
+) -> RandomDoorRooms:
     """Two rooms whose one open door (lower or upper) is drawn per episode; observed as states."""
-    return RandomDoorRooms(**options)
+    return RandomDoorRooms(p, max_steps, success_radius, max_step)
