@@ -11,7 +11,7 @@ from eblearn.world.adjoint import adjoint_gradient
 from eblearn.world.cem import CEM, MPPI
 from eblearn.world.control import Episode, PlannerController, run_episodes
 from eblearn.world.costs import Cost, GoalCost, MountainCarCost, PendulumCost, QuadraticCost
-from eblearn.world.critic import Critic, QuadraticCritic, fit_critic
+from eblearn.world.critic import Critic, QuadraticCritic, fit_cost_to_go, fit_critic
 from eblearn.world.dynamics import (
     Dynamics,
     LinearDynamics,
@@ -90,6 +90,7 @@ __all__ = [
     "build_planner",
     "collect",
     "door_pairs",
+    "fit_cost_to_go",
     "fit_critic",
     "fit_forward_model",
     "fit_pixel_world_model",
