@@ -97,7 +97,7 @@ def true_sampler(dynamics: RandomDoorDynamics) -> Sampler:
 def first_meetings(count: int, dynamics: RandomDoorDynamics, seed: int) -> Transitions:
     """``count`` steps of an agent meeting a door place for the first time, the door fair.
 
-    The agent stands in a room ``d ∈ [0.005, 0.09]`` before the wall's face, at the height of a
+    The agent stands in a room ``d ∈ [0.005, 0.05]`` before the wall's face, at the height of a
     door place (either, either side), and steps toward the wall far enough to cross it
     (``|a_x| ∈ [d + 0.045, 0.1]``, ``|a_y| ≤ 0.01``); the open door is a fair coin, as at an
     episode's first meeting (before the state can tell which door is open).
@@ -108,7 +108,7 @@ def first_meetings(count: int, dynamics: RandomDoorDynamics, seed: int) -> Trans
         return low + (high - low) * torch.rand(count, generator=generator)
 
     left = torch.rand(count, generator=generator) < 0.5
-    distance = uniform(0.005, 0.09)
+    distance = uniform(0.005, 0.05)
     x = torch.where(left, dynamics.lower.left_face - distance, dynamics.lower.right_face + distance)
     places = torch.tensor(list(DOORS.values()))  # (2, 2): lower and upper place
     place = places[(torch.rand(count, generator=generator) < 0.5).long()]  # (N, 2)
@@ -144,6 +144,42 @@ def measure(
     ]
 
 
+def draw_futures(
+    path: str, probe: Transitions, outcomes: Tensor, samplers: dict[str, Sampler], count: int = 6
+) -> None:
+    """``count`` probe steps, one panel each: start, both futures, 4 samples of each model."""
+    from eblearn.plot._figure import new_figure, save_figure
+
+    figure = new_figure(7.5, 5.4)
+    panels = figure.subplots(2, count // 2)
+    styles = (("x", "red", 80), ("+", "orange", 80), ("o", "tab:blue", 18))
+    for index, axes in enumerate(panels.flat):
+        state, action = probe.states[index : index + 1], probe.actions[index : index + 1]
+        futures = outcomes[index]
+        for y0, y1 in ((0.0, 0.15), (0.35, 0.65), (0.85, 1.0)):  # wall outside the door places
+            axes.fill_between([0.48, 0.52], y0, y1, color="0.35", lw=0)
+        for low, high in DOORS.values():  # a door place: open in some episodes only
+            axes.fill_between([0.48, 0.52], low, high, color="0.88", hatch="//", lw=0)
+        axes.scatter(*state.T, s=40, c="black", label="state s", zorder=3)
+        axes.scatter(*futures.T, s=170, facecolors="none", edgecolors="green", lw=1.5,
+                     label="the two futures", zorder=3)  # fmt: skip
+        for (name, sampler), (marker, color, size) in zip(samplers.items(), styles):
+            points = sampler(state, action, 4)[0]  # (4, 2)
+            axes.scatter(*points.T, marker=marker, c=color, s=size, label=name, zorder=4)
+        center = torch.cat((state, futures)).mean(0)
+        axes.set(
+            xlim=(center[0] - 0.07, center[0] + 0.07), ylim=(center[1] - 0.05, center[1] + 0.05)
+        )
+        axes.set(aspect="equal", xticks=[], yticks=[])
+    handles, labels = panels.flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    figure.suptitle(
+        "next position at a first meeting with a door place (4 samples each)", fontsize=10
+    )
+    save_figure(figure, path)
+    print(f"figure: {path}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=30000, help="training transitions (30000)")
@@ -151,6 +187,7 @@ def main() -> None:
     parser.add_argument("--probe", type=int, default=2000, help="first meetings (2000)")
     parser.add_argument("--epochs", type=int, default=40, help="Adam epochs per model (40)")
     parser.add_argument("--append", action="store_true", help="append to BENCHMARKS.md")
+    parser.add_argument("--figure", metavar="PNG", help="also draw a few predicted futures")
     args = parser.parse_args()
     torch.set_num_threads(1)
     load = load_average()
@@ -161,9 +198,14 @@ def main() -> None:
     outcomes = dynamics.outcomes(probe.states, probe.actions)  # (N, 2, 2): lower, upper door
     gap = float(((outcomes[:, 0] - outcomes[:, 1]).norm(dim=-1) / STEP).mean())
     both = dynamics.outcomes(train.states, train.actions)
-    differ = float(((both[:, 0] - both[:, 1]).norm(dim=-1) > 1e-6).float().mean())
+    differs = (both[:, 0] - both[:, 1]).norm(dim=-1) > 1e-6
+    differ = float(differs.float().mean())
+    # Went past the face it met (a blocked step ends exactly on it).
+    side = (train.states[:, 0] < 0.5).float() * 2 - 1  # +1 from the left room
+    through = (train.next_states[:, 0] - 0.5 + side * 0.02) * side > 1e-6
+    passed = float(through[differs].float().mean())
     print(f"collected in {time.perf_counter() - started:.0f} s", flush=True)
-    rows = []
+    rows, drawn = [], {}
     forward_models = {
         "deterministic forward model": dict(latent_dim=0),
         "forward model, Gaussian latent z ∈ R² (KL, latent dropout ½), z ~ N(0, I)": dict(
@@ -175,6 +217,9 @@ def main() -> None:
         model = ForwardModel(2, 2, hidden_dims=(128, 128), **options)  # type: ignore[arg-type]
         fit_forward_model(model, train, epochs=args.epochs, batch_size=128, seed=0)
         rows.append(measure(name, forward_sampler(model.eval()), probe, outcomes, test))
+        drawn["deterministic" if not options["latent_dim"] else "Gaussian latent"] = (
+            forward_sampler(model)
+        )
         print(rows[-1], flush=True)
     torch.manual_seed(0)
     choice = MultipleChoicePredictor(4, 2, hypotheses=4, hidden=128)
@@ -186,6 +231,7 @@ def main() -> None:
     ):
         sampler = choice_sampler(choice.eval(), systematic)
         rows.append(measure(name, sampler, probe, outcomes, test))
+        drawn["discrete latent (K systematic draws)"] = sampler
         print(rows[-1], flush=True)
     name = "true two-door model, z ~ N(0, 1)"
     rows.append(measure(name, true_sampler(dynamics), probe, outcomes, test))
@@ -204,8 +250,9 @@ def main() -> None:
         f"two-rooms-random-door (upper door open with probability ½): {args.train} training "
         "transitions collected like `eblearn world collect` (random actions held 4 steps, "
         f"episodes of 50 steps; in {differ:.1%} of them the two doors give different next "
-        f"states). Measured on {args.probe} first meetings with a door place (a step from "
-        "inside a room across the wall at a door's height, the door a fair coin; the two "
+        f"states, and {passed:.0%} of those went through). Measured on {args.probe} first "
+        "meetings with a door place (a step from inside a room across the wall at a door's "
+        "height, the door a fair coin; the two "
         f"futures {gap:.2f} step apart on average): best-of-K squared error of Δ = (s' − s) / "
         "0.1, the fraction of 4 samples per step that show one future (squared distance to the "
         "nearest future below ½ × that to the futures' average), and the fraction of steps "
@@ -216,6 +263,8 @@ def main() -> None:
         f"Total {time.perf_counter() - started:.0f} s.\n\n{table}"
     )
     print(body, flush=True)
+    if args.figure:
+        draw_futures(args.figure, probe, outcomes, drawn)
     if args.append:
         title = "A world model that commits to one future: two rooms, random door (issue 16)"
         append_section(title, body, load)

@@ -6,8 +6,8 @@ of them is open in an episode: the upper one with probability ``p``, drawn at ev
 agent observes its position only, so which door is open shows only when it happens: an agent at
 the wall's face, stepping into a door place, either passes or stops at the face. From
 ``(s, a)`` alone the next state then has two outcomes, and a deterministic forward model
-trained on such transitions predicts their average, half-way into the wall, which never
-happens.
+trained on such transitions predicts their mean under the data: a point between them that never
+happens, or, where one dominates, that one always (``benchmarks/bench_random_door.py``).
 
 As a latent-variable model (the energy view of :class:`~eblearn.world.dynamics.Dynamics`), the
 door is a latent variable ``z`` with the prior ``N(0, 1)``: the upper door is open where
