@@ -8,7 +8,14 @@ from scipy.linalg import solve_discrete_are
 
 from eblearn.world import LinearDynamics, QuadraticCost
 from eblearn.world.cem import CEM
-from eblearn.world.critic import Critic, QuadraticCritic, action_grid, bellman_targets, fit_critic
+from eblearn.world.critic import (
+    Critic,
+    QuadraticCritic,
+    action_grid,
+    bellman_targets,
+    fit_cost_to_go,
+    fit_critic,
+)
 from eblearn.world.gradient_mpc import GradientMPC
 from eblearn.world.planners import build_planner
 
@@ -157,3 +164,45 @@ def test_errors():
         fit_critic(QuadraticCritic(2), model, cost, torch.zeros(4, 3), -1.0, 1.0)
     with pytest.raises(ValueError, match="points must be >= 2"):
         action_grid(torch.zeros(1), torch.ones(1), 1)
+
+
+def discounted_scalar_riccati(gamma: float) -> float:
+    """``p`` with ``V(s) = p s²`` for ``s' = s + a``, cost ``s'² + a²``, discount ``γ``.
+
+    ``p s² = min_a c (s + a)² + a²`` with ``c = 1 + γ p``: the minimum is at ``a = -c s / (c + 1)``
+    and equals ``c s² / (c + 1)``, so ``p = c / (c + 1)``, iterated to its fixed point.
+    """
+    p = 0.0
+    for _ in range(200):
+        c = 1 + gamma * p
+        p = c / (c + 1)
+    return p
+
+
+def test_fit_cost_to_go_scales_the_critic_and_finds_the_discounted_riccati_value():
+    model, cost = (
+        LinearDynamics(torch.eye(1), torch.eye(1)),
+        QuadraticCost(torch.eye(1), torch.eye(1)),
+    )
+    states = torch.linspace(-1, 1, 41)[:, None]
+    gamma = 0.5
+    critic = fit_cost_to_go(
+        model, cost, states, torch.tensor([-2.0]), torch.tensor([2.0]), sweeps=8, discount=gamma
+    )
+    # the scale: the mean cost of the middle action a = 0 (s' = s), over 1 / (1 - γ) steps
+    assert critic.scale == pytest.approx(float(states.pow(2).mean()) / (1 - gamma))
+    p = discounted_scalar_riccati(gamma)
+    with torch.no_grad():
+        values = critic(states)
+    torch.testing.assert_close(values, p * states[:, 0] ** 2, atol=0.03, rtol=0.0)
+
+
+def test_fit_cost_to_go_refuses_a_discount_it_cannot_scale_by():
+    model, cost = (
+        LinearDynamics(torch.eye(1), torch.eye(1)),
+        QuadraticCost(torch.eye(1), torch.eye(1)),
+    )
+    with pytest.raises(ValueError, match=r"discount must be in \(0, 1\)"):
+        fit_cost_to_go(
+            model, cost, torch.zeros(4, 1), torch.tensor([-1.0]), torch.tensor([1.0]), discount=1.0
+        )

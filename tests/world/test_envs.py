@@ -80,9 +80,17 @@ def test_missing_gymnasium_names_the_extra(monkeypatch):
 
 
 def test_make_env_lists_the_environments():
-    with pytest.raises(ValueError, match="valid environments: mountaincar, pendulum, two-rooms"):
+    with pytest.raises(
+        ValueError,
+        match="valid environments: mountaincar, pendulum, two-rooms, two-rooms-random-door",
+    ):
         make_env("cartpole")
-    assert set(ENVIRONMENTS.names()) == {"mountaincar", "pendulum", "two-rooms"}
+    assert set(ENVIRONMENTS.names()) == {
+        "mountaincar",
+        "pendulum",
+        "two-rooms",
+        "two-rooms-random-door",
+    }
 
 
 def test_two_rooms_motion_rules():

@@ -11,7 +11,7 @@ from eblearn.world.two_rooms import TwoRooms, TwoRoomsDynamics, door_pairs, rend
 
 
 def test_every_environment_is_one_task():
-    assert TASKS.names() == ["mountaincar", "pendulum", "two-rooms"]
+    assert TASKS.names() == ["mountaincar", "pendulum", "two-rooms", "two-rooms-random-door"]
     for name in TASKS.names():
         assert TASKS.get(name).name == name
     with pytest.raises(ValueError, match="unknown environment 'cartpole'; valid environments"):

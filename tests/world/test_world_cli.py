@@ -7,10 +7,13 @@ import os
 import signal
 
 import pytest
+import torch
 
 from eblearn.app.run_folder import MANIFEST_FILE, RunFolder
-from eblearn.app.world import collect_run, plan_run, train_run
+from eblearn.app.world import _prepare_planning, collect_run, plan_run, train_run
 from eblearn.cli import build_parser, main
+from eblearn.world.critic import Critic
+from eblearn.world.io import load_module
 from eblearn.world.planners import build_planner
 from eblearn.world.two_rooms import TwoRooms
 
@@ -227,6 +230,92 @@ def test_help_shows_the_defaults(step, capsys):
     assert expected[step] in out
     assert "--run-dir" in out
     assert "default: None" not in out  # options without a value say what happens instead
+
+
+# --- plan --critic --------------------------------------------------------------------------
+
+
+def test_plan_help_documents_the_critic_and_its_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["world", "plan", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--critic add a learned cost-to-go V(s) as the planner's terminal cost" in out
+    assert "for pendulum and mountaincar (default: off)" in out
+    assert "value-iteration sweeps when --critic fits a critic (default: 30)" in out
+
+
+def test_plan_with_a_critic_fits_it_once_then_reuses_it(pendulum, capsys):
+    critic = ("--critic", "--critic-sweeps", "1")
+    assert run("plan", "--run-dir", str(pendulum), "--model", "true", *tiny_plan(*critic)) == 0
+    out = capsys.readouterr().out
+    assert "critic-true.pt (fitted now, 1 sweeps, γ = 0.97)" in out
+    assert {"critic-true.pt", "critic-true.json", "plan-mppi-critic-true.json"} <= files(pendulum)
+    first = (pendulum / "critic-true.pt").read_bytes()
+    content = json.loads((pendulum / "plan-mppi-critic-true.json").read_text())
+    assert content["critic"] == {
+        "file": "critic-true.pt", "fitted_now": True, "sweeps": 1, "discount": 0.97, "seed": 0
+    }  # fmt: skip
+    # The planner's terminal cost is that critic, loaded back (same settings: not refitted).
+    run_ = _prepare_planning(
+        pendulum, None, "mppi", "true", 1, None, 2, "mean", False, {"population": 4}, 0,
+        critic=True, critic_sweeps=1,
+    )  # fmt: skip
+    terminal = run_.controller.planner.terminal_cost
+    assert isinstance(terminal, Critic) and run_.critic is not None and not run_.critic.fitted
+    saved = load_module(pendulum / "critic-true.pt", "critic")
+    states = torch.randn(5, 3)
+    torch.testing.assert_close(terminal(states), saved(states))
+    assert (pendulum / "critic-true.pt").read_bytes() == first
+    # Other settings fit a new one (checked without planning).
+    other = _prepare_planning(
+        pendulum, None, "mppi", "true", 1, None, 2, "mean", False, {"population": 4}, 0,
+        critic=True, critic_sweeps=2,
+    )  # fmt: skip
+    assert other.critic is not None and other.critic.fitted
+
+
+def test_retraining_removes_the_critic_of_the_learned_model(pendulum):
+    critic = ("--critic", "--critic-sweeps", "1")
+    assert run("plan", "--run-dir", str(pendulum), *tiny_plan(*critic)) == 0
+    assert {"critic-learned.pt", "critic-learned.json", "plan-mppi-critic-learned.json"} <= files(
+        pendulum
+    )
+    train = ("train", "--run-dir", str(pendulum), "--epochs", "1", "--hidden", "8")
+    assert run(*train, "--overwrite") == 0
+    left = files(pendulum)
+    assert not any(name.startswith(("critic-learned", "plan-mppi-critic-learned")) for name in left)
+    assert {"transitions.pt", "world.json", "model.pt"} <= left
+
+
+@pytest.mark.parametrize(
+    ("where", "argv", "message"),
+    [
+        ("rooms", ["--model", "true", *tiny_plan("--critic")], "applies to mountaincar, pendulum"),
+        ("pendulum", ["--planner", "policy", "--critic"], "--planner policy takes none"),
+        ("pendulum", ["--model", "true", *tiny_plan("--critic", "--critic-sweeps", "0")], None),
+    ],
+)
+def test_plan_refuses_a_critic_it_cannot_fit_before_acting(where, argv, message, request, capsys):
+    folder = request.getfixturevalue(where)
+    before = {name: (folder / name).read_bytes() for name in files(folder)}
+    if message is None:  # a parser error
+        with pytest.raises(SystemExit) as stop:
+            run("plan", "--run-dir", str(folder), *argv)
+        assert stop.value.code == 2
+        assert "must be >= 1, got 0" in capsys.readouterr().err
+    else:
+        assert run("plan", "--run-dir", str(folder), *argv) == 2
+        assert message in capsys.readouterr().err
+    assert {name: (folder / name).read_bytes() for name in files(folder)} == before
+
+
+def test_a_critic_needs_collected_states(tmp_path, capsys):
+    pytest.importorskip("gymnasium")
+    target = tmp_path / "plan"
+    argv = ("plan", "--env", "pendulum", "--model", "true", "--run-dir", str(target))
+    assert run(*argv, *tiny_plan("--critic")) == 2
+    assert "--critic is fitted on the collected states of a run" in capsys.readouterr().err
+    assert not target.exists()
 
 
 # --- signals --------------------------------------------------------------------------------

@@ -17,6 +17,9 @@ manifest of the files eblearn wrote) and acts; SIGINT and SIGTERM stop it with
                            evaluations per step, the model-error report along executed paths
     plan-<planner>-<model>.png
                            planned against executed trajectories
+    critic-<model>.pt      with ``plan --critic``: the cost-to-go fitted through that model,
+                           reused by later ``--critic`` plans with the same settings; plans
+                           made with it are plan-<planner>-critic-<model>.json and .png
 
 ``collect`` starts a folder (``--overwrite`` replaces what eblearn wrote there); ``train`` and
 ``plan`` add to it. ``train`` refuses to replace ``model.pt`` without ``--overwrite``, and when
@@ -52,6 +55,8 @@ from eblearn.app.options import (
 )
 from eblearn.app.run_folder import Mode, RunFolder, default_run_path
 from eblearn.world.control import Episode, PlannerController, run_episodes
+from eblearn.world.costs import GoalCost
+from eblearn.world.critic import Critic, fit_cost_to_go
 from eblearn.world.envs import Env
 from eblearn.world.fit import fit_forward_model, model_error_report
 from eblearn.world.io import load_module, save_module
@@ -70,6 +75,9 @@ INFO_FILE, DATA_FILE, MODEL_FILE, POLICY_FILE = (
     "policy.pt",
 )
 TRAIN_FILE = "train.json"
+CRITIC_SWEEPS, CRITIC_DISCOUNT, CRITIC_STATES = 30, 0.97, 4000
+"""``plan --critic``: default value-iteration sweeps, the discount, and the most collected
+states the critic is fitted on."""
 MODELS = ("learned", "true")
 STATE_EPOCHS, PIXEL_EPOCHS = 60, 5
 """Default epochs of a forward model on states and of a pixel world model."""
@@ -116,11 +124,11 @@ def _read_info(folder: RunFolder) -> dict[str, Any]:
 
 
 def _learned_files(folder: RunFolder) -> list[str]:
-    """What was made with the learned model: the policy, the summary and learned plans."""
+    """What was made with the learned model: the policy, the summary, its critic and plans."""
     plans = [
         name
         for name in folder.written()
-        if name.startswith("plan-") and Path(name).stem.endswith("-learned")
+        if name.startswith(("plan-", "critic-")) and Path(name).stem.endswith("-learned")
     ]
     return [POLICY_FILE, TRAIN_FILE, *plans]
 
@@ -400,6 +408,12 @@ class PlanSummary:
         if c.get("success_rate") is not None:
             lines.append(f"  success rate       {c['success_rate']:.0%}")
         lines.append(f"  ms per act call    {c['ms_per_call']:.1f} (batch of {c['batch']})")
+        if c.get("critic"):
+            how = "fitted now" if c["critic"]["fitted_now"] else "reused"
+            lines.append(
+                f"  critic             {c['critic']['file']} ({how}, "
+                f"{c['critic']['sweeps']} sweeps, γ = {c['critic']['discount']})"
+            )
         if c.get("evaluations_per_step"):
             lines.append(f"  model evaluations  {c['evaluations_per_step']:.0f} per step")
         if c.get("model_error"):
@@ -421,6 +435,72 @@ class _PlanningRun:
     encoder: Any
     learned: Any
     data: Transitions | None
+    critic: _CriticPlan | None
+
+
+@dataclass
+class _CriticPlan:
+    """``plan --critic``: the critic given to the planner, and whether to save it."""
+
+    critic: Critic
+    file: str
+    settings: dict[str, Any]
+    fitted: bool  # fitted by this run (saved once the folder is claimed), else loaded
+
+
+def _critic_tasks() -> list[str]:
+    """The tasks a goal-free critic applies to: those whose cost has no goal."""
+    return [name for name in TASKS.names() if not isinstance(TASKS.get(name).cost(), GoalCost)]
+
+
+def _check_critic(task: Task, planner: str, folder: RunFolder, sweeps: int) -> None:
+    """Validates ``plan --critic`` (reading the disk only)."""
+    _check_count(sweeps, "critic_sweeps")
+    if planner == "policy":
+        raise ValueError("--critic is the terminal cost of a planner; --planner policy takes none")
+    if task.name not in _critic_tasks():
+        raise ValueError(
+            f"--critic learns a cost-to-go V(s) without a goal, which {task.name}'s goal cost "
+            f"needs; it applies to {', '.join(_critic_tasks())} (benchmarks/bench_critic.py "
+            "fits a goal-conditioned critic for two-rooms)"
+        )
+    if not (folder.path / DATA_FILE).is_file():
+        raise ValueError(
+            f"--critic is fitted on the collected states of a run ({DATA_FILE}), and "
+            f"{str(folder.path)!r} has none; run 'eblearn world collect --env {task.name} "
+            "--run-dir DIR' and plan with --run-dir DIR"
+        )
+
+
+def _critic_plan(
+    folder: RunFolder, model: str, dynamics: Any, env: Env, task: Task, sweeps: int, seed: int
+) -> _CriticPlan:
+    """Loads ``critic-<model>.pt`` if it was fitted with these settings, else fits one."""
+    name = f"critic-{model}.pt"
+    settings = {"sweeps": sweeps, "discount": CRITIC_DISCOUNT, "seed": seed}
+    record = folder.path / f"critic-{model}.json"
+    if (folder.path / name).is_file() and record.is_file():
+        try:
+            same = json.loads(record.read_text()) == settings
+        except (OSError, ValueError):
+            same = False
+        if same:
+            critic = load_module(folder.path / name, "critic")
+            return _CriticPlan(critic, name, settings, fitted=False)  # type: ignore[arg-type]
+    data = Transitions.load(folder.path / DATA_FILE)
+    generator = torch.Generator().manual_seed(seed)
+    states = data.states[torch.randperm(len(data), generator=generator)[:CRITIC_STATES]]
+    critic = fit_cost_to_go(
+        dynamics,
+        task.cost(),
+        states,
+        env.action_low,
+        env.action_high,
+        sweeps=sweeps,
+        discount=CRITIC_DISCOUNT,
+        seed=seed,
+    )
+    return _CriticPlan(critic.eval(), name, settings, fitted=True)
 
 
 def _prepare_planning(
@@ -435,8 +515,10 @@ def _prepare_planning(
     warm_start_policy: bool,
     planner_options: dict[str, Any],
     seed: int,
+    critic: bool = False,
+    critic_sweeps: int = CRITIC_SWEEPS,
 ) -> _PlanningRun:
-    """Validates ``world plan`` completely, reading the disk only."""
+    """Validates ``world plan`` completely, reading the disk only (then fits a new critic)."""
     _check_count(episodes, "episodes")
     if batch is not None:
         _check_count(batch, "batch")
@@ -488,6 +570,8 @@ def _prepare_planning(
                 f"no {what} in {str(folder.path)!r} ({name}); run {train} first"
                 + (", or plan with --model true" if name == MODEL_FILE else "")
             )
+    if critic:
+        _check_critic(task, planner, folder, critic_sweeps)
     mode = Mode.ADD if folder.path.is_dir() and folder.manifest() is not None else Mode.NEW
     folder.check(mode)
     learned = load_module(folder.path / MODEL_FILE) if model == "learned" else None
@@ -496,6 +580,7 @@ def _prepare_planning(
     envs = [task.env(pixels=pixels) for _ in range(episodes)]
     encoder = learned.encoder if isinstance(learned, PixelWorldModel) else None
     controller: Any
+    critic_plan = None
     if planner == "policy":
         controller = PolicyController(policy)  # type: ignore[arg-type]
     else:
@@ -511,11 +596,16 @@ def _prepare_planning(
             options["policy"] = policy
         if latent_mode != "mean":
             options["latent_mode"] = latent_mode
+        if critic:  # last: everything else is validated, and fitting takes a while
+            critic_plan = _critic_plan(folder, model, dynamics, envs[0], task, critic_sweeps, seed)
+            options["terminal_cost"] = critic_plan.critic
         built = task.planner(planner, dynamics, envs[0], horizon, seed=seed, **options)
         controller = PlannerController(built, encoder)
     data = Transitions.load(folder.path / DATA_FILE) if encoder is not None else None
     resets = task.starts(episodes, seed)
-    return _PlanningRun(folder, mode, task, envs, resets, controller, encoder, learned, data)
+    return _PlanningRun(
+        folder, mode, task, envs, resets, controller, encoder, learned, data, critic_plan
+    )
 
 
 def plan_run(
@@ -530,6 +620,8 @@ def plan_run(
     warm_start_policy: bool = False,
     planner_options: dict[str, Any] | None = None,
     seed: int = 0,
+    critic: bool = False,
+    critic_sweeps: int = CRITIC_SWEEPS,
 ) -> PlanSummary:
     """Runs ``episodes`` episodes with a planner (or the learned policy) and records them.
 
@@ -547,11 +639,17 @@ def plan_run(
         latent_mode: ``mean``, ``sample`` or ``optimize`` for latent models.
         warm_start_policy: Warm-start gradient MPC from the learned policy's rollout.
         planner_options: Keyword arguments of the planner, over the task's settings.
-        seed: Seed of the starts and the planner.
+        seed: Seed of the starts, the planner and the critic.
+        critic: Add a learned cost-to-go ``V(s)`` as the planner's terminal cost
+            (:func:`~eblearn.world.critic.fit_cost_to_go`: fitted value iteration through the
+            planning model on up to 4,000 of the run's collected states, γ = 0.97), saved as
+            ``critic-<model>.pt`` and reused while the settings stay the same. For tasks
+            without a goal (pendulum, mountaincar).
+        critic_sweeps: Value-iteration sweeps of a critic fitted here.
 
     Returns:
-        The summary, also written to ``plan-<planner>-<model>.json`` with the figure
-        ``plan-<planner>-<model>.png`` beside it.
+        The summary, also written to ``plan-<planner>-<model>.json`` (with a critic:
+        ``plan-<planner>-critic-<model>.json``) with the figure beside it.
 
     Raises:
         ValueError: On a bad option (an unknown planner option names the valid ones), a
@@ -571,6 +669,8 @@ def plan_run(
         warm_start_policy,
         dict(planner_options or {}),
         seed,
+        critic,
+        critic_sweeps,
     )
     task, folder, controller = run.task, run.folder, run.controller
     horizon = horizon or task.horizon
@@ -585,6 +685,17 @@ def plan_run(
                 record_every=10,
             )
         content = _summarize(results, task.name, planner, model, horizon, controller, batch)
+        if run.critic is not None:
+            if run.critic.fitted:
+                save_module(run.critic.critic, folder.file(run.critic.file))
+                folder.write_json(
+                    Path(run.critic.file).with_suffix(".json").name, run.critic.settings
+                )
+            content["critic"] = {
+                "file": run.critic.file,
+                "fitted_now": run.critic.fitted,
+                **run.critic.settings,
+            }
         decode = None
         if run.learned is not None and run.encoder is None:
             content["model_error"] = model_error_report(
@@ -593,9 +704,9 @@ def plan_run(
         elif run.learned is not None and run.data is not None:
             content["model_error"] = _embedding_error(run.learned, task, results)
             decode = _state_probe(run.encoder, task, run.data)
-        stem = f"plan-{planner}-{model}"
+        stem = f"plan-{planner}-critic-{model}" if run.critic else f"plan-{planner}-{model}"
         json_path = folder.write_json(f"{stem}.json", content)
-        title = f"{task.name}: {planner} on the {model} model"
+        title = f"{task.name}: {planner} on the {model} model" + (" + critic" if run.critic else "")
         if content.get("success_rate") is not None:
             title += f", success {content['success_rate']:.0%}"
         else:
@@ -683,6 +794,7 @@ examples:
   eblearn world plan --run-dir runs/pendulum --planner cem --planner-arg population=500
   eblearn world plan --run-dir runs/pendulum --planner policy
   eblearn world plan --env pendulum --model true --planner gradient
+  eblearn world plan --run-dir runs/pendulum --model true --planner cem --horizon 5 --critic
   eblearn world train --run-dir runs/pendulum --overwrite --hidden 256,256
   eblearn world collect --env two-rooms --steps 20000 --run-dir runs/rooms
   eblearn world train --run-dir runs/rooms && eblearn world plan --run-dir runs/rooms --planner mppi
@@ -822,7 +934,23 @@ def add_world_parser(subparsers: Any) -> None:
         help="planner option (repeatable), e.g. iterations=8 (default: the task's settings)",
         **unset,
     )
-    plan_parser.add_argument("--seed", type=any_int, default=0, help="seed of starts and planner")
+    plan_parser.add_argument(
+        "--critic",
+        action="store_true",
+        help="add a learned cost-to-go V(s) as the planner's terminal cost, so short horizons "
+        "plan like long ones: fitted by value iteration through the planning model on the "
+        f"run's collected states (γ = {CRITIC_DISCOUNT}), saved as critic-<model>.pt and "
+        "reused with the same settings; for pendulum and mountaincar (default: off)",
+    )
+    plan_parser.add_argument(
+        "--critic-sweeps",
+        type=positive_int,
+        default=CRITIC_SWEEPS,
+        help="value-iteration sweeps when --critic fits a critic",
+    )
+    plan_parser.add_argument(
+        "--seed", type=any_int, default=0, help="seed of starts, planner and critic"
+    )
     plan_parser.set_defaults(handler=_plan_command)
 
 
@@ -875,6 +1003,8 @@ def _plan_command(args: argparse.Namespace) -> int:
         warm_start_policy=args.warm_start_policy,
         planner_options=settings(getattr(args, "planner_arg", None)),
         seed=args.seed,
+        critic=args.critic,
+        critic_sweeps=args.critic_sweeps,
     )
     print(summary.table())
     print(f"\nwritten: {summary.json_path}, {summary.figure_path}")

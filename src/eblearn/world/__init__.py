@@ -11,7 +11,7 @@ from eblearn.world.adjoint import adjoint_gradient
 from eblearn.world.cem import CEM, MPPI
 from eblearn.world.control import Episode, PlannerController, run_episodes
 from eblearn.world.costs import Cost, GoalCost, MountainCarCost, PendulumCost, QuadraticCost
-from eblearn.world.critic import Critic, QuadraticCritic, fit_critic
+from eblearn.world.critic import Critic, QuadraticCritic, fit_cost_to_go, fit_critic
 from eblearn.world.dynamics import (
     Dynamics,
     LinearDynamics,
@@ -34,6 +34,7 @@ from eblearn.world.pixel import (
 from eblearn.world.planner import Plan, Planner
 from eblearn.world.planners import PLANNERS, build_planner
 from eblearn.world.policy import Policy, PolicyController, fit_policy
+from eblearn.world.random_door import RandomDoorDynamics, RandomDoorRooms
 from eblearn.world.rollout import rollout, trajectory_cost
 from eblearn.world.tasks import ENVIRONMENTS, TASKS, Task
 from eblearn.world.transitions import RandomController, Transitions, collect
@@ -77,6 +78,8 @@ __all__ = [
     "QuadraticCost",
     "QuadraticCritic",
     "RandomController",
+    "RandomDoorDynamics",
+    "RandomDoorRooms",
     "Step",
     "Task",
     "Transitions",
@@ -87,6 +90,7 @@ __all__ = [
     "build_planner",
     "collect",
     "door_pairs",
+    "fit_cost_to_go",
     "fit_critic",
     "fit_forward_model",
     "fit_pixel_world_model",

@@ -8,6 +8,8 @@ from :data:`eblearn.world.tasks.TASKS` (each environment is a task there, with i
     pendulum      gymnasium Pendulum-v1 (200 steps, return ≈ -125 to -150 when solved)
     mountaincar   gymnasium MountainCarContinuous-v0 (999 steps, +100 at the flag)
     two-rooms     eblearn's two-rooms navigation, states or pixels (see two_rooms.py)
+    two-rooms-random-door
+                  two rooms with one of two doors open at random (see random_door.py)
 
 gymnasium is an optional extra (``pip install 'eblearn[world]'``), imported only when a
 gymnasium environment is built.

@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from eblearn._io import load_tensors, save_tensors
+from eblearn.world.critic import Critic
 from eblearn.world.models import ForwardModel
 from eblearn.world.pixel import PixelWorldModel
 from eblearn.world.policy import Policy
@@ -22,11 +23,13 @@ KINDS: dict[str, type[nn.Module]] = {
     "forward_model": ForwardModel,
     "policy": Policy,
     "pixel_world_model": PixelWorldModel,
+    "critic": Critic,
 }
 
 
 def save_module(module: nn.Module, path: str | os.PathLike[str]) -> Path:
-    """Writes a :class:`ForwardModel`, :class:`Policy` or :class:`PixelWorldModel` to ``path``.
+    """Writes a :class:`ForwardModel`, :class:`Policy`, :class:`PixelWorldModel` or
+    :class:`~eblearn.world.critic.Critic` to ``path``.
 
     Raises:
         ValueError: If the module is of another type.
@@ -56,7 +59,7 @@ def load_module(path: str | os.PathLike[str], kind: str | None = None) -> nn.Mod
     Args:
         path: The file.
         kind: If given, the kind expected (``"forward_model"``, ``"policy"``,
-            ``"pixel_world_model"``).
+            ``"pixel_world_model"``, ``"critic"``).
 
     Raises:
         ValueError: If the file is missing, corrupted, or holds another kind.

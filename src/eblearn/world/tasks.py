@@ -8,6 +8,9 @@ read them from one place instead of testing the environment's name:
     pendulum      horizon 20, episodes of 100 collected steps, plotted as (θ, θ̇) over 0.05 s
     mountaincar   horizon 60, random actions held 8 steps while collecting
     two-rooms     horizon 20, world model learned from 32×32 images, a goal cost, door pairs
+    two-rooms-random-door
+                  two-rooms with one of two doors open at random per episode, learned from
+                  states (the stochastic world of a latent-variable forward model)
 
 Planning minimizes the task's cost (:meth:`Task.cost`) over :attr:`Task.horizon` steps with
 the task's planner settings (:meth:`Task.planner`); episodes start from fixed starts
@@ -28,6 +31,7 @@ from eblearn.world.dynamics import Dynamics
 from eblearn.world.envs import Env, make_mountain_car, make_pendulum
 from eblearn.world.planner import Planner
 from eblearn.world.planners import build_planner
+from eblearn.world.random_door import make_random_door_rooms
 from eblearn.world.transitions import RandomController
 from eblearn.world.two_rooms import (
     TwoRoomsDynamics,
@@ -233,6 +237,18 @@ TASKS.register(
         figure="trajectory",
     ),
 )
+ROOMS_PLANNERS: Mapping[str, Mapping[str, Any]] = {
+    "gradient": {"iterations": 10, "restarts": 8, "lr": 0.1},
+    "cem": {"population": 200, "elites": 20, "iterations": 4},
+    "mppi": {"population": 200, "iterations": 4},
+}
+"""Planner settings of both two-rooms tasks."""
+
+
+def _rooms_cost() -> Cost:
+    return GoalCost(step_weight=0.1, terminal_weight=1.0)
+
+
 TASKS.register(
     "two-rooms",
     Task(
@@ -244,15 +260,28 @@ TASKS.register(
         state_names=("x", "y"),
         dt=1.0,
         pixels=32,
-        planner_defaults={
-            "gradient": {"iterations": 10, "restarts": 8, "lr": 0.1},
-            "cem": {"population": 200, "elites": 20, "iterations": 4},
-            "mppi": {"population": 200, "iterations": 4},
-        },
-        make_cost=lambda: GoalCost(step_weight=0.1, terminal_weight=1.0),
+        planner_defaults=ROOMS_PLANNERS,
+        make_cost=_rooms_cost,
         make_starts=_door_pairs,
         figure="rooms",
         renderer=_render_rooms,
+    ),
+)
+TASKS.register(
+    "two-rooms-random-door",
+    Task(
+        name="two-rooms-random-door",
+        factory=make_random_door_rooms,
+        horizon=20,
+        episode_steps=50,
+        repeat=4,
+        state_names=("x", "y"),
+        dt=1.0,
+        pixels=0,
+        planner_defaults=ROOMS_PLANNERS,
+        make_cost=_rooms_cost,
+        make_starts=_door_pairs,
+        figure="trajectory",
     ),
 )
 
