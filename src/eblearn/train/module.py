@@ -36,6 +36,7 @@ from eblearn.train.config import RunConfig
 from eblearn.train.errors import NonFiniteLossError
 from eblearn.train.optim import build_optimizer, parameter_groups
 from eblearn.train.precision import to_channels_last, uses_channels_last
+from eblearn.train.replicated import broadcast_replicated_buffers, skip_replicated_buffers
 from eblearn.train.seeding import derived_seed, seed_everything
 from eblearn.train.sharding import epoch_loader
 
@@ -97,6 +98,7 @@ class PretrainModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         self.method.prepare(len(self.images))  # before a checkpoint is restored into it
+        skip_replicated_buffers(self)  # before DDP wraps it: gathered stores are not resent
 
     def train_dataloader(self) -> DataLoader:
         """This rank's shard of each epoch, in batches of ``config.batch_size``
@@ -120,6 +122,9 @@ class PretrainModule(L.LightningModule):
         )
 
     def on_fit_start(self) -> None:
+        # DDP no longer copies the gathered stores from rank 0 (setup): once here, after
+        # a checkpoint is restored, so that every process starts from rank 0's.
+        broadcast_replicated_buffers(self)
         if isinstance(self.images, Tensor):
             self.images = self.images.to(self.device)
         self.labels = self.labels.to(self.device)
