@@ -8,7 +8,9 @@ counted where it happens:
 * **gradients**: DDP's gradient all-reduce, through a DDP communication hook that counts each
   bucket before all-reducing it (the model's trainable parameters, whatever the method);
 * **buffers**: DDP's broadcast of the module buffers from rank 0 before each forward
-  (``broadcast_buffers``, Lightning's default: batch-norm statistics, and MoCo's queue);
+  (``broadcast_buffers``, Lightning's default: batch-norm statistics; stores that gather every
+  process's embeddings, such as MoCo's queue, are left out as ``eblearn train`` leaves them
+  out, :mod:`eblearn.train.replicated`);
 * **method**: the collectives inside the method and its step-end hook, by wrapping
   ``torch.distributed``'s ``all_gather``, ``all_reduce``, ``scatter``, ... (gathered
   embeddings of batch-wide losses and, on gloo, the scatters that send their gradients back;
@@ -43,6 +45,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from _report import append_section, markdown_table
 from torch.nn.parallel import DistributedDataParallel
+
+from eblearn.train.replicated import skip_replicated_buffers
 
 METHODS = ("vicreg", "simclr", "barlowtwins", "mocov2", "swav", "byol")
 PROCESS_COUNTS = (2, 4)
@@ -148,6 +152,7 @@ def measure_methods(
     for method in methods:
         torch.manual_seed(0)
         model = build(method, args)
+        skip_replicated_buffers(model)  # as the training module does before Lightning wraps it
         ddp = DistributedDataParallel(model, broadcast_buffers=True)
         ddp.register_comm_hook(None, counting_hook(counter))
         views = [torch.randn(args.batch_size, 3, args.image_size, args.image_size)] * 2

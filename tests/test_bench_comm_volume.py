@@ -1,7 +1,8 @@
 """benchmarks/bench_comm_volume.py counts what the math says each exchange holds.
 
 On two gloo processes, one step: the gradient all-reduce carries every trainable parameter
-once (4 bytes each), the buffer broadcast every buffer, VICReg's loss gathers its two
+once (4 bytes each), the buffer broadcast every buffer but MoCo's queue (the same on every
+process, its keys gathered), VICReg's loss gathers its two
 embeddings from both processes and scatters their gradients back (2 views × 2 directions ×
 P·B·D floats), and BYOL exchanges nothing but gradients and buffers.
 """
@@ -36,7 +37,7 @@ def rank_bytes(rank: int, world_size: int) -> dict[str, dict[str, int]]:
     counter = bench.Counter()
     bench.count_buffer_broadcasts(counter)
     bench.count_collectives(counter)
-    return bench.measure_methods(["vicreg", "byol"], ARGS, counter)
+    return bench.measure_methods(["vicreg", "byol", "mocov2"], ARGS, counter)
 
 
 def test_counts_match_the_sizes_of_what_is_exchanged(tmp_path):
@@ -52,6 +53,10 @@ def test_counts_match_the_sizes_of_what_is_exchanged(tmp_path):
         buffers = sum(b.numel() * b.element_size() for b in model.buffers())
         assert measured[0][method]["gradients"] == trainable, method
         assert measured[0][method]["buffers"] == buffers, method
+    moco = bench.build("mocov2", ARGS)
+    queue = sum(b.numel() * b.element_size() for b in moco.queue.buffers())
+    others = sum(b.numel() * b.element_size() for b in moco.buffers()) - queue
+    assert queue > 0 and measured[0]["mocov2"]["buffers"] == others
     dim = SMALL_HEADS["vicreg"]["projector_dims"][-1]
     assert measured[0]["vicreg"]["method"] == 2 * 2 * (2 * ARGS.batch_size * dim) * 4
     assert measured[0]["byol"].get("method", 0) == 0

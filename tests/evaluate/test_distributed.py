@@ -1,5 +1,6 @@
 """Features extracted by two gloo processes, each its shard, equal one process's, and so do
-the kNN and linear-probe figures computed on them."""
+the kNN and linear-probe figures computed on them, and a training curve's kNN point
+(``--eval-every``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from eblearn.evaluate import evaluate_features, extract_features, extract_features_distributed
-from eblearn.evaluate.distributed import shard_bounds
+from eblearn.data.images import DatasetSplits, ImageSet
+from eblearn.evaluate import (
+    evaluate_features,
+    extract_features,
+    extract_features_distributed,
+    knn_accuracy,
+)
+from eblearn.evaluate.distributed import knn_accuracy_distributed, shard_bounds
 from tests.gloo import spawn_gloo
 
 N_TRAIN, N_TEST = 23, 9  # odd: the shards differ in size
@@ -79,3 +86,57 @@ def test_shards_cover_every_image_once_in_order(n, parts):
 def test_bad_shards_are_refused():
     with pytest.raises(ValueError, match="parts >= 1"):
         shard_bounds(5, 0)
+
+
+def curve_data() -> DatasetSplits:
+    """Train: 23 images, the last 4 unlabeled (-1, out of the kNN's bank); test: 9."""
+    train_images, train_labels = images_and_labels(N_TRAIN, 0)
+    train_labels[-4:] = -1
+    test_images, test_labels = images_and_labels(N_TEST, 1)
+    return DatasetSplits(
+        "tiny", ImageSet(train_images, train_labels), ImageSet(test_images, test_labels)
+    )
+
+
+class Counted(nn.Module):
+    """``encoder()``, counting the images it encodes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net, self.seen = encoder(), 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen += len(x)
+        return self.net(x)
+
+
+def rank_knn_point(rank: int, world_size: int) -> tuple[float, int]:
+    net = Counted()
+    accuracy = knn_accuracy_distributed(net, curve_data(), transform, k=5, temperature=0.1)
+    return accuracy, net.seen
+
+
+def one_process_knn_point() -> float:
+    """The curve point written from the definition: labeled train features as the bank."""
+    data, net = curve_data(), encoder()
+    labeled = data.train.labels >= 0
+    bank = extract_features(net, data.train.images[labeled], transform)
+    queries = extract_features(net, data.test.images, transform)
+    return knn_accuracy(bank, data.train.labels[labeled], queries, data.test.labels, 5, 0.1)
+
+
+def test_a_knn_curve_point_on_two_processes_is_one_process_point(tmp_path):
+    expected = one_process_knn_point()
+    ranks = spawn_gloo(rank_knn_point, 2, tmp_path)
+    assert [accuracy for accuracy, _ in ranks] == [expected, expected]
+    # each process encoded its half of the 19 labeled and 9 test images, not all 28
+    assert [seen for _, seen in ranks] == [10 + 5, 9 + 4]
+    assert 0.5 < expected <= 1.0  # the class signal was found: not a vacuous agreement
+    assert knn_accuracy_distributed(encoder(), curve_data(), transform, 5, 0.1) == expected
+
+
+def test_a_knn_curve_point_needs_labeled_training_images():
+    data = curve_data()
+    data.train.labels[:] = -1
+    with pytest.raises(ValueError, match=r"needs labeled training images.*'tiny' has none"):
+        knn_accuracy_distributed(encoder(), data, transform)

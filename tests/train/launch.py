@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -83,9 +84,12 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def start_nodes(folder: Path, args: list[str], nodes: int = 2) -> list[subprocess.Popen[str]]:
+def start_nodes(
+    folder: Path, args: list[str], nodes: int = 2, node_args: Sequence[list[str]] = ()
+) -> list[subprocess.Popen[str]]:
     """``torchrun --nnodes nodes --nproc-per-node 1`` once per node, each in its own working
-    directory ``folder/node<rank>``, running ``python -m eblearn.cli *args --num-nodes nodes``."""
+    directory ``folder/node<rank>``, running ``python -m eblearn.cli *args --num-nodes nodes``
+    (then ``node_args[rank]``, options given to that node alone)."""
     port = free_port()
     started = []
     for rank in range(nodes):
@@ -95,6 +99,7 @@ def start_nodes(folder: Path, args: list[str], nodes: int = 2) -> list[subproces
         launch += ["--nproc-per-node", "1", "--node-rank", str(rank)]
         launch += ["--master-addr", "127.0.0.1", "--master-port", str(port)]
         command = [*launch, "-m", "eblearn.cli", *args, "--num-nodes", str(nodes)]
+        command += list(node_args[rank]) if rank < len(node_args) else []
         started.append(
             subprocess.Popen(
                 command,

@@ -1,5 +1,6 @@
 """`eblearn train --devices 2` runs DDP on CPU (gloo), end to end from the command line: with
-eblearn's SyncBatchNorm, and the evaluation's features extracted by both processes."""
+eblearn's SyncBatchNorm, and the evaluation's features extracted by both processes, for the
+final figures as for the training curve's kNN point (``--eval-every``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 
 import pytest
 
+from eblearn.train.history import read_history
 from tests.train.launch import clean_env
 
 
@@ -38,6 +40,8 @@ def test_two_cpu_processes_train_and_rank_zero_evaluates(tmp_path):
             str(run_dir),
             "--no-progress",
             "--sync-batchnorm",  # eblearn's SyncBatchNorm: torch's refuses the CPU
+            "--eval-every",
+            "1",
         ],
         capture_output=True,
         text=True,
@@ -66,3 +70,7 @@ def test_two_cpu_processes_train_and_rank_zero_evaluates(tmp_path):
     alone = json.loads((run_dir / "eval.json").read_text())["encoder"]
     for probe in ("knn", "linear", "linear_top5"):
         assert alone[probe] == results["encoder"][probe], probe
+    # The curve's point after the last epoch, measured by both processes while training,
+    # is the kNN figure one process finds afterwards.
+    curve = [row["eval/knn"] for row in read_history(run_dir / "log.csv") if "eval/knn" in row]
+    assert curve == [pytest.approx(alone["knn"], abs=1e-6)]

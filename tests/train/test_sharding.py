@@ -1,23 +1,30 @@
 """Sharding over ranks and DataLoader workers: each kept sample read once per epoch.
 
-Ranks are simulated by building each rank's sampler with its ``rank`` and ``world_size``; the
-workers are real DataLoader worker processes. The reference is written here from the rule:
-the epoch's permutation, cut to whole global batches, dealt out every ``W``-th position.
+The first tests simulate the ranks by building each rank's sampler with its ``rank`` and
+``world_size``; the last ones run two real gloo processes, each reading through the engine's
+own loader (:func:`eblearn.train.sharding.epoch_loader`) with two DataLoader worker processes,
+for images in memory and for files streamed from disk, over two epochs. The reference is
+written here from the rule: the epoch's permutation, cut to whole global batches, dealt out
+every ``W``-th position.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
 from collections import Counter
 
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from eblearn.data.streaming import StreamedImages, stream_loader
+from eblearn.data.streaming import StreamBatch, StreamedImages, stream_loader
 from eblearn.train.seeding import derived_seed
-from eblearn.train.sharding import ShardedEpochSampler, steps_per_epoch
+from eblearn.train.sharding import ShardedEpochSampler, epoch_loader, steps_per_epoch
+from tests.gloo import spawn_gloo
 
 
 class IndexAndWorker(Dataset):
@@ -97,14 +104,19 @@ def test_bad_shards_are_refused_with_the_values():
         ShardedEpochSampler(7, 0, 0)
 
 
-def test_streamed_files_over_two_ranks_times_two_workers(tmp_path):
-    n, batch, world = 14, 3, 2
+def write_pngs(folder, n: int) -> list:
+    """``n`` 4×4 PNGs whose pixels all hold ``10 · index``."""
     files = []
     for k in range(n):  # the file's index is written in its pixels
-        path = tmp_path / f"{k:02d}.png"
+        path = folder / f"{k:02d}.png"
         Image.fromarray(np.full((4, 4, 3), 10 * k, dtype=np.uint8)).save(path)
         files.append(path)
-    stream = StreamedImages(files, 4)
+    return files
+
+
+def test_streamed_files_over_two_ranks_times_two_workers(tmp_path):
+    n, batch, world = 14, 3, 2
+    stream = StreamedImages(write_pngs(tmp_path, n), 4)
     read = []
     for rank in range(world):
         sampler = ShardedEpochSampler(n, 7, batch, rank, world)
@@ -116,3 +128,71 @@ def test_streamed_files_over_two_ranks_times_two_workers(tmp_path):
             read += streamed.indices.tolist()
     assert len(read) == len(set(read)) == n - n % (world * batch)
     assert sorted(read) == sorted(reference_kept(n, 7, 0, batch, world))
+
+
+SEED, BATCH, WORKERS, EPOCHS = 11, 3, 2, 2
+N_MEMORY, N_FILES = 24, 12
+"""4 steps of 2 ranks × 3 images in memory; 2 steps of 2 ranks × 3 files (each worker of
+each rank decodes one batch): every sample is kept, so each must be read exactly once."""
+
+
+def read_two_epochs(loader: DataLoader) -> list[list[list[int]]]:
+    """Per epoch, the batches of indices ``loader`` yields (a stream's pixels checked)."""
+    assert loader.num_workers == WORKERS
+    epochs = []
+    for epoch in range(EPOCHS):
+        loader.sampler.set_epoch(epoch)  # what Lightning does as each epoch starts
+        batches = []
+        for batch in loader:
+            if isinstance(batch, StreamBatch):  # each decoded image is its file's
+                assert (batch.images[:, 0, 0, 0] == 10 * batch.indices).all()
+                batch = batch.indices
+            batches.append(batch.tolist())
+        epochs.append(batches)
+    return epochs
+
+
+def rank_reads(rank: int, world: int, files: list) -> dict[str, list[list[list[int]]]]:
+    """What this gloo rank's engine loaders yield over two epochs: images in memory and
+    ``files`` streamed."""
+    assert (dist.get_rank(), dist.get_world_size()) == (rank, world)  # real ranks
+    # A rank that torchrun or Lightning starts is a fresh interpreter, whose DataLoader forks
+    # its workers on Linux; mp.spawn's children inherit "spawn", which re-imports torch per worker.
+    if sys.platform == "linux":
+        multiprocessing.set_start_method("fork", force=True)
+    memory = torch.zeros(N_MEMORY, 1, 2, 2, dtype=torch.uint8)
+    stream = StreamedImages(files, 4)
+    return {
+        kind: read_two_epochs(epoch_loader(source, SEED, BATCH, rank, world, workers=WORKERS))
+        for kind, source in (("memory", memory), ("stream", stream))
+    }
+
+
+def check_two_epochs(per_rank: list[list[list[list[int]]]], n: int) -> None:
+    """Each epoch: every sample read once over ranks and workers, in whole equal steps, the
+    steps of the ranks together being the global batches of the epoch's permutation."""
+    world = len(per_rank)
+    steps = n // (world * BATCH)
+    orders = []
+    for epoch in range(EPOCHS):
+        read = [batches[epoch] for batches in per_rank]  # per rank: its batches
+        assert [len(batches) for batches in read] == [steps] * world
+        assert all(len(b) == BATCH for batches in read for b in batches)
+        flat = [i for batches in read for b in batches for i in b]
+        assert sorted(flat) == list(range(n))  # each sample exactly once: n divides evenly
+        permutation = reference_kept(n, SEED, epoch, BATCH, world)
+        for step in range(steps):  # step s of all ranks = the s-th global batch
+            together = [i for batches in read for i in batches[step]]
+            global_batch = permutation[step * world * BATCH : (step + 1) * world * BATCH]
+            assert sorted(together) == sorted(global_batch)
+        orders.append([[i for b in batches for i in b] for batches in read])
+    assert orders[0] != orders[1]  # a new order every epoch
+    for rank in range(world):
+        assert orders[0][rank] != orders[1][rank]
+
+
+def test_two_gloo_ranks_times_two_workers_read_each_sample_once_per_epoch(tmp_path):
+    files = write_pngs(tmp_path, N_FILES)
+    per_rank = spawn_gloo(rank_reads, 2, tmp_path, files)
+    check_two_epochs([reads["memory"] for reads in per_rank], N_MEMORY)
+    check_two_epochs([reads["stream"] for reads in per_rank], N_FILES)

@@ -398,6 +398,34 @@ def read_run_tokenizer(run_dir: str | os.PathLike[str]) -> Tokenizer | None:
         raise ValueError(f"{str(path)!r}: {error}") from None
 
 
+def prepare_agreed(request: TrainConfig, **options: Any) -> TrainingPlan:
+    """:func:`prepare_training` on every process, then their agreement
+    (:func:`eblearn.train.agreement.agree`) when ``torchrun`` or SLURM started several.
+
+    A process's refusal reaches all of them before anything is written, so none waits for a
+    process that has left, and all exit non-zero.
+
+    Raises:
+        ValueError: As :func:`prepare_training` on the process that refused; a
+            :class:`~eblearn.train.agreement.RunRefused` naming it on the others, or naming
+            the keys when the processes resolved the request differently.
+    """
+    from eblearn.train.agreement import agree
+    from eblearn.train.config import DEFAULT_DIST_TIMEOUT, check_dist_timeout
+
+    try:
+        plan = prepare_training(request, **options)
+    except Exception as error:
+        try:
+            timeout = check_dist_timeout(request.dist_timeout)
+        except ValueError:
+            timeout = float(DEFAULT_DIST_TIMEOUT)
+        agree(error, None, timeout)  # tells the others, then re-raises this error
+        raise
+    agree(None, plan.config.to_dict(), plan.config.dist_timeout)
+    return plan
+
+
 def read_run_config(run_dir: str | os.PathLike[str]) -> RunConfig:
     """The configuration a run folder was trained with.
 
@@ -502,7 +530,7 @@ def pretrain(
         NonFiniteLossError: If a loss term becomes NaN or Inf.
         Interrupted: On SIGINT or SIGTERM (the last epoch's checkpoint is kept).
     """
-    plan = prepare_training(config, resume=resume, overwrite=overwrite, data=data, method=method)
+    plan = prepare_agreed(config, resume=resume, overwrite=overwrite, data=data, method=method)
     with _claim(plan), interruptible(RESUME_HINT):
         return _train(plan, callbacks)
 
@@ -605,7 +633,7 @@ def train_and_evaluate(
         As :func:`pretrain`.
     """
     start = time.perf_counter()
-    plan = prepare_training(config, resume=resume, overwrite=overwrite, given=given, data=data)
+    plan = prepare_agreed(config, resume=resume, overwrite=overwrite, given=given, data=data)
     with _claim(plan), interruptible(RESUME_HINT):
         pretrained = _train(plan, callbacks)
         trained_at = time.perf_counter()

@@ -4,7 +4,9 @@ Each of the ``P`` processes encodes one contiguous shard of the images (the firs
 ``N mod P`` shards hold one image more, as ``torch.tensor_split`` cuts them), and the shards
 are all-gathered back in order, so every process ends with the same ``(N, F)`` features a
 single process would compute, in ``1/P`` of the encoder time. The probes then run on those
-features unchanged: kNN and the linear probe give the figures of one process.
+features unchanged: kNN and the linear probe give the figures of one process. The same holds
+for the kNN points of a training curve (:func:`knn_accuracy_distributed`, ``--eval-every``),
+measured by every process of the run while training.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from eblearn._distributed import gather_uneven, rank, world_size
+from eblearn.data.images import UNLABELED, DatasetSplits
+from eblearn.evaluate.knn import knn_accuracy
 from eblearn.evaluate.protocol import extract_features
 
 
@@ -67,3 +71,32 @@ def extract_features_distributed(
     comm_device = on if "nccl" in str(torch.distributed.get_backend()) else torch.device("cpu")
     parts = gather_uneven(mine.to(comm_device))
     return torch.cat([part.cpu() for part in parts])
+
+
+def knn_accuracy_distributed(
+    encoder: nn.Module,
+    data: DatasetSplits,
+    transform: Callable[[Tensor], Tensor],
+    k: int = 20,
+    temperature: float = 0.07,
+    device: torch.device | str | None = None,
+) -> float:
+    """The weighted cosine kNN test accuracy of ``encoder`` on ``data``
+    (:func:`~eblearn.evaluate.knn.knn_accuracy`), its features extracted by every process.
+
+    The bank is the labeled training images (``label != -1``), the queries the test images;
+    both go through :func:`extract_features_distributed`, so each of the ``P`` processes
+    encodes ``1/P`` of them and all of them return the accuracy one process computes. Every
+    process of the default group must call it with the same data (a collective); without an
+    initialized process group it is one process's kNN.
+
+    Raises:
+        ValueError: If ``data``'s training split has no labeled image (the bank is empty).
+    """
+    train, test = data.train, data.test
+    keep = train.labels != UNLABELED
+    if not bool(keep.any()):
+        raise ValueError(f"the kNN needs labeled training images, and {data.name!r} has none")
+    bank = extract_features_distributed(encoder, train.images[keep], transform, device=device)
+    queries = extract_features_distributed(encoder, test.images, transform, device=device)
+    return knn_accuracy(bank, train.labels[keep], queries, test.labels, k, temperature)

@@ -10,7 +10,9 @@
 Both live in buffers, so checkpoints save them and a resumed run continues with the same
 contents. With ``gather_distributed=True`` a push first gathers the embeddings of every
 process (in rank order), so that every process holds the same store as a single process
-trained on the global batch would.
+trained on the global batch would; such a store names its buffers in ``replicated_buffers()``,
+and the training engine keeps them out of DDP's per-step broadcast of rank 0's buffers, which
+would only resend what every process holds already (:mod:`eblearn.train.replicated`).
 
 [0] He et al., Momentum Contrast for Unsupervised Visual Representation Learning, CVPR 2020,
     https://arxiv.org/abs/1911.05722
@@ -100,6 +102,11 @@ class FeatureQueue(nn.Module):
         self.register_buffer("features", initial)
         self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
         self.register_buffer("count", torch.tensor(size if random_init else 0, dtype=torch.long))
+
+    def replicated_buffers(self) -> tuple[str, ...]:
+        """The buffers every process holds identical (all three when ``gather_distributed``:
+        each push writes the same gathered rows on every process), else none."""
+        return ("features", "pointer", "count") if self.gather_distributed else ()
 
     @property
     def full(self) -> bool:
@@ -191,6 +198,12 @@ class MemoryBank(nn.Module):
         self.register_buffer("features", torch.zeros(size, dim))
         self.register_buffer("filled", torch.zeros(size, dtype=torch.bool))
         self.register_buffer("labels", torch.full((size,), -1, dtype=torch.long))
+
+    def replicated_buffers(self) -> tuple[str, ...]:
+        """The buffers every process holds identical: ``features`` and ``filled`` when
+        ``gather_distributed`` (each update writes the same gathered rows on every process),
+        else none. ``labels`` is written by the bank's users, so it is not vouched for here."""
+        return ("features", "filled") if self.gather_distributed else ()
 
     @property
     def size(self) -> int:

@@ -70,7 +70,11 @@ class KnnMonitor(L.Callback):
     Features of the labeled training images (the bank) and of the test images are extracted
     in eval mode with the evaluation transform, and scored by the protocol's weighted cosine
     kNN (:func:`eblearn.evaluate.knn.knn_accuracy`), so the curve ends at the figure the final
-    evaluation reports. Costs one feature extraction of the data set per evaluation.
+    evaluation reports. Costs one feature extraction of the data set per evaluation, shared by
+    the processes of a distributed run: Lightning calls this hook on every process, and each
+    encodes its shard of the images
+    (:func:`~eblearn.evaluate.distributed.knn_accuracy_distributed`), so every process logs
+    the accuracy one process would.
 
     Args:
         every: Epochs between evaluations (the last epoch is always evaluated).
@@ -102,20 +106,20 @@ class KnnMonitor(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
         last = epoch >= int(trainer.max_epochs or 0) or trainer.should_stop
-        if epoch % self.every and not last:
+        # The extraction is a collective: every process must agree to take part (a process
+        # told to stop, by its own clock, takes the others with it; one process: no-op).
+        if not trainer.strategy.reduce_boolean_decision(not epoch % self.every or last, all=False):
             return
-        from eblearn.data.images import UNLABELED
-        from eblearn.evaluate.knn import knn_accuracy
-        from eblearn.evaluate.protocol import extract_features
+        from eblearn.evaluate.distributed import knn_accuracy_distributed
 
         encoder: torch.nn.Module = getattr(module, "method").encoder  # noqa: B009 - any module
-        transform = self.transform.to(module.device)
-        train, test = self.data.train, self.data.test
-        keep = train.labels != UNLABELED
-        bank = extract_features(encoder, train.images[keep], transform, device=module.device)
-        queries = extract_features(encoder, test.images, transform, device=module.device)
-        accuracy = knn_accuracy(
-            bank, train.labels[keep], queries, test.labels, self.k, self.temperature
+        accuracy = knn_accuracy_distributed(  # every process of the run encodes its shard
+            encoder,
+            self.data,
+            self.transform.to(module.device),
+            self.k,
+            self.temperature,
+            device=module.device,
         )
         self.history.append((epoch, accuracy))
         module.log("eval/knn", accuracy, on_step=False, on_epoch=True)

@@ -24,10 +24,10 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from eblearn import __version__
-from eblearn.data.streaming import StreamBatch, StreamedImages, stream_loader
+from eblearn.data.streaming import StreamBatch, StreamedImages
 from eblearn.data.unreadable import Unreadable, report_unreadable
 from eblearn.evaluate.collapse import CollapseWarning, collapse_report
 from eblearn.methods.base import Method
@@ -36,24 +36,12 @@ from eblearn.train.config import RunConfig
 from eblearn.train.errors import NonFiniteLossError
 from eblearn.train.optim import build_optimizer, parameter_groups
 from eblearn.train.precision import to_channels_last, uses_channels_last
+from eblearn.train.replicated import broadcast_replicated_buffers, skip_replicated_buffers
 from eblearn.train.seeding import derived_seed, seed_everything
-from eblearn.train.sharding import ShardedEpochSampler
+from eblearn.train.sharding import epoch_loader
 
 COLLAPSE_SAMPLE = 4096
 """Embeddings kept per epoch for the collapse metrics."""
-
-
-class IndexDataset(Dataset[int]):
-    """The integers ``0 .. n-1``: batches of indices into images held on the device."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, index: int) -> int:
-        return index
 
 
 class PretrainModule(L.LightningModule):
@@ -110,31 +98,33 @@ class PretrainModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         self.method.prepare(len(self.images))  # before a checkpoint is restored into it
+        skip_replicated_buffers(self)  # before DDP wraps it: gathered stores are not resent
 
     def train_dataloader(self) -> DataLoader:
-        """This rank's shard of each epoch, in batches of ``config.batch_size``.
+        """This rank's shard of each epoch, in batches of ``config.batch_size``
+        (:func:`epoch_loader`).
 
         Built here, where the rank is known, rather than by Lightning's distributed sampler:
         the shards follow :class:`~eblearn.train.sharding.ShardedEpochSampler`'s rule.
         """
-        world = self.trainer.world_size
-        sampler = ShardedEpochSampler(
-            len(self.images), self.config.seed, self.config.batch_size, self.global_rank, world
-        )
         # Lightning creates the first iterator while it estimates the steps, before it restores
         # a checkpoint and calls set_epoch; workers then prefetch at once, so a resumed run
         # must start its sampler at the resumed epoch here.
-        sampler.set_epoch(self.start_epoch)
-        if isinstance(self.images, StreamedImages):
-            pin = self.trainer.strategy.root_device.type == "cuda"
-            return stream_loader(
-                self.images, sampler, self.config.batch_size, self.workers, pin_memory=pin
-            )
-        return DataLoader(
-            IndexDataset(len(self.images)), batch_size=self.config.batch_size, sampler=sampler
+        return epoch_loader(
+            self.images,
+            self.config.seed,
+            self.config.batch_size,
+            self.global_rank,
+            self.trainer.world_size,
+            epoch=self.start_epoch,
+            workers=self.workers if isinstance(self.images, StreamedImages) else 0,
+            pin_memory=self.trainer.strategy.root_device.type == "cuda",
         )
 
     def on_fit_start(self) -> None:
+        # DDP no longer copies the gathered stores from rank 0 (setup): once here, after
+        # a checkpoint is restored, so that every process starts from rank 0's.
+        broadcast_replicated_buffers(self)
         if isinstance(self.images, Tensor):
             self.images = self.images.to(self.device)
         self.labels = self.labels.to(self.device)

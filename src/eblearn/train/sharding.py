@@ -22,8 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import Sampler
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
 
+from eblearn.data.streaming import StreamedImages, stream_loader
 from eblearn.train.seeding import derived_seed
 
 
@@ -91,3 +93,56 @@ class ShardedEpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return steps_per_epoch(self.n, self.batch_size, self.world_size) * self.batch_size
+
+
+class IndexDataset(Dataset[int]):
+    """The integers ``0 .. n-1``: batches of indices into images held on the device."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
+def epoch_loader(
+    source: Tensor | StreamedImages,
+    seed: int,
+    batch_size: int,
+    rank: int = 0,
+    world_size: int = 1,
+    *,
+    epoch: int = 0,
+    workers: int | None = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """The batches process ``rank`` of ``world_size`` trains on, from ``epoch`` on.
+
+    Its sampler is a :class:`ShardedEpochSampler` (Lightning calls its
+    ``set_epoch`` as each epoch starts): the ranks together, and each rank's ``workers``
+    DataLoader processes among themselves, read every kept sample once per epoch. Images in
+    memory yield batches of indices ``(B,)`` (the step gathers them on the device); a stream
+    yields :class:`~eblearn.data.streaming.StreamBatch` decoded by the workers
+    (``workers=None``: :func:`~eblearn.data.streaming.default_workers`).
+
+    Raises:
+        ValueError: As :class:`ShardedEpochSampler` (a rank out of range, fewer samples than
+            one global batch), or on negative ``workers``.
+    """
+    sampler = ShardedEpochSampler(len(source), seed, batch_size, rank, world_size)
+    sampler.set_epoch(epoch)
+    if isinstance(source, StreamedImages):
+        return stream_loader(source, sampler, batch_size, workers, pin_memory=pin_memory)
+    workers = workers or 0
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0 (0: read in the main process), got {workers}")
+    return DataLoader(
+        IndexDataset(len(source)),
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
