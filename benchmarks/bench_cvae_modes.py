@@ -6,7 +6,9 @@ jumps 3 px left or right at random), the same data and budget as the CVAE row of
 model: best-of-K squared error to the true next frame (K = 1, 4, 16), the fraction of samples
 that show a single outcome (``eblearn.latent.single_outcome``: closer to the nearest outcome
 than ½ × their distance to the outcomes' average, i.e. ≥ 79% of one ball, no half-and-half
-blend), and the fraction of clips whose 4 samples include both outcomes.
+blend), and the fraction of clips whose 4 samples include both outcomes. Draws
+``docs/img/latent/cvae_vs_multiple_choice.png``: 4 samples of each model on the first test
+clips, headed by the measured fractions of single-outcome samples.
 
     python benchmarks/bench_cvae_modes.py --epochs 40 --append
 """
@@ -14,13 +16,17 @@ blend), and the fraction of clips whose 4 samples include both outcomes.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
-from _report import append_section, load_average, markdown_table
 from torch import Tensor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import ROOT, append_section, load_average, markdown_table
 
 from eblearn.latent import (
     ConditionalVAE,
@@ -32,6 +38,11 @@ from eblearn.latent import (
     mode_coverage,
     single_outcome,
 )
+from eblearn.plot import plot_future_samples
+
+FIGURE = ROOT / "docs" / "img" / "latent" / "cvae_vs_multiple_choice.png"
+CLIPS = 6
+"""Test clips drawn in the figure."""
 
 
 def measure(name: str, samples: dict[int, Tensor], truth: Tensor, outcomes: Tensor) -> list[str]:
@@ -65,6 +76,8 @@ def main() -> None:
         ),
     }
     rows = []
+    drawn: dict[str, Tensor] = {}  # figure column header → 4 samples of each test clip
+    single: dict[str, str] = {}  # the same header → its fraction of single-outcome samples
     for name, build in models.items():
         torch.manual_seed(0)
         model = build()
@@ -73,6 +86,8 @@ def main() -> None:
         samples = {k: model.sample(x_test, k, generator) for k in (1, 4, 16)}
         rows.append(measure(name, samples, y_test, outcomes))
         print(rows[-1], flush=True)
+        short = "MCL" if isinstance(model, MultipleChoicePredictor) else "CVAE"
+        drawn[short], single[short] = samples[4], rows[-1][4]
         if isinstance(model, MultipleChoicePredictor):
             # Best of K over the K most probable distinct hypotheses (K ≤ 4), not K draws.
             top = {k: model.most_probable(x_test, min(k, 4)) for k in (1, 4, 16)}
@@ -85,6 +100,21 @@ def main() -> None:
             name = "the same, K systematic draws k_i = F⁻¹((i + u) / K) from π(x)"
             rows.append(measure(name, systematic, y_test, outcomes))
             print(rows[-1], flush=True)
+            drawn["MCL sys."], single["MCL sys."] = systematic[4], rows[-1][4]
+    clips = slice(0, CLIPS)
+    plot_future_samples(
+        test.context[clips],
+        test.target[clips],
+        None,
+        {
+            header: group[clips].view(CLIPS, 4, *test.target.shape[1:]).clamp(0, 1)
+            for header, group in drawn.items()
+        },
+        FIGURE,
+        title="the ball bounces left or right; single-outcome samples over 1,000 test clips: "
+        + ", ".join(f"{header} {fraction}" for header, fraction in single.items())
+        + "\n(MCL: discrete latent, k ~ π(x); MCL sys.: 4 systematic draws from π(x))",
+    )
     table = markdown_table(
         [
             "model",

@@ -11,7 +11,7 @@ levels). The table gives the test reconstruction error ``||y - ŷ||²`` per digi
 (code index, or level of a unit) over the test digits against the alphabet size, and the
 fraction of the alphabet used. The unquantized bottleneck (32-bit floats) is a reference row.
 
-    PYTHONPATH=src python benchmarks/bench_vqvae.py             # about 10-15 min on 2 cores
+    PYTHONPATH=src python benchmarks/bench_vqvae.py             # under a minute of one core
     PYTHONPATH=src python benchmarks/bench_vqvae.py --epochs 2  # tiny: seconds
 """
 
@@ -107,9 +107,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--code-dim", type=int, default=8, help="VQ-VAE codebook vector size D")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     digits = load_dataset("digits")
     train, test = rows_of(digits.train.images), rows_of(digits.test.images)
     rows: list[list[object]] = []

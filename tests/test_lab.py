@@ -19,7 +19,7 @@ from eblearn.app.lab import (
     lab_folder,
     run_lab,
 )
-from eblearn.app.lab_models import FITTED_MODELS
+from eblearn.app.lab_models import FITTED_MODELS, GAN_SAMPLES
 from eblearn.app.lab_samplers import LAB_SAMPLERS, NoNegatives, SamplerSettings
 from eblearn.app.run_folder import Mode
 from eblearn.cli import build_parser, main
@@ -243,7 +243,7 @@ def test_every_fitted_model_runs_end_to_end(tmp_path, name: str) -> None:
     names = sorted(p.name for p in result.figures)
     latent = name in ("kmeans", "gmm", "vae")  # z enumerable: one-hot codes, a 1-D grid
     expected = ["energy.png", "free_energy.png" if latent else "density.png", "chains.png"]
-    if name in ("dictionary-learning", "bottleneck-autoencoder", "vae", "flow"):  # per step
+    if name == "dictionary-learning" or entry.trains:  # an objective per iteration or step
         expected.append("curve.png")
     assert names == sorted(expected)
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -261,6 +261,12 @@ def test_every_fitted_model_runs_end_to_end(tmp_path, name: str) -> None:
     with torch.no_grad():
         expected_energy = float(fitted.model.energy(data.y).mean())
     assert saved["metrics"]["data_energy"] == pytest.approx(expected_energy, rel=1e-5, abs=1e-6)
+    if fitted.samples is not None:  # a GAN: its generator's points, drawn and measured too
+        with torch.no_grad():
+            at_samples = float(fitted.model.energy(fitted.samples).mean())
+        assert saved["metrics"]["negative_energy"] == pytest.approx(at_samples, rel=1e-4, abs=1e-6)
+    else:
+        assert "negative_energy" not in saved["metrics"]
 
 
 def test_the_kmeans_lab_energy_is_the_distance_to_the_nearest_center(tmp_path) -> None:
@@ -320,6 +326,45 @@ def test_the_gmm_lab_energy_is_minus_the_log_likelihood_and_its_beta_one_free_en
     with torch.no_grad():
         assert torch.allclose(fitted.energy(points), torch.tensor(naive), atol=1e-4)
         assert torch.allclose(FreeEnergy(latent, codes, beta=1.0)(points), fitted.energy(points))
+
+
+def _relu_mlp(layers: torch.nn.Sequential, inputs: torch.Tensor) -> torch.Tensor:
+    """The MLP written out: Linear, ReLU between them, Linear last, one row at a time."""
+    linears = [m for m in layers if isinstance(m, torch.nn.Linear)]
+    rows = []
+    for row in inputs:
+        h = row
+        for i, linear in enumerate(linears):
+            h = linear.weight @ h + linear.bias
+            h = h.clamp_min(0) if i < len(linears) - 1 else h
+        rows.append(h)
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("name", ["ebgan", "wgan-gp"])
+def test_a_gan_lab_draws_its_generators_points_on_its_energy(name: str) -> None:
+    config = LabConfig(model=name, steps=3, batch_size=32, hidden=(8,), **FITTED)
+    data = load_toy("ellipse", 64, generator=torch.Generator().manual_seed(0))
+    fitted = fit_lab_model(config, data, torch.Generator().manual_seed(5))
+    gan = fitted.model
+    # the drawn points are G(ξ), ξ ~ N(0, I_K) with K = 2 (the default noise dimension),
+    # drawn from the lab's generator after the fit
+    noise = torch.randn(GAN_SAMPLES, 2, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert fitted.samples is not None
+        assert torch.allclose(fitted.samples, _relu_mlp(gan.sampler.generator, noise), atol=1e-5)
+        points = torch.tensor([[0.0, 0.0], [1.5, 0.2], [-2.0, 1.0]])
+        if name == "ebgan":  # D(y) = ||Dec(Enc(y)) - y||₂
+            codes = _relu_mlp(gan.energy_model.encoder, points)
+            naive = (_relu_mlp(gan.energy_model.decoder, codes) - points).norm(dim=1)
+        else:  # E(y) = critic(y), a linear output
+            naive = _relu_mlp(gan.critic, points)[:, 0]
+        assert torch.allclose(fitted.energy(points), naive, atol=1e-5)
+    # the fit's curve: the energy's loss per generator update (and EBGAN's two energies)
+    assert fitted.history is not None and fitted.history["step"] == [1.0, 2.0, 3.0]
+    curves = {"data_energy", "negative_energy"} if name == "ebgan" else set()
+    assert set(fitted.history) == {"step", "loss", *curves}
+    assert fitted.fit["discriminator_steps"] == (1 if name == "ebgan" else 5)
 
 
 @pytest.mark.parametrize(

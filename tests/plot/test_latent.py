@@ -63,6 +63,29 @@ def test_future_samples(tmp_path):
         )
 
 
+def test_future_samples_of_several_models_side_by_side(tmp_path):
+    import matplotlib.image as mpimg
+
+    clips = torch.rand(2, 2, 8, 8)
+    one = plot_future_samples(
+        clips, torch.rand(2, 8, 8), None, torch.rand(2, 4, 8, 8), tmp_path / "one.png"
+    )
+    two = plot_future_samples(
+        clips,
+        torch.rand(2, 8, 8),
+        None,
+        {"CVAE": torch.rand(2, 4, 8, 8), "MCL": torch.rand(2, 4, 8, 8)},
+        tmp_path / "two.png",
+    )
+    assert _is_png(one) and _is_png(two)
+    # 2 past + truth + 4 columns against 2 past + truth + 2 × 4: the second is wider
+    assert mpimg.imread(two).shape[1] > mpimg.imread(one).shape[1]
+    with pytest.raises(ValueError, match="must agree"):
+        plot_future_samples(
+            clips, torch.rand(2, 8, 8), None, {"CVAE": torch.rand(3, 4, 8, 8)}, tmp_path / "b.png"
+        )
+
+
 def test_energy_vs_depth(tmp_path):
     history = [1.0 / (1 + i) + 0.5 for i in range(50)]
     path = plot_energy_vs_depth(

@@ -25,9 +25,11 @@ Models:
 
 Fitted models (:data:`eblearn.app.lab_models.FITTED_MODELS`: ``pca``, ``kmeans``, ``gmm``,
 ``ica``, ``sparse-coder``, ``dictionary-learning``, ``bottleneck-autoencoder``, ``vae``,
-``flow``): a latent model fitted on the data by its own estimator (no loss, no sampler: passing
-``--loss`` or another contrastive option with one is refused), turned into an energy by
-:func:`~eblearn.energy.as_energy` and drawn the same way; ``--components`` sets its ``K``.
+``flow``, ``ebgan``, ``wgan-gp``): a latent model fitted on the data by its own estimator (no
+loss, no sampler: passing ``--loss`` or another contrastive option with one is refused), turned
+into an energy by :func:`~eblearn.energy.as_energy` and drawn the same way; ``--components``
+sets its ``K``. The GANs bring their own sampler, the generator, whose points are drawn in red
+on ``energy.png``.
 Their run folder defaults to ``runs/lab-<data>-<model>-<time>`` and ``results.json`` holds
 the fit (``"fit"``).
 
@@ -409,9 +411,9 @@ def _fit_and_draw(
     entry = FITTED_MODELS.get(config.model)
     k = entry().components(config)
     title = f"{config.data}: {config.model} ({k} {entry.what}{'s' if k > 1 else ''}), fitted"
-    energy = fitted.energy
+    energy, samples = fitted.energy, fitted.samples
     figures = _draw(
-        config, energy, data, folder, square, gen, title, None, fitted.latent, fitted.history
+        config, energy, data, folder, square, gen, title, samples, fitted.latent, fitted.history
     )
     probe = uniform_square(1024, square[1], gen)
     with torch.no_grad():
@@ -419,6 +421,8 @@ def _fit_and_draw(
             "data_energy": float(energy(data.y).mean()),
             "grid_energy": float(energy(probe).mean()),
         }
+        if samples is not None:  # a GAN: the energy of its generator's points
+            metrics["negative_energy"] = float(energy(samples).mean())
     if fitted.history:
         metrics["loss"] = fitted.history["loss"][-1]
     fit = {"model": config.model, "components": k, "fitted_by": entry.fitted_by, **fitted.fit}

@@ -19,13 +19,16 @@ enumerated, the Gibbs density otherwise, and Langevin / HMC chains on it. Each e
     bottleneck-autoencoder  F(y) = ||y - Dec(Enc(y))||² with a 1-D code, trained by Adam
     vae                     F(y) = -ELBO at the posterior mean, trained by Adam on the ELBO
     flow                    F(y) = -log p(y) of a RealNVP flow (K couplings), exactly normalized
+    ebgan                   F(y) = ||y - Dec(Enc(y))||₂, trained against a generator G (margin
+                            loss, pull-away term); G's samples drawn on the energy
+    wgan-gp                 F(y) = -critic(y), trained against a generator G (Wasserstein gap
+                            and gradient penalty); G's samples drawn on the energy
 
 Left out: ``sparse-autoencoder``, ``denoising-autoencoder``, ``contractive-autoencoder``,
 ``saturating-autoencoder``, ``noisy-autoencoder``, ``vqvae`` (defined in 2-D but not yet wired
 into the lab; the first two redundant here with sparse coding and the bottleneck),
-``lista`` (needs a trained dictionary and codes to imitate), ``ebgan`` and ``wgan-gp``
-(trained adversarially by :func:`~eblearn.latent.fit_gan`; their 2-D runs are in the
-tests), and the image or sequence models ``conv-sparse-autoencoder``,
+``lista`` (needs a trained dictionary and codes to imitate), and the image or sequence models
+``conv-sparse-autoencoder``,
 ``masked-autoencoder``, ``cvae`` and ``multiple-choice``, whose inputs are images or frames,
 not 2-D points.
 """
@@ -41,18 +44,25 @@ from torch import Tensor
 
 from eblearn.energy import Energy, Enumerate, LatentEnergy, as_energy, as_latent_energy
 from eblearn.latent import (
+    EBGAN,
+    GAN,
     ICA,
     PCA,
+    WGANGP,
+    AutoencoderEnergy,
     BottleneckAutoencoder,
     DictionaryLearning,
     GaussianMixture,
     KMeans,
     RealNVP,
     SparseCoder,
+    fit_gan,
     fit_model,
     mlp_vae,
 )
+from eblearn.latent.nets import mlp
 from eblearn.registry import Registry
+from eblearn.sampling import GeneratorSampler
 
 if TYPE_CHECKING:
     from eblearn.app.lab import LabConfig
@@ -63,6 +73,11 @@ VAE_SIGMA = 0.1
 """Standard deviation of the VAE's Gaussian decoder ``p(y|z) = N(Dec(z), σ²I)``."""
 VAE_GRID = 64
 """Values of the VAE's 1-D code on ``[-4, 4]`` enumerated for its free energy ``F_β``."""
+GAN_SAMPLES = 512
+"""Points ``G(ξ)`` drawn from a fitted GAN's generator and shown over its energy."""
+EBGAN_CODE = 2
+"""Code size of the EBGAN's autoencoder energy (the pull-away term needs at least 2: the
+cosine of two 1-D codes is ±1)."""
 
 
 @dataclass
@@ -85,6 +100,9 @@ class FittedModel:
     latent: tuple[LatentEnergy, Enumerate] | None
     fit: dict[str, Any]
     history: dict[str, list[float]] | None = None
+    samples: Tensor | None = None
+    """Points the model generates, ``(M, 2)`` (a GAN's ``G(ξ)``): its contrastive points,
+    drawn over the energy; ``None`` for a model without a generator."""
 
 
 class LabModel:
@@ -344,3 +362,78 @@ class FlowModel(LabModel):
         losses = model.history_
         fit = {"loss": losses[-1], "epochs": len(losses)}
         return FittedModel(model, as_energy(model), None, fit, _history(losses))
+
+
+class GANModel(LabModel):
+    """Base of the lab's GANs: an energy and its generator ``G`` trained against each other.
+
+    :func:`~eblearn.latent.fit_gan` alternates the energy's updates (push the data down and
+    ``G``'s points up) and ``G``'s (move its points to low energy), ``--steps`` generator
+    updates of Adam at ``--lr`` on batches of ``--batch-size``; ``G`` maps noise
+    ``ξ ~ N(0, I_K)`` through an MLP with the ``--hidden`` layers to the plane. The lab draws
+    the energy with :data:`GAN_SAMPLES` generated points on top. Subclasses build the model
+    (:meth:`build`) and name the records of the fit drawn as the data's and the contrastive
+    points' energies (:attr:`curves`).
+    """
+
+    default_components = 2
+    what = "noise dimension"
+    trains = True
+    curves: tuple[tuple[str, str], ...] = ()
+    """Pairs (``fit_gan`` record key, ``curve.png`` key: ``data_energy``, ``negative_energy``)."""
+
+    def generator(self, config: LabConfig) -> GeneratorSampler:
+        """``G: ξ (B, K) ↦ ȳ (B, 2)``, an MLP with the ``--hidden`` layers."""
+        k = self.components(config)
+        return GeneratorSampler(mlp([k, *config.hidden, 2]), noise_dim=k)
+
+    def build(self, config: LabConfig) -> GAN:
+        """The untrained GAN."""
+        raise NotImplementedError
+
+    def __call__(self, config: LabConfig, y: Tensor, generator: torch.Generator) -> FittedModel:
+        model = self.build(config)
+        records = fit_gan(
+            model,
+            y,
+            steps=config.steps,
+            batch_size=min(config.batch_size, len(y)),
+            lr=config.lr,
+            seed=config.seed,
+        )
+        history = _history([r["d_loss"] for r in records])
+        for record_key, key in self.curves:
+            history[key] = [r[record_key] for r in records]
+        samples = model.sample(GAN_SAMPLES, generator=generator)
+        fit = {
+            "loss": records[-1]["d_loss"],
+            "generator_loss": records[-1]["g_loss"],
+            "generator_steps": len(records),
+            "discriminator_steps": model.discriminator_steps,
+            "sample_mean": samples.mean(0).tolist(),
+        }
+        return FittedModel(model, as_energy(model), None, fit, history, samples)
+
+
+@FITTED_MODELS.register("ebgan")
+class EBGANModel(GANModel):
+    """EBGAN: F(y) = ||y - Dec(Enc(y))||₂ (2-D code), margin m = 1 and pull-away term 0.1."""
+
+    fitted_by = "alternating Adam against its generator (EBGAN: margin loss, pull-away term)"
+    curves = (("d_real_energy", "data_energy"), ("d_fake_energy", "negative_energy"))
+
+    def build(self, config: LabConfig) -> GAN:
+        encoder = mlp([2, *config.hidden, EBGAN_CODE])
+        decoder = mlp([EBGAN_CODE, *reversed(config.hidden), 2])
+        return EBGAN(self.generator(config), AutoencoderEnergy(encoder, decoder))
+
+
+@FITTED_MODELS.register("wgan-gp")
+class WGANGPModel(GANModel):
+    """WGAN-GP: F(y) = MLP(y), an unbounded critic energy; gradient penalty λ = 10, 5 critic
+    updates per generator update."""
+
+    fitted_by = "alternating Adam against its generator (WGAN-GP: Wasserstein gap, penalty)"
+
+    def build(self, config: LabConfig) -> GAN:
+        return WGANGP(self.generator(config), mlp([2, *config.hidden, 1]))

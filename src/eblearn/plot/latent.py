@@ -171,19 +171,20 @@ def plot_code_space(
 def plot_future_samples(
     context: Tensor,
     truth: Tensor,
-    deterministic: Tensor,
-    samples: Tensor,
+    deterministic: Tensor | None,
+    samples: Tensor | Mapping[str, Tensor],
     path: str | os.PathLike[str],
     title: str = "",
 ) -> Path:
     """One row per clip: past frames, the true next frame, the deterministic prediction, and
-    latent-variable samples.
+    latent-variable samples (of one model, or of several side by side).
 
     Args:
         context: ``(N, T, H, W)`` past frames.
         truth: ``(N, H, W)``.
-        deterministic: ``(N, H, W)``.
-        samples: ``(N, S, H, W)``.
+        deterministic: ``(N, H, W)``, or ``None`` for no deterministic column.
+        samples: ``(N, S, H, W)``, or a mapping from a model's short name to its samples
+            ``(N, S_m, H, W)`` (the columns are headed ``name i``).
         path: Where to write the PNG.
         title: Figure title.
 
@@ -191,20 +192,29 @@ def plot_future_samples(
         ValueError: If the shapes do not agree.
     """
     n, t = context.shape[:2]
-    if truth.shape != deterministic.shape or truth.shape[0] != n or samples.shape[0] != n:
+    groups = {"sample": samples} if isinstance(samples, Tensor) else dict(samples)
+    shown = [truth] if deterministic is None else [truth, deterministic]
+    if (
+        not groups
+        or any(frame.shape != truth.shape or frame.shape[0] != n for frame in shown)
+        or any(group.shape[0] != n for group in groups.values())
+    ):
         raise ValueError(
             "context (N, T, H, W), truth and deterministic (N, H, W) and samples (N, S, H, W) "
             f"must agree, got {tuple(context.shape)}, {tuple(truth.shape)}, "
-            f"{tuple(deterministic.shape)}, {tuple(samples.shape)}"
+            f"{None if deterministic is None else tuple(deterministic.shape)}, "
+            f"{ {name: tuple(group.shape) for name, group in groups.items()} }"
         )
-    s = samples.shape[1]
-    columns = t + 2 + s
-    headers = [f"t-{t - i}" for i in range(t)] + ["truth", "deterministic"]
-    headers += [f"sample {i + 1}" for i in range(s)]
+    headers = [f"t-{t - i}" for i in range(t)] + ["truth"]
+    headers += [] if deterministic is None else ["deterministic"]
+    for name, group in groups.items():
+        headers += [f"{name} {i + 1}" for i in range(group.shape[1])]
+    columns = len(headers)
     figure = new_figure(0.75 * columns + 0.3, 0.8 * n + 0.6)
     grid = figure.subplots(n, columns, squeeze=False)
     for row in range(n):
-        frames = [*context[row], truth[row], deterministic[row], *samples[row]]
+        frames = [*context[row], *(frame[row] for frame in shown)]
+        frames += [frame for group in groups.values() for frame in group[row]]
         for column, frame in enumerate(frames):
             _show(grid[row, column], frame.detach().float().cpu().numpy(), vmin=0.0, vmax=1.0)
             if row == 0:
