@@ -4,7 +4,8 @@ A training run folder keeps its backbone's weights in ``encoder.pt`` (written at
 training; an unfinished run's ``checkpoints/last.ckpt`` serves instead). :func:`load_backbone`
 rebuilds the backbone from ``config.yaml`` and loads them, reading nothing else;
 :func:`load_encoder` adds the evaluation transform (resize, then normalize with the training
-data's mean and std) for use in Python; :func:`export_encoder` writes the backbone alone in a
+data's mean and std, saved in the run folder by :mod:`eblearn.app.data_stats`) for use in
+Python; :func:`export_encoder` writes the backbone alone in a
 format that loads without eblearn:
 
     state-dict   ``torch.save`` of the state dict of :meth:`Backbone.standalone`: a ResNet's
@@ -40,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from eblearn._io import atomic_write_bytes, load_tensors
+from eblearn.app.data_stats import read_statistics, with_statistics
 from eblearn.app.options import HelpFormatter
 from eblearn.app.run_folder import Mode, RunFolder
 from eblearn.app.train import ENCODER_FILE, LAST_CHECKPOINT, read_run_config, train_folder
@@ -244,9 +246,10 @@ def load_encoder(
 ) -> Encoder:
     """Loads a run's trained encoder and its evaluation transform, for use in Python.
 
-    The transform normalizes with the mean and std of the run's training data, so that data
-    set is loaded (from ``data_root``, default the run's) unless ``data``, the run's
-    :class:`~eblearn.data.images.DatasetSplits`, is given.
+    The transform normalizes with the mean and std of the run's training data, read from
+    the run folder (:mod:`eblearn.app.data_stats`); a run folder without them (an older run)
+    loads that data set again to recompute them (from ``data_root``, default the run's),
+    unless ``data``, the run's :class:`~eblearn.data.images.DatasetSplits`, is given.
 
     Args:
         run_dir: A folder written by ``eblearn train``.
@@ -270,7 +273,7 @@ def load_encoder(
 
     backbone, config = load_backbone(run_dir)
     if data is None:
-        data = load_training_data(config, data_root)
+        data = read_statistics(run_dir) or load_training_data(config, data_root)
     transform = EvalTransform(config.image_size, data.mean, data.std)
     return Encoder(backbone.to(device), transform.to(device), config, Path(run_dir))
 
@@ -280,11 +283,14 @@ def load_training_data(
     data_root: str | os.PathLike[str] | None,
     download: bool = False,
     strict: bool = False,
+    run_dir: str | os.PathLike[str] | None = None,
 ) -> Any:
     """The run's training data set (for its mean and std), with a message saying why.
 
     A streamed run's data is streamed again: its statistics come from the same sample, and
-    only that sample is decoded.
+    only that sample is decoded. Images are decoded at the side saved in the run folder
+    (:mod:`eblearn.app.data_stats`: an image folder's native size) when it has one, else at
+    the run's image size, and normalized with the saved statistics.
 
     It is read as the run was trained: unreadable image files are skipped (with a warning)
     unless the run was trained ``strict``, or ``strict`` is given here.
@@ -292,15 +298,17 @@ def load_training_data(
     from eblearn.data.registry import load_dataset
 
     root = data_root if data_root is not None else config.data_root
+    stats = read_statistics(run_dir) if run_dir is not None else None
     try:
-        return load_dataset(
+        data = load_dataset(
             config.data,
             root,
             config.download or download,
-            config.image_size,
+            stats.image_size if stats is not None else config.image_size,
             strict=strict or config.strict,
             stream=config.stream,  # a streamed run's statistics come from its sample
         )
+        return with_statistics(data, stats) if stats is not None else data
     except ValueError as error:
         raise ValueError(
             f"the encoder normalizes images with the mean and std of its training data "
