@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from eblearn._io import atomic_write_bytes, load_tensors
-from eblearn.app.data_stats import read_statistics, with_statistics
+from eblearn.app.data_stats import read_statistics
 from eblearn.app.options import HelpFormatter
 from eblearn.app.run_folder import Mode, RunFolder
 from eblearn.app.train import ENCODER_FILE, LAST_CHECKPOINT, read_run_config, train_folder
@@ -283,14 +283,13 @@ def load_training_data(
     data_root: str | os.PathLike[str] | None,
     download: bool = False,
     strict: bool = False,
-    run_dir: str | os.PathLike[str] | None = None,
 ) -> Any:
     """The run's training data set (for its mean and std), with a message saying why.
 
     A streamed run's data is streamed again: its statistics come from the same sample, and
-    only that sample is decoded. Images are decoded at the side saved in the run folder
-    (:mod:`eblearn.app.data_stats`: an image folder's native size) when it has one, else at
-    the run's image size, and normalized with the saved statistics.
+    only that sample is decoded. Needed only by a run folder without saved statistics (an
+    older run, see :mod:`eblearn.app.data_stats`), whose images are read at the run's image
+    size.
 
     It is read as the run was trained: unreadable image files are skipped (with a warning)
     unless the run was trained ``strict``, or ``strict`` is given here.
@@ -298,17 +297,15 @@ def load_training_data(
     from eblearn.data.registry import load_dataset
 
     root = data_root if data_root is not None else config.data_root
-    stats = read_statistics(run_dir) if run_dir is not None else None
     try:
-        data = load_dataset(
+        return load_dataset(
             config.data,
             root,
             config.download or download,
-            stats.image_size if stats is not None else config.image_size,
+            config.image_size,
             strict=strict or config.strict,
             stream=config.stream,  # a streamed run's statistics come from its sample
         )
-        return with_statistics(data, stats) if stats is not None else data
     except ValueError as error:
         raise ValueError(
             f"the encoder normalizes images with the mean and std of its training data "
