@@ -884,7 +884,7 @@ def add_train_parser(subparsers: Any) -> None:
     what.add_argument(
         "--stream",
         action="store_true",
-        help="keep the images of an imagefolder: or filelist: --data on disk and decode each "
+        help="keep the images of an imagefolder:, filelist: or tar: --data on disk and decode each "
         "batch in DataLoader workers while training, for data larger than memory; the images "
         "are read unlabeled, so probe with --eval-data (default: decode all into memory)",
     )
@@ -944,7 +944,8 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     what.add_argument(
         "--data",
         help=f"one of {', '.join(n for n in DATASETS.names() if n not in NEEDS_ARGUMENT)}"
-        ", npz:PATH, imagefolder:PATH or filelist:PATH; the last three may be unlabeled; "
+        ", npz:PATH, imagefolder:PATH, filelist:PATH or tar:PATH_OR_GLOB (webdataset shards); "
+        "the last four may be unlabeled; "
         "text: shakespeare (embedded) or text:PATH (UTF-8, or .gz); speech: fsdd:PATH (an "
         "FSDD .npz; --download builds it) (default: digits)",
     )
