@@ -150,7 +150,7 @@ def test_eval_data_keeps_the_run_image_size_and_eval_every_needs_labels(tmp_path
     )
     assert plan.eval_data is not None and plan.eval_data.image_size == 16
     assert plan.config.online_probe is False
-    eval_data = load_eval_data("digits", plan.config, load_dataset("digits"))
+    eval_data = load_eval_data("digits", plan.config, 1, "digits")
     assert eval_data.image_size == 8  # resized to 16 px by the eval transform
     assert plan.eval_transform(eval_data.test.images[:2].expand(-1, 3, -1, -1)).shape[-1] == 16
     assert not run.exists()

@@ -108,7 +108,9 @@ def test_unreadable_files_of_the_sample_are_reported_at_load_or_refused_when_str
 
 @pytest.mark.parametrize("spec", ["digits", "npz:x.npz"])
 def test_stream_is_refused_for_data_sets_read_into_memory(spec):
-    with pytest.raises(ValueError, match=r"--stream .* imagefolder:PATH and filelist:PATH, not"):
+    with pytest.raises(
+        ValueError, match=r"--stream .* imagefolder:PATH, filelist:PATH, tar:PATH, not"
+    ):
         load_dataset(spec, stream=True)
 
 

@@ -74,7 +74,10 @@ def test_a_file_broken_during_training_is_named_once_or_stops_a_strict_run(tmp_p
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--data", "digits"], r"--stream .* imagefolder:PATH and filelist:PATH, not 'digits'"),
+        (
+            ["--data", "digits"],
+            r"--stream .* imagefolder:PATH, filelist:PATH, tar:PATH, not 'digits'",
+        ),
         (["--data", "imagefolder:/no/such/folder"], r"imagefolder path '/no/such/folder' does"),
     ],
 )
@@ -167,3 +170,16 @@ def test_commands_after_training_normalize_with_the_streamed_sample(tmp_path, mo
     read_again = load_training_data(config, None)
     assert read_again.mean == trained_with.mean and read_again.std == trained_with.std
     assert load_dataset(spec, image_size=16).mean != trained_with.mean  # all 12: other stats
+
+
+def test_a_streamed_tar_run_trains_the_same_weights_as_the_in_memory_tar_run(tmp_path):
+    from tests.data.test_tar_shards import write_shards
+
+    write_shards(tmp_path / "shards", shards=3, per_shard=8, label=None)
+    spec = f"tar:{tmp_path / 'shards'}"
+    memory = pretrain(stream_config(tmp_path / "memory", data=spec, epochs=1))
+    streamed = pretrain(stream_config(tmp_path / "stream", data=spec, stream=True, epochs=1))
+    assert streamed.data.stream is not None and memory.data.stream is None
+    expected, actual = weights(memory.method), weights(streamed.method)
+    for name in expected:  # the same pixels in the same order: the same numbers
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)

@@ -15,6 +15,12 @@ load_encoder`: the backbone after the run's evaluation transform), in one order:
   least ``T``, most similar first, as a CSV table.
 
 Cosine similarity: ``cos(a, b) = a·b / (||a|| ||b||)``, 1 for features pointing the same way.
+
+The images are normalized with the run's saved statistics (:mod:`eblearn.app.data_stats`),
+and the run's own data is decoded at the side it was trained at. A streamed run's data, or
+any image folder or file list with ``--stream``, is not decoded into memory: the files are
+encoded batch by batch in DataLoader workers and only the features are kept
+(:mod:`eblearn.app.stream_rows`); its rows are the readable files, in file order, unlabeled.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from eblearn._io import atomic_write_bytes, atomic_write_text
+from eblearn.app.data_stats import read_statistics
 from eblearn.app.export import (
     Encoder,
     check_output,
@@ -40,7 +47,8 @@ from eblearn.app.export import (
     load_training_data,
     require_packages,
 )
-from eblearn.app.options import HelpFormatter, add_strict, positive_int
+from eblearn.app.options import HelpFormatter, add_strict, non_negative_int, positive_int
+from eblearn.app.stream_rows import StreamRows
 
 EMBED_SUFFIXES = (".npy", ".parquet")
 DEFAULT_QUERIES = 6
@@ -188,6 +196,10 @@ class ImageRows:
     def channels(self) -> int:
         return int(self.parts[0][1].images.shape[1])
 
+    def order(self) -> str:
+        """The rows' splits and counts, as ``embed`` prints them."""
+        return ", then ".join(f"{name} ({len(images)})" for name, images in self.parts)
+
     def locate(self, index: int) -> tuple[str, int]:
         """``(split, index within the split)`` of row ``index``."""
         for (name, _), start, end in zip(self.parts, self.offsets, self.offsets[1:]):
@@ -223,18 +235,27 @@ class ImageRows:
         return torch.cat([encoder(images.images, batch_size) for _, images in self.parts])
 
 
+Rows = ImageRows | StreamRows
+"""The images ``embed`` and ``neighbors`` encode: decoded in memory, or files on disk."""
+
+
 def _prepare_encoder(
     run_dir: str | os.PathLike[str],
     data_spec: str | None,
     data_root: str | os.PathLike[str] | None,
     download: bool,
     strict: bool = False,
-) -> tuple[Encoder, ImageRows, str]:
+    stream: bool = False,
+    workers: int | None = None,
+) -> tuple[Encoder, Rows, str]:
     """The run's encoder and the rows of ``data_spec`` (default: the run's data), checked.
 
-    ``strict`` (or a run trained ``strict``) refuses unreadable image files of the rows'
-    data instead of skipping them; the run's training data, when read only for its
-    normalization statistics, is read as it was trained.
+    The transform normalizes with the statistics saved in the run folder; an older run's
+    training data is read again, as it was trained, to recompute them. The run's own data is
+    decoded at its saved decoding side (an image folder's native size), other data at the
+    run's image size. The rows are streamed (:class:`StreamRows`) with ``stream``, or when
+    the data is a streamed run's own. ``strict`` (or a run trained ``strict``) refuses
+    unreadable image files of the rows' data instead of skipping them.
     """
     from eblearn.data.augment import EvalTransform
     from eblearn.data.registry import load_dataset
@@ -243,19 +264,29 @@ def _prepare_encoder(
     spec = data_spec if data_spec is not None else config.data
     root = data_root if data_root is not None else config.data_root
     same = spec == config.data
-    training = load_training_data(config, data_root, download, strict and same)
-    data = (
-        training
-        if same and training.stream is None  # a stream holds only a sample in memory
-        else load_dataset(spec, root, download, config.image_size, strict=strict or config.strict)
-    )
-    rows = ImageRows.of(data)
+    stream = stream or (same and config.stream)
+    stats = read_statistics(run_dir)
+    training = None
+    if stats is None:  # an older run: its statistics come from its data, read again
+        training = load_training_data(config, data_root, download, strict and same)
+    normalization: Any = stats if stats is not None else training
+    size = stats.image_size if same and stats is not None else config.image_size
+    strictly = strict or config.strict
+    rows: Rows
+    if same and not stream and training is not None and training.stream is None:
+        rows = ImageRows.of(training)
+    else:
+        data = load_dataset(spec, root, download, size, strict=strictly, stream=stream)
+        if data.stream is not None:
+            rows = StreamRows(data.stream, strictly, workers)
+        else:
+            rows = ImageRows.of(data)
     if rows.channels != backbone.in_channels:
         raise ValueError(
             f"the run's encoder takes {backbone.in_channels}-channel images, but {spec!r} has "
             f"{rows.channels}-channel images; use data with {backbone.in_channels} channel(s)"
         )
-    transform = EvalTransform(config.image_size, training.mean, training.std)
+    transform = EvalTransform(config.image_size, normalization.mean, normalization.std)
     return Encoder(backbone, transform, config, Path(run_dir)), rows, spec
 
 
@@ -272,7 +303,7 @@ class EmbedResult:
 
     path: Path
     shape: tuple[int, int]
-    rows: ImageRows
+    rows: Rows
     columns: list[str]
 
 
@@ -286,6 +317,8 @@ def embed_run(
     download: bool = False,
     batch_size: int = 256,
     strict: bool = False,
+    stream: bool = False,
+    workers: int | None = None,
 ) -> EmbedResult:
     """Writes the features of every image of ``data_spec`` (``eblearn embed``), atomically.
 
@@ -299,6 +332,9 @@ def embed_run(
         batch_size: Images encoded at once.
         strict: Refuse image files that cannot be decoded instead of skipping them (with a
             warning); a skipped file has no row.
+        stream: Encode an image folder or file list batch by batch from disk, holding only
+            the features (a streamed run's own data is streamed anyway).
+        workers: DataLoader workers decoding a stream (default: the CPUs but one).
 
     Raises:
         ValueError: On a bad suffix, an existing ``out`` (without ``overwrite``), a run
@@ -310,7 +346,9 @@ def embed_run(
     check_output(path, overwrite, EMBED_SUFFIXES)
     if path.suffix.lower() == ".parquet":
         require_packages(["pyarrow"], "writing .parquet", "embed")
-    encoder, rows, _ = _prepare_encoder(run_dir, data_spec, data_root, download, strict)
+    encoder, rows, _ = _prepare_encoder(
+        run_dir, data_spec, data_root, download, strict, stream, workers
+    )
     encoder.module.to(_device())
     features = rows.features(encoder, batch_size).numpy()
     columns: list[str] = []
@@ -325,7 +363,7 @@ def embed_run(
     return EmbedResult(path, (int(features.shape[0]), int(features.shape[1])), rows, columns)
 
 
-def _write_parquet(features: Any, rows: ImageRows, path: Path) -> list[str]:
+def _write_parquet(features: Any, rows: Rows, path: Path) -> list[str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -434,6 +472,8 @@ def neighbors_run(
     download: bool = False,
     batch_size: int = 256,
     strict: bool = False,
+    stream: bool = False,
+    workers: int | None = None,
 ) -> NeighborsResult:
     """Draws each query's nearest images, or lists near-duplicates (``eblearn neighbors``).
 
@@ -453,6 +493,9 @@ def neighbors_run(
         batch_size: Images encoded at once.
         strict: Refuse image files of the data that cannot be decoded instead of skipping
             them (with a warning).
+        stream: Encode an image folder or file list batch by batch from disk, holding only
+            the features; a neighbor grid decodes the images it draws again.
+        workers: DataLoader workers decoding a stream (default: the CPUs but one).
 
     Raises:
         ValueError: On a bad option or suffix, an existing ``out`` without ``overwrite``,
@@ -480,15 +523,14 @@ def neighbors_run(
         raise ValueError(f"--k must be >= 1, got {k}")
     if max_pairs < 1:
         raise ValueError(f"--max-pairs must be >= 1, got {max_pairs}")
-    encoder, rows, _ = _prepare_encoder(run_dir, data_spec, data_root, download, strict)
+    encoder, rows, _ = _prepare_encoder(
+        run_dir, data_spec, data_root, download, strict, stream, workers
+    )
     query_images = [read_query_image(q, encoder.in_channels, encoder.image_size) for q in queries]
-    limit = len(rows) - (0 if queries else 1)
-    if duplicates is None and k > limit:
-        raise ValueError(
-            f"--k {k} exceeds the {limit} images a query can have as neighbors in the data"
-        )
+    _check_k(k, len(rows), queries, duplicates)
     encoder.module.to(_device())
     features = rows.features(encoder, batch_size)
+    _check_k(k, len(rows), queries, duplicates)  # a stream's unreadable files have no row
     if duplicates is not None:
         pairs, similarity, total = near_duplicates(features, duplicates, max_pairs)
         table = _write_pairs(pairs, similarity, rows, path)
@@ -512,13 +554,24 @@ def neighbors_run(
     return NeighborsResult(path, index=index, similarity=similarity)
 
 
-def _query_title(rows: ImageRows, index: int) -> str:
+def _check_k(
+    k: int, n_rows: int, queries: Sequence[str | os.PathLike[str]], duplicates: float | None
+) -> None:
+    """Raises ``ValueError`` when a query cannot have ``k`` neighbors among ``n_rows``."""
+    limit = n_rows - (0 if queries else 1)
+    if duplicates is None and k > limit:
+        raise ValueError(
+            f"--k {k} exceeds the {limit} images a query can have as neighbors in the data"
+        )
+
+
+def _query_title(rows: Rows, index: int) -> str:
     _, name = rows.label(index)
     return f"query #{index}" + (f"\n{name}" if name else "")
 
 
 def neighbor_grid_png(
-    queries: Tensor, titles: Sequence[str], index: Tensor, similarity: Tensor, rows: ImageRows
+    queries: Tensor, titles: Sequence[str], index: Tensor, similarity: Tensor, rows: Rows
 ) -> bytes:
     """A PNG: one row per query, the query then its neighbors titled by cosine similarity."""
     from eblearn.plot._figure import new_figure
@@ -561,7 +614,7 @@ PAIR_COLUMNS = (
 SHOWN_PAIRS = 10
 
 
-def _write_pairs(pairs: Tensor, similarity: Tensor, rows: ImageRows, path: Path) -> str:
+def _write_pairs(pairs: Tensor, similarity: Tensor, rows: Rows, path: Path) -> str:
     """Writes the pairs as CSV (atomically); returns the first :data:`SHOWN_PAIRS` as text."""
     paths = rows.paths()
     header = list(PAIR_COLUMNS) + (["path_a", "path_b"] if paths is not None else [])
@@ -611,6 +664,18 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     add_strict(parser, default=False)
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="encode an imagefolder: or filelist: batch by batch from disk, holding only the "
+        "features (for data larger than memory; a streamed run's own data is streamed anyway)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=None,
+        help="DataLoader workers decoding a stream (default: the CPUs but one; 0: this process)",
+    )
 
 
 def add_embed_parser(subparsers: Any) -> None:
@@ -642,10 +707,11 @@ def _embed_command(args: argparse.Namespace) -> int:
         download=args.download,
         batch_size=args.batch_size,
         strict=args.strict,
+        stream=args.stream,
+        workers=args.workers,
     )
-    order = ", then ".join(f"{name} ({len(images)})" for name, images in result.rows.parts)
     print(f"written: {result.path}: features of {result.shape[0]} images × {result.shape[1]}")
-    print(f"rows: {order}")
+    print(f"rows: {result.rows.order()}")
     return 0
 
 
@@ -733,6 +799,8 @@ def _neighbors_command(args: argparse.Namespace) -> int:
         download=args.download,
         batch_size=args.batch_size,
         strict=args.strict,
+        stream=args.stream,
+        workers=args.workers,
     )
     if result.pairs is not None:
         kept = len(result.pairs)

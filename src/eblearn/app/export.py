@@ -4,7 +4,8 @@ A training run folder keeps its backbone's weights in ``encoder.pt`` (written at
 training; an unfinished run's ``checkpoints/last.ckpt`` serves instead). :func:`load_backbone`
 rebuilds the backbone from ``config.yaml`` and loads them, reading nothing else;
 :func:`load_encoder` adds the evaluation transform (resize, then normalize with the training
-data's mean and std) for use in Python; :func:`export_encoder` writes the backbone alone in a
+data's mean and std, saved in the run folder by :mod:`eblearn.app.data_stats`) for use in
+Python; :func:`export_encoder` writes the backbone alone in a
 format that loads without eblearn:
 
     state-dict   ``torch.save`` of the state dict of :meth:`Backbone.standalone`: a ResNet's
@@ -48,6 +49,7 @@ import torch
 from torch import Tensor, nn
 
 from eblearn._io import atomic_write_bytes, load_tensors
+from eblearn.app.data_stats import read_statistics
 from eblearn.app.options import HelpFormatter
 from eblearn.app.run_folder import Mode, RunFolder
 from eblearn.app.train import (
@@ -381,9 +383,11 @@ def load_encoder(
     """Loads a run's trained encoder and its evaluation transform, for use in Python.
 
     An image run's :class:`Encoder` normalizes with the mean and std of the run's training
-    data, so that data set is loaded (from ``data_root``, default the run's) unless
-    ``data``, the run's :class:`~eblearn.data.images.DatasetSplits`, is given. A text run
-    gives a :class:`TextEncoder` (with the run's saved tokenizer), a speech run a
+    data, read from the run folder (:mod:`eblearn.app.data_stats`); a run folder without
+    them (an older run) loads that data set again to recompute them (from ``data_root``,
+    default the run's), unless ``data``, the run's
+    :class:`~eblearn.data.images.DatasetSplits`, is given. A text run gives a
+    :class:`TextEncoder` (with the run's saved tokenizer), a speech run a
     :class:`SpeechEncoder`; neither reads its data.
 
     Args:
@@ -420,7 +424,7 @@ def load_encoder(
     if modality == "waveforms":
         return SpeechEncoder(backbone.to(device), config, Path(run_dir))
     if data is None:
-        data = load_training_data(config, data_root)
+        data = read_statistics(run_dir) or load_training_data(config, data_root)
     transform = EvalTransform(config.image_size, data.mean, data.std)
     return Encoder(backbone.to(device), transform.to(device), config, Path(run_dir))
 
@@ -434,7 +438,9 @@ def load_training_data(
     """The run's training data set (for its mean and std), with a message saying why.
 
     A streamed run's data is streamed again: its statistics come from the same sample, and
-    only that sample is decoded.
+    only that sample is decoded. Needed only by a run folder without saved statistics (an
+    older run, see :mod:`eblearn.app.data_stats`), whose images are read at the run's image
+    size.
 
     It is read as the run was trained: unreadable image files are skipped (with a warning)
     unless the run was trained ``strict``, or ``strict`` is given here.

@@ -19,6 +19,8 @@ and resizes to the run's image size. A run folder holds::
     log.csv                one row per logged step (loss terms, probe, collapse metrics)
     tensorboard/           with --logger tensorboard: the same scalars as TensorBoard event
                            files (tensorboard --logdir RUN/tensorboard)
+    data_stats.json        the pretraining images' per-channel mean and std and the side they
+                           were decoded at (eval, embed and export normalize with them)
     encoder.pt             the trained encoder's state dict, at the end
     results.json           accuracies of the encoder and of raw pixels (eval.json for eval),
                            or why the probes were skipped
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from eblearn.app.data_stats import STATS_FILE, DataStatistics, read_statistics, with_statistics
 from eblearn.app.interrupt import interruptible
 from eblearn.app.options import (
     HelpFormatter,
@@ -56,7 +59,7 @@ from eblearn.app.options import (
 from eblearn.app.run_folder import Mode, RunFolder, default_run_path
 from eblearn.app.timing import timing_line
 from eblearn.data.images import DatasetSplits
-from eblearn.data.registry import load_dataset, modality_of
+from eblearn.data.registry import IMAGES, load_dataset, modality_of
 from eblearn.data.text import BPE_VOCAB_SIZE, TOKENIZER_KINDS, TextSplits
 from eblearn.data.tokenizers import Tokenizer
 from eblearn.data.waveforms import SpeechSplits
@@ -209,7 +212,13 @@ def prepare_training(
         )
     modality = check_modalities(request.data, request.method)
     if data is None:
-        data = load_training_data(request, modality)
+        resumed = request.run_dir if resume else None  # read again as it was trained
+        data = load_training_data(
+            request,
+            modality,
+            tokenizer=read_run_tokenizer(resumed) if resumed and modality == "tokens" else None,
+            stats=read_statistics(resumed) if resumed else None,
+        )
     run_dir = (
         Path(request.run_dir)
         if request.run_dir
@@ -236,7 +245,7 @@ def prepare_training(
     if config.online_probe and data.pretrain_labels.lt(0).all():
         config = replace(config, online_probe=False)  # nothing to probe: say so in config.yaml
     eval_data = (
-        load_eval_data(config.eval_data, config, data, "--eval-data")
+        load_eval_data(config.eval_data, config, data.channels, data.name, "--eval-data")
         if config.eval_data and isinstance(data, DatasetSplits)
         else None
     )
@@ -301,11 +310,20 @@ def check_modalities(data: str, method: str) -> str:
 
 
 def load_training_data(
-    request: TrainConfig, modality: str, tokenizer: Tokenizer | None = None
+    request: TrainConfig,
+    modality: str,
+    tokenizer: Tokenizer | None = None,
+    stats: DataStatistics | None = None,
 ) -> TrainingData:
     """Reads ``request.data``: an image data set, a corpus cut into windows (by
     ``tokenizer`` when given, a run's saved one, else by one fitted as the request says), or
-    recordings cut into crops of ``seq_len`` samples."""
+    recordings cut into crops of ``seq_len`` samples.
+
+    ``stats``, a run's saved statistics (:mod:`eblearn.app.data_stats`), make images read
+    again exactly as they were trained on: decoded at the saved side (an image folder's
+    native size, which ``request.image_size``, the view size, may exceed) and normalized with
+    the saved mean and std.
+    """
     if modality == "waveforms":
         from eblearn.data.waveforms import CROP_SAMPLES, load_speech
 
@@ -323,24 +341,27 @@ def load_training_data(
             tokenizer if tokenizer is not None else kind,
             request.vocab_size if kind == "bpe" else None,
         )
-    return load_dataset(
+    images = load_dataset(
         request.data,
         request.data_root,
         request.download,
-        request.image_size,
+        stats.image_size if stats is not None else request.image_size,
         strict=request.strict,
         stream=request.stream,
     )
+    return with_statistics(images, stats) if stats is not None else images
 
 
 def load_eval_data(
-    spec: str, config: RunConfig, data: DatasetSplits, option: str = "--eval-data"
+    spec: str, config: RunConfig, channels: int, trained_on: str, option: str = "--eval-data"
 ) -> DatasetSplits:
-    """Loads and checks a labeled data set to probe an encoder trained on ``data``.
+    """Loads and checks a labeled data set to probe an encoder trained on ``trained_on``
+    (a data spec), whose images have ``channels`` channels.
 
     Image folders and file lists are read at the run's image size (unreadable image files
     skipped with a warning, or refused when ``config.strict``); other images are resized to
-    it by the evaluation transform, which also normalizes them with ``data``'s statistics.
+    it by the evaluation transform, which also normalizes them with the training data's
+    statistics.
 
     Raises:
         ValueError: Naming ``option`` and ``spec``: the data set does not load, lacks labels
@@ -363,10 +384,10 @@ def load_eval_data(
             "class subfolders (imagefolder:ROOT/<class>/...), an .npz with 'labels', or a "
             "named one such as digits"
         )
-    if eval_data.channels != data.channels:
+    if eval_data.channels != channels:
         raise ValueError(
             f"{option} {spec!r} has {eval_data.channels}-channel images but the encoder is "
-            f"trained on {data.channels}-channel ones ({data.name!r}); expected the same "
+            f"trained on {channels}-channel ones ({trained_on!r}); expected the same "
             "number of channels"
         )
     return eval_data
@@ -451,6 +472,10 @@ def _train(plan: TrainingPlan, callbacks: Sequence[Any]) -> Any:
     if not worker:
         if plan.mode is not Mode.RESUME or plan.resized:
             folder.write_yaml(CONFIG_FILE, config.to_dict())
+        if isinstance(plan.data, DatasetSplits) and (
+            plan.mode is not Mode.RESUME or not (folder.path / STATS_FILE).is_file()
+        ):  # a resumed run keeps the statistics it started with (an older run gets them now)
+            folder.write_json(STATS_FILE, DataStatistics.of(plan.data).to_dict())
         if plan.mode is not Mode.RESUME:
             folder.write_json("precision.json", precision.as_dict())
             if isinstance(plan.data, TextSplits):
@@ -680,7 +705,9 @@ def load_pretrained(
     Args:
         run_dir: A folder written by ``eblearn train``.
         data: The run's training data, already loaded (default: read again as it was
-            trained, skipping unreadable image files unless the run was trained ``strict``).
+            trained, skipping unreadable image files unless the run was trained ``strict``;
+            images at the saved decoding size and with the saved normalization statistics,
+            see :mod:`eblearn.app.data_stats`, or recomputed for a run folder without them).
         strict: Refuse unreadable image files of the training data even if the run skipped
             them.
 
@@ -696,10 +723,11 @@ def load_pretrained(
     config = read_run_config(run_dir)
     if data is None:
         modality = modality_of(config.data)
-        data = load_training_data(  # a streamed run's statistics come from its sample
+        data = load_training_data(  # without saved statistics, a stream's come from its sample
             replace(config.as_request(), strict=strict or config.strict),
             modality,
-            read_run_tokenizer(run_dir) if modality == "tokens" else None,
+            tokenizer=read_run_tokenizer(run_dir) if modality == "tokens" else None,
+            stats=read_statistics(run_dir) if modality == IMAGES else None,
         )
     method, _, eval_transform = build_components(config, data)
     load_method_state(method, run_dir / LAST_CHECKPOINT)
@@ -717,8 +745,9 @@ def evaluate_run(
             run's ``eval_data``, else the data it was trained on.
         strict: Refuse image files of the data probed that cannot be decoded, instead of
             skipping them with a warning (``eval --strict``; a run trained ``strict`` is
-            probed strictly anyway). The run's training data, read for its normalization
-            statistics only, is read as it was trained.
+            probed strictly anyway). A run folder with saved normalization statistics
+            (:mod:`eblearn.app.data_stats`) probed on ``data`` does not read its training
+            data at all; an older one reads it, as it was trained, to recompute them.
 
     Raises:
         ValueError: If the folder is not a run folder or is in use, if the data to probe has
@@ -730,8 +759,16 @@ def evaluate_run(
     folder = train_folder(run_dir)
     if folder.path.exists() and not folder.path.is_dir():
         raise ValueError(f"{str(folder.path)!r} is a file, not a run folder")
-    spec = data or read_run_config(folder.path).eval_data
-    pretrained = load_pretrained(run_dir, strict=strict and not spec)  # probed without spec
+    saved = read_run_config(folder.path)
+    spec = data or saved.eval_data
+    stats = read_statistics(folder.path) if spec and modality_of(saved.data) == IMAGES else None
+    probe_data = None
+    if stats is not None:  # the saved statistics stand for the training data
+        strictly = replace(saved, strict=strict or saved.strict)
+        probe_data = load_eval_data(spec, strictly, stats.channels, stats.data, "--data")
+        pretrained = load_pretrained(run_dir, data=with_statistics(probe_data, stats))
+    else:
+        pretrained = load_pretrained(run_dir, strict=strict and not spec)  # probed without spec
     config = pretrained.config
     if isinstance(pretrained.data, TextSplits):
         if data:
@@ -753,10 +790,11 @@ def evaluate_run(
 
         with folder.claimed(Mode.ADD, command="eblearn eval"), interruptible():
             return evaluate_speech_and_write(pretrained, folder, start, EVAL_FILE)
-    probe_data = None
-    if spec:
+    if spec and probe_data is None:
         strictly = replace(config, strict=strict or config.strict)
-        probe_data = load_eval_data(spec, strictly, pretrained.data, "--data")
+        probe_data = load_eval_data(
+            spec, strictly, pretrained.data.channels, pretrained.data.name, "--data"
+        )
     elif not pretrained.data.has_labels:
         raise ValueError(
             f"run {str(folder.path)!r} was pretrained on {config.data!r}, which has no labels, "
@@ -913,7 +951,7 @@ def add_train_parser(subparsers: Any) -> None:
     what.add_argument(
         "--stream",
         action="store_true",
-        help="keep the images of an imagefolder: or filelist: --data on disk and decode each "
+        help="keep the images of an imagefolder:, filelist: or tar: --data on disk and decode each "
         "batch in DataLoader workers while training, for data larger than memory; the images "
         "are read unlabeled, so probe with --eval-data (default: decode all into memory)",
     )
@@ -973,7 +1011,8 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     what.add_argument(
         "--data",
         help=f"one of {', '.join(n for n in DATASETS.names() if n not in NEEDS_ARGUMENT)}"
-        ", npz:PATH, imagefolder:PATH or filelist:PATH; the last three may be unlabeled; "
+        ", npz:PATH, imagefolder:PATH, filelist:PATH or tar:PATH_OR_GLOB (webdataset shards); "
+        "the last four may be unlabeled; "
         "text: shakespeare (embedded) or text:PATH (UTF-8, or .gz); speech: fsdd:PATH (an "
         "FSDD .npz; --download builds it) (default: digits)",
     )

@@ -1,6 +1,12 @@
 """Data: the dataset registry, in-memory image sets and batched multi-view augmentations."""
 
-from eblearn.data import digits, files, text, torchvision_sets  # noqa: F401  (register loaders)
+from eblearn.data import (  # noqa: F401  (register loaders)
+    digits,
+    files,
+    tar_shards,
+    text,
+    torchvision_sets,
+)
 from eblearn.data.augment import (
     AUGMENTATIONS,
     EvalTransform,

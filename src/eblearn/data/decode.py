@@ -7,6 +7,7 @@ asks for it), so that both read a file into the same ``uint8`` pixels.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,32 @@ def open_rgb(path: Path) -> Any:
         Unusable: If the file is empty, not an image, truncated or corrupt, or of a pixel
             format eblearn does not convert (32-bit integers, floats).
     """
+    try:
+        empty = path.stat().st_size == 0
+    except OSError as error:
+        raise Unusable(f"cannot be opened: {type(error).__name__}: {error}") from None
+    if empty:
+        raise Unusable("empty file")
+    return _rgb(path)
+
+
+def rgb_from_bytes(data: bytes) -> Any:
+    """An image file's bytes (a tar member, say) as an RGB PIL image, as :func:`open_rgb`.
+
+    Raises:
+        Unusable: As :func:`open_rgb`.
+    """
+    if not data:
+        raise Unusable("empty file")
+    return _rgb(io.BytesIO(data))
+
+
+def _rgb(source: Any) -> Any:
+    """Decodes ``source`` (a path or a binary file object) to RGB, or raises :class:`Unusable`."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        if path.stat().st_size == 0:
-            raise Unusable("empty file")
-        with Image.open(path) as opened:
+        with Image.open(source) as opened:
             opened.load()
             if opened.mode.startswith("I;16"):  # 16-bit gray: 65535 -> 255
                 pixels = np.asarray(opened, dtype=np.float64) / 257.0

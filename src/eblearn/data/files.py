@@ -11,6 +11,7 @@ import random
 import warnings
 import zipfile
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def _existing_path(argument: str | None, kind: str) -> Path:
     return path
 
 
-def _split_when_single(images: ImageSet, name: str) -> DatasetSplits:
+def split_when_single(images: ImageSet, name: str) -> DatasetSplits:
     """Holds out 20% of each class as the test split; an unlabeled set is kept whole."""
     if not images.has_labels:
         return DatasetSplits.unlabeled_only(name, images)
@@ -257,11 +258,11 @@ def load_npz(request: DatasetRequest) -> DatasetSplits:
         return DatasetSplits(name, train, test)
     images, labels, names = _read_npz(path)
     classes = _npz_classes([(path, labels, names)], name)
-    return _split_when_single(ImageSet(images, labels, classes), name)
+    return split_when_single(ImageSet(images, labels, classes), name)
 
 
 @dataclass
-class _Decoded:
+class Decoded:
     """The images of a list of files that could be read, and those that could not."""
 
     total: int
@@ -275,17 +276,20 @@ class _Decoded:
     unreadable: list[Unreadable] = field(default_factory=list)
 
 
-def _decode(paths: list[Path], where: str, base: Path) -> _Decoded:
-    """Opens every file, setting aside those that cannot be used.
+def decode_files(
+    paths: list[Path], where: str, base: Path, opener: Callable[[Path], Any] = open_rgb
+) -> Decoded:
+    """Opens every file with ``opener`` (default: from disk), setting aside those that
+    cannot be used.
 
     Raises:
         ValueError: If no file is readable, naming ``where`` (a folder or a list), the files
             and the accepted suffixes.
     """
-    decoded = _Decoded(len(paths))
+    decoded = Decoded(len(paths))
     for index, path in enumerate(paths):
         try:
-            decoded.pictures.append(open_rgb(path))
+            decoded.pictures.append(opener(path))
         except Unusable as why:
             decoded.unreadable.append(Unreadable(path, str(why)))
         else:
@@ -300,20 +304,30 @@ def _decode(paths: list[Path], where: str, base: Path) -> _Decoded:
     return decoded
 
 
-def _names(paths: list[Path]) -> tuple[str, ...]:
+def file_names(paths: list[Path]) -> tuple[str, ...]:
     """The files as strings, in order (``ImageSet.paths``)."""
     return tuple(str(p) for p in paths)
 
 
-def _report(name: str, parts: list[_Decoded], base: Path, strict: bool) -> None:
-    """One warning (or, when ``strict``, one refusal) for the unreadable files of ``parts``."""
-    unreadable = [u for part in parts for u in part.unreadable]
-    total = sum(part.total for part in parts)
+def report_files(
+    name: str,
+    parts: list[Decoded],
+    base: Path,
+    strict: bool,
+    also: Sequence[Unreadable] = (),
+    total: int | None = None,
+) -> None:
+    """One warning (or, when ``strict``, one refusal) for the unreadable files of ``parts``
+    and those in ``also`` (set aside before decoding), out of ``total`` (default: the files
+    of ``parts`` and ``also``)."""
+    unreadable = [u for part in parts for u in part.unreadable] + list(also)
+    if total is None:
+        total = sum(part.total for part in parts) + len(also)
     # the warning points at load_dataset's caller: _report <- loader <- load_dataset <- caller
     report_unreadable(name, unreadable, total, base, strict, stacklevel=4)
 
 
-def _pictures_tensor(pictures: list[Any], size: int | None, what: str) -> Tensor:
+def pictures_tensor(pictures: list[Any], size: int | None, what: str) -> Tensor:
     """PIL images as ``uint8`` ``(N, 3, size, size)``, resized and center-cropped.
 
     ``size`` defaults to the first image's shorter side.
@@ -338,7 +352,7 @@ class _Tree:
 
     root: Path
     classes: tuple[str, ...]
-    decoded: _Decoded
+    decoded: Decoded
     labels: list[int]
     """The class id of every file found, readable or not."""
 
@@ -362,9 +376,9 @@ class _Tree:
     def images(self, size: int | None) -> ImageSet:
         """The readable images, resized to ``size``, with their labels."""
         what = f"images under {str(self.root)!r}"
-        images = _pictures_tensor(self.decoded.pictures, size, what)
+        images = pictures_tensor(self.decoded.pictures, size, what)
         labels = torch.tensor(self.kept_labels, dtype=torch.int64)
-        return ImageSet(images, labels, self.classes, _names(self.decoded.files))
+        return ImageSet(images, labels, self.classes, file_names(self.decoded.files))
 
 
 def _decode_tree(root: Path, classes: tuple[str, ...]) -> _Tree:
@@ -381,29 +395,39 @@ def _decode_tree(root: Path, classes: tuple[str, ...]) -> _Tree:
             f"image folder {str(root)!r} is empty: no image files under it; expected "
             f"images ({', '.join(IMAGE_SUFFIXES)}) in ROOT/<class>/"
         )
-    return _Tree(root, classes, _decode(paths, f"image folder {str(root)!r}", root), labels)
+    return _Tree(root, classes, decode_files(paths, f"image folder {str(root)!r}", root), labels)
 
 
-def _streamed(name: str, files: list[Path], base: Path, request: DatasetRequest) -> DatasetSplits:
+def streamed_splits(
+    name: str,
+    files: list[Path],
+    base: Path,
+    request: DatasetRequest,
+    opener: Callable[[Path], Any] = open_rgb,
+    stream_of: Callable[[int], StreamedImages] | None = None,
+) -> DatasetSplits:
     """Every file as a :class:`StreamedImages`, beside a decoded sample of them.
 
     The sample is the first file and up to ``STREAM_SAMPLE - 1`` others drawn with a fixed
     seed, so a run and its later evaluation compute the same ``mean`` and ``std``. Its
     unreadable files are reported now (or refused when ``request.strict``); the others are
-    met during training (:class:`~eblearn.data.streaming.StreamedImages`).
+    met during training (:class:`~eblearn.data.streaming.StreamedImages`). ``opener`` and
+    ``stream_of`` (the stream at a given image size) read images that are not plain files
+    (tar members: :mod:`eblearn.data.tar_shards`).
     """
     others = random.Random(FILE_SPLIT_SEED).sample(
         range(1, len(files)), min(STREAM_SAMPLE, len(files)) - 1
     )
     chosen = [files[i] for i in [0, *sorted(others)]]
-    decoded = _decode(chosen, name, base)
-    _report(name, [decoded], base, request.strict)
+    decoded = decode_files(chosen, name, base, opener)
+    report_files(name, [decoded], base, request.strict)
     size = request.image_size or min(decoded.pictures[0].size)
-    images = _pictures_tensor(decoded.pictures, size, f"images of {name}")
+    images = pictures_tensor(decoded.pictures, size, f"images of {name}")
     unlabeled = torch.full((len(images),), UNLABELED, dtype=torch.int64)
-    sample = ImageSet(images, unlabeled, paths=_names(decoded.files))
+    sample = ImageSet(images, unlabeled, paths=file_names(decoded.files))
     splits = DatasetSplits.unlabeled_only(name, sample)
-    return replace(splits, stream=StreamedImages(files, size, name, base))
+    stream = stream_of(size) if stream_of is not None else StreamedImages(files, size, name, base)
+    return replace(splits, stream=stream)
 
 
 FOLDER_LAYOUTS = (
@@ -486,7 +510,7 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
                 f"image folder {str(root)!r} is empty: no image files under it "
                 f"({', '.join(IMAGE_SUFFIXES)}, any case); {FOLDER_LAYOUTS}"
             )
-        return _streamed(name, found, root, request)
+        return streamed_splits(name, found, root, request)
     test_root = next((root / d for d in ("test", "val") if (root / d).is_dir()), None)
     if (root / "train").is_dir() != (test_root is not None):
         present = "train" if test_root is None else test_root.name
@@ -507,7 +531,7 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
             )
         trees = [_decode_tree(root / "train", classes), _decode_tree(test_root, classes)]
         trees[0].check_classes()  # a test folder may lack a class
-        _report(name, [tree.decoded for tree in trees], root, request.strict)
+        report_files(name, [tree.decoded for tree in trees], root, request.strict)
         train = trees[0].images(request.image_size)
         test = trees[1].images(train.image_size)
         return DatasetSplits(name, train, test)
@@ -519,18 +543,18 @@ def load_image_folder(request: DatasetRequest) -> DatasetSplits:
         )
     folder_classes = _folder_layout(root, files)
     if folder_classes is None:
-        decoded = _decode(files, f"image folder {str(root)!r}", root)
-        _report(name, [decoded], root, request.strict)
+        decoded = decode_files(files, f"image folder {str(root)!r}", root)
+        report_files(name, [decoded], root, request.strict)
         what = f"images under {str(root)!r}"
-        images = _pictures_tensor(decoded.pictures, request.image_size, what)
+        images = pictures_tensor(decoded.pictures, request.image_size, what)
         unlabeled = torch.full((len(images),), UNLABELED, dtype=torch.int64)
-        paths = _names(decoded.files)
+        paths = file_names(decoded.files)
         return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled, paths=paths))
     tree = _decode_tree(root, folder_classes)
     tree.check_classes()
-    _report(name, [tree.decoded], root, request.strict)
+    report_files(name, [tree.decoded], root, request.strict)
     every = tree.images(request.image_size)
-    return _split_when_single(every, name)
+    return split_when_single(every, name)
 
 
 @DATASETS.register("filelist")
@@ -556,11 +580,11 @@ def load_file_list(request: DatasetRequest) -> DatasetSplits:
     name = f"filelist:{request.argument}"
     files = listed_files(path)
     if request.stream:
-        return _streamed(name, files, path.parent, request)
-    decoded = _decode(files, f"file list {str(path)!r}", path.parent)
-    _report(name, [decoded], path.parent, request.strict)
+        return streamed_splits(name, files, path.parent, request)
+    decoded = decode_files(files, f"file list {str(path)!r}", path.parent)
+    report_files(name, [decoded], path.parent, request.strict)
     what = f"images listed in {str(path)!r}"
-    images = _pictures_tensor(decoded.pictures, request.image_size, what)
+    images = pictures_tensor(decoded.pictures, request.image_size, what)
     unlabeled = torch.full((len(images),), UNLABELED, dtype=torch.int64)
-    paths = _names(decoded.files)
+    paths = file_names(decoded.files)
     return DatasetSplits.unlabeled_only(name, ImageSet(images, unlabeled, paths=paths))

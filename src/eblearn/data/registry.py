@@ -32,7 +32,7 @@ class DatasetRequest:
             instead of skipping them with a warning (``imagefolder`` and ``filelist``).
         stream: Keep the image files on disk and decode them during training
             (:mod:`eblearn.data.streaming`) instead of decoding them all into memory
-            (``imagefolder`` and ``filelist``).
+            (``imagefolder``, ``filelist`` and ``tar``).
     """
 
     argument: str | None
@@ -48,8 +48,8 @@ DatasetLoader = Callable[[DatasetRequest], DatasetSplits]
 DATASETS: Registry[DatasetLoader] = Registry("dataset")
 """Loaders by name; ``load_dataset`` is the way to call them."""
 
-NEEDS_ARGUMENT = ("filelist", "imagefolder", "npz")
-STREAMABLE = ("imagefolder", "filelist")
+NEEDS_ARGUMENT = ("filelist", "imagefolder", "npz", "tar")
+STREAMABLE = ("imagefolder", "filelist", "tar")
 """Data sets that can be streamed from disk (``stream=True``, ``--stream``)."""
 
 
@@ -71,8 +71,9 @@ def load_dataset(
 
     Args:
         spec: ``"digits"``, ``"cifar10"``, ``"cifar100"``, ``"stl10"``, ``"mnist"``,
-            ``"fashion-mnist"``, ``"imagefolder:PATH"``, ``"npz:PATH"`` or
-            ``"filelist:PATH"`` (the last three may come without labels: see
+            ``"fashion-mnist"``, ``"imagefolder:PATH"``, ``"npz:PATH"``,
+            ``"filelist:PATH"`` or ``"tar:PATH_OR_GLOB"`` (the last four may come without
+            labels: see
             :attr:`DatasetSplits.has_labels`).
         root: Folder for downloadable data sets; defaults to ``$EBLEARN_DATA`` or ``./data``.
         download: Allow torchvision to download a missing data set.
@@ -113,7 +114,7 @@ def load_dataset(
     if stream and name not in STREAMABLE:
         raise ValueError(
             f"--stream reads image files from disk during training; it works with "
-            f"{' and '.join(f'{n}:PATH' for n in STREAMABLE)}, not {spec!r} (which is read "
+            f"{', '.join(f'{n}:PATH' for n in STREAMABLE)}, not {spec!r} (which is read "
             "into memory: leave out --stream)"
         )
     if name in NEEDS_ARGUMENT and not argument:

@@ -145,12 +145,14 @@ def stream_loader(
     batch_size: int,
     workers: int | None = None,
     pin_memory: bool = False,
+    drop_last: bool = True,
 ) -> DataLoader[StreamBatch]:
     """Batches of ``stream`` in ``sampler``'s order, decoded by ``workers`` processes.
 
     The sampler's indices are cut into batches of ``batch_size`` (the last incomplete one is
-    dropped), and each batch is decoded by one worker; ``workers=0`` decodes in this process.
-    Workers persist across epochs.
+    dropped unless ``drop_last`` is false: training keeps equal batches, encoding every file
+    does not), and each batch is decoded by one worker; ``workers=0`` decodes in this
+    process. Workers persist across epochs.
 
     Raises:
         ValueError: If ``batch_size`` is below 1 or ``workers`` is negative.
@@ -164,7 +166,7 @@ def stream_loader(
         stream,
         batch_size=batch_size,
         sampler=sampler,
-        drop_last=True,
+        drop_last=drop_last,
         num_workers=workers,
         collate_fn=_as_is,
         pin_memory=pin_memory,

@@ -214,7 +214,7 @@ class TrainConfig:
             (:mod:`eblearn.train.faults`).
         sync_batchnorm: Batch-norm layers normalize with the statistics of the global batch
             (all processes) instead of each process's share; needs more than one process.
-        stream: Keep the images of ``data`` (``imagefolder:`` or ``filelist:``) on disk and
+        stream: Keep the images of ``data`` (``imagefolder:``, ``filelist:``, ``tar:``) on disk and
             decode each batch in DataLoader workers during training, for data larger than
             memory (:mod:`eblearn.data.streaming`); default: decode them all into memory.
         seq_len: Tokens per window of a text run (default 64); image runs leave it out.
