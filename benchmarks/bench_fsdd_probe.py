@@ -306,11 +306,12 @@ def main() -> None:
         if args.method == "wav2vec2"
         else f"{args.cpc_steps} steps ahead"
     )
+    context = "a GRU" if args.method == "cpc" else f"{args.depth} Transformer blocks"
     body = (
         f"FSDD (Free Spoken Digit Dataset, Z. Jackson et al., CC BY-SA 4.0), {split}, "
         f"{len(train)} train / {len(test)} scored takes, recordings cut or padded to "
         f"{args.length} samples at 8 kHz. (a) {args.method} (conv {args.channels} channels, "
-        f"width {args.dim}, depth {args.depth}; {wav2vec}) pretrained without labels on the "
+        f"width {args.dim}, {context}; {wav2vec}) pretrained without labels on the "
         f"training takes for {steps} steps ({pretrain_seconds / 60:.1f} min on "
         f"{args.threads} thread(s), batch {args.batch_size} crops of {args.crop} samples, AdamW "
         f"{args.lr} with warm-up and cosine, last loss {last_loss:.3f}), frozen; the probe "
