@@ -11,10 +11,12 @@ from eblearn.evaluate.linear import LinearProbe
 from eblearn.evaluate.speech import (
     AudioClassifier,
     LabelBudget,
+    encode_layers,
     encode_recordings,
     evaluate_budgets,
     held_out_speaker_budgets,
     label_budgets,
+    pool_frames,
     probe_scorer,
     supervised_scorer,
     takes_per_cell,
@@ -100,3 +102,37 @@ def test_supervised_scorer_learns_the_generated_digits(splits):
         build, xa, na, train.labels, xb, nb, test.labels, steps=30, batch_size=12, lr=3e-3
     )
     assert scorer(torch.arange(len(train)), torch.arange(len(test))) > 0.5  # chance is 0.25
+
+
+def test_pool_frames_against_a_loop():
+    torch.manual_seed(0)
+    x, lengths = torch.randn(3, 7, 4), torch.tensor([7, 3, 1])
+    pooled = pool_frames(x, lengths, "mean+std")
+    for b, n in enumerate(lengths.tolist()):
+        rows = x[b, :n]
+        mean = rows.mean(0)
+        std = ((rows - mean) ** 2).mean(0).sqrt()  # population std over the real frames
+        assert torch.allclose(pooled[b], torch.cat([mean, std]), atol=1e-6)
+    assert torch.allclose(pool_frames(x, lengths, "mean"), pooled[:, :4])
+    with pytest.raises(ValueError, match="valid choices: mean, mean\\+std"):
+        pool_frames(x, lengths, "max")
+
+
+def test_encode_layers_pools_every_layer_and_restores_the_mode(splits):
+    train, _ = splits
+    encoder = small_audio_encoder(dim=8, depth=2, heads=2, channels=8).train()
+    x, n = train.batch(torch.arange(5))
+    features = encode_layers(encoder, x, n, "mean+std", batch_size=2)
+    assert encoder.training
+    assert list(features) == ["frames", "block1", "block2"]
+    with torch.no_grad():
+        layers = encoder.eval().layers(x, n)
+        for name, pooled in features.items():
+            assert pooled.shape == (5, 16)
+            assert torch.allclose(
+                pooled, pool_frames(layers[name], layers["lengths"], "mean+std"), atol=1e-5
+            )
+        # the last block's mean is what the encoder itself returns
+        assert torch.allclose(features["block2"][:, :8], encoder(x, n), atol=1e-5)
+    with pytest.raises(ValueError, match="unknown pooling"):
+        encode_layers(encoder, x, n, "median")

@@ -66,3 +66,39 @@ def test_masked_mean_and_errors():
         ConvFeatureEncoder(norm="batch")
     with pytest.raises(ValueError, match="heads must divide dim"):
         ContextTransformer(dim=10, heads=3)
+
+
+def test_layers_are_the_steps_of_forward():
+    torch.manual_seed(0)
+    encoder = small_audio_encoder(dim=16, depth=3, heads=2, channels=8).eval()
+    x, lengths = torch.randn(2, 1200), torch.tensor([1200, 900])
+    with torch.no_grad():
+        layers = encoder.layers(x, lengths)
+        z = encoder.frames(x)
+        padding = layers["lengths"][:, None] <= torch.arange(z.shape[1])[None, :]
+        # a naive pass: the context network's blocks one at a time, by hand
+        h = encoder.context_network.norm(
+            encoder.context_network.positions(encoder.project(z), padding)
+        )
+        by_hand = []
+        for block in encoder.context_network.blocks.layers:
+            h = block(h, src_key_padding_mask=padding)
+            by_hand.append(h)
+        pooled = encoder(x, lengths)
+    assert list(layers) == ["frames", "block1", "block2", "block3", "lengths"]
+    assert torch.equal(layers["lengths"], encoder.feature_encoder.output_lengths(lengths))
+    assert torch.allclose(layers["frames"], z)
+    for i, expected in enumerate(by_hand, start=1):
+        assert torch.allclose(layers[f"block{i}"], expected, atol=1e-5)
+    # the last block is the context that forward pools
+    assert torch.allclose(masked_mean(layers["block3"], layers["lengths"]), pooled, atol=1e-5)
+
+
+def test_layers_of_a_gru_encoder_are_frames_and_context():
+    torch.manual_seed(0)
+    encoder = gru_audio_encoder(dim=8, channels=8).eval()
+    x = torch.randn(2, 1000)
+    with torch.no_grad():
+        layers = encoder.layers(x)
+        assert list(layers) == ["frames", "context", "lengths"]
+        assert torch.allclose(layers["context"], encoder.context(encoder.frames(x)))

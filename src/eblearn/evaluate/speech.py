@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from eblearn.data.speech import Recordings
 from eblearn.data.speech_views import SpeechViews
 from eblearn.evaluate.linear import LinearProbe
-from eblearn.nn.audio import AudioEncoder
+from eblearn.nn.audio import AudioEncoder, masked_mean
 
 Scorer = Callable[[Tensor, Tensor], float]
 """Fits on the training recordings at an index, returns the accuracy on test ones."""
@@ -157,6 +157,54 @@ def encode_recordings(
     ]
     encoder.train(was_training)
     return torch.cat(features).float().cpu()
+
+
+POOLINGS = ("mean", "mean+std")
+
+
+def pool_frames(x: Tensor, lengths: Tensor, pooling: str = "mean") -> Tensor:
+    """Pools frames ``(B, T, D)`` over each row's first ``lengths[b]`` steps.
+
+    ``"mean"``: ``(B, D)`` means ``μ_b``; ``"mean+std"``: ``(B, 2D)``, ``[μ_b, σ_b]`` with
+    ``σ_b² = mean_t (x_bt - μ_b)²`` (the statistics the log-mel baseline pools).
+
+    Raises:
+        ValueError: On an unknown ``pooling`` (naming the valid ones).
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; valid choices: {', '.join(POOLINGS)}")
+    mean = masked_mean(x, lengths)
+    if pooling == "mean":
+        return mean
+    spread = masked_mean((x - mean[:, None, :]) ** 2, lengths).sqrt()
+    return torch.cat([mean, spread], dim=1)
+
+
+@torch.no_grad()
+def encode_layers(
+    encoder: AudioEncoder,
+    waveforms: Tensor,
+    lengths: Tensor,
+    pooling: str = "mean",
+    batch_size: int = 64,
+) -> dict[str, Tensor]:
+    """Pooled features ``(N, ·)`` of every layer of :meth:`AudioEncoder.layers` (``"frames"``,
+    ``"block1"``, ...), in eval mode, batch by batch (the mode is restored afterwards)."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; valid choices: {', '.join(POOLINGS)}")
+    was_training = encoder.training
+    encoder.eval()
+    device = next(encoder.parameters()).device
+    pooled: dict[str, list[Tensor]] = {}
+    for i in range(0, len(waveforms), batch_size):
+        layers = encoder.layers(
+            waveforms[i : i + batch_size].to(device), lengths[i : i + batch_size].to(device)
+        )
+        frame_lengths = layers.pop("lengths")
+        for name, x in layers.items():
+            pooled.setdefault(name, []).append(pool_frames(x, frame_lengths, pooling).cpu())
+    encoder.train(was_training)
+    return {name: torch.cat(chunks).float() for name, chunks in pooled.items()}
 
 
 def probe_scorer(

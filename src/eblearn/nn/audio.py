@@ -178,6 +178,17 @@ class ContextTransformer(nn.Module):
         x = self.norm(self.positions(x, padding))
         return self.blocks(x, src_key_padding_mask=padding)
 
+    def block_outputs(self, x: Tensor, padding: Tensor | None = None) -> list[Tensor]:
+        """The output ``(B, T, D)`` of every Transformer block in order (the last one is
+        :meth:`forward`'s result): the layers a probe can read."""
+        check_ndim(x, 3, "frames", "(B, T, D)")
+        x = self.norm(self.positions(x, padding))
+        outputs = []
+        for block in self.blocks.layers:
+            x = block(x, src_key_padding_mask=padding)
+            outputs.append(x)
+        return outputs
+
 
 def masked_mean(x: Tensor, lengths: Tensor | None) -> Tensor:
     """Mean of ``(B, T, D)`` over each row's first ``lengths[b]`` steps, ``(B, D)``."""
@@ -255,6 +266,27 @@ class AudioEncoder(Backbone):
         frame_lengths = self.frame_lengths(lengths, waveforms)
         padding = padding_mask(frame_lengths, z.shape[1])
         return masked_mean(self.context(z, padding), frame_lengths)
+
+    def layers(self, waveforms: Tensor, lengths: Tensor | None = None) -> dict[str, Tensor]:
+        """Every representation a probe can read, unpooled, with the real frame lengths.
+
+        Returns:
+            ``"frames"``: the normalized latent frames ``z`` ``(B, T', C)``; ``"block1"`` ..
+            ``"blockN"``: each Transformer block's output ``(B, T', D)`` (the last one is the
+            context; a GRU context gives ``"context"`` alone); ``"lengths"``: real frames
+            ``(B,)``.
+        """
+        z = self.frames(waveforms)
+        frame_lengths = self.frame_lengths(lengths, waveforms)
+        padding = padding_mask(frame_lengths, z.shape[1])
+        out = {"frames": z}
+        h = self.project_frames(z)
+        if isinstance(self.context_network, ContextTransformer):
+            for i, block in enumerate(self.context_network.block_outputs(h, padding), start=1):
+                out[f"block{i}"] = block
+        else:
+            out["context"] = self.run_context(h, padding)
+        return {**out, "lengths": frame_lengths}
 
     def features(self, waveforms: Tensor) -> Tensor:
         """Pooled features of full-length waveforms ``(B, T)`` (:meth:`forward` without

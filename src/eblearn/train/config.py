@@ -100,7 +100,7 @@ the out-of-the-box ``eblearn train --data shakespeare --method mlm`` is 980 step
 WAVEFORM_BACKBONES_BY_METHOD = {"wav2vec2": "conv-transformer", "cpc": "conv-gru"}
 """The default waveform encoder of each speech method."""
 WAVEFORM_DEFAULTS: dict[str, Any] = {
-    "epochs": 3,
+    "epochs": 1,
     "batch_size": 32,
     "optimizer": "adamw",
     "base_lr": 4e-3,
@@ -120,9 +120,11 @@ WAVEFORM_DEFAULTS: dict[str, Any] = {
     },
 }
 """Speech runs: a small encoder (64 channels, 64 wide, 2 Transformer blocks or a GRU) on
-crops of 0.5 s, batches of 32, AdamW at 5e-4 (4e-3 × 32/256), three passes over the 2,700
-training takes of FSDD (255 steps), and a quantizer whose temperature falls from 2 to 0.5
-within those steps."""
+crops of 0.5 s, batches of 32, AdamW at 5e-4 (4e-3 × 32/256), one pass over the 2,700
+training takes of FSDD (85 steps), and a quantizer whose temperature falls from 2 by ×0.995
+per step. One pass: three would take about 13 minutes on two shared CPU cores (one pass
+measured 379 s, 194 s of it training), and wav2vec 2.0's loss was still at chance after 272
+steps in benchmarks/bench_fsdd_probe.py's validation run, where CPC learned within minutes."""
 
 ADDED_KEYS: dict[str, Any] = {
     "time_budget": 0.0,
