@@ -101,8 +101,9 @@ def test_eval_data_and_embed_skip_or_refuse_under_their_own_strict(skipped_run, 
     assert "imagefolder:" in (err := capsys.readouterr().err) and "3 of 11 image files" in err
     assert main(["eval", str(run), "--data", spec]) == 0
     lines = [line for line in _warnings(capsys.readouterr().err) if "skipped" in line]
-    assert len(lines) == 2  # the run's training data, then --data: each once
-    assert "skipped 3 of 23 image files" in lines[1] and "'a/cut.jpg'" in lines[1]
+    # Only --data is read: the run's data statistics were saved at training (data_stats.json).
+    assert (run / "data_stats.json").is_file() and len(lines) == 1
+    assert "skipped 3 of 23 image files" in lines[0] and "'a/cut.jpg'" in lines[0]
     assert (run / "eval.json").is_file()
     out = folder / "features.npy"
     assert main(["embed", str(run), "--data", spec, "--strict", "--out", str(out)]) == 2
