@@ -73,6 +73,11 @@ CHOICE_MODELS = {
     ),
 }
 """The discrete-latent models: ``--models`` key → (row title, MultipleChoicePredictor options)."""
+FIGURE_LABELS = {
+    "four": "K = 4",
+    "two-winner": "K = 2, prior to the winner",
+    "two-posterior": "K = 2, prior to the posterior",
+}
 MODELS = ("deterministic", "gaussian", *CHOICE_MODELS, "true")
 Sampler = Callable[[Tensor, Tensor, int], Tensor]
 """``sampler(states (N, 2), actions (N, 2), K) -> K predicted next states (N, K, 2)``."""
@@ -292,7 +297,7 @@ def main() -> None:
         for name, systematic in ((f"{title}, k ~ π(s, a)", False), (SYSTEMATIC, True)):
             sampler = choice_sampler(choice.eval(), systematic)
             rows.append(measure(name, sampler, probe, outcomes, test))
-            drawn[f"K = {options['hypotheses']}, {key}, K systematic draws"] = sampler
+            drawn[f"discrete latent, {FIGURE_LABELS[key]}"] = sampler
             print(rows[-1], flush=True)
     if "true" in args.models:
         name = "true two-door model, z ~ N(0, 1)"
