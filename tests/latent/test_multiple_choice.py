@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from eblearn.latent import (
     MultipleChoicePredictor,
@@ -11,6 +12,7 @@ from eblearn.latent import (
     relaxed_winner_take_all,
     single_outcome,
 )
+from eblearn.latent.multiple_choice import posterior
 
 
 def _two_balls():
@@ -60,13 +62,13 @@ def test_relaxed_winner_take_all_matches_a_loop():
         assert int(winner[n]) == values.index(best)
 
 
-def _two_mode_data(count, seed):
-    """y = W x ± b: the sign is a fair coin that x does not tell."""
+def _two_mode_data(count, seed, plus=0.5):
+    """y = W x ± b: the sign is a coin (+ with probability ``plus``) that x does not tell."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(count, 3, generator=generator)
     W = torch.tensor([[1.0, 0.0, 0.5], [0.0, 1.0, -0.5], [0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
     b = torch.tensor([2.0, -2.0, 2.0, 0.0])
-    sign = torch.randint(2, (count,), generator=generator) * 2 - 1
+    sign = (torch.rand(count, generator=generator) < plus).long() * 2 - 1
     mean = x @ W.T
     outcomes = torch.stack((mean - b, mean + b), 1)  # (N, 2, 4)
     return x, mean + sign[:, None] * b, outcomes
@@ -126,9 +128,60 @@ def test_systematic_draws_follow_the_prior_and_take_each_hypothesis_its_share():
     torch.testing.assert_close(counts, torch.tensor([0.5, 0.25, 0.25]), atol=0.03, rtol=0)
 
 
+def test_the_posterior_prior_has_the_gradient_of_the_mixture_likelihood():
+    # -log Σ_k π_k N(y; ŷ_k, σ²I) with the hypotheses held fixed, written out by hand: its
+    # gradient in every parameter the prior depends on equals that of the prior term.
+    torch.manual_seed(0)
+    model = MultipleChoicePredictor(
+        3, 2, hypotheses=3, hidden=8, sigma=0.7, prior_target="posterior"
+    )
+    x, y = torch.randn(5, 3), torch.randn(5, 2)
+    model.terms(x, y)["prior"].backward()
+    got = [p.grad.clone() for p in (*model.context.parameters(), *model.prior.parameters())]
+    model.zero_grad()
+    state = torch.relu(model.context(x))
+    errors = (model._decode_all(state).detach() - y[:, None]).pow(2).sum(-1)
+    log_prior = torch.log_softmax(model.prior(state), -1)
+    torch.logsumexp(log_prior - errors / (2 * 0.7**2), -1).neg().mean().backward()
+    expected = [p.grad for p in (*model.context.parameters(), *model.prior.parameters())]
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
+
+
+def test_the_posterior_prior_ignores_coinciding_hypotheses():
+    # Equal errors: the posterior is the prior itself, and the prior's gradient vanishes.
+    logits = torch.randn(4, 3, requires_grad=True)
+    errors = torch.full((4, 3), 0.3)
+    target = posterior(logits, errors, sigma=0.1)
+    torch.testing.assert_close(target, torch.softmax(logits, -1).detach())
+    F.cross_entropy(logits, target).backward()
+    torch.testing.assert_close(logits.grad, torch.zeros(4, 3), atol=1e-7, rtol=0)
+
+
+def test_the_posterior_prior_learns_the_odds_of_a_biased_coin():
+    torch.manual_seed(0)
+    x, y, _ = _two_mode_data(512, 0, plus=0.75)
+    model = MultipleChoicePredictor(
+        3, 4, hypotheses=2, hidden=32, epsilon=0.0, prior_target="posterior"
+    )
+    fit_model(model, model.loss, (x, y), epochs=60, batch_size=128, lr=3e-3)
+    x_test, _, outcomes = _two_mode_data(200, 1)
+    hypotheses = model.hypotheses_of(x_test)
+    assert bool(single_outcome(hypotheses, outcomes).all())
+    with torch.no_grad():
+        pi = torch.softmax(model.prior(torch.relu(model.context(x_test))), -1)
+    plus = torch.cdist(hypotheses, outcomes).argmin(-1) == 1  # (N, K): the "+ b" hypothesis
+    assert bool((plus.sum(-1) == 1).all())
+    # π of the + side is 3/4 on average (each context's fits 512 flips, so it wanders a bit);
+    # a posterior with the wrong sign would learn 1/4, one that ignores the errors ½.
+    assert abs(float(pi[plus].mean()) - 0.75) < 0.06
+
+
 def test_errors():
     with pytest.raises(ValueError, match="epsilon must lie in"):
         MultipleChoicePredictor(3, 2, epsilon=1.0)
+    with pytest.raises(ValueError, match="prior_target must be one of winner, posterior"):
+        MultipleChoicePredictor(3, 2, prior_target="em")
     with pytest.raises(ValueError, match="pass the context"):
         MultipleChoicePredictor(3, 2).energy(torch.zeros(1, 2))
     with pytest.raises(ValueError, match="count must be <= hypotheses=4"):

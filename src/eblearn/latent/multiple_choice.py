@@ -13,9 +13,18 @@ Training minimizes the relaxed winner-take-all loss [0, 1] (multiple choice lear
 (``k*`` the winner; ``ε`` small keeps losing hypotheses moving, so none is stranded) plus the
 cross-entropy of the prior ``π(x)`` to the winner ``k*``. Each hypothesis becomes the mean of
 the futures it wins; on a two-mode future two of them settle on the two sharp outcomes, and the
-prior learns how often each wins. Sampling draws ``k ~ π(x)`` and outputs ``ŷ_k``: one outcome
-at full intensity, never the half-and-half average a Gaussian latent drifts to when it carries
-only part of the choice (:class:`~eblearn.latent.cvae.ConditionalVAE`).
+prior learns how often each wins.
+
+With ``prior_target="posterior"`` the prior is instead fitted by the likelihood of the mixture
+``p(y | x) = Σ_k π_k(x) N(y; ŷ_k, σ²I)`` (the hypotheses held fixed, as in an EM step): the
+cross-entropy to the posterior ``r_k ∝ π_k(x) exp(-||y - ŷ_k||² / (2σ²))``, whose gradient in
+the prior's logits, ``π - r``, is that of ``-log p(y | x)``. Where hypotheses coincide (a
+deterministic future) ``r = π`` and the prior is left alone, instead of being taught whichever
+hypothesis happens to be a hair closer; only contexts whose hypotheses differ shape it.
+
+Sampling draws ``k ~ π(x)`` and outputs ``ŷ_k``: one outcome at full intensity, never the
+half-and-half average a Gaussian latent drifts to when it carries only part of the choice
+(:class:`~eblearn.latent.cvae.ConditionalVAE`).
 
 [0] Guzman-Rivera, Batra, Kohli, Multiple Choice Learning: learning to produce multiple
     structured outputs, NeurIPS 2012.
@@ -55,6 +64,23 @@ def relaxed_winner_take_all(errors: Tensor, epsilon: float) -> tuple[Tensor, Ten
     return (1 - epsilon) * best + epsilon * others, winner
 
 
+PRIOR_TARGETS = ("winner", "posterior")
+"""What :class:`MultipleChoicePredictor` fits its prior to."""
+
+
+def posterior(logits: Tensor, errors: Tensor, sigma: float) -> Tensor:
+    """The hypotheses' posterior ``r_k ∝ π_k exp(-e_k / (2σ²))``, ``(N, K)``, held constant.
+
+    ``π = softmax(logits)`` and ``e_k = ||y - ŷ_k||²``; no gradient flows through it.
+
+    Example:
+        >>> posterior(torch.zeros(1, 2), torch.tensor([[0.0, 0.02]]), sigma=0.1)  # e^-1 : 1
+        tensor([[0.7311, 0.2689]])
+    """
+    with torch.no_grad():
+        return torch.softmax(torch.log_softmax(logits, -1) - errors / (2 * sigma**2), -1)
+
+
 class MultipleChoicePredictor(nn.Module):
     """``K`` hypotheses ``ŷ_k = Dec(h(x), e_k)`` and a prior ``π(x)`` (see the module doc).
 
@@ -65,6 +91,8 @@ class MultipleChoicePredictor(nn.Module):
         hidden: Width of the hidden layers.
         epsilon: ``ε`` of the relaxed winner-take-all loss.
         sigma: Standard deviation of the Gaussian decoder in the energy.
+        prior_target: What the prior ``π(x)`` is fitted to: ``"winner"`` (cross-entropy to
+            ``k*``) or ``"posterior"`` (the mixture likelihood, see the module docstring).
 
     Example:
         >>> model = MultipleChoicePredictor(8, 4, hypotheses=3)
@@ -80,6 +108,7 @@ class MultipleChoicePredictor(nn.Module):
         hidden: int = 256,
         epsilon: float = 0.05,
         sigma: float = 0.1,
+        prior_target: str = "winner",
     ) -> None:
         super().__init__()
         check_int(hypotheses, "hypotheses")
@@ -87,8 +116,13 @@ class MultipleChoicePredictor(nn.Module):
             raise ValueError(f"epsilon must lie in [0, 1), got {epsilon!r}")
         if not sigma > 0:
             raise ValueError(f"sigma must be > 0, got {sigma!r}")
+        if prior_target not in PRIOR_TARGETS:
+            raise ValueError(
+                f"prior_target must be one of {', '.join(PRIOR_TARGETS)}, got {prior_target!r}"
+            )
         self.context_dim, self.target_dim = context_dim, target_dim
         self.hypotheses, self.epsilon, self.sigma = hypotheses, epsilon, sigma
+        self.prior_target = prior_target
         self.context = mlp([context_dim, hidden, hidden])
         self.decoder = mlp([hidden + hypotheses, hidden, hidden, target_dim])
         self.prior = nn.Linear(hidden, hypotheses)
@@ -113,7 +147,11 @@ class MultipleChoicePredictor(nn.Module):
         state = self._state(x)
         errors = (self._decode_all(state) - y[:, None]).pow(2).sum(-1)  # (N, K)
         wta, winner = relaxed_winner_take_all(errors, self.epsilon)
-        prior = F.cross_entropy(self.prior(state), winner)
+        logits = self.prior(state)
+        if self.prior_target == "winner":
+            prior = F.cross_entropy(logits, winner)
+        else:
+            prior = F.cross_entropy(logits, posterior(logits, errors, self.sigma))
         wta = wta.mean()
         return {"loss": wta + prior, "winner_take_all": wta, "prior": prior}
 
