@@ -16,6 +16,7 @@ from eblearn.evaluate.speakers import (
     speech_window_stack,
     speech_windows,
     speeches,
+    windows_to_cover,
 )
 from eblearn.nn.sequence import TokenTransformer
 
@@ -108,10 +109,25 @@ def test_layer_features_pool_every_stage_over_the_real_tokens_of_every_window():
         final = layer_features(net, stack[:, 0], "final")
         torch.testing.assert_close(final, net(stack[:, 0]), atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(net.layer_states(stack[:, 0])[-1], net.hidden(stack[:, 0]))
+        # windows of [PAD] alone: no state is read, the features are zeros of the right width
+        empty = layer_features(net, torch.full((2, 3, 4), PAD), "all")
+        assert torch.equal(empty, torch.zeros(2, 4 * 8))
     with pytest.raises(ValueError, match="layers must be one of final, all"):
         layer_features(net, stack, "best")
     with pytest.raises(ValueError, match="layer_states"):
         layer_features(Bag(9), stack)
+
+
+def test_windows_to_cover_read_the_longest_speech_whole():
+    tok = CharTokenizer.fit("abcdefg")
+    texts = ["abcdefg", "ab", "abcd"]
+    count = windows_to_cover(texts, tok, 3)
+    assert count == 3  # ⌈7 / 3⌉
+    stack = speech_window_stack(texts, tok, 3, count)
+    assert [int((row != PAD).sum()) for row in stack] == [7, 2, 4]  # every token, once
+    assert windows_to_cover(texts, tok, 7) == 1 and windows_to_cover([""], tok, 4) == 1
+    with pytest.raises(ValueError, match="seq_len must be a positive integer"):
+        windows_to_cover(texts, tok, 0)
 
 
 def test_cross_validation_reads_only_the_rows_it_is_given():
