@@ -10,6 +10,7 @@ from eblearn.data.tokenizers import PAD, CharTokenizer
 from eblearn.evaluate.speakers import (
     bag_of_characters,
     cross_validated_accuracy,
+    cross_validated_hits,
     layer_features,
     speaker_probe,
     speaker_speeches,
@@ -141,6 +142,14 @@ def test_cross_validation_reads_only_the_rows_it_is_given():
     assert cross_validated_accuracy(noise, labels, train, folds=2) < 0.8
     with pytest.raises(ValueError, match=r"folds must lie in 2\.\.18"):
         cross_validated_accuracy(features, labels, train, folds=1)
+    # per-row hits: every row of the index once; 3 equal folds, so their mean is the accuracy
+    index = torch.arange(3, 30)  # 27 rows
+    hits = cross_validated_hits(noise, labels, index, folds=3)
+    assert hits.shape == (27,) and hits.dtype == torch.bool
+    assert float(hits.float().mean()) == pytest.approx(
+        cross_validated_accuracy(noise, labels, index, folds=3)
+    )
+    assert cross_validated_hits(spoiled, labels, train, folds=2).all()
 
 
 def test_speaker_speeches_rank_the_speakers_by_frequency():

@@ -205,6 +205,23 @@ def layer_features(
     return sums / count
 
 
+def _fold_predictions(
+    features: Tensor, labels: Tensor, index: Tensor, folds: int, seed: int
+) -> list[tuple[Tensor, Tensor]]:
+    """``(held-out rows, their predicted labels)`` of each of ``folds`` folds of ``index``."""
+    if not 2 <= folds <= len(index):
+        raise ValueError(f"folds must lie in 2..{len(index)}, got {folds}")
+    order = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))]
+    classes = int(labels.max()) + 1
+    predicted = []
+    for fold in range(folds):
+        held = order[fold::folds]
+        fitted = torch.cat([order[other::folds] for other in range(folds) if other != fold])
+        probe = LinearProbe(seed=seed).fit(features[fitted], labels[fitted], classes)
+        predicted.append((held, probe.predict(features[held]).cpu()))
+    return predicted
+
+
 def cross_validated_accuracy(
     features: Tensor, labels: Tensor, index: Tensor, folds: int = 5, seed: int = 0
 ) -> float:
@@ -217,17 +234,26 @@ def cross_validated_accuracy(
     Raises:
         ValueError: If ``folds`` is below 2 or above ``len(index)``.
     """
-    if not 2 <= folds <= len(index):
-        raise ValueError(f"folds must lie in 2..{len(index)}, got {folds}")
-    order = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))]
-    classes = int(labels.max()) + 1
-    scores = []
-    for fold in range(folds):
-        held = order[fold::folds]
-        fitted = torch.cat([order[other::folds] for other in range(folds) if other != fold])
-        probe = LinearProbe(seed=seed).fit(features[fitted], labels[fitted], classes)
-        scores.append(probe.score(features[held], labels[held]))
-    return sum(scores) / folds
+    parts = _fold_predictions(features, labels, index, folds, seed)
+    return sum(float((guess == labels[held]).float().mean()) for held, guess in parts) / folds
+
+
+def cross_validated_hits(
+    features: Tensor, labels: Tensor, index: Tensor, folds: int = 5, seed: int = 0
+) -> Tensor:
+    """Whether the probe fitted on the other folds gets each row of ``index`` right,
+    ``(len(index),)`` booleans in the order of ``index`` (the same folds as
+    :func:`cross_validated_accuracy`): per-speech hits for a paired comparison of two
+    feature sets (:func:`~eblearn.evaluate.bootstrap.paired_bootstrap`) on the training
+    speeches alone.
+
+    Raises:
+        ValueError: If ``folds`` is below 2 or above ``len(index)``.
+    """
+    hits = torch.zeros(len(labels), dtype=torch.bool)
+    for held, guess in _fold_predictions(features, labels, index, folds, seed):
+        hits[held] = guess == labels[held]
+    return hits[index]
 
 
 def speaker_speeches(text: str, speakers: int = SPEAKERS) -> tuple[list[str], Tensor, list[str]]:
