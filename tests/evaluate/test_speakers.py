@@ -10,12 +10,14 @@ from eblearn.data.tokenizers import PAD, CharTokenizer
 from eblearn.evaluate.speakers import (
     bag_of_characters,
     cross_validated_accuracy,
+    cross_validated_hits,
     layer_features,
     speaker_probe,
     speaker_speeches,
     speech_window_stack,
     speech_windows,
     speeches,
+    windows_to_cover,
 )
 from eblearn.nn.sequence import TokenTransformer
 
@@ -108,10 +110,25 @@ def test_layer_features_pool_every_stage_over_the_real_tokens_of_every_window():
         final = layer_features(net, stack[:, 0], "final")
         torch.testing.assert_close(final, net(stack[:, 0]), atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(net.layer_states(stack[:, 0])[-1], net.hidden(stack[:, 0]))
+        # windows of [PAD] alone: no state is read, the features are zeros of the right width
+        empty = layer_features(net, torch.full((2, 3, 4), PAD), "all")
+        assert torch.equal(empty, torch.zeros(2, 4 * 8))
     with pytest.raises(ValueError, match="layers must be one of final, all"):
         layer_features(net, stack, "best")
     with pytest.raises(ValueError, match="layer_states"):
         layer_features(Bag(9), stack)
+
+
+def test_windows_to_cover_read_the_longest_speech_whole():
+    tok = CharTokenizer.fit("abcdefg")
+    texts = ["abcdefg", "ab", "abcd"]
+    count = windows_to_cover(texts, tok, 3)
+    assert count == 3  # ⌈7 / 3⌉
+    stack = speech_window_stack(texts, tok, 3, count)
+    assert [int((row != PAD).sum()) for row in stack] == [7, 2, 4]  # every token, once
+    assert windows_to_cover(texts, tok, 7) == 1 and windows_to_cover([""], tok, 4) == 1
+    with pytest.raises(ValueError, match="seq_len must be a positive integer"):
+        windows_to_cover(texts, tok, 0)
 
 
 def test_cross_validation_reads_only_the_rows_it_is_given():
@@ -125,6 +142,14 @@ def test_cross_validation_reads_only_the_rows_it_is_given():
     assert cross_validated_accuracy(noise, labels, train, folds=2) < 0.8
     with pytest.raises(ValueError, match=r"folds must lie in 2\.\.18"):
         cross_validated_accuracy(features, labels, train, folds=1)
+    # per-row hits: every row of the index once; 3 equal folds, so their mean is the accuracy
+    index = torch.arange(3, 30)  # 27 rows
+    hits = cross_validated_hits(noise, labels, index, folds=3)
+    assert hits.shape == (27,) and hits.dtype == torch.bool
+    assert float(hits.float().mean()) == pytest.approx(
+        cross_validated_accuracy(noise, labels, index, folds=3)
+    )
+    assert cross_validated_hits(spoiled, labels, train, folds=2).all()
 
 
 def test_speaker_speeches_rank_the_speakers_by_frequency():

@@ -100,6 +100,25 @@ def speech_window_stack(texts: list[str], tokenizer: Tokenizer, seq_len: int, co
     return flat.reshape(len(texts), count, seq_len)
 
 
+def windows_to_cover(texts: list[str], tokenizer: Tokenizer, seq_len: int) -> int:
+    """The fewest windows of ``seq_len`` tokens that hold the longest text whole,
+    ``max_n ⌈len(tokens_n) / seq_len⌉`` (at least 1): the ``count`` of
+    :func:`speech_window_stack` that reads every speech to its end.
+
+    Example:
+        >>> from eblearn.data.tokenizers import CharTokenizer
+        >>> windows_to_cover(["abcde", "ab"], CharTokenizer.fit("abcde"), 2)
+        3
+
+    Raises:
+        ValueError: If ``seq_len`` is not a positive integer.
+    """
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
+        raise ValueError(f"seq_len must be a positive integer, got {seq_len!r}")
+    longest = max((len(tokenizer.encode(text)) for text in texts), default=0)
+    return max(1, -(-longest // seq_len))
+
+
 def bag_of_characters(windows: Tensor, vocab_size: int) -> Tensor:
     """Each ordinary token's frequency among a window's non-padding tokens, ``(N, V)``; a
     stack of windows ``(N, K, T)`` counts as one window per row.
@@ -165,22 +184,42 @@ def layer_features(
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
-    parts = []
-    for start in range(0, n, batch_size):
-        rows = stack[start : start + batch_size].to(device)  # (b, K, T)
-        flat = rows.reshape(-1, t)  # (b·K, T)
-        states = encoder.layer_states(flat)  # type: ignore[operator]
+    # only windows with a real token are encoded: an all-[PAD] window (past the end of a
+    # short speech) has no key to attend to and adds nothing to the sums
+    flat = stack.reshape(n * k, t)  # (N·K, T)
+    owner = torch.arange(n).repeat_interleave(k)  # (N·K,) the speech of each window
+    used = (flat != PAD).any(1)
+    used[0] = used[0] or not used.any()  # nothing real anywhere: one window gives the width
+    flat, owner = flat[used], owner[used]
+    parts = []  # each (b, S·D): the states summed over a window's real tokens
+    for start in range(0, len(flat), batch_size):
+        rows = flat[start : start + batch_size].to(device)  # (b, T)
+        states = encoder.layer_states(rows)  # type: ignore[operator]
         chosen = states if layers == "all" else states[-1:]
-        keep = (flat != PAD).reshape(len(rows), k * t, 1)  # (b, K·T, 1)
-        count = keep.sum(1).clamp_min(1)  # (b, 1)
-        # an all-[PAD] window (a short speech) has no key to attend to: NaN states, dropped
-        pooled = [
-            h.reshape(len(rows), k * t, -1).float().masked_fill(~keep, 0.0).sum(1) / count
-            for h in chosen
-        ]  # each (b, D)
-        parts.append(torch.cat(pooled, dim=1).cpu())
+        keep = (rows != PAD).unsqueeze(-1)  # (b, T, 1)
+        parts.append(torch.cat([h.float().masked_fill(~keep, 0.0).sum(1) for h in chosen], 1).cpu())
     encoder.train(was_training)
-    return torch.cat(parts)
+    summed = torch.cat(parts)  # (windows used, S·D)
+    sums = torch.zeros(n, summed.shape[1]).index_add_(0, owner, summed)  # (N, S·D)
+    count = (stack != PAD).reshape(n, k * t).sum(1, keepdim=True).clamp_min(1)  # (N, 1)
+    return sums / count
+
+
+def _fold_predictions(
+    features: Tensor, labels: Tensor, index: Tensor, folds: int, seed: int
+) -> list[tuple[Tensor, Tensor]]:
+    """``(held-out rows, their predicted labels)`` of each of ``folds`` folds of ``index``."""
+    if not 2 <= folds <= len(index):
+        raise ValueError(f"folds must lie in 2..{len(index)}, got {folds}")
+    order = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))]
+    classes = int(labels.max()) + 1
+    predicted = []
+    for fold in range(folds):
+        held = order[fold::folds]
+        fitted = torch.cat([order[other::folds] for other in range(folds) if other != fold])
+        probe = LinearProbe(seed=seed).fit(features[fitted], labels[fitted], classes)
+        predicted.append((held, probe.predict(features[held]).cpu()))
+    return predicted
 
 
 def cross_validated_accuracy(
@@ -195,17 +234,26 @@ def cross_validated_accuracy(
     Raises:
         ValueError: If ``folds`` is below 2 or above ``len(index)``.
     """
-    if not 2 <= folds <= len(index):
-        raise ValueError(f"folds must lie in 2..{len(index)}, got {folds}")
-    order = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))]
-    classes = int(labels.max()) + 1
-    scores = []
-    for fold in range(folds):
-        held = order[fold::folds]
-        fitted = torch.cat([order[other::folds] for other in range(folds) if other != fold])
-        probe = LinearProbe(seed=seed).fit(features[fitted], labels[fitted], classes)
-        scores.append(probe.score(features[held], labels[held]))
-    return sum(scores) / folds
+    parts = _fold_predictions(features, labels, index, folds, seed)
+    return sum(float((guess == labels[held]).float().mean()) for held, guess in parts) / folds
+
+
+def cross_validated_hits(
+    features: Tensor, labels: Tensor, index: Tensor, folds: int = 5, seed: int = 0
+) -> Tensor:
+    """Whether the probe fitted on the other folds gets each row of ``index`` right,
+    ``(len(index),)`` booleans in the order of ``index`` (the same folds as
+    :func:`cross_validated_accuracy`): per-speech hits for a paired comparison of two
+    feature sets (:func:`~eblearn.evaluate.bootstrap.paired_bootstrap`) on the training
+    speeches alone.
+
+    Raises:
+        ValueError: If ``folds`` is below 2 or above ``len(index)``.
+    """
+    hits = torch.zeros(len(labels), dtype=torch.bool)
+    for held, guess in _fold_predictions(features, labels, index, folds, seed):
+        hits[held] = guess == labels[held]
+    return hits[index]
 
 
 def speaker_speeches(text: str, speakers: int = SPEAKERS) -> tuple[list[str], Tensor, list[str]]:
