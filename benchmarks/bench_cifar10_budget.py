@@ -6,13 +6,14 @@ the same CPU, probed by the same protocol on the full 10,000-image test split.
   --eval-every E`` in its own process (the product as a user runs it); its ``results.json``
   gives the probes and the split of the job's time into training and evaluation, its
   ``log.csv`` the kNN curve against minutes.
-* **lightly**: lightly's example for the method (VICReg: ``BarlowTwinsProjectionHead(F, 2048,
-  2048)``, ``VICRegLoss()``, ``SGD(lr=0.06)`` at a constant rate, ``VICRegTransform`` per
-  image in a ``DataLoader`` worker, batch 256), on the **same backbone** as the recipe, so that
-  the comparison is about the method's recipe and the training loop, and so that its
-  evaluation costs what eblearn's does (a ResNet-18's feature extraction of 60,000 images
-  takes over 10 minutes on 2 cores). The budget counts data preparation and training, as
-  eblearn's does; training stops at the first step that ends past it.
+* **lightly**: lightly's example for the method (``examples/pytorch/<method>.py``: its heads,
+  loss, transform per image in a ``DataLoader`` worker, optimizer; ``_lightly_methods.py``
+  holds one class per method on a shared skeleton and says what was chosen where the example
+  has nothing, e.g. SwAV's 32 px crops), on the **same backbone** and the **same batch** as
+  the recipe, so that the comparison is about the method's recipe and the training loop, and
+  so that its evaluation costs what eblearn's does (a ResNet-18's feature extraction of
+  60,000 images takes over 10 minutes on 2 cores). The budget counts data preparation and
+  training, as eblearn's does; training stops at the first step that ends past it.
 * Floors: raw pixels (eblearn's results.json) and the randomly initialized backbone.
 
 Both sides use eblearn's evaluation protocol: weighted cosine kNN (k=20, T=0.07) and linear
@@ -20,15 +21,20 @@ probes on the frozen backbone's features of the 50,000 training images, 10% and 
 (3 class-balanced draws each). Each lightly image is normalized as its transform does (ImageNet
 statistics); eblearn's with the data's own.
 
-    python benchmarks/bench_cifar10_budget.py --budget 30m                 # VICReg, seed 0
-    python benchmarks/bench_cifar10_budget.py --budget 2m --sides eblearn  # a quick look
-    python benchmarks/bench_cifar10_budget.py --budget 30m --append        # also BENCHMARKS.md
+    python benchmarks/bench_cifar10_budget.py --budget 30m                  # VICReg, seed 0
+    python benchmarks/bench_cifar10_budget.py --method simclr --budget 30m  # SimCLR
+    python benchmarks/bench_cifar10_budget.py --budget 2m --sides eblearn   # a quick look
+    python benchmarks/bench_cifar10_budget.py --budget 30m --append         # also BENCHMARKS.md
+
+``--data`` and ``--recipes`` point it at other arrays and recipe folders (the tests run it on
+generated images with tiny recipes); lightly must be importable (``pip install lightly``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -39,6 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 from _cifar10 import cifar10_arrays
+from _lightly_methods import LIGHTLY_METHODS, describe
 from _report import append_section, markdown_table
 from torch import Tensor, nn
 
@@ -54,34 +61,52 @@ RECIPES = ROOT / "recipes" / "cifar10-cpu-30m"
 OUT = ROOT / "benchmarks" / "out" / "cifar10-budget"
 FIGURE = ROOT / "docs" / "img" / "cifar10_budget_knn.png"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+METHODS = tuple(LIGHTLY_METHODS)
+"""Methods with a lightly side; each needs ``<recipes>/<method>.yaml`` too."""
 
 
-def recipe_options(method: str) -> dict[str, Any]:
-    """The recipe's options, as ``eblearn train --config`` reads them."""
+def recipe_options(recipe: Path) -> dict[str, Any]:
+    """The recipe's options, as ``eblearn train --config`` reads them (validated)."""
     import yaml
 
-    return dict(yaml.safe_load((RECIPES / f"{method}.yaml").read_text()))
+    options = dict(yaml.safe_load(recipe.read_text()))
+    TrainConfig.from_dict(options, str(recipe))
+    return options
 
 
-def recipe_backbone(method: str, seed: int) -> nn.Module:
+def recipe_backbone(options: dict[str, Any], seed: int) -> nn.Module:
     """The recipe's backbone, initialized from ``seed``."""
-    options = recipe_options(method)
     torch.manual_seed(seed)
     return BACKBONES.get(options.get("backbone", "convnet"))(3, **options.get("backbone_args", {}))
 
 
-def run_eblearn(method: str, budget: str, seed: int, eval_every: int) -> dict[str, Any]:
+def stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def launch(command: list[str], env: dict[str, str]) -> None:
+    """Runs ``command`` in a new process and raises if it fails."""
+    subprocess.run(command, check=True, env=env)
+
+
+def run_eblearn(
+    recipe: Path, data: Path, budget: str, seed: int, eval_every: int, out: Path, threads: int
+) -> dict[str, Any]:
     """``eblearn train`` with the recipe in a fresh process; its results and kNN curve."""
-    run_dir = OUT / f"{method}-eblearn-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = out / f"{recipe.stem}-eblearn-seed{seed}-{stamp()}"
     command = [
         sys.executable, "-m", "eblearn.cli", "train",
-        "--config", str(RECIPES / f"{method}.yaml"),
-        "--data", f"npz:{cifar10_arrays()}",
+        "--config", str(recipe),
+        "--data", f"npz:{data}",
         "--time-budget", budget, "--eval-every", str(eval_every),
         "--seed", str(seed), "--run-dir", str(run_dir), "--no-progress",
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    subprocess.run(command, check=True, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": str(threads),  # torch's intra-op threads in the child
+    }
+    launch(command, env)
     results = json.loads((run_dir / "results.json").read_text())
     curve = [
         (row["eval/minutes"], row["eval/knn"])
@@ -106,35 +131,33 @@ class PILViews(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[index]))
 
 
-def run_lightly_vicreg(method: str, budget_seconds: float, seed: int) -> dict[str, Any]:
-    """lightly's VICReg example on the recipe's backbone for ``budget_seconds``; its probes."""
-    from lightly.loss import VICRegLoss
-    from lightly.models.modules import BarlowTwinsProjectionHead
-    from lightly.transforms.vicreg_transform import VICRegTransform
-
-    from eblearn.data import load_dataset
-
-    started = time.monotonic()
-    with np.load(cifar10_arrays() / "train.npz") as arrays:
-        images = arrays["images"]
-    backbone = recipe_backbone(method, seed)
-    head = BarlowTwinsProjectionHead(backbone.feature_dim, 2048, 2048)
-    criterion = VICRegLoss()
-    optimizer = torch.optim.SGD([*backbone.parameters(), *head.parameters()], lr=0.06)
+def train_lightly(
+    method: str,
+    options: dict[str, Any],
+    images: np.ndarray,
+    budget_seconds: float,
+    seed: int,
+    started: float,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """Trains lightly's ``method`` on the recipe's backbone and batch until the budget (counted
+    from ``started``, a ``time.monotonic()`` reading) is spent; at least one step."""
+    model = LIGHTLY_METHODS[method](recipe_backbone(options, seed))
+    optimizer = model.optimizer()
     loader = torch.utils.data.DataLoader(
-        PILViews(images, VICRegTransform(input_size=32)),
-        batch_size=256,
+        PILViews(images, model.transform(images.shape[1])),
+        batch_size=int(options.get("batch_size", 256)),
         shuffle=True,
         drop_last=True,
-        num_workers=1,
-        persistent_workers=True,
+        num_workers=workers,
+        persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(seed),
     )
-    steps, epochs, done = 0, 0, False
+    steps, epochs, done, loss = 0, 0, False, torch.tensor(math.nan)
     while not done:
-        for x0, x1 in loader:
-            z0, z1 = head(backbone(x0)), head(backbone(x1))
-            loss = criterion(z0, z1)
+        for views in loader:
+            model.before_step((time.monotonic() - started) / budget_seconds)
+            loss = model.training_loss(views)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -143,32 +166,64 @@ def run_lightly_vicreg(method: str, budget_seconds: float, seed: int) -> dict[st
                 done = True
                 break
         epochs += 1
+    return {"model": model, "steps": steps, "epochs": epochs, "final_loss": float(loss.detach())}
+
+
+def run_lightly(
+    method: str,
+    recipe: Path,
+    data: Path,
+    budget_seconds: float,
+    seed: int,
+    out: Path,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """lightly's ``method`` example on the recipe's backbone for ``budget_seconds``; its
+    probes, or ``report=None`` and the reason when its features are not finite."""
+    from eblearn.data import load_dataset
+
+    started = time.monotonic()
+    with np.load(data / "train.npz") as arrays:
+        images = arrays["images"]
+    trained = train_lightly(
+        method, recipe_options(recipe), images, budget_seconds, seed, started, workers
+    )
     training_seconds = time.monotonic() - started
-    saved = OUT / f"{method}-lightly-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}.pt"
+    backbone = trained["model"].backbone
+    saved = out / f"{method}-lightly-seed{seed}-{stamp()}.pt"
     torch.save(backbone.state_dict(), saved)  # trained minutes are never lost to a probe
-    print(f"lightly: {steps} steps, final loss {float(loss.detach()):.3f}; saved {saved}")
-    data = load_dataset(f"npz:{cifar10_arrays()}")
-    transform = EvalTransform(32, IMAGENET_MEAN, IMAGENET_STD)
-    for split, images in (("train", data.train.images), ("test", data.test.images)):
-        check_features(extract_features(backbone, images[:2048], transform), split)
-    report = evaluate_encoder(backbone, data, transform)
+    print(f"lightly: {trained['steps']} steps, final loss {trained['final_loss']:.3f}; "
+          f"saved {saved}")  # fmt: skip
+    dataset = load_dataset(f"npz:{data}")
+    transform = EvalTransform(images.shape[1], IMAGENET_MEAN, IMAGENET_STD)
+    report, failure = None, ""
+    try:
+        for split, split_images in (("train", dataset.train.images), ("test", dataset.test.images)):
+            check_features(extract_features(backbone, split_images[:2048], transform), split)
+        report = evaluate_encoder(backbone, dataset, transform)
+    except ValueError as error:  # NaN or Inf features: the run diverged
+        failure = str(error)
+        print(f"lightly: {failure}", flush=True)
     return {
         "report": report,
-        "steps": steps,
-        "epochs": epochs,
+        "failure": failure,
+        "steps": trained["steps"],
+        "epochs": trained["epochs"],
         "training_seconds": training_seconds,
         "evaluation_seconds": time.monotonic() - started - training_seconds,
-        "final_loss": float(loss.detach()),
+        "final_loss": trained["final_loss"],
     }
 
 
-def random_init_report(method: str, seed: int) -> EvaluationReport:
+def random_init_report(options: dict[str, Any], data: Path, seed: int) -> EvaluationReport:
     """The probes on the recipe's backbone before any training (normalized as eblearn does)."""
     from eblearn.data import load_dataset
 
-    data = load_dataset(f"npz:{cifar10_arrays()}")
+    dataset = load_dataset(f"npz:{data}")
     return evaluate_encoder(
-        recipe_backbone(method, seed), data, EvalTransform(32, data.mean, data.std)
+        recipe_backbone(options, seed),
+        dataset,
+        EvalTransform(dataset.image_size, dataset.mean, dataset.std),
     )
 
 
@@ -188,7 +243,9 @@ def as_json_report(report: EvaluationReport) -> dict[str, Any]:
     return values
 
 
-def draw_curves(curves: dict[str, list[tuple[float, float]]], budget_minutes: float) -> Path:
+def draw_curves(
+    curves: dict[str, list[tuple[float, float]]], budget_minutes: float, path: Path
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -205,40 +262,73 @@ def draw_curves(curves: dict[str, list[tuple[float, float]]], budget_minutes: fl
     axes.set_title("CIFAR-10 under a wall-time budget")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
-    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    figure.savefig(FIGURE, dpi=120)
+    figure.savefig(path, dpi=120)
     plt.close(figure)
-    return FIGURE
+    return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--method", default="vicreg", choices=["vicreg"])
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--method", default="vicreg", choices=METHODS)
     parser.add_argument("--budget", default="30m", help="wall budget per run, e.g. 30m")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--eval-every", type=int, default=3, help="eblearn's kNN curve (epochs)")
     parser.add_argument("--sides", default="eblearn,lightly,random")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="lightly's DataLoader workers")
+    parser.add_argument("--data", type=Path, default=None, help="npz folder (default CIFAR-10)")
+    parser.add_argument("--recipes", type=Path, default=RECIPES, help="folder of <method>.yaml")
+    parser.add_argument("--out", type=Path, default=OUT, help="run folders and lightly weights")
     parser.add_argument("--append", action="store_true", help="append to BENCHMARKS.md")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parser.parse_args(argv)
     from eblearn.train.budget import parse_duration
 
-    budget_seconds = parse_duration(args.budget)
-    TrainConfig.from_dict(recipe_options(args.method), str(RECIPES / f"{args.method}.yaml"))
-    sides = set(args.sides.split(","))
-    seeds = [int(s) for s in args.seeds.split(",")]
-    OUT.mkdir(parents=True, exist_ok=True)
+    sides = args.sides.split(",")
+    unknown = sorted(set(sides) - {"eblearn", "lightly", "random"})
+    if unknown or not sides:
+        parser.error(f"unknown --sides {unknown}; choose from eblearn, lightly, random")
+    try:
+        args.seed_list = [int(s) for s in args.seeds.split(",")]
+        args.budget_seconds = parse_duration(args.budget)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.threads < 1 or args.workers < 0 or args.eval_every < 1:
+        parser.error("--threads and --eval-every must be >= 1 and --workers >= 0")
+    args.recipe = args.recipes / f"{args.method}.yaml"
+    if not args.recipe.is_file():
+        parser.error(f"no recipe {args.recipe} for --method {args.method}")
+    try:
+        args.options = recipe_options(args.recipe)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.options.get("method") != args.method:
+        parser.error(f"{args.recipe} trains {args.options.get('method')!r}, not {args.method!r}")
+    if args.data is not None and not all(
+        (args.data / f"{split}.npz").is_file() for split in ("train", "test")
+    ):
+        parser.error(f"--data {args.data} must hold train.npz and test.npz")
+    args.side_set = set(sides)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data = args.data or cifar10_arrays()
+    args.out.mkdir(parents=True, exist_ok=True)
     rows, curves, raw = [], {}, None
-    for seed in seeds:
-        if "random" in sides:
+    for seed in args.seed_list:
+        if "random" in args.side_set:
             started = time.monotonic()
-            report = as_json_report(random_init_report(args.method, seed))
+            report = as_json_report(random_init_report(args.options, data, seed))
             rows.append(["random-init backbone", seed, *probe_cells(report), "", "", "", "", ""])
             print(f"random init: {report} ({time.monotonic() - started:.0f} s)", flush=True)
-        if "eblearn" in sides:
-            run = run_eblearn(args.method, args.budget, seed, args.eval_every)
+        if "eblearn" in args.side_set:
+            run = run_eblearn(
+                args.recipe, data, args.budget, seed, args.eval_every, args.out, args.threads
+            )
             results = run["results"]
             raw = results["raw_pixels"]
             history = read_history(Path(run["run_dir"]) / "log.csv")
@@ -251,17 +341,23 @@ def main() -> None:
             ])  # fmt: skip
             curves[f"eblearn recipe, seed {seed}"] = run["curve"]
             print(f"eblearn: {results}", flush=True)
-        if "lightly" in sides:
-            out = run_lightly_vicreg(args.method, budget_seconds, seed)
-            report = as_json_report(out["report"])
-            rows.append([
-                "lightly (example defaults)", seed, *probe_cells(report), out["steps"],
-                out["epochs"], f"{out['training_seconds'] / 60:.1f}",
+        if "lightly" in args.side_set:
+            out = run_lightly(
+                args.method, args.recipe, data, args.budget_seconds, seed, args.out, args.workers
+            )
+            timing = [
+                out["steps"], out["epochs"], f"{out['training_seconds'] / 60:.1f}",
                 f"{out['evaluation_seconds'] / 60:.1f}", f"final loss {out['final_loss']:.2f}",
-            ])  # fmt: skip
-            curves[f"lightly example, seed {seed}"] = [
-                (out["training_seconds"] / 60, report["knn"])
-            ]
+            ]  # fmt: skip
+            if out["report"] is None:
+                rows.append(["lightly (example defaults)", seed, "NaN features", "", "", "",
+                             *timing])  # fmt: skip
+            else:
+                report = as_json_report(out["report"])
+                rows.append(["lightly (example defaults)", seed, *probe_cells(report), *timing])
+                curves[f"lightly example, seed {seed}"] = [
+                    (out["training_seconds"] / 60, report["knn"])
+                ]
             print(f"lightly: {out}", flush=True)
     if raw is not None:
         rows.append(["raw pixels", "", *probe_cells(raw), "", "", "", "", ""])
@@ -269,19 +365,23 @@ def main() -> None:
         "encoder", "seed", "kNN", "linear", "10% labels", "1% labels", "steps", "epochs",
         "training min", "evaluation min", "note",
     ]  # fmt: skip
-    options = recipe_options(args.method)
     body = (
         f"{args.method} on CIFAR-10 (the shared JPEG copy; 50,000 training images, all 10,000 "
         f"test images), wall budget {args.budget} per run for data preparation and training, "
-        f"{args.threads} torch thread(s). eblearn: `recipes/cifar10-cpu-30m/{args.method}.yaml` "
-        f"({options}) with `--eval-every {args.eval_every}` (the curve's kNN evaluations count "
-        "in the budget). lightly: its example's heads, loss, optimizer (SGD 0.06, constant), "
-        "per-image VICRegTransform and batch 256, on the same backbone. Top-1 accuracy in %.\n\n"
-        + markdown_table(header, rows)
+        f"{args.threads} torch thread(s). eblearn: `{args.recipe.relative_to(args.recipes.parent)}`"
+        f" ({args.options}) with `--eval-every {args.eval_every}` (the curve's kNN evaluations "
+        f"count in the budget). lightly: {describe(args.method)}; on the same backbone, batch "
+        f"{args.options.get('batch_size', 256)}, its transform per image in {args.workers} "
+        "DataLoader worker(s). Top-1 accuracy in %.\n\n" + markdown_table(header, rows)
     )
-    if curves:
+    if args.data is not None:
+        body = body.replace("CIFAR-10 (the shared JPEG copy; 50,000 training images, all "
+                            "10,000 test images)", f"npz:{args.data}")  # fmt: skip
+    if curves and args.append:
+        draw_curves(curves, args.budget_seconds / 60, FIGURE)
         body += f"\n\n![kNN against minutes]({FIGURE.relative_to(ROOT / 'docs')})\n"
-        draw_curves(curves, budget_seconds / 60)
+    elif curves:
+        print(f"figure: {draw_curves(curves, args.budget_seconds / 60, args.out / 'knn.png')}")
     if args.append:
         append_section(f"CIFAR-10 under a {args.budget} wall budget on the CPU", body)
     else:

@@ -10,6 +10,7 @@ ranks candidates cheaply, but a short run favours what learns fast: the table gi
 and epochs each candidate reached, so the reader can judge how far the ranking carries.
 
     python benchmarks/search_cifar10_recipe.py --budget 3m            # VICReg's candidates
+    python benchmarks/search_cifar10_recipe.py --budget 3m --method simclr
     python benchmarks/search_cifar10_recipe.py --budget 3m --only w32-proj1024,w48-proj1024
     python benchmarks/search_cifar10_recipe.py --budget 3m --append   # also to BENCHMARKS.md
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from _cifar10 import cifar10_heldout
 from _report import append_section, markdown_table
 
@@ -30,10 +32,30 @@ from eblearn.app import pretrain
 from eblearn.train.config import TrainConfig
 from eblearn.train.history import read_history
 
+RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "cifar10-cpu-30m"
+
+
+def shipped_recipe(method: str) -> dict[str, Any]:
+    """The shipped recipe's options, less what every candidate run sets itself."""
+    options = yaml.safe_load((RECIPES / f"{method}.yaml").read_text())
+    return {k: v for k, v in options.items() if k not in ("data", "time_budget")}
+
+
 BASE: dict[str, dict[str, Any]] = {
     "vicreg": {"method": "vicreg", "backbone": "convnet", "optimizer": "lars"},
+    **{m: shipped_recipe(m) for m in ("simclr", "byol", "barlowtwins", "swav", "mocov2")},
 }
-"""Options every candidate of a method shares (the rest are the library's defaults)."""
+"""Options every candidate of a method shares (the rest are the library's defaults). For the
+methods after VICReg: their shipped recipe (VICReg's searched backbone, batch and optimizer
+with the paper's method settings), so the candidates are variations of it."""
+
+SHARED_VARIANTS: dict[str, dict[str, Any]] = {
+    "recipe": {},
+    "w48": {"backbone_args": {"width": 48}},
+    "b128": {"batch_size": 128},
+}
+"""Variations searched for every method after VICReg: the recipe as shipped, the wider
+backbone and the smaller batch that VICReg's search compared."""
 
 CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
     "vicreg": {
@@ -54,8 +76,37 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
             "method_args": {"projector_dims": [1024, 1024, 1024]},
         },
     },
+    "simclr": {**SHARED_VARIANTS, "tau0.2": {"method_args": {"temperature": 0.2}}},
+    "byol": {
+        **SHARED_VARIANTS,
+        "heads1024": {
+            "method_args": {"projector_dims": [1024, 256], "predictor_dims": [1024, 256]}
+        },
+    },
+    "barlowtwins": {
+        **SHARED_VARIANTS,
+        "proj8192": {"method_args": {"projector_dims": [8192, 8192, 8192]}},
+    },
+    "swav": {
+        **SHARED_VARIANTS,
+        "proto300": {"method_args": {"num_prototypes": 300}},
+        "two-crops": {"augmentation": "simclr"},
+    },
+    "mocov2": {**SHARED_VARIANTS, "m0.999": {"method_args": {"momentum": 0.999}}},
 }
-"""Named option sets per method, searched in this order."""
+"""Named option sets per method, searched in this order; each is laid over the method's base
+(``backbone_args`` and ``method_args`` key by key, see :func:`candidate_options`)."""
+
+
+def candidate_options(method: str, name: str) -> dict[str, Any]:
+    """The base options of ``method`` with candidate ``name`` laid over them; the nested
+    ``backbone_args`` and ``method_args`` are merged key by key, not replaced."""
+    base, candidate = BASE[method], CANDIDATES[method][name]
+    options = {**base, **candidate}
+    for key in ("backbone_args", "method_args"):
+        if key in base and key in candidate:
+            options[key] = {**base[key], **candidate[key]}
+    return options
 
 
 def run_candidate(options: dict[str, Any], budget: str, seed: int, folder: Path) -> dict[str, Any]:
@@ -106,8 +157,9 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory(prefix="eblearn-search-") as scratch:
         for name in names:
-            options = {**BASE[args.method], **candidates[name]}
-            results[name] = run_candidate(options, args.budget, args.seed, Path(scratch) / name)
+            results[name] = run_candidate(
+                candidate_options(args.method, name), args.budget, args.seed, Path(scratch) / name
+            )
             print(f"{name}: {results[name]}", flush=True)
     best = max(results, key=lambda n: results[n]["knn"])
     rows = [

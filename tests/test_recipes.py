@@ -1,0 +1,99 @@
+"""Every shipped recipe (``recipes/**/*.yaml``) passes ``eblearn train --config`` validation,
+and every candidate of the recipe search (``benchmarks/search_cifar10_recipe.py``) is a valid
+set of training options.
+
+Each recipe is read by the command's own parser and option builder, then validated by
+``prepare_training`` exactly as ``eblearn train`` does before it trains (options, method,
+backbone, method arguments, augmentation, batch against the data), on generated images of the
+recipe's data shape instead of the real data set, so nothing is downloaded and nothing trains.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eblearn.app import prepare_training
+from eblearn.app.train import build_config
+from eblearn.cli import build_parser
+from eblearn.data import load_dataset
+from eblearn.methods import METHODS
+from eblearn.train.config import TrainConfig, resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = sorted((ROOT / "recipes").rglob("*.yaml"))
+SHAPES = {"cifar10": (32, 3)}
+"""Side and channels of each data set a recipe names."""
+
+
+def test_there_are_recipes():
+    assert {p.stem for p in RECIPES} >= {"vicreg", "simclr", "byol", "barlowtwins", "swav"}
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """A generated ``npz:`` folder per data shape, with as many images as the largest batch."""
+    folders = {}
+    rng = np.random.default_rng(0)
+    for name, (side, channels) in SHAPES.items():
+        folder = tmp_path_factory.mktemp(name)
+        for split in ("train", "test"):
+            pixels = rng.integers(0, 256, (256, side, side, channels), dtype=np.uint8)
+            np.savez(folder / f"{split}.npz", images=pixels, labels=np.arange(256) % 10)
+        folders[name] = load_dataset(f"npz:{folder}")
+    return folders
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=[p.stem for p in RECIPES])
+def test_recipe_passes_train_validation(recipe, images, tmp_path):
+    args = build_parser().parse_args(["train", "--config", str(recipe)])
+    request, _ = build_config(args)
+    assert request.data in SHAPES, f"add {request.data!r}'s image shape to SHAPES"
+    plan = prepare_training(
+        replace(request, run_dir=str(tmp_path / "run")), data=images[request.data]
+    )
+    assert plan.config.method == recipe.stem  # a recipe is named after its method
+    assert plan.config.time_budget > 0
+    for key, value in request.method_args.items():  # the recipe's arguments reach the method
+        assert plan.config.method_args[key] == value
+    assert not (tmp_path / "run").exists()  # validation writes nothing
+
+
+@pytest.fixture(scope="module")
+def search():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import search_cifar10_recipe
+
+        yield search_cifar10_recipe
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_the_recipe_search_covers_every_shipped_cifar10_recipe(search):
+    shipped = {p.stem for p in (ROOT / "recipes" / "cifar10-cpu-30m").glob("*.yaml")}
+    assert set(search.CANDIDATES) == shipped
+
+
+def test_search_candidates_are_valid_training_options(search):
+    for method, candidates in search.CANDIDATES.items():
+        accepted = set(inspect.signature(METHODS.get(method).__init__).parameters)
+        for name in candidates:
+            options = search.candidate_options(method, name)
+            config = resolve(TrainConfig.from_dict(options, f"{method}/{name}"), 3, 32, "run")
+            assert config.method == method
+            assert set(config.method_args) <= accepted, (method, name)
+
+
+def test_a_candidate_changes_only_what_it_names(search):
+    base = search.BASE["simclr"]
+    options = search.candidate_options("simclr", "tau0.2")
+    assert options["method_args"] == {**base["method_args"], "temperature": 0.2}
+    assert options["method_args"]["projector_dims"] == base["method_args"]["projector_dims"]
+    assert search.candidate_options("simclr", "w48")["backbone_args"] == {"width": 48}
+    assert search.candidate_options("simclr", "recipe") == base
