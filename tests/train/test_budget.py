@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -165,3 +166,35 @@ def test_the_budget_reserves_time_for_the_work_at_epoch_ends(tmp_path, data):
     assert best == 26
     assert checkpoint["global_step"] == best and clock.now == 20.0
     assert clock.learning_rates[-1] == pytest.approx(peak * warmup_cosine(best - 1, 3, best))
+
+
+class RankOneView:
+    """What rank 1 of two sees: its own step count is offered, rank 0's is laid over."""
+
+    def __init__(self, rank_zero_steps: int) -> None:
+        self.rank_zero_steps = rank_zero_steps
+        self.offered: list[int] = []
+
+    def broadcast(self, value, src=0):
+        assert src == 0
+        self.offered.append(value)
+        return self.rank_zero_steps
+
+
+def test_every_process_lays_over_rank_zeros_step_count():
+    # Rank 1's clock says 1 s per step, so on its own it could afford (20 − 6) / 1 = 14 more
+    # steps after step 6; rank 0 measured faster steps and affords 30 in all. Both must
+    # stop at the same step with the same learning rate, so rank 1 takes rank 0's count.
+    now = [0.0]
+    budget = TimeBudget(20, started_at=0.0, clock=lambda: now[0])
+    module = SimpleNamespace(schedule=StepSchedule(1000, 100, warmup_fraction=0.1))
+    strategy = RankOneView(rank_zero_steps=30)
+    trainer = SimpleNamespace(
+        global_step=0, is_last_batch=False, num_training_batches=100, strategy=strategy
+    )
+    for step in range(1, 7):
+        now[0] = float(step)
+        trainer.global_step = step
+        budget.on_train_batch_end(trainer, module)
+    assert strategy.offered == [6 + 14]
+    assert (module.schedule.total_steps, module.schedule.warmup_steps) == (30, 3)

@@ -164,7 +164,7 @@ class TimeBudget(L.Callback):
             self._epoch_ends += 1
         self._epoch_ended_at = None
         if self._last_estimate is not None:  # now that the epoch end's cost is known
-            self._lay_over(module, int(trainer.global_step), _steps_per_epoch(trainer))
+            self._lay_over(trainer, module, int(trainer.global_step))
 
     def on_train_batch_end(self, trainer: L.Trainer, module: Any, *args: Any) -> None:
         step = int(trainer.global_step)
@@ -181,19 +181,22 @@ class TimeBudget(L.Callback):
                 or (calibrated and epoch_end)
             ):
                 self._last_estimate = (now - first_time - self._between_epochs) / timed
-                self._lay_over(module, step, _steps_per_epoch(trainer), pending=epoch_end)
+                self._lay_over(trainer, module, step, pending=epoch_end)
         if epoch_end:
             self._epoch_ended_at = now
         if step >= module.schedule.total_steps:
             trainer.should_stop = True
 
-    def _lay_over(
-        self, module: Any, step: int, steps_per_epoch: int | None, pending: bool = False
-    ) -> None:
+    def _lay_over(self, trainer: L.Trainer, module: Any, step: int, pending: bool = False) -> None:
         """Lays the schedule over the most steps whose time and epoch ends fit what is left.
 
-        ``pending``: the epoch end that just began is still to be paid for.
+        ``pending``: the epoch end that just began is still to be paid for. Under data
+        parallelism every process measures its own clock, so rank 0's count is broadcast and
+        laid over by all: the processes keep one learning rate and stop at the same step (one
+        stopping early would leave the others waiting in a collective). Every process calls
+        this at the same steps, so the broadcast cannot deadlock.
         """
+        steps_per_epoch = _steps_per_epoch(trainer)
         per_step = max(self._last_estimate or 0.0, 1e-9)
         per_end = self.seconds_per_epoch_end()
         left = self.seconds - self.used() - (per_end if pending else 0.0)
@@ -208,7 +211,7 @@ class TimeBudget(L.Callback):
         affordable = step + low
         if self.max_steps is not None:
             affordable = min(affordable, self.max_steps)
-        module.schedule.lay_over(max(affordable, step))
+        module.schedule.lay_over(trainer.strategy.broadcast(max(affordable, step), src=0))
 
 
 def _steps_per_epoch(trainer: L.Trainer) -> int | None:
