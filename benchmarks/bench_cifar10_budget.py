@@ -59,7 +59,8 @@ from eblearn.train.history import read_history
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes" / "cifar10-cpu-30m"
 OUT = ROOT / "benchmarks" / "out" / "cifar10-budget"
-FIGURE = ROOT / "docs" / "img" / "cifar10_budget_knn.png"
+FIGURES = ROOT / "docs" / "img"
+"""``--append`` draws ``cifar10_budget_knn_<method>.png`` here."""
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 METHODS = tuple(LIGHTLY_METHODS)
 """Methods with a lightly side; each needs ``<recipes>/<method>.yaml`` too."""
@@ -378,8 +379,9 @@ def main(argv: list[str] | None = None) -> None:
         body = body.replace("CIFAR-10 (the shared JPEG copy; 50,000 training images, all "
                             "10,000 test images)", f"npz:{args.data}")  # fmt: skip
     if curves and args.append:
-        draw_curves(curves, args.budget_seconds / 60, FIGURE)
-        body += f"\n\n![kNN against minutes]({FIGURE.relative_to(ROOT / 'docs')})\n"
+        figure = FIGURES / f"cifar10_budget_knn_{args.method}.png"
+        draw_curves(curves, args.budget_seconds / 60, figure)
+        body += f"\n\n![kNN against minutes]({figure.relative_to(ROOT)})\n"
     elif curves:
         print(f"figure: {draw_curves(curves, args.budget_seconds / 60, args.out / 'knn.png')}")
     if args.append:
