@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import yaml
 
 from eblearn.cli import main as eblearn_main
 from eblearn.nn import BACKBONES
+from tests.benchmark_scripts import benchmark_script
 
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("lightly", reason="the lightly side needs lightly (the bench extra)")
@@ -25,13 +25,8 @@ pytest.importorskip("lightly", reason="the lightly side needs lightly (the bench
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_cifar10_budget
-
-        yield bench_cifar10_budget
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    with benchmark_script("bench_cifar10_budget") as module:
+        yield module
 
 
 def generated_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

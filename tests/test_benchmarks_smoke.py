@@ -8,8 +8,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
+
+from tests.benchmark_scripts import benchmark_script
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("precision", "mfu", "throughput", "latent", "methods")
@@ -61,13 +64,20 @@ def test_gpu_all_smoke_prints_one_table_per_part_and_writes_nothing() -> None:
 
 
 def test_tables_are_read_from_a_part_output() -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from gpu_all import PARTS as parts
-        from gpu_all import Outcome
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    with benchmark_script("gpu_all") as gpu_all:
+        parts, Outcome = gpu_all.PARTS, gpu_all.Outcome
     output = "noise\n| a | b |\n|---|---|\n| 1 | 2 |\ntext | not a table\n| c |\n|---|\n"
     outcome = Outcome(parts[0], "python x.py", "ok", output, 1.0)
     assert outcome.tables() == ["| a | b |\n|---|---|\n| 1 | 2 |", "| c |\n|---|"]
     assert sum(p.share_s for p in parts) <= 600
+
+
+def test_the_overhead_bench_gives_each_engine_run_the_epochs_its_steps_need() -> None:
+    # Digits at batch 256 have 5 full batches per epoch: one epoch stopped the engine after 5
+    # steps, and with 5 warm-up steps dropped its median had no samples.
+    with benchmark_script("bench_modality_overhead") as bench:
+        for steps, images, batch in [(30, 1437, 256), (3, 100, 16), (30, 64, 64), (5, 60, 8)]:
+            epochs = bench.epochs_for(steps, SimpleNamespace(pretrain_inputs=range(images)), batch)
+            full_batches = max(1, images // batch)
+            assert epochs * full_batches > steps  # room for every step and one more
+            assert (epochs - 1) * full_batches <= steps  # and no epoch to spare

@@ -11,7 +11,6 @@ recipe's data shape instead of the real data set, so nothing is downloaded and n
 from __future__ import annotations
 
 import inspect
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from eblearn.cli import build_parser
 from eblearn.data import load_dataset
 from eblearn.methods import METHODS
 from eblearn.train.config import TrainConfig, resolve
+from tests.benchmark_scripts import benchmark_script
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "recipes").rglob("*.yaml"))
@@ -66,13 +66,8 @@ def test_recipe_passes_train_validation(recipe, images, tmp_path):
 
 @pytest.fixture(scope="module")
 def search():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import search_cifar10_recipe
-
-        yield search_cifar10_recipe
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    with benchmark_script("search_cifar10_recipe") as module:
+        yield module
 
 
 def test_the_recipe_search_covers_every_shipped_cifar10_recipe(search):
