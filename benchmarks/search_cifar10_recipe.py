@@ -76,7 +76,14 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
             "method_args": {"projector_dims": [1024, 1024, 1024]},
         },
     },
-    "simclr": {**SHARED_VARIANTS, "tau0.2": {"method_args": {"temperature": 0.2}}},
+    "simclr": {
+        **SHARED_VARIANTS,
+        "tau0.2": {"method_args": {"temperature": 0.2}},
+        # lightly's SimCLR example beat the recipe over 30 minutes (BENCHMARKS.md, 2026-12-04)
+        # with a 512-wide projector and plain SGD at 0.06: each of its differences on its own.
+        "proj512": {"method_args": {"projector_dims": [512, 128]}},
+        "sgd0.06": {"optimizer": "sgd", "lr": 0.06},
+    },
     "byol": {
         **SHARED_VARIANTS,
         "heads1024": {
