@@ -89,7 +89,27 @@ def _byol_views(size: int) -> Any:
     )
 
 
-class LightlyVICReg(LightlyMethod):
+class SymmetricMethod(LightlyMethod):
+    """VICReg, SimCLR and Barlow Twins as their examples write them: both views through the
+    same backbone and projection head, the loss on the two projections.
+
+    Args:
+        backbone: The backbone.
+        projection_head: The example's projection head.
+        criterion: The example's loss on ``(z0, z1)``.
+    """
+
+    def __init__(self, backbone: nn.Module, projection_head: nn.Module, criterion: nn.Module):
+        super().__init__(backbone)
+        self.projection_head = projection_head
+        self.criterion = criterion
+
+    def training_loss(self, views: list[Tensor]) -> Tensor:
+        z0, z1 = (self.projection_head(self.features(v)) for v in views)
+        return self.criterion(z0, z1)
+
+
+class LightlyVICReg(SymmetricMethod):
     name = "vicreg"
     example = (
         "BarlowTwinsProjectionHead(F, 2048, 2048), VICRegLoss(), VICRegTransform(input_size=32), "
@@ -104,21 +124,16 @@ class LightlyVICReg(LightlyMethod):
         from lightly.loss import VICRegLoss
         from lightly.models.modules import BarlowTwinsProjectionHead
 
-        super().__init__(backbone)
-        self.projection_head = BarlowTwinsProjectionHead(self.feature_dim, 2048, 2048)
-        self.criterion = VICRegLoss()
+        feature_dim = int(backbone.feature_dim)
+        super().__init__(backbone, BarlowTwinsProjectionHead(feature_dim, 2048, 2048), VICRegLoss())
 
     def transform(self, size: int) -> Any:
         from lightly.transforms.vicreg_transform import VICRegTransform
 
         return VICRegTransform(input_size=size)
 
-    def training_loss(self, views: list[Tensor]) -> Tensor:
-        z0, z1 = (self.projection_head(self.features(v)) for v in views)
-        return self.criterion(z0, z1)
 
-
-class LightlySimCLR(LightlyMethod):
+class LightlySimCLR(SymmetricMethod):
     name = "simclr"
     example = (
         "SimCLRProjectionHead(F, 512, 128), NTXentLoss() (temperature 0.5), "
@@ -129,21 +144,16 @@ class LightlySimCLR(LightlyMethod):
         from lightly.loss import NTXentLoss
         from lightly.models.modules import SimCLRProjectionHead
 
-        super().__init__(backbone)
-        self.projection_head = SimCLRProjectionHead(self.feature_dim, 512, 128)
-        self.criterion = NTXentLoss()
+        feature_dim = int(backbone.feature_dim)
+        super().__init__(backbone, SimCLRProjectionHead(feature_dim, 512, 128), NTXentLoss())
 
     def transform(self, size: int) -> Any:
         from lightly.transforms.simclr_transform import SimCLRTransform
 
         return SimCLRTransform(input_size=size, gaussian_blur=0.0)
 
-    def training_loss(self, views: list[Tensor]) -> Tensor:
-        z0, z1 = (self.projection_head(self.features(v)) for v in views)
-        return self.criterion(z0, z1)
 
-
-class LightlyBarlowTwins(LightlyMethod):
+class LightlyBarlowTwins(SymmetricMethod):
     name = "barlowtwins"
     example = (
         "BarlowTwinsProjectionHead(F, 2048, 2048), BarlowTwinsLoss() (lambda 5e-3), "
@@ -154,16 +164,13 @@ class LightlyBarlowTwins(LightlyMethod):
         from lightly.loss import BarlowTwinsLoss
         from lightly.models.modules import BarlowTwinsProjectionHead
 
-        super().__init__(backbone)
-        self.projection_head = BarlowTwinsProjectionHead(self.feature_dim, 2048, 2048)
-        self.criterion = BarlowTwinsLoss()
+        feature_dim = int(backbone.feature_dim)
+        super().__init__(
+            backbone, BarlowTwinsProjectionHead(feature_dim, 2048, 2048), BarlowTwinsLoss()
+        )
 
     def transform(self, size: int) -> Any:
         return _byol_views(size)
-
-    def training_loss(self, views: list[Tensor]) -> Tensor:
-        z0, z1 = (self.projection_head(self.features(v)) for v in views)
-        return self.criterion(z0, z1)
 
 
 class MomentumMethod(LightlyMethod):
