@@ -7,13 +7,15 @@ timeout loses only that part's tables):
 |---|---|---:|
 | precision | ``bench_precision.py``: float32 vs bf16 + channels_last step times | 50 s |
 | mfu | ``bench_mfu.py``: model-FLOP utilization against the matmul peak | 60 s |
-| throughput | ``bench_step_throughput.py``: step throughput, eblearn vs backbone only | 50 s |
-| latent | ``gpu_latent.py``: PCA, K-means, GMM, ADMM on the GPU vs the CPU | 75 s |
+| throughput | ``bench_step_throughput.py``: ResNet-18 step throughput, eblearn vs lightly | 60 s |
+| latent | ``gpu_latent.py``: PCA, K-means, GMM, ADMM on the GPU vs the CPU | 65 s |
 | methods | ``gpu_methods.py``: every joint-embedding method, CIFAR-10, ResNet-18 | 345 s |
 
 580 s in all (``--total-minutes`` scales the shares; the methods' training budget is their
 share less 130 s for data, heads, probes and kNN). lightly is not installed on the GPU
-machine: the throughput part then gives eblearn against the backbone alone, and says so.
+machine: carry its wheel (pure Python; the parts used need none of its other requirements)
+and put it on ``PYTHONPATH``, or the throughput part gives eblearn against the backbone
+alone, and says so.
 Each part's output is printed as it comes; at the end every part's tables are printed again
 under its name, with the card, the torch version and the command that made them, and
 ``--append`` writes the same to BENCHMARKS.md.
@@ -90,12 +92,12 @@ PARTS = [
         "throughput",
         "Joint-embedding training-step throughput (eblearn vs backbone only; lightly if present)",
         "bench_step_throughput.py",
-        ["--device", "cuda", "--batch", "256", "--reps", "9"],
+        ["--device", "cuda", "--backbones", "resnet18", "--batch", "256", "--reps", "9"],
         shlex.split(
             "--methods simclr --batch 8 --size 16 --width 4 --hidden 16 --out 8 --reps 1 "
             "--rounds 1 --steps 1"
         ),
-        50,
+        60,
     ),
     Part(
         "latent",
@@ -103,7 +105,7 @@ PARTS = [
         "gpu_latent.py",
         ["--device", "cuda", "--n", "100000", "--repeats", "2"],
         ["--device", "cpu", "--n", "2000", "--repeats", "1"],
-        75,
+        65,
     ),
     Part(
         "methods",
