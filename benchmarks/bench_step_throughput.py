@@ -10,6 +10,10 @@ on a machine shared with other work, wall-clock time mostly measures the neighbo
 CPU time measures the work done; images/s are batch ÷ CPU seconds per step.
 
 * ``ratio`` = eblearn images/s ÷ lightly images/s (target ≥ 1.0);
+* ``eblearn bf16``: eblearn's step in bf16 autocast with ``channels_last`` (``--bf16``, by
+  default where the device has native bf16); ``auto picks`` is what ``--precision auto``
+  keeps from eblearn's two medians and ``auto ÷ lightly`` its speed against lightly's default
+  (float32), the issue's "eblearn auto vs eblearn float32 vs lightly";
 * ``overhead`` = eblearn step time ÷ the backbone's own step time − 1, where the backbone's
   step is forward + backward of the backbone alone on the same views (plus the momentum
   backbone's forward for methods that have one) with the same optimizer (target < 10% on CPU).
@@ -31,6 +35,7 @@ import importlib.util
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -48,6 +53,13 @@ from torch import Tensor, nn
 
 from eblearn.methods._views import encode_together
 from eblearn.nn import ConvNet
+from eblearn.train.precision import (
+    BF16_MARGIN,
+    native_bf16,
+    pick,
+    to_channels_last,
+    uses_channels_last,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,13 +108,19 @@ def step_timer(
     views: list[Tensor],
     device: torch.device | None = None,
     wall: bool = False,
+    bf16: bool = False,
 ) -> Callable[[int], float]:
     """A function running ``n`` training steps of ``module`` and returning seconds per step:
     this process's CPU time on the CPU (wall-clock with ``wall``), synchronized wall-clock
-    time on CUDA."""
+    time on CUDA. With ``bf16``, as ``--precision bf16-mixed`` trains: bf16 autocast, and the
+    model and views in ``channels_last`` layout where the model is convolutional."""
     device = device or torch.device("cpu")
     module.to(device)
     views = [v.to(device) for v in views]
+    if bf16 and uses_channels_last("bf16-mixed", module):
+        module.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
+        views = to_channels_last(views)
+    precision = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     cuda = device.type == "cuda"
     clock = time.perf_counter if cuda or wall else time.process_time
     optimizer = torch.optim.SGD(
@@ -115,7 +133,8 @@ def step_timer(
             torch.cuda.synchronize(device)
         start = clock()
         for _ in range(n):
-            loss = module(views)["loss"]
+            with precision:
+                loss = module(views)["loss"]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -140,6 +159,7 @@ def build_timers(
     """Fresh modules for each implementation, created in ``order``."""
     builders: dict[str, Callable[[], nn.Module]] = {
         "eblearn": lambda: eblearn_method(name, copy.deepcopy(backbone), recipe),
+        "eblearn_bf16": lambda: eblearn_method(name, copy.deepcopy(backbone), recipe),
         "backbone": lambda: BackboneOnly(
             copy.deepcopy(backbone),
             1 if name == "mocov2" else len(views),  # MoCo v2: one query view per step
@@ -148,7 +168,10 @@ def build_timers(
         ),
         "lightly": lambda: lightly_method(name, copy.deepcopy(backbone), recipe),
     }
-    return {key: step_timer(builders[key](), views, device, wall) for key in order}
+    return {
+        key: step_timer(builders[key](), views, device, wall, bf16=key == "eblearn_bf16")
+        for key in order
+    }
 
 
 def make_backbone(name: str, width: int) -> nn.Module:
@@ -170,7 +193,8 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
     views = views_recipe(name, args.size, 3)(images, generator=torch.Generator().manual_seed(0))
     recipe = Recipe(hidden=args.hidden, out=args.out)
     with_lightly = name in LIGHTLY_METHODS and not args.no_lightly and lightly_installed()
-    keys = ["eblearn", "backbone"] + (["lightly"] if with_lightly else [])
+    keys = ["eblearn", "backbone"] + (["eblearn_bf16"] if args.bf16 else [])
+    keys += ["lightly"] if with_lightly else []
     samples: dict[str, list[float]] = {k: [] for k in keys}
     for round_ in range(args.rounds):
         order = keys[round_ % len(keys) :] + keys[: round_ % len(keys)]
@@ -193,16 +217,13 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
         ),
     }
     result["ratio"] = result["eblearn"] / result["lightly"] if result["lightly"] else None
+    result["eblearn_bf16"] = args.batch / seconds["eblearn_bf16"] if args.bf16 else None
+    result["auto_bf16"] = None  # float32: auto does not probe without native bf16
+    if args.bf16:  # what --precision auto keeps: bf16 only at >= BF16_MARGIN faster
+        result["auto_bf16"] = pick(seconds["eblearn"], seconds["eblearn_bf16"]) == "bf16-mixed"
+    auto = result["eblearn_bf16"] if result["auto_bf16"] else result["eblearn"]
+    result["auto_ratio"] = auto / result["lightly"] if result["lightly"] and auto else None
     return result
-
-
-def auto_precision(backbone: str, batch: int) -> str:
-    """What ``--precision auto`` resolves to on this machine for this backbone and batch."""
-    from eblearn.train.precision import native_bf16
-
-    if not native_bf16(torch.device("cpu")):
-        return "32 (no native bf16)"
-    return "timed probe (see bench_precision.py)"
 
 
 def table(rows: dict[tuple[str, str, int, int], dict[str, float | None]]) -> str:
@@ -211,15 +232,18 @@ def table(rows: dict[tuple[str, str, int, int], dict[str, float | None]]) -> str
 
     lines = [
         "| method | backbone | batch | threads | eblearn img/s | lightly img/s | ratio "
-        "| backbone-only img/s | eblearn overhead | lightly overhead |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| backbone-only img/s | eblearn overhead | lightly overhead | eblearn bf16 img/s "
+        "| auto picks | auto ÷ lightly |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for (name, backbone, batch, threads), r in rows.items():
+        picks = "n/a" if r["auto_bf16"] is None else "bf16" if r["auto_bf16"] else "float32"
         lines.append(
             f"| {name} | {backbone} | {batch} | {threads} | {fmt(r['eblearn'], '{:.0f}')} "
             f"| {fmt(r['lightly'], '{:.0f}')} | {fmt(r['ratio'], '{:.2f}')} "
             f"| {fmt(r['backbone'], '{:.0f}')} | {fmt(r['overhead'], '{:+.1%}')} "
-            f"| {fmt(r['lightly_overhead'], '{:+.1%}')} |"
+            f"| {fmt(r['lightly_overhead'], '{:+.1%}')} | {fmt(r['eblearn_bf16'], '{:.0f}')} "
+            f"| {picks} | {fmt(r['auto_ratio'], '{:.2f}')} |"
         )
     return "\n".join(lines)
 
@@ -244,10 +268,20 @@ def main() -> None:
     parser.add_argument("--wall", action="store_true", help="wall-clock, not CPU time")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
     parser.add_argument("--no-lightly", action="store_true", help="skip lightly's rows")
+    parser.add_argument(
+        "--bf16",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="also time eblearn in bf16 autocast + channels_last (auto: where the device has "
+        "native bf16 matrix arithmetic, as --precision auto probes it)",
+    )
     parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args()
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda asked for, but torch sees no CUDA device")
+    args.bf16 = args.bf16 == "on" or (
+        args.bf16 == "auto" and native_bf16(torch.device(args.device))
+    )
     if not args.no_lightly and not lightly_installed():
         print("lightly is not installed here: its columns read n/a (eblearn vs backbone only)")
     rows = {}
@@ -274,17 +308,18 @@ def main() -> None:
         )
         lightly = "" if lightly_installed() and not args.no_lightly else " lightly not run: n/a."
         precision = (
-            ""
-            if cuda
-            else " `--precision auto` resolves to "
-            + auto_precision(args.backbones, args.batch[0])
-            + " on this CPU, so eblearn's auto and float32 columns would be the same run: "
-            "the table shows it once."
+            " eblearn is also timed in bf16 autocast + channels_last; `auto picks` is what "
+            f"`--precision auto` keeps from the two medians (bf16 at ≥ {BF16_MARGIN}× faster) "
+            "and `auto ÷ lightly` its speed against lightly's float32 default."
+            if args.bf16
+            else " No native bf16 on this device: `--precision auto` is float32 here, the "
+            "eblearn column."
         )
         append_section(
             f"Joint-embedding training-step throughput: eblearn vs lightly ({args.device})",
             f"Backbones {args.backbones} (ConvNet width {args.width}) on {args.size}-px views, "
-            f"heads {args.hidden} wide, embeddings {args.out}; SGD; float32. Medians of "
+            f"heads {args.hidden} wide, embeddings {args.out}; SGD; float32 unless "
+            "said. Medians of "
             f"{args.reps} interleaved repetitions in {args.rounds} rounds of fresh modules of "
             f"{args.steps} steps; views drawn beforehand (augmentation not timed); {clock}."
             f"{lightly}{precision}\n\n{text}",

@@ -253,6 +253,11 @@ def prepare_training(
     from eblearn.train.seeding import seed_everything
 
     check_accelerator(config)
+    if config.compile:
+        from eblearn.train.compiling import check_compile
+        from eblearn.train.runs import uses_gpu
+
+        check_compile(uses_gpu(config))
     seed_everything(config.seed)  # the seed fixes the initial weights too
     built, augment, eval_transform = build_components(config, data)
     method = method if method is not None else built
@@ -1135,6 +1140,12 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         action="store_true",
         help="batch norm uses the statistics of the global batch, across all processes "
         "(needs more than one process)",
+    )
+    how.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the encoder with torch.compile (TorchInductor; a C++ compiler on the "
+        "CPU): faster steps after a compilation that counts in the run's time and budget",
     )
     how.add_argument(
         "--no-online-probe",

@@ -139,6 +139,7 @@ ADDED_KEYS: dict[str, Any] = {
     "seq_len": 0,
     "tokenizer": "",
     "vocab_size": 0,
+    "compile": False,
 }
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
@@ -152,13 +153,15 @@ RESUMABLE_OPTIONS = (
     "dist_timeout",
     "devices",
     "num_nodes",
+    "compile",
 )
 """What ``--resume`` may change; every other option is the saved run's, and giving a
 different value is refused (it would silently not apply, or break the resumed schedule).
 ``strict`` only decides whether unreadable image files are skipped or refused when the data
 is read again, so a resume may ask for it (or not). ``devices`` and ``num_nodes`` may change
 (a run resumed on fewer or more processes after a lost machine): the global batch is kept,
-see :func:`keep_global_batch`."""
+see :func:`keep_global_batch`. ``compile`` changes how a step is computed, not what
+(the compiled encoders keep their parameter names: :mod:`eblearn.train.compiling`)."""
 
 
 @dataclass
@@ -225,6 +228,9 @@ class TrainConfig:
             Collobert–Weston).
         vocab_size: The BPE tokenizer's vocabulary, special tokens included (default 512);
             only with ``tokenizer="bpe"``.
+        compile: Train with the encoder (and its momentum copies) compiled by
+            ``torch.compile``; the compilation's time is part of the run's time and of its
+            ``time_budget`` (:mod:`eblearn.train.compiling`).
     """
 
     method: str = "vicreg"
@@ -264,6 +270,7 @@ class TrainConfig:
     seq_len: int | None = None
     tokenizer: str | None = None
     vocab_size: int | None = None
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("run_dir", "data_root"):
@@ -308,7 +315,8 @@ class RunConfig:
     older run folders). A text run has ``image_size`` 0 and ``augmentation`` ``"tokens"``;
     an image run has ``seq_len`` 0. ``tokenizer`` is ``""`` and ``vocab_size`` 0 outside text
     runs (and in text runs older than them, which used their method's tokenizer);
-    ``vocab_size`` is 0 unless the tokenizer is ``bpe``.
+    ``vocab_size`` is 0 unless the tokenizer is ``bpe``. ``compile`` is ``False`` in run
+    folders older than it.
     """
 
     method: str
@@ -348,6 +356,7 @@ class RunConfig:
     seq_len: int = 0
     tokenizer: str = ""
     vocab_size: int = 0
+    compile: bool = False
 
     @property
     def world_size(self) -> int:
@@ -657,6 +666,7 @@ def resolve(
         seq_len=seq_len,
         tokenizer=tokenizer,
         vocab_size=vocab_size,
+        compile=config.compile,
     )
 
 

@@ -32,6 +32,7 @@ from eblearn.train.budget import TimeBudget
 from eblearn.train.callbacks import AtomicCheckpointIO, EpochCheckpoint, KnnMonitor
 from eblearn.train.checkpoint import CheckpointError, load_checkpoint
 from eblearn.train.cluster import check_nodes
+from eblearn.train.compiling import compile_encoders, uncompile
 from eblearn.train.config import RunConfig
 from eblearn.train.errors import PeerLostError
 from eblearn.train.faults import lost_peer_message
@@ -201,7 +202,8 @@ def fit(
     ``auto`` is first resolved by :func:`~eblearn.train.precision.choose_precision` (the
     application layer resolves it earlier, to record it in ``config.yaml``); under bf16 a
     convolutional method trains in ``channels_last`` layout and is returned in the default
-    layout.
+    layout. With ``config.compile`` the encoders train compiled and are returned plain
+    (:mod:`~eblearn.train.compiling`).
 
     With more than one process, the collectives wait ``config.dist_timeout`` seconds at most
     for the others: a process that died or hangs stops the survivors with a
@@ -228,6 +230,7 @@ def fit(
         from eblearn.nn.sync_batchnorm import convert_sync_batchnorm
 
         convert_sync_batchnorm(method)
+    compiled = compile_encoders(method) if config.compile else []
     seed_everything(config.seed)
     stream = data.stream if isinstance(data, DatasetSplits) else None
     if stream is not None:  # decoded from disk during training, all unlabeled
@@ -292,6 +295,8 @@ def fit(
         if message is None:
             raise
         raise PeerLostError(message) from error
+    finally:
+        uncompile(compiled)
     if channels_last:
         method.to(memory_format=torch.contiguous_format)  # type: ignore[call-arg]
     return bool(trainer.is_global_zero)
