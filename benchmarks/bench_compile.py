@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
+from contextlib import nullcontext
 
 import torch
 from _report import append_section, interleaved_medians, machine, markdown_table
@@ -27,14 +28,22 @@ from _report import append_section, interleaved_medians, machine, markdown_table
 from eblearn.methods import VICReg
 from eblearn.nn import build_backbone
 from eblearn.train.compiling import compile_encoders
+from eblearn.train.precision import to_channels_last, uses_channels_last
 
 
-def make_steps(backbone_name: str, batch: int, side: int, width: int, device: torch.device):
-    """The eager and the compiled training step on copies of one model and one batch."""
+def make_steps(
+    backbone_name: str, batch: int, side: int, width: int, device: torch.device, bf16: bool
+):
+    """The eager and the compiled training step on copies of one model and one batch; with
+    ``bf16`` as ``--precision bf16-mixed`` trains (autocast, ``channels_last``)."""
     torch.manual_seed(0)
     model = VICReg(build_backbone(backbone_name, 3, side), projector_dims=(width,) * 3)
     model = model.to(device)
     views = [torch.randn(batch, 3, side, side, device=device) for _ in range(2)]
+    if bf16 and uses_channels_last("bf16-mixed", model):
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
+        views = to_channels_last(views)
+    precision = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     steps = {}
     for name in ("eager", "compiled"):
         copy_ = copy.deepcopy(model)
@@ -44,7 +53,8 @@ def make_steps(backbone_name: str, batch: int, side: int, width: int, device: to
 
         def step(model=copy_, optimizer=optimizer) -> float:
             optimizer.zero_grad(set_to_none=True)
-            loss = model(views)["loss"]
+            with precision:
+                loss = model(views)["loss"]
             loss.backward()
             optimizer.step()
             return float(loss.detach())
@@ -68,6 +78,7 @@ def main() -> None:
     parser.add_argument("--projector", type=int, default=2048, help="projector width (×3)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=("32", "bf16-mixed"), default="32")
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--smallest",
@@ -81,10 +92,11 @@ def main() -> None:
         args.projector, args.repeats = 64, 1
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    bf16 = args.precision == "bf16-mixed"
     rows = []
     for backbone in args.backbones.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
-            steps = make_steps(backbone, batch, args.image_size, args.projector, device)
+            steps = make_steps(backbone, batch, args.image_size, args.projector, device, bf16=bf16)
             eager_first, eager_loss = first_step(steps["eager"])
             compiled_first, compiled_loss = first_step(steps["compiled"])
             medians = interleaved_medians(steps, args.repeats, warmup=2)
@@ -121,7 +133,8 @@ def main() -> None:
     if args.append:
         append_section(
             "Compiling the encoder: eager vs `--compile` (TorchInductor)",
-            f"VICReg (projector {args.projector}×3) training step in float32 on {device} with "
+            f"VICReg (projector {args.projector}×3) training step in "
+            f"{'bf16 autocast + channels_last' if bf16 else 'float32'} on {device} with "
             f"{args.threads} threads; medians of {args.repeats} interleaved repetitions after "
             "2 warm-up steps each; the compilation is the compiled model's first step less "
             f"the eager model's first step; torch {torch.__version__}.\n\n{table}",

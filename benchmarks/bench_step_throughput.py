@@ -52,7 +52,7 @@ from _report import append_section
 from torch import Tensor, nn
 
 from eblearn.methods._views import encode_together
-from eblearn.nn import ConvNet
+from eblearn.nn import ConvNet, build_backbone
 from eblearn.train.precision import (
     BF16_MARGIN,
     native_bf16,
@@ -174,13 +174,14 @@ def build_timers(
     }
 
 
-def make_backbone(name: str, width: int) -> nn.Module:
-    """The measured backbone: eblearn's ConvNet of ``width``, or a registered one by name."""
+def make_backbone(name: str, width: int, size: int) -> nn.Module:
+    """The measured backbone: eblearn's ConvNet of ``width``, or a registered one by name
+    built for ``size``-px images as ``eblearn train`` builds it (ResNet-18 with the small-image
+    stem up to 64 px; until 2026-12-04 this built the ImageNet stem, whose 32-px feature maps
+    are 16× smaller, so earlier ResNet-18 rows time a lighter network)."""
     if name == "convnet":
         return ConvNet(3, width=width)
-    from eblearn.nn import BACKBONES
-
-    return BACKBONES.get(name)(3)
+    return build_backbone(name, 3, size)
 
 
 def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
@@ -188,7 +189,7 @@ def measure(name: str, args: argparse.Namespace) -> dict[str, float | None]:
     modules (created in a rotated order, so that no side keeps a lucky memory layout) and
     ``args.reps`` interleaved repetitions in all."""
     torch.manual_seed(0)
-    backbone = make_backbone(args.backbone, args.width)
+    backbone = make_backbone(args.backbone, args.width, args.size)
     images = torch.randint(0, 256, (args.batch, 3, args.size, args.size), dtype=torch.uint8)
     views = views_recipe(name, args.size, 3)(images, generator=torch.Generator().manual_seed(0))
     recipe = Recipe(hidden=args.hidden, out=args.out)
