@@ -20,15 +20,14 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from contextlib import nullcontext
 
 import torch
 from _report import append_section, interleaved_medians, machine, markdown_table
+from _vicreg_steps import add_step_arguments, apply_smallest, training_step
 
 from eblearn.methods import VICReg
 from eblearn.nn import build_backbone
 from eblearn.train.compiling import compile_encoders
-from eblearn.train.precision import to_channels_last, uses_channels_last
 
 
 def make_steps(
@@ -40,26 +39,12 @@ def make_steps(
     model = VICReg(build_backbone(backbone_name, 3, side), projector_dims=(width,) * 3)
     model = model.to(device)
     views = [torch.randn(batch, 3, side, side, device=device) for _ in range(2)]
-    if bf16 and uses_channels_last("bf16-mixed", model):
-        model.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
-        views = to_channels_last(views)
-    precision = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     steps = {}
     for name in ("eager", "compiled"):
         copy_ = copy.deepcopy(model)
         if name == "compiled":
             compile_encoders(copy_)
-        optimizer = torch.optim.SGD(copy_.parameters(), lr=1e-4, momentum=0.9)
-
-        def step(model=copy_, optimizer=optimizer) -> float:
-            optimizer.zero_grad(set_to_none=True)
-            with precision:
-                loss = model(views)["loss"]
-            loss.backward()
-            optimizer.step()
-            return float(loss.detach())
-
-        steps[name] = step
+        steps[name] = training_step(copy_, views, bf16)
     return steps
 
 
@@ -72,24 +57,11 @@ def first_step(step) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbones", default="convnet,resnet18")
-    parser.add_argument("--batches", default="64,256")
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--projector", type=int, default=2048, help="projector width (×3)")
-    parser.add_argument("--repeats", type=int, default=7)
+    add_step_arguments(parser, repeats=7)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", choices=("32", "bf16-mixed"), default="32")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--smallest",
-        action="store_true",
-        help="convnet, batch 8, 16 px, projector 64, 1 repeat: checks that the script runs",
-    )
-    parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
     args = parser.parse_args()
-    if args.smallest:
-        args.backbones, args.batches, args.image_size = "convnet", "8", 16
-        args.projector, args.repeats = 64, 1
+    apply_smallest(args)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     bf16 = args.precision == "bf16-mixed"

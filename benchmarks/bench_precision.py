@@ -21,6 +21,7 @@ from contextlib import nullcontext
 
 import torch
 from _report import append_section, interleaved_medians, machine, markdown_table
+from _vicreg_steps import add_step_arguments, apply_smallest, training_step
 
 from eblearn.methods import VICReg
 from eblearn.nn import Backbone, build_backbone
@@ -51,24 +52,10 @@ def make_steps(
     views = [torch.randn(batch, 3, side, side, device=device) for _ in range(2)]
     steps, losses = {}, {}
     for precision in ("32", "bf16-mixed"):
-        copy_ = copy.deepcopy(model)
-        inputs = views
-        if uses_channels_last(precision, copy_):
-            copy_.to(memory_format=torch.channels_last)
-            inputs = to_channels_last(views)
-        optimizer = torch.optim.SGD(copy_.parameters(), lr=1e-4, momentum=0.9)
         bf16 = precision == "bf16-mixed"
-
-        def step(model=copy_, inputs=inputs, optimizer=optimizer, bf16=bf16) -> float:
-            optimizer.zero_grad(set_to_none=True)
-            autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-            with autocast:
-                loss = model(inputs)["loss"]
-            loss.backward()
-            optimizer.step()
-            return float(loss.detach())
-
-        steps[precision] = step
+        copy_ = copy.deepcopy(model)
+        steps[precision] = training_step(copy_, views, bf16)  # converts copy_'s layout
+        inputs = to_channels_last(views) if uses_channels_last(precision, copy_) else views
         with (
             torch.no_grad(),
             torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext(),
@@ -79,22 +66,9 @@ def make_steps(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbones", default="convnet,resnet18")
-    parser.add_argument("--batches", default="64,256")
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--projector", type=int, default=2048, help="projector width (×3)")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--smallest",
-        action="store_true",
-        help="convnet, batch 8, 16 px, projector 64, 1 repeat: checks that the script runs",
-    )
-    parser.add_argument("--append", action="store_true", help="append the table to BENCHMARKS.md")
+    add_step_arguments(parser, repeats=5)
     args = parser.parse_args()
-    if args.smallest:
-        args.backbones, args.batches, args.image_size = "convnet", "8", 16
-        args.projector, args.repeats = 64, 1
+    apply_smallest(args)
     device = torch.device(args.device)
     native = native_bf16(device)
     torch.manual_seed(0)
