@@ -172,6 +172,20 @@ def test_cache_key_separates_machines_methods_and_devices(parts):
     assert cache_key(RunConfig(**{**config.to_dict(), "epochs": 99}), "cpu A") == key
 
 
+def test_cpus_of_one_model_with_other_matrix_flags_are_other_machines():
+    def cpuinfo(flags: str) -> str:
+        return f"model name\t: AMD EPYC\nflags\t\t: fpu sse2 {flags}\n"
+
+    cpu = torch.device("cpu")
+    with_bf16 = precision_module.machine_name(cpu, cpuinfo("avx2 avx512f avx512_bf16"))
+    without = precision_module.machine_name(cpu, cpuinfo("avx2 avx512f"))
+    assert with_bf16 != without
+    assert with_bf16.startswith("AMD EPYC (") and with_bf16.endswith("avx2 avx512_bf16 avx512f)")
+    assert precision_module.machine_name(cpu, cpuinfo("sse4_2")).endswith("no matrix flags)")
+    # flags that do not change matrix speed do not split the cache
+    assert precision_module.machine_name(cpu, cpuinfo("avx2 avx512f ht")) == without
+
+
 @pytest.mark.parametrize(
     "content",
     [

@@ -10,8 +10,9 @@ method, batch and image size, and in float32 everywhere else:
    and backward, ``PROBE_WARMUP`` warm-up then ``PROBE_STEPS`` timed steps (fewer when a step
    is slow, see ``PROBE_BUDGET_S``), in float32 and in bf16 autocast + ``channels_last``,
    and keeps bf16 only if its median step is at least ``BF16_MARGIN`` times faster.
-3. The decision is cached per machine (CPU model or GPU name), torch version, backbone and its
-   options, method, batch size, image size and device count in ``precision.json`` under
+3. The decision is cached per machine (CPU model, threads and matrix flags, or GPU name),
+   torch version, backbone and its options, method, batch size, image size and device count
+   in ``precision.json`` under
    ``$EBLEARN_CACHE``, else ``$XDG_CACHE_HOME/eblearn``, else ``~/.cache/eblearn``; a second
    run with the same key does not probe again.
 4. A run on several machines (``num_nodes > 1``) does not probe: each machine resolves
@@ -178,11 +179,19 @@ def native_bf16(device: torch.device, cpuinfo: str | None = None) -> bool:
     return False
 
 
-def machine_name(device: torch.device) -> str:
-    """The CPU model or the GPU's name, with its thread count on CPUs."""
+MATRIX_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
+"""CPU flags that change how fast a training step's matrix products run: a CPU's cached
+decision is keyed on those it has, since one model name can cover chips that differ in them
+(a cluster's nodes sharing a home folder, a cloud instance family)."""
+
+
+def machine_name(device: torch.device, cpuinfo: str | None = None) -> str:
+    """The GPU's name; on CPUs the model, thread count and :data:`MATRIX_FLAGS` present, e.g.
+    ``"AMD EPYC (2 threads; avx2 avx512_bf16 avx512f)"``."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{cpu_model()} ({torch.get_num_threads()} threads)"
+    flags = " ".join(sorted(set(MATRIX_FLAGS) & cpu_flags(cpuinfo))) or "no matrix flags"
+    return f"{cpu_model(cpuinfo)} ({torch.get_num_threads()} threads; {flags})"
 
 
 # --- memory layout --------------------------------------------------------------------------
