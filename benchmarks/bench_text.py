@@ -5,7 +5,11 @@ Training budget: ``--epochs`` passes of ``eblearn train --data shakespeare --met
 --tokenizer TOKENIZER`` (default 4 epochs of characters, the out-of-the-box recipe: 980 steps
 of batch 64, about 2 minutes on one quiet CPU core; ``--tokenizer word --epochs 16`` makes 880
 steps of batch 64 over word windows), on one torch thread. The run folder (``--run-dir``) is
-kept; a finished run of the same recipe found there is evaluated again instead of retrained.
+kept; a finished run of the same recipe found there is evaluated again instead of retrained
+(one of another recipe is refused). ``--seed`` trains another seed of the recipe and
+``--backbone-arg`` changes the Transformer (e.g. ``dim=128``); the speeches' split, folds and
+bootstrap keep ``--split-seed`` (default 0), so that every training seed is read on the same
+test speeches.
 
 1. **Masked tokens** — the run's own table (``results.json``): accuracy and cross-entropy on
    15% of the held-out text (BERT's 80/10/10 corruption, one seeded draw) for the model and
@@ -27,6 +31,7 @@ kept; a finished run of the same recipe found there is evaluated again instead o
     python benchmarks/bench_text.py                              # trains, then evaluates
     python benchmarks/bench_text.py --run-dir runs/bench-text --append
     python benchmarks/bench_text.py --tokenizer word --epochs 16 --windows all
+    python benchmarks/bench_text.py --tokenizer word --epochs 48 --backbone-arg dim=128 --seed 1
 """
 
 from __future__ import annotations
@@ -59,19 +64,37 @@ from eblearn.evaluate.speakers import (
 RECIPE = ["--data", "shakespeare", "--method", "mlm", "--no-progress"]
 
 
-def trained_run(run_dir: Path, epochs: int, tokenizer: str) -> tuple[Path, bool]:
-    """The finished run of the recipe in ``run_dir`` (trained now unless one is there), and
-    whether it was reused."""
+def recipe_arguments(epochs: int, tokenizer: str, seed: int, backbone_args: list[str]) -> list[str]:
+    """``eblearn train``'s arguments for this benchmark's run."""
+    extra = [part for arg in backbone_args for part in ("--backbone-arg", arg)]
+    return [*RECIPE, "--tokenizer", tokenizer, "--epochs", str(epochs), "--seed", str(seed), *extra]
+
+
+def recipe_differences(
+    run_dir: Path, epochs: int, tokenizer: str, seed: int, backbone_args: list[str]
+) -> list[str]:
+    """What the finished run in ``run_dir`` has other than the recipe asked for (empty: same)."""
+    config = read_run_config(run_dir)
+    wanted = {"data": "shakespeare", "method": "mlm", "epochs": epochs, "tokenizer": tokenizer}
+    wanted["seed"] = seed
+    differ = [f"{k}={getattr(config, k)!r}" for k, v in wanted.items() if getattr(config, k) != v]
+    for arg in backbone_args:
+        key, _, value = arg.partition("=")
+        if str(config.backbone_args.get(key)) != value:
+            differ.append(f"backbone {key}={config.backbone_args.get(key)!r}")
+    return differ
+
+
+def trained_run(run_dir: Path, recipe: list[str], differences: list[str]) -> tuple[Path, bool]:
+    """The finished run of ``recipe`` in ``run_dir`` (trained now unless one is there), and
+    whether it was reused. A finished run of another recipe there (``differences``) is
+    refused, not reused."""
     if (run_dir / "encoder.pt").is_file() and (run_dir / "results.json").is_file():
-        config = read_run_config(run_dir)
-        found = (config.data, config.method, config.epochs, config.tokenizer)
-        if found != ("shakespeare", "mlm", epochs, tokenizer):
+        if differences:
             raise SystemExit(
-                f"{run_dir} holds another run ({config.method} on {config.data}, "
-                f"{config.epochs} epochs, {config.tokenizer} tokenizer); choose another --run-dir"
+                f"{run_dir} holds another run ({', '.join(differences)}); choose another --run-dir"
             )
         return run_dir, True
-    recipe = [*RECIPE, "--tokenizer", tokenizer, "--epochs", str(epochs)]
     code = eblearn(["train", *recipe, "--run-dir", str(run_dir)])
     if code != 0:
         raise SystemExit(f"eblearn train failed with exit status {code}")
@@ -101,17 +124,19 @@ def window_text(count: int | None, seq_len: int, kind: str) -> str:
 
 
 def speaker_rows(
-    run_dir: Path, windows: list[int | None], folds: int, draws: int
+    run_dir: Path, windows: list[int | None], folds: int, draws: int, split_seed: int
 ) -> tuple[list[list[str]], str]:
     """The probe's rows (choice, cross-validated accuracy, test accuracy) and sentences
     naming the selected encoder choice against the baselines that read the same text, each
-    difference with its paired bootstrap interval on the test speeches."""
+    difference with its paired bootstrap interval on the test speeches. The speeches are
+    split, folded and resampled with ``split_seed``, whatever seed trained the encoder, so
+    that runs of several training seeds are read on the same test speeches."""
     pretrained = load_pretrained(run_dir)
     config, data = pretrained.config, pretrained.data
     encoder = pretrained.method.encoder
     kind = data.tokenizer.kind
     texts, labels, top = speaker_speeches(data.train_text + data.test_text)
-    train, test = stratified_split(labels, TEST_FRACTION, config.seed)
+    train, test = stratified_split(labels, TEST_FRACTION, split_seed)
     scored = []  # (choice, text read, features, is the encoder's)
     for count in windows:
         text = window_text(count, config.seq_len, kind)
@@ -136,8 +161,8 @@ def speaker_rows(
     # choice → (CV accuracy, test accuracy, out-of-fold hits on train, hits on test)
     measured: dict[str, tuple[float, float, Tensor, Tensor]] = {}
     for choice, _, features, _ in scored:
-        cv_hits = cross_validated_hits(features, labels, train, folds, seed=config.seed)
-        probe = LinearProbe(seed=config.seed).fit(features[train], labels[train], len(top))
+        cv_hits = cross_validated_hits(features, labels, train, folds, seed=split_seed)
+        probe = LinearProbe(seed=split_seed).fit(features[train], labels[train], len(top))
         hits = probe.predict(features[test]) == labels[test]
         cv = float(cv_hits.float().mean())
         measured[choice] = (cv, float(hits.float().mean()), cv_hits, hits)
@@ -148,9 +173,9 @@ def speaker_rows(
     against = []
     for choice, text, _, is_encoder in scored:
         if text == read and not is_encoder:
-            gap = paired_bootstrap(measured[best][3], measured[choice][3], draws, seed=config.seed)
+            gap = paired_bootstrap(measured[best][3], measured[choice][3], draws, seed=split_seed)
             cv_gap = paired_bootstrap(
-                measured[best][2], measured[choice][2], draws, seed=config.seed
+                measured[best][2], measured[choice][2], draws, seed=split_seed
             )
             verdict = "above" if gap.difference > 0 else "not above"
             sure = ", interval above zero" if gap.low > 0 else ""
@@ -188,7 +213,23 @@ def main() -> None:
     parser.add_argument(
         "--tokenizer", choices=tuple(TOKEN_BAGS), default="char", help="(default: char)"
     )
-    parser.add_argument("--run-dir", type=Path, help="(default: runs/bench-text-mlm[-TOKENIZER])")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
+    parser.add_argument(
+        "--backbone-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Transformer option passed to eblearn train (repeatable), e.g. dim=128",
+    )
+    parser.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="seed of the speeches' train/test split, folds and bootstrap (default: 0)",
+    )
+    parser.add_argument(
+        "--run-dir", type=Path, help="(default: runs/bench-text-mlm[-TOKENIZER][-seedN])"
+    )
     parser.add_argument(
         "--windows", default="1,4,all", help="windows per speech to compare; all: every one"
     )
@@ -198,11 +239,21 @@ def main() -> None:
     args = parser.parse_args()
     windows = window_counts(args.windows)
     torch.set_num_threads(1)
+    for arg in args.backbone_arg:
+        if "=" not in arg:
+            raise SystemExit(f"--backbone-arg takes KEY=VALUE, got {arg!r}")
     suffix = "" if args.tokenizer == "char" else f"-{args.tokenizer}"
+    suffix += f"-seed{args.seed}" if args.seed else ""
     run_dir = args.run_dir or Path(f"runs/bench-text-mlm{suffix}")
-    run_dir, reused = trained_run(run_dir, args.epochs, args.tokenizer)
+    recipe = recipe_arguments(args.epochs, args.tokenizer, args.seed, args.backbone_arg)
+    differences = []
+    if (run_dir / "config.yaml").is_file():
+        differences = recipe_differences(
+            run_dir, args.epochs, args.tokenizer, args.seed, args.backbone_arg
+        )
+    run_dir, reused = trained_run(run_dir, recipe, differences)
     results = json.loads((run_dir / "results.json").read_text())
-    rows, sentence = speaker_rows(run_dir, windows, args.folds, args.draws)
+    rows, sentence = speaker_rows(run_dir, windows, args.folds, args.draws, args.split_seed)
     config = read_run_config(run_dir)
     steps = f"{args.epochs} epochs of batch {config.batch_size}"
     trained = "reused: a finished run of the same recipe" if reused else "trained in this run"
@@ -210,12 +261,12 @@ def main() -> None:
         ["features (linear probe)", f"{args.folds}-fold CV, training speeches", "test"], rows
     )
     body = (
-        f"`eblearn train {' '.join(RECIPE)} --tokenizer {args.tokenizer} --epochs "
-        f"{args.epochs}` ({steps}, "
+        f"`eblearn train {' '.join(recipe)}` ({steps}, "
         f"{results.get('training_seconds')} s of training on this machine; {trained}).\n\n"
         f"Masked tokens, {results['masked_tokens']['positions']} held-out positions:\n\n"
         f"{masked_token_table(results, 'char' if args.tokenizer == 'char' else 'token')}\n\n"
-        f"Speaker of a speech, 10 most frequent speakers:\n\n{speaker}\n\n{sentence}"
+        f"Speaker of a speech, 10 most frequent speakers (split seed {args.split_seed}):\n\n"
+        f"{speaker}\n\n{sentence}"
     )
     if args.append:
         append_section("Text: masked tokens vs n-grams, speaker probe vs bag of characters", body)
