@@ -75,6 +75,10 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
             "batch_size": 128,
             "method_args": {"projector_dims": [1024, 1024, 1024]},
         },
+        # On a CPU with native bf16 the 30-minute kNN curve of w32-proj2048 goes flat after
+        # ~17 minutes (BENCHMARKS.md, 2026-12-04): wider ConvNets, searched over a longer proxy.
+        "w48-proj2048": {"backbone_args": {"width": 48}, "batch_size": 256},
+        "w64-proj2048": {"backbone_args": {"width": 64}, "batch_size": 256},
     },
     "simclr": {
         **SHARED_VARIANTS,
