@@ -28,7 +28,11 @@ from tests.benchmark_scripts import benchmark_script
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted((ROOT / "recipes").rglob("*.yaml"))
 SHAPES = {"cifar10": (32, 3)}
-"""Side and channels of each data set a recipe names."""
+"""Side and channels of each image data set a recipe names."""
+EMBEDDED = {"shakespeare"}
+"""Data sets shipped inside the package: their recipes are validated on the real data."""
+IMAGE_RECIPES = [p for p in RECIPES if "shakespeare" not in p.parent.name]
+TEXT_RECIPES = [p for p in RECIPES if p not in IMAGE_RECIPES]
 
 
 def test_there_are_recipes():
@@ -49,7 +53,7 @@ def images(tmp_path_factory):
     return folders
 
 
-@pytest.mark.parametrize("recipe", RECIPES, ids=[p.stem for p in RECIPES])
+@pytest.mark.parametrize("recipe", IMAGE_RECIPES, ids=[p.stem for p in IMAGE_RECIPES])
 def test_recipe_passes_train_validation(recipe, images, tmp_path):
     args = build_parser().parse_args(["train", "--config", str(recipe)])
     request, _ = build_config(args)
@@ -62,6 +66,19 @@ def test_recipe_passes_train_validation(recipe, images, tmp_path):
     for key, value in request.method_args.items():  # the recipe's arguments reach the method
         assert plan.config.method_args[key] == value
     assert not (tmp_path / "run").exists()  # validation writes nothing
+
+
+@pytest.mark.parametrize("recipe", TEXT_RECIPES, ids=[p.parent.name for p in TEXT_RECIPES])
+def test_text_recipe_passes_train_validation(recipe, tmp_path):
+    args = build_parser().parse_args(["train", "--config", str(recipe)])
+    request, _ = build_config(args)
+    assert request.data in EMBEDDED
+    plan = prepare_training(replace(request, run_dir=str(tmp_path / "run")))
+    assert plan.config.method == recipe.stem
+    assert plan.config.tokenizer == request.tokenizer
+    # the recipe's backbone options are laid over the Transformer's defaults, not instead
+    assert plan.config.backbone_args == {"depth": 2, "heads": 4, **request.backbone_args}
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.fixture(scope="module")
