@@ -224,6 +224,26 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def checked_readouts(
+    model: Wav2Vec2 | CPC,
+    waveforms: torch.Tensor,
+    lengths: torch.Tensor,
+    readout: str,
+    pooling: str,
+) -> list[str]:
+    """The layers ``--readout`` names (``all``: every one), checked against the untrained
+    encoder's layers on two recordings, so that a wrong name stops the run before the
+    pretraining, not after it."""
+    layers = list(encode_layers(model.encoder, waveforms[:2], lengths[:2], pooling))
+    readouts = layers if readout == "all" else [readout]
+    unknown = [r for r in readouts if r not in layers]
+    if unknown:
+        raise SystemExit(
+            f"unknown --readout {unknown[0]!r} for this encoder; valid: all, {', '.join(layers)}"
+        )
+    return readouts
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -239,6 +259,7 @@ def main() -> None:
     print(f"{split}: {len(train)} train / {len(test)} scored recordings, {args.length} samples")
 
     model = build_method(args)
+    readouts = checked_readouts(model, train_x, train_n, args.readout, args.pooling)
     start = time.perf_counter()
     steps, last_loss = pretrain(
         model, train_x, train_n, args.minutes, args.crop, args.batch_size, args.lr, args.seed
@@ -250,10 +271,6 @@ def main() -> None:
     budgets += held_out_speaker_budgets(train, test)
     train_layers = encode_layers(model.encoder, train_x, train_n, args.pooling)
     test_layers = encode_layers(model.encoder, test_x, test_n, args.pooling)
-    readouts = list(train_layers) if args.readout == "all" else [args.readout]
-    unknown = [r for r in readouts if r not in train_layers]
-    if unknown:
-        raise ValueError(f"unknown readout {unknown[0]!r}; valid: all, {', '.join(train_layers)}")
     scorers = {
         f"(a) {args.method} {name} + linear probe": probe_scorer(
             train_layers[name], train.labels, test_layers[name], test.labels
