@@ -118,8 +118,9 @@ def pretrain(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     model.train()
     budget = 60 * minutes
+    recent: list[float]
     start = time.perf_counter()
-    step, recent = 0, []
+    step, recent = 0, []  # recent: the last 20 losses
     while (elapsed := time.perf_counter() - start) < budget:
         factor = min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
         for group in optimizer.param_groups:
