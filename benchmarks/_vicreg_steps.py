@@ -1,5 +1,6 @@
 """What the step benchmarks share (``bench_precision.py``, ``bench_compile.py``): their common
-options and one training step of a model on fixed views, as ``eblearn train`` runs it."""
+options, one training step of a model on fixed views, as ``eblearn train`` runs it, and the
+leading columns of their two-way tables (setting, both step times, speed-up)."""
 
 from __future__ import annotations
 
@@ -55,3 +56,21 @@ def training_step(model: nn.Module, views: list[Tensor], bf16: bool) -> Callable
         return float(loss.detach())
 
     return step
+
+
+def comparison_columns(first: str, second: str) -> list[str]:
+    """The leading columns of a two-way step table: setting, both ms/step, speed-up."""
+    return ["setting", f"{first} ms/step", f"{second} ms/step", "speed-up"]
+
+
+def comparison_cells(
+    backbone: str, batch: int, image_size: int, first_s: float, second_s: float
+) -> list[str]:
+    """The cells under :func:`comparison_columns` for one setting; the speed-up is
+    ``first_s / second_s`` (above 1 when the second is faster)."""
+    return [
+        f"{backbone}, batch {batch}, {image_size} px",
+        f"{1000 * first_s:.1f}",
+        f"{1000 * second_s:.1f}",
+        f"{first_s / second_s:.2f}×",
+    ]

@@ -23,7 +23,13 @@ import time
 
 import torch
 from _report import append_section, interleaved_medians, machine, markdown_table
-from _vicreg_steps import add_step_arguments, apply_smallest, training_step
+from _vicreg_steps import (
+    add_step_arguments,
+    apply_smallest,
+    comparison_cells,
+    comparison_columns,
+    training_step,
+)
 
 from eblearn.methods import VICReg
 from eblearn.nn import build_backbone
@@ -77,28 +83,16 @@ def main() -> None:
             saved = eager - compiled
             rows.append(
                 [
-                    f"{backbone}, batch {batch}, {args.image_size} px",
-                    f"{1000 * eager:.1f}",
-                    f"{1000 * compiled:.1f}",
-                    f"{eager / compiled:.2f}×",
+                    *comparison_cells(backbone, batch, args.image_size, eager, compiled),
                     f"{compilation:.1f}",
                     f"{compilation / saved:.0f}" if saved > 0 else "never",
                     f"{eager_loss:.4f} / {compiled_loss:.4f}",
                 ]
             )
             print(" | ".join(rows[-1]), flush=True)
-    table = markdown_table(
-        [
-            "setting",
-            "eager ms/step",
-            "compiled ms/step",
-            "speed-up",
-            "compilation s",
-            "steps to pay it back",
-            "first loss eager / compiled",
-        ],
-        rows,
-    )
+    columns = comparison_columns("eager", "compiled")
+    columns += ["compilation s", "steps to pay it back", "first loss eager / compiled"]
+    table = markdown_table(columns, rows)
     print()
     print(machine(device=device))
     print(table)

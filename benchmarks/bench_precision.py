@@ -21,7 +21,13 @@ from contextlib import nullcontext
 
 import torch
 from _report import append_section, interleaved_medians, machine, markdown_table
-from _vicreg_steps import add_step_arguments, apply_smallest, training_step
+from _vicreg_steps import (
+    add_step_arguments,
+    apply_smallest,
+    comparison_cells,
+    comparison_columns,
+    training_step,
+)
 
 from eblearn.methods import VICReg
 from eblearn.nn import Backbone, build_backbone
@@ -81,26 +87,14 @@ def main() -> None:
             auto = pick(float32, bf16) if native else "32 (no native bf16)"
             rows.append(
                 [
-                    f"{backbone}, batch {batch}, {args.image_size} px",
-                    f"{1000 * float32:.1f}",
-                    f"{1000 * bf16:.1f}",
-                    f"{float32 / bf16:.2f}×",
+                    *comparison_cells(backbone, batch, args.image_size, float32, bf16),
                     auto,
                     f"{losses['32']:.4f} / {losses['bf16-mixed']:.4f}",
                 ]
             )
             print(" | ".join(rows[-1]), flush=True)
-    table = markdown_table(
-        [
-            "setting",
-            "float32 ms/step",
-            "bf16 + channels_last ms/step",
-            "speed-up",
-            "auto picks",
-            "loss float32 / bf16",
-        ],
-        rows,
-    )
+    columns = comparison_columns("float32", "bf16 + channels_last")
+    table = markdown_table([*columns, "auto picks", "loss float32 / bf16"], rows)
     print()
     print(machine(device=device))
     print(f"native bf16: {native}; bf16 is picked at a speed-up ≥ {BF16_MARGIN}\n")
