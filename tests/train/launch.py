@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -128,13 +129,41 @@ def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def finish(process: subprocess.Popen[str], timeout: float = TIMEOUT_S) -> tuple[int, str, str]:
     """Waits for ``process``; on timeout kills its whole session (torchrun and its worker)."""
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    return finish_nodes([process], timeout)[0]
+
+
+def finish_nodes(
+    processes: Sequence[subprocess.Popen[str]], timeout: float = TIMEOUT_S
+) -> list[tuple[int, str, str]]:
+    """Waits for every process (started by :func:`start_nodes`) within one ``timeout``.
+
+    If one is still running then, the test fails naming, for every node, the processes of its
+    session still alive (``torchrun``'s agent, its worker) and the end of its output: a hang
+    of one node is often the other node's failure."""
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            pytest.fail(_hang_report(processes, timeout))
+    return [(p.returncode, *p.communicate()) for p in processes]
+
+
+def _hang_report(processes: Sequence[subprocess.Popen[str]], timeout: float) -> str:
+    """Kills every node's session and describes each: exit code or live processes, stderr."""
+    report = [f"a node did not finish within {timeout} s"]
+    for rank, process in enumerate(processes):
+        alive = subprocess.run(
+            ["ps", "-o", "pid=,etime=,args=", "-s", str(process.pid)],
+            capture_output=True,
+            text=True,
+        ).stdout
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
         out, err = process.communicate()
-        pytest.fail(f"a node did not finish within {timeout} s:\n{err[-3000:]}")
-    return process.returncode, out, err
+        state = f"exit code {process.returncode}" if alive == "" else f"alive:\n{alive}"
+        report.append(f"--- node {rank}: {state}\nstdout: {out[-500:]}\nstderr: {err[-2500:]}")
+    return "\n".join(report)
 
 
 def encoder(run_dir: Path) -> dict[str, torch.Tensor]:

@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from eblearn.train.agreement import Finding, disagreement
-from tests.train.launch import finish, start_nodes, tiny_npz, train_args
+from tests.train.launch import finish_nodes, start_nodes, tiny_npz, train_args
 
 WAIT = ["--dist-timeout", "1h"]
 
@@ -32,7 +32,7 @@ def test_rank_zero_refusing_stops_every_node_before_anything_is_written(tmp_path
     taken.mkdir()
     (taken / "notes.txt").write_text("the user's, not eblearn's")
     nodes = start_nodes(tmp_path, [*train_args(data, taken), *WAIT])
-    (code0, _, err0), (code1, _, err1) = (finish(node) for node in nodes)
+    (code0, _, err0), (code1, _, err1) = finish_nodes(nodes)
     assert code0 != 0 and code1 != 0
     # each worker's own one-line message (torchrun then reports the failed worker)
     reason = "is not empty and was not written by eblearn"
@@ -48,7 +48,7 @@ def test_machines_given_different_options_all_refuse_naming_the_key(tmp_path):
     data = tiny_npz(tmp_path)
     run = tmp_path / "run"
     nodes = start_nodes(tmp_path, [*train_args(data, run), *WAIT], node_args=[[], ["--lr", "0.5"]])
-    results = [finish(node) for node in nodes]
+    results = finish_nodes(nodes)
     for code, _, err in results:
         assert code != 0
         assert "eblearn: error: the processes resolved different configurations: lr = " in err, err[

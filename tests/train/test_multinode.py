@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.train.launch import encoder, finish, run_cli, start_nodes, tiny_npz, train_args
+from tests.train.launch import encoder, finish_nodes, run_cli, start_nodes, tiny_npz, train_args
 
 METHOD_ARGS = {
     "vicreg": [],
@@ -45,7 +45,7 @@ def test_two_torchrun_nodes_train_the_weights_of_one_node_with_two_devices(tmp_p
     data = tiny_npz(tmp_path)
     single, multi = tmp_path / "one-node", tmp_path / "two-nodes"
     nodes = start_nodes(tmp_path, [*train_args(data, multi), *method_args(method)])
-    (code0, out0, err0), (code1, out1, err1) = (finish(node) for node in nodes)
+    (code0, out0, err0), (code1, out1, err1) = finish_nodes(nodes)
     assert code0 == 0, err0[-3000:]
     assert code1 == 0, err1[-3000:]
     reference = run_cli(

@@ -78,6 +78,7 @@ from eblearn.train.config import (
     warmup_warning,
 )
 from eblearn.train.errors import NonFiniteLossError, PeerLostError
+from eblearn.train.process_group import leave_process_group
 
 if TYPE_CHECKING:
     from eblearn.app.speech_eval import SpeechRunSummary
@@ -667,23 +668,21 @@ def train_and_evaluate(
     with _claim(plan), interruptible(RESUME_HINT):
         pretrained = _train(plan, callbacks)
         trained_at = time.perf_counter()
+        sequences = isinstance(plan.data, (TextSplits, SpeechSplits))
+        features = None if sequences else shared_probe_features(pretrained, plan.eval_data)
+        leave_process_group()  # the last collective is behind; rank 0 evaluates alone
+        if not pretrained.is_global_zero:
+            return None
         if isinstance(plan.data, TextSplits):
-            if not pretrained.is_global_zero:
-                return None
             from eblearn.app.text_eval import evaluate_text_and_write
 
             return evaluate_text_and_write(pretrained, plan.folder, start, RESULTS_FILE, trained_at)
         if isinstance(plan.data, SpeechSplits):
-            if not pretrained.is_global_zero:
-                return None
             from eblearn.app.speech_eval import evaluate_speech_and_write
 
             return evaluate_speech_and_write(
                 pretrained, plan.folder, start, RESULTS_FILE, trained_at
             )
-        features = shared_probe_features(pretrained, plan.eval_data)
-        if not pretrained.is_global_zero:
-            return None
         return _evaluate_and_write(
             pretrained, plan.folder, start, RESULTS_FILE, plan.eval_data, trained_at, features
         )
