@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes" / "cifar10-cpu-30m"
 OUT = ROOT / "benchmarks" / "out" / "cifar10-budget"
 FIGURES = ROOT / "docs" / "img"
-"""``--append`` draws ``cifar10_budget_knn_<method>.png`` here."""
+"""``--append`` draws ``cifar10_budget_knn_<method>.png`` here (see :func:`figure_name`)."""
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 METHODS = tuple(LIGHTLY_METHODS)
 """Methods with a lightly side; each needs ``<recipes>/<method>.yaml`` too."""
@@ -244,6 +244,14 @@ def as_json_report(report: EvaluationReport) -> dict[str, Any]:
     return values
 
 
+def figure_name(method: str, sides: set[str]) -> str:
+    """``cifar10_budget_knn_<method>.png`` for a run of both eblearn and lightly; a run of one
+    of them gets its name appended (``..._simclr_lightly.png``), so that re-measuring one side
+    does not draw over the comparison's figure."""
+    drawn = [side for side in ("eblearn", "lightly") if side in sides]
+    return "_".join(["cifar10_budget_knn", method, *(drawn if len(drawn) == 1 else [])]) + ".png"
+
+
 def draw_curves(
     curves: dict[str, list[tuple[float, float]]], budget_minutes: float, path: Path
 ) -> Path:
@@ -379,7 +387,7 @@ def main(argv: list[str] | None = None) -> None:
         body = body.replace("CIFAR-10 (the shared JPEG copy; 50,000 training images, all "
                             "10,000 test images)", f"npz:{args.data}")  # fmt: skip
     if curves and args.append:
-        figure = FIGURES / f"cifar10_budget_knn_{args.method}.png"
+        figure = FIGURES / figure_name(args.method, args.side_set)
         draw_curves(curves, args.budget_seconds / 60, figure)
         body += f"\n\n![kNN against minutes]({figure.relative_to(ROOT)})\n"
     elif curves:

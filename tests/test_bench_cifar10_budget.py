@@ -153,3 +153,11 @@ def test_bad_options_are_refused_by_name(bench, argv, message, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(argv)
     assert __import__("re").search(message, capsys.readouterr().err)
+
+
+def test_a_run_of_one_side_does_not_draw_over_the_comparison_figure(bench):
+    both = {"eblearn", "lightly", "random"}
+    assert bench.figure_name("simclr", both) == "cifar10_budget_knn_simclr.png"
+    assert bench.figure_name("simclr", {"eblearn", "lightly"}) == "cifar10_budget_knn_simclr.png"
+    assert bench.figure_name("byol", {"lightly"}) == "cifar10_budget_knn_byol_lightly.png"
+    assert bench.figure_name("byol", {"eblearn", "random"}) == "cifar10_budget_knn_byol_eblearn.png"
