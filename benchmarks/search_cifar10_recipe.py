@@ -53,9 +53,10 @@ SHARED_VARIANTS: dict[str, dict[str, Any]] = {
     "recipe": {},
     "w48": {"backbone_args": {"width": 48}},
     "b128": {"batch_size": 128},
+    "s4": {"backbone_args": {"stages": 4}},
 }
 """Variations searched for every method after VICReg: the recipe as shipped, the wider
-backbone and the smaller batch that VICReg's search compared."""
+backbone, the smaller batch and the four-stage backbone that VICReg's search compared."""
 
 CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
     "vicreg": {
@@ -79,6 +80,11 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
         # ~17 minutes (BENCHMARKS.md, 2026-12-04): wider ConvNets, searched over a longer proxy.
         "w48-proj2048": {"backbone_args": {"width": 48}, "batch_size": 256},
         "w64-proj2048": {"backbone_args": {"width": 64}, "batch_size": 256},
+        # Widening every layer did not pay over 10 minutes (BENCHMARKS.md, 2026-12-04): most of
+        # the ConvNet's time goes to its 32-px first stage. A fourth (fifth) stage at 4×4 (2×2)
+        # doubles (quadruples) the features for about 14% (37%) more time per step.
+        "w32-s4-proj2048": {"backbone_args": {"width": 32, "stages": 4}, "batch_size": 256},
+        "w32-s5-proj2048": {"backbone_args": {"width": 32, "stages": 5}, "batch_size": 256},
     },
     "simclr": {
         **SHARED_VARIANTS,

@@ -100,3 +100,67 @@ def test_regnet_refuses_an_unknown_arch():
 
     with pytest.raises(ValueError, match=r"RegNet arch must be one of regnet_x_400mf.*'regnet_z'"):
         RegNet("regnet_z")
+
+
+# --- the ConvNet's stages -----------------------------------------------------------------
+
+
+def _documented_convnet(c: int, w: int) -> torch.nn.Sequential:
+    """The three-stage ConvNet as docs/encoders-out.md writes it out for loading without eblearn."""
+    from torch import nn
+
+    def block(i, o):
+        return nn.Sequential(
+            nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)
+        )
+
+    return nn.Sequential(
+        block(c, w),
+        block(w, w),
+        nn.MaxPool2d(2),
+        block(w, 2 * w),
+        block(2 * w, 2 * w),
+        nn.MaxPool2d(2),
+        block(2 * w, 4 * w),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+
+
+def test_three_stage_convnet_is_the_documented_five_layers():
+    """The default keeps the layout (and state-dict keys) that exported encoders load into."""
+    ours = ConvNet(in_channels=3, width=4)
+    documented = _documented_convnet(3, 4)
+    documented.load_state_dict(ours.standalone().state_dict(), strict=True)
+    ours.eval(), documented.eval()
+    images = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(ours(images), documented(images))
+
+
+@pytest.mark.parametrize("stages", [1, 2, 4, 5])
+def test_convnet_stages_double_width_and_halve_the_side(stages):
+    backbone = ConvNet(in_channels=1, width=4, stages=stages)
+    convs = [m for m in backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    pools = [m for m in backbone.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    # two layers per stage, one in the last; a pool between stages
+    assert len(convs) == 2 * stages - 1
+    assert len(pools) == stages - 1
+    assert [c.out_channels for c in convs][-1] == 4 * 2 ** (stages - 1) == backbone.feature_dim
+    assert backbone(torch.randn(2, 1, 16, 16)).shape == (2, backbone.feature_dim)
+    # the last stage sees the side halved once per pool
+    sides = []
+    convs[-1].register_forward_hook(lambda module, inputs, output: sides.append(output.shape[-1]))
+    backbone(torch.randn(2, 1, 16, 16))
+    assert sides == [16 // 2 ** (stages - 1)]
+
+
+def test_convnet_stages_are_checked_against_the_image_size():
+    assert build_backbone("convnet", 3, image_size=16, stages=5).feature_dim == 32 * 16
+    with pytest.raises(
+        ValueError, match=r"needs a side of at least 32 px, got 16 px; use stages <= 5"
+    ):
+        build_backbone("convnet", 3, image_size=16, stages=6)
+    with pytest.raises(ValueError, match="stages must be >= 1, got 0"):
+        build_backbone("convnet", 3, image_size=16, stages=0)
+    with pytest.raises(ValueError, match="valid: width, stages"):
+        build_backbone("convnet", 3, image_size=16, depth=4)
