@@ -108,6 +108,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
         (["--method-arg", "projector_dims=abc"], "method 'vicreg' cannot be built"),
         (["--method-arg", "colour=2"], "has no hyper-parameter(s) colour"),
         (["--image-size", "2"], "image_size must be >= 8 pixels"),
+        (["--augmentation-arg", "colour=2"], "unknown augmentation option(s) colour; valid:"),
+        (["--augmentation-arg", "crop_scale=[0.9,0.1]"], "crop_scale must satisfy 0 < low"),
         (["--data", "npz:/no/such.npz"], "does not exist"),
     ],
 )
@@ -150,6 +152,7 @@ def test_resume_refuses_options_it_would_ignore(finished_run, capsys, extra, mes
         ["--method-arg", "projector_dims=[1,"],
         ["--method-arg", "=3"],
         ["--backbone-arg", "width"],
+        ["--augmentation-arg", "brightness"],
     ],
 )
 def test_values_the_parser_refuses_exit_2(argument, tmp_path, capsys):
@@ -348,3 +351,11 @@ def test_tensorboard_logger_without_the_package_is_refused_touching_nothing(
     assert main(["train", *TINY, *arguments]) == 2
     assert "pip install tensorboard" in capsys.readouterr().err
     assert snapshot(finished_run) == before
+
+
+def test_augmentation_args_reach_the_run_config(tmp_path):
+    run_dir = tmp_path / "run"
+    strength = ["--augmentation-arg", "brightness=0.8", "--augmentation-arg", "crop_scale=[0.5,1]"]
+    assert main(["train", *TINY, "--epochs", "1", *strength, "--run-dir", str(run_dir)]) == 0
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["augmentation_args"] == {"brightness": 0.8, "crop_scale": [0.5, 1]}

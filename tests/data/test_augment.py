@@ -146,3 +146,63 @@ def test_rotation_moves_pixels_as_the_angle_says():
     assert float(angles.abs().max()) > 1.4  # the whole range is used
     single = warp(torch.eye(9)[None, None], theta[:1], 9)
     assert single.shape == (1, 1, 9, 9)
+
+
+# --- --augmentation-arg: fields set on every view of a recipe ----------------------------
+
+
+def test_overrides_set_the_field_on_every_view_and_keep_the_rest():
+    from eblearn.data.augment import override_views
+
+    byol = AUGMENTATIONS.get("byol")(96, 3)
+    changed = override_views(byol, {"brightness": 0.8, "crop_scale": [0.2, 1.0]})
+    assert [v.brightness for v in changed] == [0.8, 0.8]
+    assert [v.crop_scale for v in changed] == [(0.2, 1.0), (0.2, 1.0)]  # lists become ranges
+    # what was not asked for stays as the recipe has it, asymmetry included
+    assert [(v.blur, v.solarize) for v in changed] == [(v.blur, v.solarize) for v in byol]
+    assert override_views(byol, {}) == byol
+
+
+def test_overrides_reach_the_drawn_views():
+    """A recipe with its randomness overridden away draws the image itself."""
+    from eblearn.data.augment import override_views
+
+    images = torch.rand(4, 3, 8, 8)
+    simclr = AUGMENTATIONS.get("simclr")(8, 3)[0]
+    overrides = {**IDENTITY, "jitter": 1.0, "brightness": 0, "contrast": 0, "saturation": 0}
+    (still,) = override_views([simclr], {**overrides, "hue": 0})
+    torch.testing.assert_close(augment_view(images, still), images, atol=1e-5, rtol=0)
+    (bright,) = override_views([simclr], {**overrides, "hue": 0, "brightness": 0.9})
+    assert (augment_view(images, bright) - images).abs().amax() > 0.05
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"colour": 1.0},
+            r"unknown augmentation option\(s\) colour; valid: crop_scale, crop_ratio",
+        ),
+        ({"size": 16}, r"unknown augmentation option\(s\) size"),
+        ({"brightness": "strong"}, "brightness is a number, got 'strong'"),
+        ({"flip": True}, "flip is a number, got True"),
+        ({"crop_scale": 0.2}, r"crop_scale is a range \[low, high\] of two numbers, got 0.2"),
+        ({"crop_scale": [0.2, 1.0, 1.0]}, "crop_scale is a range"),
+        ({"crop_scale": [0.9, 0.2]}, r"crop_scale must satisfy 0 < low <= high"),
+        ({"jitter": 1.5}, r"jitter is a probability in \[0, 1\], got 1.5"),
+        ({"hue": 0.7}, r"hue must lie in \[0, 0.5\]"),
+        ({"blur": 0.5}, "blur applies to views of at least 64 px, and this run's are 32 px"),
+    ],
+)
+def test_bad_overrides_are_named(overrides, message):
+    from eblearn.data.augment import override_views
+
+    with pytest.raises(ValueError, match=message):
+        override_views(AUGMENTATIONS.get("simclr")(32, 3), overrides)
+
+
+def test_blur_may_be_set_on_views_that_are_blurred():
+    from eblearn.data.augment import override_views
+
+    views = override_views(AUGMENTATIONS.get("simclr")(64, 3), {"blur": 1.0})
+    assert [view.blur for view in views] == [1.0, 1.0]

@@ -82,3 +82,31 @@ def test_tensorboard_without_the_package_is_refused_naming_the_install(monkeypat
     assert resolve(TrainConfig(), channels=1, native_size=8).logger == "csv"
     with pytest.raises(ValueError, match=r"needs the tensorboard package.*pip install tensorboard"):
         resolve(TrainConfig(logger="tensorboard"), channels=1, native_size=8)
+
+
+def test_augmentation_args_are_checked_and_kept_in_the_run_config(tmp_path):
+    config = resolve(
+        TrainConfig(data="cifar10", augmentation_args={"brightness": 0.8, "crop_scale": [0.2, 1]}),
+        channels=3,
+        native_size=32,
+    )
+    assert config.augmentation_args == {"brightness": 0.8, "crop_scale": [0.2, 1]}
+    config.to_yaml(tmp_path / "config.yaml")
+    assert RunConfig.from_yaml(tmp_path / "config.yaml") == config
+    with pytest.raises(ValueError, match="unknown augmentation option"):
+        resolve(TrainConfig(augmentation_args={"strength": 1}), channels=1, native_size=8)
+    # a run folder written before the option resumes with the recipe as it was
+    old = {k: v for k, v in config.to_dict().items() if k != "augmentation_args"}
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(old))
+    assert RunConfig.from_yaml(tmp_path / "old.yaml").augmentation_args == {}
+
+
+@pytest.mark.parametrize(("modality", "kind"), [("tokens", "text"), ("waveforms", "speech")])
+def test_augmentation_args_are_refused_outside_image_runs(modality, kind):
+    config = TrainConfig(
+        method="mlm" if modality == "tokens" else "cpc",
+        data="shakespeare" if modality == "tokens" else "fsdd:x",
+        augmentation_args={"brightness": 0.8},
+    )
+    with pytest.raises(ValueError, match=f"is {kind}; leave out --augmentation-arg"):
+        resolve(config, channels=1, native_size=8, modality=modality)

@@ -1067,6 +1067,14 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
             "the data)",
         )
     what.add_argument(
+        "--augmentation-arg",
+        action="append",
+        type=key_value,
+        metavar="KEY=VALUE",
+        help="field of the view recipe set on every view (repeatable), e.g. brightness=0.8 or "
+        "crop_scale=[0.2,1.0] (default: the recipe's)",
+    )
+    what.add_argument(
         "--backbone-arg",
         action="append",
         type=key_value,
@@ -1155,6 +1163,14 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     return what, how
 
 
+DICT_OPTIONS = {
+    "method_arg": "method_args",
+    "backbone_arg": "backbone_args",
+    "augmentation_arg": "augmentation_args",
+}
+"""Repeatable ``--X-arg KEY=VALUE`` options and the config mapping each one fills."""
+
+
 def build_config(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any]]:
     """The request of ``eblearn train`` (YAML, then options) and the options given."""
     values: dict[str, Any] = {}
@@ -1164,9 +1180,9 @@ def build_config(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any]]
         values = {k: v for k, v in values.items() if v != getattr(TrainConfig(), k)}
     keys = {f for f in TrainConfig().to_dict()}
     for key in keys:
-        if key in vars(args) and key not in ("method_args", "backbone_args"):
+        if key in vars(args) and key not in DICT_OPTIONS.values():
             values[key] = getattr(args, key)
-    for option, key in (("method_arg", "method_args"), ("backbone_arg", "backbone_args")):
+    for option, key in DICT_OPTIONS.items():
         for name, value in getattr(args, option, None) or []:
             values[key] = {**values.get(key, {}), name: value}
     return TrainConfig.from_dict(values, "options"), values

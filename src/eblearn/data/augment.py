@@ -18,8 +18,9 @@ and blur is skipped below 64 pixels, as SimCLR does for CIFAR.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -286,7 +287,7 @@ def augment_view(
     out = _on_some(out, recipe.jitter, lambda x: color_jitter(x, recipe, generator), generator)
     if images.shape[1] == 3:
         out = _on_some(out, recipe.grayscale, lambda x: grayscale(x).expand_as(x), generator)
-    if recipe.blur > 0 and recipe.size >= 64:
+    if recipe.blur > 0 and recipe.size >= BLUR_MIN_SIZE:
 
         def blur(x: Tensor) -> Tensor:
             return gaussian_blur(x, _uniform(len(x), *recipe.blur_sigma, device, generator))
@@ -375,6 +376,73 @@ class EvalTransform(nn.Module):
                 antialias=unit.shape[-1] > self.size,
             )
         return self.normalize(unit)
+
+
+BLUR_MIN_SIZE = 64
+"""Views smaller than this are never blurred: at 32 px a blur of sigma up to 2 wipes out most of
+the image (SimCLR's CIFAR-10 runs leave it out, Chen et al. 2020)."""
+
+TUPLE_FIELDS = ("crop_scale", "crop_ratio", "blur_sigma", "erase_scale", "erase_ratio")
+"""The :class:`ViewRecipe` fields that are ``(low, high)`` ranges."""
+
+
+def view_recipe_options() -> list[str]:
+    """The :class:`ViewRecipe` fields an ``--augmentation-arg`` may set (all but ``size``,
+    which is the run's ``--image-size``)."""
+    return [f.name for f in fields(ViewRecipe) if f.name != "size"]
+
+
+def override_views(views: Sequence[ViewRecipe], overrides: Mapping[str, Any]) -> list[ViewRecipe]:
+    """The views of a recipe with ``overrides`` set on every one of them.
+
+    This is how a run changes the augmentation's strength without a new recipe: e.g.
+    SimCLR's color-jitter strength ``s`` (Chen et al. 2020, appendix A) is ``brightness =
+    contrast = saturation = 0.8·s`` and ``hue = 0.2·s`` (the ``simclr`` recipe is ``s = 0.5``),
+    and ``crop_scale=[0.2, 1.0]`` makes crops less aggressive. Ranges are given as two-element
+    lists (as YAML and ``KEY=[a,b]`` write them).
+
+    Raises:
+        ValueError: On an unknown field (listing the valid ones), a value of the wrong kind,
+            a value :class:`ViewRecipe` refuses, or ``blur`` on views smaller than
+            :data:`BLUR_MIN_SIZE`, where it would be ignored.
+    """
+    valid = view_recipe_options()
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown augmentation option(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
+        )
+    values: dict[str, Any] = {}
+    for name, value in overrides.items():
+        if name in TUPLE_FIELDS:
+            if not (
+                isinstance(value, (list, tuple))
+                and len(value) == 2
+                and all(_is_number(v) for v in value)
+            ):
+                raise ValueError(
+                    f"augmentation option {name} is a range [low, high] of two numbers, "
+                    f"got {value!r}"
+                )
+            values[name] = (float(value[0]), float(value[1]))
+        elif _is_number(value):
+            values[name] = float(value)
+        else:
+            raise ValueError(f"augmentation option {name} is a number, got {value!r}")
+    small = [view.size for view in views if view.size < BLUR_MIN_SIZE]
+    if values.get("blur", 0.0) > 0 and small:
+        raise ValueError(
+            f"augmentation option blur applies to views of at least {BLUR_MIN_SIZE} px, and "
+            f"this run's are {small[0]} px; leave it out (or raise --image-size)"
+        )
+    try:
+        return [replace(view, **values) for view in views]
+    except ValueError as error:
+        raise ValueError(f"augmentation options {dict(overrides)}: {error}") from None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 ViewPreset = Callable[[int, int], list[ViewRecipe]]

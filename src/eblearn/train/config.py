@@ -13,6 +13,7 @@ numbers are range-checked by :func:`resolve` (zero is never taken to mean "the d
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib.util
 import math
@@ -140,6 +141,7 @@ ADDED_KEYS: dict[str, Any] = {
     "tokenizer": "",
     "vocab_size": 0,
     "compile": False,
+    "augmentation_args": {},
 }
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
@@ -177,6 +179,9 @@ class TrainConfig:
         backbone_args: Extra keyword arguments of the backbone builder (e.g. ``width``).
         method_args: Hyper-parameters of the method (e.g. ``projector_dims``).
         augmentation: Registered view recipe; default ``digits`` for 1 channel, else ``simclr``.
+        augmentation_args: Fields of the recipe's views set on every view, e.g. the color
+            jitter's ``brightness`` or the crops' ``crop_scale``
+            (:func:`eblearn.data.augment.override_views`); image runs only.
         image_size: Side of the views; default the data's, at least 16 px.
         epochs: Passes over the pretraining images.
         batch_size: Images (or text windows) per step and device; default 256 for images,
@@ -241,6 +246,7 @@ class TrainConfig:
     backbone_args: dict[str, Any] = field(default_factory=dict)
     method_args: dict[str, Any] = field(default_factory=dict)
     augmentation: str | None = None
+    augmentation_args: dict[str, Any] = field(default_factory=dict)
     image_size: int | None = None
     epochs: int | None = None
     batch_size: int | None = None
@@ -327,6 +333,7 @@ class RunConfig:
     backbone_args: dict[str, Any]
     method_args: dict[str, Any]
     augmentation: str
+    augmentation_args: dict[str, Any]
     image_size: int
     epochs: int
     batch_size: int
@@ -387,7 +394,7 @@ class RunConfig:
             ValueError: If the file is missing, not YAML, lacks keys or has wrong types.
         """
         source = f"run configuration {str(Path(path))!r}"
-        values = {**ADDED_KEYS, **read_yaml_mapping(path)}
+        values = {**copy.deepcopy(ADDED_KEYS), **read_yaml_mapping(path)}
         check_keys(cls, values, source)
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in values]
         if missing:
@@ -517,7 +524,7 @@ def resolve(
             ``dist_timeout`` that is not a positive duration, or ``sync_batchnorm`` with a
             single process.
     """
-    from eblearn.data.augment import AUGMENTATIONS, default_augmentation
+    from eblearn.data.augment import AUGMENTATIONS, default_augmentation, override_views
     from eblearn.data.registry import default_data_root
     from eblearn.methods.base import METHODS
     from eblearn.nn.backbones import check_backbone_name
@@ -588,7 +595,14 @@ def resolve(
             or method.preferred_augmentation(channels)
             or default_augmentation(channels)
         )
-        AUGMENTATIONS.get(augmentation)
+        override_views(
+            AUGMENTATIONS.get(augmentation)(image_size, channels), config.augmentation_args
+        )
+    if config.augmentation_args and (tokens or waveforms):
+        raise ValueError(
+            f"augmentation_args set the views of an image run, and {config.data!r} is "
+            f"{'text' if tokens else 'speech'}; leave out --augmentation-arg"
+        )
     optimizer = config.optimizer or defaults["optimizer"]
     check_choice(optimizer, OPTIMIZERS, "optimizer")
     check_choice(config.precision, PRECISIONS, "precision")
@@ -633,6 +647,7 @@ def resolve(
         backbone_args=backbone_args,
         method_args=method_args,
         augmentation=augmentation,
+        augmentation_args=dict(config.augmentation_args),
         image_size=image_size,
         epochs=epochs,
         batch_size=batch_size,

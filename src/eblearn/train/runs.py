@@ -21,7 +21,12 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.strategies import DDPStrategy
 from torch import Tensor
 
-from eblearn.data.augment import AUGMENTATIONS, EvalTransform, MultiViewAugment
+from eblearn.data.augment import (
+    AUGMENTATIONS,
+    EvalTransform,
+    MultiViewAugment,
+    override_views,
+)
 from eblearn.data.images import UNLABELED, DatasetSplits
 from eblearn.data.streaming import StreamedImages
 from eblearn.data.text import TextSplits, TokenViews
@@ -117,7 +122,10 @@ def build_components(
         return method, TokenViews(method.num_views), None
     if isinstance(data, SpeechSplits):
         return method, waveform_views(config.augmentation, config.seq_len), None
-    views = AUGMENTATIONS.get(config.augmentation)(config.image_size, data.channels)
+    views = override_views(
+        AUGMENTATIONS.get(config.augmentation)(config.image_size, data.channels),
+        config.augmentation_args,
+    )
     augment = MultiViewAugment(views, data.mean, data.std)
     return method, augment, EvalTransform(config.image_size, data.mean, data.std)
 
