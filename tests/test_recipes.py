@@ -109,3 +109,11 @@ def test_a_candidate_changes_only_what_it_names(search):
     assert options["method_args"]["projector_dims"] == base["method_args"]["projector_dims"]
     assert search.candidate_options("simclr", "w48")["backbone_args"] == {"width": 48}
     assert search.candidate_options("simclr", "recipe") == base
+
+
+def test_an_augmentation_candidate_sets_only_the_views(search):
+    base = search.BASE["simclr"]
+    options = search.candidate_options("simclr", "jitter-s1")
+    assert options == {**base, "augmentation_args": search.JITTER_S1}
+    config = resolve(TrainConfig.from_dict(options, "simclr/jitter-s1"), 3, 32, "run")
+    assert config.augmentation_args == search.JITTER_S1
