@@ -51,7 +51,12 @@ from torch import Tensor, nn
 
 from eblearn.app.evaluation import check_features
 from eblearn.data.augment import EvalTransform
-from eblearn.evaluate.protocol import EvaluationReport, evaluate_encoder, extract_features
+from eblearn.evaluate.protocol import (
+    PROBE_SEED,
+    EvaluationReport,
+    evaluate_encoder,
+    extract_features,
+)
 from eblearn.nn import BACKBONES
 from eblearn.train.config import TrainConfig
 from eblearn.train.history import read_history
@@ -201,7 +206,7 @@ def run_lightly(
     try:
         for split, split_images in (("train", dataset.train.images), ("test", dataset.test.images)):
             check_features(extract_features(backbone, split_images[:2048], transform), split)
-        report = evaluate_encoder(backbone, dataset, transform)
+        report = evaluate_encoder(backbone, dataset, transform, seed=PROBE_SEED)
     except ValueError as error:  # NaN or Inf features: the run diverged
         failure = str(error)
         print(f"lightly: {failure}", flush=True)
@@ -225,6 +230,7 @@ def random_init_report(options: dict[str, Any], data: Path, seed: int) -> Evalua
         recipe_backbone(options, seed),
         dataset,
         EvalTransform(dataset.image_size, dataset.mean, dataset.std),
+        seed=PROBE_SEED,
     )
 
 

@@ -276,6 +276,41 @@ def test_the_raw_pixel_baseline_is_computed_once_per_data_set(tmp_path, monkeypa
     assert len(calls) == 5
 
 
+def test_the_probes_draw_with_the_probe_seed_not_the_runs(tmp_path, monkeypatch):
+    """Runs of different seeds on one data set are scored on the same subsets and splits, and
+    share one cached raw-pixel baseline (the first run of a new seed used to recompute it)."""
+    from types import SimpleNamespace
+
+    from eblearn.app import evaluation
+    from eblearn.evaluate.protocol import PROBE_SEED, evaluate_features, raw_pixel_features
+    from tests.train.conftest import tiny_digits
+
+    monkeypatch.setenv("EBLEARN_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real = evaluation.evaluate_raw_pixels
+    monkeypatch.setattr(
+        evaluation, "evaluate_raw_pixels", lambda data, **p: calls.append(p) or real(data, **p)
+    )
+    data = tiny_digits()
+    generator = torch.Generator().manual_seed(0)
+    projection = torch.randn(64, 16, generator=generator)
+    features = tuple(raw_pixel_features(s.images) @ projection for s in (data.train, data.test))
+    protocol = {"knn_k": 5, "knn_temperature": 0.07}
+    reports = []
+    for seed in (0, 3):
+        run = SimpleNamespace(config=SimpleNamespace(seed=seed, **protocol), data=data)
+        reports.append(evaluation.evaluate_pretrained(run, features=features)[:2])
+    assert reports[0] == reports[1]
+    assert [c["seed"] for c in calls] == [PROBE_SEED]  # computed once, for both seeds
+    labels = (data.train.labels, data.test.labels)
+    by_seed = [
+        evaluate_features(features[0], labels[0], features[1], labels[1], **protocol, seed=s)
+        for s in (PROBE_SEED, 3)
+    ]
+    assert reports[0][0] == by_seed[0]
+    assert by_seed[0].few_label != by_seed[1].few_label  # the seed would change the scores
+
+
 # --- --logger tensorboard ---------------------------------------------------------------------
 
 

@@ -46,7 +46,12 @@ from eblearn.app.options import HelpFormatter, key_value, name_list
 from eblearn.app.run_folder import Mode, RunFolder, default_run_path
 from eblearn.data.images import DatasetSplits
 from eblearn.data.registry import load_dataset
-from eblearn.evaluate.protocol import evaluate_features, evaluate_raw_pixels, extract_features
+from eblearn.evaluate.protocol import (
+    PROBE_SEED,
+    evaluate_features,
+    evaluate_raw_pixels,
+    extract_features,
+)
 from eblearn.methods.base import METHODS
 from eblearn.plot.comparison import plot_method_comparison
 from eblearn.train.config import SMALL_HEADS, TrainConfig
@@ -389,7 +394,7 @@ def run_bench(plan: BenchPlan) -> list[BenchRow]:
                 data.test.labels,
                 knn_k=run.config.knn_k,
                 knn_temperature=run.config.knn_temperature,
-                seed=run.config.seed,
+                seed=PROBE_SEED,
             )
             rows.append(
                 BenchRow(
@@ -405,7 +410,7 @@ def run_bench(plan: BenchPlan) -> list[BenchRow]:
                 )
             )
         pixels = evaluate_raw_pixels(
-            data, knn_k=base.knn_k, knn_temperature=base.knn_temperature, seed=base.seed
+            data, knn_k=base.knn_k, knn_temperature=base.knn_temperature, seed=PROBE_SEED
         )
         rows.append(
             BenchRow(

@@ -1,7 +1,8 @@
 """The evaluation step of ``train`` and ``eval``: probes on the frozen encoder and on pixels.
 
-The raw-pixel baseline depends only on the data and the protocol, so it is computed once per
-data set and cached (:func:`raw_pixel_baseline`); the encoder's probes run every time.
+The probes draw their subsets with :data:`~eblearn.evaluate.protocol.PROBE_SEED`, not the run's
+seed, so the raw-pixel baseline depends only on the data and the protocol: it is computed once
+per data set and cached (:func:`raw_pixel_baseline`); the encoder's probes run every time.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from eblearn._io import cache_dir, write_json
 from eblearn.data.images import DatasetSplits
 from eblearn.evaluate.distributed import extract_features_distributed
 from eblearn.evaluate.protocol import (
+    PROBE_SEED,
     EvaluationReport,
     evaluate_features,
     evaluate_raw_pixels,
@@ -73,6 +75,9 @@ def evaluate_pretrained(
 ) -> tuple[EvaluationReport, EvaluationReport, Tensor]:
     """Probes the frozen encoder and raw pixels; returns both reports and the test features.
 
+    The probes' subsets and splits are drawn with
+    :data:`~eblearn.evaluate.protocol.PROBE_SEED`, whatever the run's seed.
+
     Args:
         pretrained: A trained or loaded run (``eblearn.train.runs.Pretrained``).
         data: A labeled data set to probe instead of the pretraining data (``--eval-data``).
@@ -91,7 +96,7 @@ def evaluate_pretrained(
     protocol: dict[str, Any] = {
         "knn_k": config.knn_k,
         "knn_temperature": config.knn_temperature,
-        "seed": config.seed,
+        "seed": PROBE_SEED,  # not the run's: every run on this data is scored alike
     }
     encoder_report = evaluate_features(train, data.train.labels, test, data.test.labels, **protocol)
     pixel_report = raw_pixel_baseline(data, **protocol)

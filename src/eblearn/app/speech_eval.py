@@ -25,6 +25,7 @@ from eblearn.app.train import CURVE_FILE, LOG_FILE
 from eblearn.data.mel import pooled_log_mel
 from eblearn.data.waveforms import SpeechSplits
 from eblearn.evaluate.linear import LinearProbe
+from eblearn.evaluate.protocol import PROBE_SEED
 from eblearn.evaluate.speech import (
     BudgetResult,
     encode_recordings,
@@ -161,7 +162,7 @@ def evaluate_speech_and_write(
     config = pretrained.config
     data: SpeechSplits = pretrained.data
     encoder_results, log_mel_results = score_speech_run(
-        pretrained.method.encoder, data, config.seq_len, config.seed
+        pretrained.method.encoder, data, config.seq_len, PROBE_SEED
     )
     summary = SpeechRunSummary(
         folder.path,

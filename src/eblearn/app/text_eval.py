@@ -29,6 +29,7 @@ from eblearn.evaluate.masked_tokens import (
     ngram_score,
 )
 from eblearn.evaluate.ngram import NgramModel
+from eblearn.evaluate.protocol import PROBE_SEED
 from eblearn.evaluate.speakers import SpeakerProbeResult, speaker_probe, speeches
 from eblearn.methods.collobert_weston import CollobertWeston
 from eblearn.methods.mlm import MaskedLanguageModel
@@ -231,7 +232,7 @@ def evaluate_text_and_write(
                 pretrained.data.tokenizer,
                 corpus,
                 config.seq_len,
-                seed=config.seed,
+                seed=PROBE_SEED,
             )
     history = read_history(folder.path / LOG_FILE)
     title = f"{config.method} on {config.data}"

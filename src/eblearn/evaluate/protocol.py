@@ -12,6 +12,15 @@ from eblearn.data.images import UNLABELED, DatasetSplits
 from eblearn.evaluate.knn import knn_accuracy
 from eblearn.evaluate.linear import LinearProbe, few_label_probe
 
+PROBE_SEED = 0
+"""Seed of the probes' random draws (the few-label subsets, the linear probe's validation
+split) in ``eblearn train``, ``eval`` and ``bench``: a property of the data set, not of the run.
+
+Every run on a data set is scored on the same label subsets and splits, whatever its training
+seed, as the published 1% and 10% ImageNet subsets fix them for every paper (Chen et al.
+2020, SimCLR, appendix B.5). Two seeds' scores then differ by their encoders alone, and the
+raw-pixel baseline, which depends on nothing else, is computed once per data set."""
+
 
 @dataclass(frozen=True)
 class EvaluationReport:
