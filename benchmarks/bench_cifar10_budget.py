@@ -258,6 +258,17 @@ def figure_name(method: str, sides: set[str]) -> str:
     return "_".join(["cifar10_budget_knn", method, *(drawn if len(drawn) == 1 else [])]) + ".png"
 
 
+def unused_path(path: Path) -> Path:
+    """``path`` if nothing is there, else the first free ``<stem>_2``, ``<stem>_3``, ...: a
+    figure that an earlier BENCHMARKS.md section shows is never drawn over by a rerun (the
+    same side re-measured on another machine, say)."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}_{number}{path.suffix}")
+    return candidate
+
+
 def draw_curves(
     curves: dict[str, list[tuple[float, float]]], budget_minutes: float, path: Path
 ) -> Path:
@@ -393,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
         body = body.replace("CIFAR-10 (the shared JPEG copy; 50,000 training images, all "
                             "10,000 test images)", f"npz:{args.data}")  # fmt: skip
     if curves and args.append:
-        figure = FIGURES / figure_name(args.method, args.side_set)
+        figure = unused_path(FIGURES / figure_name(args.method, args.side_set))
         draw_curves(curves, args.budget_seconds / 60, figure)
         body += f"\n\n![kNN against minutes]({figure.relative_to(ROOT)})\n"
     elif curves:

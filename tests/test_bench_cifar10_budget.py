@@ -161,3 +161,13 @@ def test_a_run_of_one_side_does_not_draw_over_the_comparison_figure(bench):
     assert bench.figure_name("simclr", {"eblearn", "lightly"}) == "cifar10_budget_knn_simclr.png"
     assert bench.figure_name("byol", {"lightly"}) == "cifar10_budget_knn_byol_lightly.png"
     assert bench.figure_name("byol", {"eblearn", "random"}) == "cifar10_budget_knn_byol_eblearn.png"
+
+
+def test_a_rerun_does_not_draw_over_an_earlier_figure(bench, tmp_path):
+    figure = tmp_path / "cifar10_budget_knn_byol_eblearn.png"
+    assert bench.unused_path(figure) == figure
+    figure.write_bytes(b"an earlier section's figure")
+    assert bench.unused_path(figure) == tmp_path / "cifar10_budget_knn_byol_eblearn_2.png"
+    (tmp_path / "cifar10_budget_knn_byol_eblearn_2.png").write_bytes(b"a second one")
+    assert bench.unused_path(figure) == tmp_path / "cifar10_budget_knn_byol_eblearn_3.png"
+    assert figure.read_bytes() == b"an earlier section's figure"
