@@ -117,3 +117,12 @@ def test_an_augmentation_candidate_sets_only_the_views(search):
     assert options == {**base, "augmentation_args": search.JITTER_S1}
     config = resolve(TrainConfig.from_dict(options, "simclr/jitter-s1"), 3, 32, "run")
     assert config.augmentation_args == search.JITTER_S1
+
+
+def test_the_shipped_swav_recipe_is_its_search_winner(search):
+    """swav.yaml is the candidate that won its held-out search (BENCHMARKS.md, 2026-12-06):
+    the search's base with lightly's optimizer, views and heads laid over it."""
+    winner = search.candidate_options("swav", "lightly-settings")
+    shipped = search.shipped_recipe("swav")
+    assert shipped == winner
+    assert search.BASE["swav"] != shipped  # the search still starts from the paper's settings
