@@ -119,10 +119,26 @@ def test_an_augmentation_candidate_sets_only_the_views(search):
     assert config.augmentation_args == search.JITTER_S1
 
 
-def test_the_shipped_swav_recipe_is_its_search_winner(search):
-    """swav.yaml is the candidate that won its held-out search (BENCHMARKS.md, 2026-12-06):
-    the search's base with lightly's optimizer, views and heads laid over it."""
-    winner = search.candidate_options("swav", "lightly-settings")
-    shipped = search.shipped_recipe("swav")
-    assert shipped == winner
-    assert search.BASE["swav"] != shipped  # the search still starts from the paper's settings
+SEARCH_WINNERS = {
+    "swav": "lightly-settings",
+    "vicreg": "w32-adam1e-3",
+    "barlowtwins": "adam1e-3",
+    "simclr": "adam1e-3",
+}
+"""The recipes that adopted their held-out search's winner (BENCHMARKS.md, 2026-12-06): SwAV
+lightly's optimizer, views and heads; VICReg, Barlow Twins and SimCLR AdamW at 1e-3 over
+LARS."""
+
+
+@pytest.mark.parametrize(("method", "winner"), SEARCH_WINNERS.items())
+def test_a_searched_recipe_trains_its_search_winner(search, method, winner):
+    """The shipped recipe trains the winning candidate's run (the same resolved configuration;
+    a candidate may leave the batch to its default where the recipe writes it out), and the
+    search still starts from the settings it searched, so that its table reproduces."""
+
+    def resolved(options: dict) -> TrainConfig:
+        return resolve(TrainConfig.from_dict(options, method), 3, 32, "run")
+
+    shipped = resolved(search.shipped_recipe(method))
+    assert shipped == resolved(search.candidate_options(method, winner))
+    assert resolved(search.BASE[method]) != shipped
