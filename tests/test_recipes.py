@@ -125,10 +125,12 @@ SEARCH_WINNERS = {
     "barlowtwins": "adam1e-3",
     "simclr": "adam1e-3",
     "mocov2": "adam1e-3",
+    "byol": "adam1e-3",
 }
 """The recipes that adopted their held-out search's winner (BENCHMARKS.md, 2026-12-06): SwAV
-lightly's optimizer, views and heads; VICReg, Barlow Twins, SimCLR and MoCo v2 AdamW at 1e-3
-over LARS (MoCo v2's on its 30-minute run, its 3-minute margin being thin)."""
+lightly's optimizer, views and heads; VICReg, Barlow Twins, SimCLR, MoCo v2 and BYOL AdamW at
+1e-3 over LARS (MoCo v2's on its 30-minute run, its 3-minute margin being thin; BYOL's on a
+10-minute search, its 3-minute one being too short for its momentum target)."""
 
 
 @pytest.mark.parametrize(("method", "winner"), SEARCH_WINNERS.items())
