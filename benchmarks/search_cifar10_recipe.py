@@ -165,6 +165,8 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
         # rate; searched over 20 minutes, long enough for the curves to flatten.
         "w32-s4-adam1e-3": {"backbone_args": {"width": 32, "stages": 4}, **ADAM_1E3},
         "w32-adam2e-3": {"backbone_args": {"width": 32}, **ADAM_1E3, "lr": 2e-3},
+        # Both gains of that search together: four stages at twice the rate.
+        "w32-s4-adam2e-3": {"backbone_args": {"width": 32, "stages": 4}, **ADAM_1E3, "lr": 2e-3},
     },
     "simclr": {
         **SHARED_VARIANTS,
