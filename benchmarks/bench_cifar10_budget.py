@@ -25,6 +25,8 @@ statistics); eblearn's with the data's own.
     python benchmarks/bench_cifar10_budget.py --method simclr --budget 30m  # SimCLR
     python benchmarks/bench_cifar10_budget.py --budget 2m --sides eblearn   # a quick look
     python benchmarks/bench_cifar10_budget.py --budget 30m --append         # also BENCHMARKS.md
+    python benchmarks/bench_cifar10_budget.py --budget 30m --sides eblearn --precision 32
+                                                        # the recipe in float32 (bf16 vs fp32)
 
 ``--data`` and ``--recipes`` point it at other arrays and recipe folders (the tests run it on
 generated images with tiny recipes); lightly must be importable (``pip install lightly``).
@@ -58,7 +60,7 @@ from eblearn.evaluate.protocol import (
     extract_features,
 )
 from eblearn.nn import BACKBONES
-from eblearn.train.config import TrainConfig
+from eblearn.train.config import PRECISIONS, TrainConfig
 from eblearn.train.history import read_history
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,9 +98,19 @@ def launch(command: list[str], env: dict[str, str]) -> None:
 
 
 def run_eblearn(
-    recipe: Path, data: Path, budget: str, seed: int, eval_every: int, out: Path, threads: int
+    recipe: Path,
+    data: Path,
+    budget: str,
+    seed: int,
+    eval_every: int,
+    out: Path,
+    threads: int,
+    precision: str | None = None,
 ) -> dict[str, Any]:
-    """``eblearn train`` with the recipe in a fresh process; its results and kNN curve."""
+    """``eblearn train`` with the recipe in a fresh process; its results and kNN curve.
+
+    ``precision`` overrides the recipe's (``--precision`` on the command line), e.g. ``32`` to
+    set float32 beside what ``auto`` picks on this machine."""
     run_dir = out / f"{recipe.stem}-eblearn-seed{seed}-{stamp()}"
     command = [
         sys.executable, "-m", "eblearn.cli", "train",
@@ -107,6 +119,8 @@ def run_eblearn(
         "--time-budget", budget, "--eval-every", str(eval_every),
         "--seed", str(seed), "--run-dir", str(run_dir), "--no-progress",
     ]  # fmt: skip
+    if precision is not None:
+        command += ["--precision", precision]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
@@ -307,6 +321,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=None, help="npz folder (default CIFAR-10)")
     parser.add_argument("--recipes", type=Path, default=RECIPES, help="folder of <method>.yaml")
     parser.add_argument("--out", type=Path, default=OUT, help="run folders and lightly weights")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="eblearn's precision instead of the recipe's (default: the recipe's, else auto)",
+    )
     parser.add_argument("--append", action="store_true", help="append to BENCHMARKS.md")
     args = parser.parse_args(argv)
     from eblearn.train.budget import parse_duration
@@ -353,7 +373,14 @@ def main(argv: list[str] | None = None) -> None:
             print(f"random init: {report} ({time.monotonic() - started:.0f} s)", flush=True)
         if "eblearn" in args.side_set:
             run = run_eblearn(
-                args.recipe, data, args.budget, seed, args.eval_every, args.out, args.threads
+                args.recipe,
+                data,
+                args.budget,
+                seed,
+                args.eval_every,
+                args.out,
+                args.threads,
+                args.precision,
             )
             results = run["results"]
             raw = results["raw_pixels"]
@@ -391,12 +418,14 @@ def main(argv: list[str] | None = None) -> None:
         "encoder", "seed", "kNN", "linear", "10% labels", "1% labels", "steps", "epochs",
         "training min", "evaluation min", "note",
     ]  # fmt: skip
+    precision_note = f" and `--precision {args.precision}`" if args.precision else ""
     body = (
         f"{args.method} on CIFAR-10 (the shared JPEG copy; 50,000 training images, all 10,000 "
         f"test images), wall budget {args.budget} per run for data preparation and training, "
         f"{args.threads} torch thread(s). eblearn: `{args.recipe.relative_to(args.recipes.parent)}`"
-        f" ({args.options}) with `--eval-every {args.eval_every}` (the curve's kNN evaluations "
-        f"count in the budget). lightly: {describe(args.method)}; on the same backbone, batch "
+        f" ({args.options}) with `--eval-every {args.eval_every}`{precision_note} (the curve's "
+        f"kNN evaluations count in the budget). lightly: {describe(args.method)}; on the same "
+        f"backbone, batch "
         f"{args.options.get('batch_size', 256)}, its transform per image in {args.workers} "
         "DataLoader worker(s). Top-1 accuracy in %.\n\n" + markdown_table(header, rows)
     )

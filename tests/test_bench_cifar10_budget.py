@@ -121,11 +121,15 @@ def test_bench_trains_and_probes_both_sides(bench, tiny_bench_inputs, monkeypatc
             bench.main([
                 "--method", "simclr", "--budget", "1s", "--sides", "eblearn,lightly",
                 "--data", str(data), "--recipes", str(recipes), "--out", str(data / "out"),
-            "--workers", "0", "--eval-every", "1", "--threads", "1",
+            "--workers", "0", "--eval-every", "1", "--threads", "1", "--precision", "32",
             ])  # fmt: skip
         finally:
             torch.set_num_threads(threads)  # main sets it for the process
     assert "--config" in commands[0] and str(recipes / "simclr.yaml") in commands[0]
+    assert commands[0][-2:] == ["--precision", "32"]  # over the recipe's (auto)
+    (run_dir,) = (data / "out").glob("simclr-eblearn-seed0-*")
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["precision"] == "32"
+    assert "`--precision 32`" in printed.getvalue()  # the section says so
     rows = {
         line.split(" | ")[0].strip("| "): line.split(" | ")
         for line in printed.getvalue().splitlines()
