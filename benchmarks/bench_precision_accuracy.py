@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             seed,
             f"{float32[seed]['knn']:.1%}",
             f"{bf16[seed]['knn']:.1%}",
-            f"{100 * (bf16[seed]['knn'] - float32[seed]['knn']):+.1f}",
+            f"{100 * (bf16[seed]['knn'] - float32[seed]['knn']):+.2f}",
             f"{float32[seed]['loss']:.3f} / {bf16[seed]['loss']:.3f}",
             f"{float32[seed]['steps']} / {bf16[seed]['steps']}",
             f"{float32[seed]['minutes']:.1f} / {bf16[seed]['minutes']:.1f}",
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     (mean32, low32, high32), (mean16, low16, high16) = spread(knn32), spread(knn16)
     rows.append([
         "mean (range)", f"{mean32:.1%} ({low32:.1%}–{high32:.1%})",
-        f"{mean16:.1%} ({low16:.1%}–{high16:.1%})", f"{100 * (mean16 - mean32):+.1f}",
+        f"{mean16:.1%} ({low16:.1%}–{high16:.1%})", f"{100 * (mean16 - mean32):+.2f}",
         "", "", "",
     ])  # fmt: skip
     header = [
