@@ -11,9 +11,14 @@ SHARED = REPO.parent / "shared" / "data" / "cifar10.py"
 OUT = REPO / "benchmarks" / "out" / "cifar10"
 
 
+def holds_splits(folder: Path) -> bool:
+    """Whether ``folder`` is an ``npz:`` folder: train.npz and test.npz both in it."""
+    return all((folder / f"{split}.npz").is_file() for split in ("train", "test"))
+
+
 def cifar10_arrays() -> Path:
     """The folder with train.npz and test.npz, unpacked from the shared JPEGs if needed."""
-    if not (OUT / "train.npz").is_file() or not (OUT / "test.npz").is_file():
+    if not holds_splits(OUT):
         if not SHARED.is_file():
             raise SystemExit(f"CIFAR-10 is not at {SHARED}; see ../shared/data/README.md")
         OUT.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _cifar10 import cifar10_arrays
+from _cifar10 import cifar10_arrays, holds_splits
 from _lightly_methods import LIGHTLY_METHODS, describe
 from _report import append_section, markdown_table
 from torch import Tensor, nn
@@ -351,9 +351,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(str(error))
     if args.options.get("method") != args.method:
         parser.error(f"{args.recipe} trains {args.options.get('method')!r}, not {args.method!r}")
-    if args.data is not None and not all(
-        (args.data / f"{split}.npz").is_file() for split in ("train", "test")
-    ):
+    if args.data is not None and not holds_splits(args.data):
         parser.error(f"--data {args.data} must hold train.npz and test.npz")
     args.side_set = set(sides)
     return args

@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 import yaml
-from _cifar10 import cifar10_arrays
+from _cifar10 import cifar10_arrays, holds_splits
 from _report import append_section, markdown_table
 
 from eblearn.app import pretrain
@@ -124,9 +124,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         TrainConfig.from_dict(args.options, str(args.recipe))
     except ValueError as error:
         parser.error(str(error))
-    if args.data is not None and not all(
-        (args.data / f"{split}.npz").is_file() for split in ("train", "test")
-    ):
+    if args.data is not None and not holds_splits(args.data):
         parser.error(f"--data {args.data} must hold train.npz and test.npz")
     return args
 

@@ -10,14 +10,13 @@ import io
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml
 
 from eblearn.cli import main as eblearn_main
 from eblearn.nn import BACKBONES
-from tests.benchmark_scripts import benchmark_script
+from tests.benchmark_scripts import benchmark_script, generated_images, write_generated_splits
 
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("lightly", reason="the lightly side needs lightly (the bench extra)")
@@ -27,15 +26,6 @@ pytest.importorskip("lightly", reason="the lightly side needs lightly (the bench
 def bench():
     with benchmark_script("bench_cifar10_budget") as module:
         yield module
-
-
-def generated_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` uint8 32×32 color images of 4 classes told apart by their red level."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 4
-    images = rng.integers(0, 60, (n, 32, 32, 3)).astype(np.uint8)
-    images[..., 0] += (60 * labels).astype(np.uint8)[:, None, None]
-    return images, labels
 
 
 def tiny_model(bench, method: str):
@@ -94,9 +84,7 @@ def test_momentum_branch_follows_lightlys_cosine_schedule(bench, method):
 def tiny_bench_inputs(tmp_path, bench):
     """Generated train/test arrays and the shipped SimCLR recipe on a 4-wide ConvNet and
     batches of 16 (everything else as shipped)."""
-    for split, n in (("train", 64), ("test", 32)):
-        images, labels = generated_images(n, seed=len(split))
-        np.savez(tmp_path / f"{split}.npz", images=images, labels=labels)
+    write_generated_splits(tmp_path, train=64, test=32)
     recipes = tmp_path / "recipes"
     recipes.mkdir()
     options = bench.recipe_options(bench.RECIPES / "simclr.yaml")

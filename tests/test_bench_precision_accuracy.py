@@ -7,12 +7,11 @@ from __future__ import annotations
 import contextlib
 import io
 
-import numpy as np
 import pytest
 import torch
 import yaml
 
-from tests.benchmark_scripts import benchmark_script
+from tests.benchmark_scripts import benchmark_script, write_generated_splits
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +22,9 @@ def bench():
 
 @pytest.fixture
 def tiny_inputs(tmp_path, bench):
-    """Generated train/test arrays (4 classes told apart by their red level) and the shipped
+    """Generated train/test arrays (``write_generated_splits``) and the shipped
     VICReg recipe on a 4-wide ConvNet, batches of 16 and a small projector."""
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 48), ("test", 24)):
-        labels = np.arange(n) % 4
-        images = rng.integers(0, 60, (n, 32, 32, 3)).astype(np.uint8)
-        images[..., 0] += (60 * labels).astype(np.uint8)[:, None, None]
-        np.savez(tmp_path / f"{split}.npz", images=images, labels=labels)
+    write_generated_splits(tmp_path, train=48, test=24)
     recipes = tmp_path / "recipes"
     recipes.mkdir()
     options = yaml.safe_load((bench.RECIPES / "vicreg.yaml").read_text())
