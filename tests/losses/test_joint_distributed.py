@@ -8,6 +8,7 @@ The two processes are spawned once; rank 0 writes the largest differences to a f
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
@@ -84,6 +85,10 @@ def _worker(rank: int, port: int, path: str) -> None:
         mean_loss /= WORLD
         differences[f"{name}/loss"] = float((mean_loss - reference).abs())
         differences[f"{name}/grad"] = float((model.weight.grad - single.weight.grad).abs().max())
+        # DDP's reducer must go before its process group: one left to the interpreter's exit,
+        # after destroy_process_group, once aborted a worker ("terminate called without an
+        # active exception", CI 2026-12-06).
+        del parallel
 
     # Sinkhorn: each process gets its rows of the global assignment.
     scores = torch.rand(WORLD * LOCAL_BATCH, 3) * 2 - 1
@@ -121,6 +126,7 @@ def _worker(rank: int, port: int, path: str) -> None:
     if rank == 0:
         with open(path, "w") as file:
             json.dump(differences, file)
+    gc.collect()  # DDP wrappers held in reference cycles go before the group too
     dist.barrier()
     dist.destroy_process_group()
 
