@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import warnings
 
@@ -15,8 +17,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 # eblearn's caches (raw-pixel baselines, precision decisions) go to a folder of this test
-# session, never to the user's ~/.cache; child processes inherit it.
-os.environ.setdefault("EBLEARN_CACHE", tempfile.mkdtemp(prefix="eblearn-test-cache-"))
+# session, never to the user's ~/.cache; child processes (xdist workers among them) inherit it.
+# The process that made the folder removes it at exit: 128 of them had piled up in /tmp.
+if "EBLEARN_CACHE" not in os.environ:
+    _session_cache = tempfile.mkdtemp(prefix="eblearn-test-cache-")
+    os.environ["EBLEARN_CACHE"] = _session_cache
+    atexit.register(shutil.rmtree, _session_cache, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
