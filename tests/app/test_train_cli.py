@@ -394,3 +394,17 @@ def test_augmentation_args_reach_the_run_config(tmp_path):
     assert main(["train", *TINY, "--epochs", "1", *strength, "--run-dir", str(run_dir)]) == 0
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["augmentation_args"] == {"brightness": 0.8, "crop_scale": [0.5, 1]}
+
+
+def test_view_size_trains_smaller_views_and_evaluates_at_the_image_size(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    smaller = ["--epochs", "1", "--view-size", "12", "--run-dir", str(run_dir)]
+    assert main(["train", *TINY, *smaller]) == 0
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert (config["image_size"], config["view_size"]) == (16, 12)
+    capsys.readouterr()
+    refused = tmp_path / "refused"
+    too_deep = ["--backbone-arg", "stages=5", "--view-size", "8", "--run-dir", str(refused)]
+    assert main(["train", *TINY, "--epochs", "1", *too_deep]) == 2
+    assert "cannot train on 8 px views" in capsys.readouterr().err
+    assert not refused.exists()  # checked before the folder was made

@@ -110,3 +110,41 @@ def test_augmentation_args_are_refused_outside_image_runs(modality, kind):
     )
     with pytest.raises(ValueError, match=f"is {kind}; leave out --augmentation-arg"):
         resolve(config, channels=1, native_size=8, modality=modality)
+
+
+def test_view_size_defaults_to_the_image_size_and_is_kept_in_the_run_config(tmp_path):
+    same = resolve(TrainConfig(data="cifar10"), channels=3, native_size=32)
+    assert same.image_size == same.view_size == 32
+    config = resolve(TrainConfig(data="cifar10", view_size=24), channels=3, native_size=32)
+    assert (config.image_size, config.view_size) == (32, 24)
+    config.to_yaml(tmp_path / "config.yaml")
+    assert RunConfig.from_yaml(tmp_path / "config.yaml") == config
+    assert resolve(config.as_request(), channels=3, native_size=32) == config
+    # a run folder written before the option trained its views at the image side
+    old = {k: v for k, v in config.to_dict().items() if k != "view_size"}
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(old))
+    assert RunConfig.from_yaml(tmp_path / "old.yaml").view_size == 32
+    with pytest.raises(ValueError, match="view_size must be >= 8 pixels, got 4"):
+        resolve(TrainConfig(view_size=4), channels=1, native_size=8)
+    with pytest.raises(ValueError, match="view_size must be >= 1, got 0"):
+        resolve(TrainConfig(view_size=0), channels=1, native_size=8)
+
+
+@pytest.mark.parametrize(("modality", "kind"), [("tokens", "text"), ("waveforms", "speech")])
+def test_view_size_is_refused_outside_image_runs(modality, kind):
+    config = TrainConfig(
+        method="mlm" if modality == "tokens" else "cpc",
+        data="shakespeare" if modality == "tokens" else "fsdd:x",
+        view_size=24,
+    )
+    with pytest.raises(ValueError, match=f"is {kind}; leave out --view-size"):
+        resolve(config, channels=1, native_size=8, modality=modality)
+    assert (
+        resolve(
+            TrainConfig(method="mlm", data="shakespeare"),
+            channels=1,
+            native_size=8,
+            modality="tokens",
+        ).view_size
+        == 0
+    )

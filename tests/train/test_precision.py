@@ -167,7 +167,7 @@ def test_cache_key_separates_machines_methods_and_devices(parts):
     config = parts[0]
     key = cache_key(config, "cpu A")
     assert cache_key(config, "cpu B") != key
-    for changes in ({"method": "simclr"}, {"devices": 2}, {"batch_size": 128}):
+    for changes in ({"method": "simclr"}, {"devices": 2}, {"batch_size": 128}, {"view_size": 12}):
         assert cache_key(RunConfig(**{**config.to_dict(), **changes}), "cpu A") != key
     assert cache_key(RunConfig(**{**config.to_dict(), "epochs": 99}), "cpu A") == key
 

@@ -1036,7 +1036,18 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         "--augmentation", help=f"one of {', '.join(AUGMENTATIONS.names())} ({chosen})"
     )
     what.add_argument(
-        "--image-size", type=positive_int, metavar="PX", help=f"side of the views ({chosen})"
+        "--image-size",
+        type=positive_int,
+        metavar="PX",
+        help=f"side of the images the encoder trains on and is evaluated at ({chosen})",
+    )
+    what.add_argument(
+        "--view-size",
+        type=positive_int,
+        metavar="PX",
+        help="side of the training views, e.g. 24 for cheaper steps on 32 px images; the "
+        "encoder is still evaluated, embedded and exported at --image-size (default: "
+        "--image-size)",
     )
     what.add_argument(
         "--seq-len",

@@ -182,7 +182,15 @@ class TrainConfig:
         augmentation_args: Fields of the recipe's views set on every view, e.g. the color
             jitter's ``brightness`` or the crops' ``crop_scale``
             (:func:`eblearn.data.augment.override_views`); image runs only.
-        image_size: Side of the views; default the data's, at least 16 px.
+        image_size: Side of the images the encoder is trained on and evaluated at (the data
+            is decoded at this side); default the data's, at least 16 px.
+        view_size: Side of the training views; default ``image_size``. Smaller views make
+            each step cheaper (a convolution's cost goes with the pixels), and the encoder is
+            still evaluated, embedded and exported at ``image_size``. Random-resized crops
+            enlarge objects, so testing at a higher resolution than training matches the
+            apparent object sizes of the two (Touvron et al., "Fixing the train-test
+            resolution discrepancy", NeurIPS 2019). Image runs only; fully convolutional
+            backbones only (a ViT's input side is fixed).
         epochs: Passes over the pretraining images.
         batch_size: Images (or text windows) per step and device; default 256 for images,
             64 for text.
@@ -248,6 +256,7 @@ class TrainConfig:
     augmentation: str | None = None
     augmentation_args: dict[str, Any] = field(default_factory=dict)
     image_size: int | None = None
+    view_size: int | None = None
     epochs: int | None = None
     batch_size: int | None = None
     optimizer: str | None = None
@@ -322,7 +331,9 @@ class RunConfig:
     an image run has ``seq_len`` 0. ``tokenizer`` is ``""`` and ``vocab_size`` 0 outside text
     runs (and in text runs older than them, which used their method's tokenizer);
     ``vocab_size`` is 0 unless the tokenizer is ``bpe``. ``compile`` is ``False`` in run
-    folders older than it.
+    folders older than it. ``view_size`` is the training views' side, ``image_size`` unless
+    asked otherwise (read as ``image_size`` from run folders older than it), 0 outside image
+    runs.
     """
 
     method: str
@@ -335,6 +346,7 @@ class RunConfig:
     augmentation: str
     augmentation_args: dict[str, Any]
     image_size: int
+    view_size: int
     epochs: int
     batch_size: int
     optimizer: str
@@ -384,6 +396,7 @@ class RunConfig:
         values["tokenizer"] = values["tokenizer"] or None  # "": not text, or the method's
         values["vocab_size"] = values["vocab_size"] or None  # 0: not BPE
         values["image_size"] = values["image_size"] or None  # 0: a text run
+        values["view_size"] = values["view_size"] or None  # 0: not an image run
         return TrainConfig(**values)
 
     @classmethod
@@ -395,6 +408,8 @@ class RunConfig:
         """
         source = f"run configuration {str(Path(path))!r}"
         values = {**copy.deepcopy(ADDED_KEYS), **read_yaml_mapping(path)}
+        if "view_size" not in values:  # older than view_size: views at the image side
+            values["view_size"] = values.get("image_size", 0)
         check_keys(cls, values, source)
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in values]
         if missing:
@@ -534,6 +549,7 @@ def resolve(
     name = config.data.partition(":")[0]
     tokens = modality == "tokens"
     waveforms = modality == "waveforms"
+    view_size = 0
     defaults = (
         TOKEN_DEFAULTS
         if tokens
@@ -545,6 +561,7 @@ def resolve(
         "seq_len",
         "vocab_size",
         "image_size",
+        "view_size",
         "epochs",
         "batch_size",
         "devices",
@@ -555,9 +572,14 @@ def resolve(
         value = getattr(config, key)
         if value is not None and value < 1:
             raise ValueError(f"{key} must be >= 1, got {value!r}")
-    if config.image_size is not None and config.image_size < SMALLEST_IMAGE_SIZE:
+    for key in ("image_size", "view_size"):
+        value = getattr(config, key)
+        if value is not None and value < SMALLEST_IMAGE_SIZE:
+            raise ValueError(f"{key} must be >= {SMALLEST_IMAGE_SIZE} pixels, got {value}")
+    if config.view_size is not None and (tokens or waveforms):
         raise ValueError(
-            f"image_size must be >= {SMALLEST_IMAGE_SIZE} pixels, got {config.image_size}"
+            f"view_size sets the side of an image run's views, and {config.data!r} is "
+            f"{'text' if tokens else 'speech'}; leave out --view-size"
         )
     for key in ("lr", "knn_temperature"):
         value = getattr(config, key)
@@ -588,6 +610,7 @@ def resolve(
             )
         seq_len = 0
         image_size = config.image_size or max(MIN_IMAGE_SIZE, native_size)
+        view_size = config.view_size or image_size
         backbone = config.backbone or ("convnet" if image_size <= 32 else "resnet18")
         check_backbone_name(backbone)
         augmentation = (
@@ -596,7 +619,7 @@ def resolve(
             or default_augmentation(channels)
         )
         override_views(
-            AUGMENTATIONS.get(augmentation)(image_size, channels), config.augmentation_args
+            AUGMENTATIONS.get(augmentation)(view_size, channels), config.augmentation_args
         )
     if config.augmentation_args and (tokens or waveforms):
         raise ValueError(
@@ -649,6 +672,7 @@ def resolve(
         augmentation=augmentation,
         augmentation_args=dict(config.augmentation_args),
         image_size=image_size,
+        view_size=view_size,
         epochs=epochs,
         batch_size=batch_size,
         optimizer=optimizer,

@@ -250,6 +250,7 @@ def cache_key(config: RunConfig, machine: str) -> str:
             "method_args": config.method_args,
             "batch_size": config.batch_size,
             "image_size": config.image_size,
+            "view_size": config.view_size,
             "devices": config.devices,
         },
         sort_keys=True,

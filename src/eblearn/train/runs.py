@@ -122,12 +122,40 @@ def build_components(
         return method, TokenViews(method.num_views), None
     if isinstance(data, SpeechSplits):
         return method, waveform_views(config.augmentation, config.seq_len), None
+    check_view_size(backbone, data.channels, config)
     views = override_views(
-        AUGMENTATIONS.get(config.augmentation)(config.image_size, data.channels),
+        AUGMENTATIONS.get(config.augmentation)(config.view_size, data.channels),
         config.augmentation_args,
     )
     augment = MultiViewAugment(views, data.mean, data.std)
     return method, augment, EvalTransform(config.image_size, data.mean, data.std)
+
+
+def check_view_size(backbone: torch.nn.Module, channels: int, config: RunConfig) -> None:
+    """Raises ``ValueError`` unless ``backbone``, built for ``config.image_size`` px images,
+    also takes the ``config.view_size`` px views it trains on.
+
+    Checked by one forward pass of a blank view in evaluation mode (no statistics updated,
+    nothing random drawn), and only when the two sides differ: a ViT's patch embedding takes
+    one side only, a deep ConvNet needs a side of at least 2^(stages - 1).
+    """
+    if config.view_size == config.image_size:
+        return
+    training = backbone.training
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            backbone(torch.zeros(1, channels, config.view_size, config.view_size))
+    except (RuntimeError, AssertionError, ValueError) as error:
+        problem = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"backbone {config.backbone!r}, built for {config.image_size} px images, cannot "
+            f"train on {config.view_size} px views ({problem}); choose a --view-size it takes "
+            "(a ViT takes its image size only; a convnet of S stages needs 2^(S-1) px or more) "
+            "or leave --view-size out"
+        ) from None
+    finally:
+        backbone.train(training)
 
 
 def check_batch(config: RunConfig, method: Method, n_images: int) -> None:
