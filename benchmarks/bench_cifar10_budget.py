@@ -35,21 +35,17 @@ generated images with tiny recipes); lightly must be importable (``pip install l
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from _children import exit_on_sigterm, launch
 from _cifar10 import cifar10_arrays, holds_splits
 from _lightly_methods import LIGHTLY_METHODS, describe
 from _report import append_section, markdown_table
@@ -94,50 +90,6 @@ def recipe_backbone(options: dict[str, Any], seed: int) -> nn.Module:
 
 def stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
-
-
-STOP_GRACE_S = 60
-"""Seconds a stopped benchmark gives its ``eblearn train`` to save a checkpoint and exit."""
-
-
-def launch(command: list[str], env: dict[str, str]) -> None:
-    """Runs ``command`` in a new process and raises if it fails.
-
-    A benchmark stopped meanwhile (an exception here, ``SystemExit`` from
-    :func:`exit_on_sigterm` included) stops the process too, with SIGTERM and then, after
-    :data:`STOP_GRACE_S`, SIGKILL: a killed benchmark once left its ``eblearn train`` running
-    orphaned, and the next benchmark shared the 2 cores with it unnoticed for 10 minutes.
-    """
-    with subprocess.Popen(command, env=env) as process:
-        try:
-            code = process.wait()
-        except BaseException:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            raise
-    if code:
-        raise subprocess.CalledProcessError(code, command)
-
-
-@contextlib.contextmanager
-def exit_on_sigterm() -> Iterator[None]:
-    """Turns SIGTERM into ``SystemExit(143)`` while the benchmark runs, so that ``finally``
-    blocks and :func:`launch` clean up (Python's default for SIGTERM ends the process at once)."""
-
-    def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set handlers; there SIGTERM keeps its default
-        return
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run_eblearn(

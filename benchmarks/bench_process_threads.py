@@ -28,6 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _children import exit_on_sigterm
 from _report import append_section, machine, markdown_table
 
 CONFIGURATIONS = {
@@ -104,4 +105,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_sigterm():  # a stopped benchmark stops its children
+        main()

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _children import exit_on_sigterm
 from _report import ROOT, append_section, markdown_table
 
 SUBFOLDER_FILES = 1000
@@ -250,4 +251,5 @@ HEADER = [
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_sigterm():  # a stopped benchmark stops its children
+        main()

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _children import exit_on_sigterm
 from _cifar10 import cifar10_arrays
 from _report import ROOT, append_section, markdown_table
 
@@ -157,4 +158,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_sigterm():  # a stopped benchmark stops its children
+        main()

@@ -51,6 +51,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _children import exit_on_sigterm
 from _report import BENCHMARKS_FILE, command_line, cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,6 +139,13 @@ class Outcome:
         return tables
 
 
+def kill_group(process: subprocess.Popen) -> None:
+    """Kills the process group ``process`` leads, and reaps ``process``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 def run_part(part: Part, args: list[str], timeout: float, threads: int | None = None) -> Outcome:
     """Runs ``part`` in a subprocess (its own process group), echoing its output as it comes;
     kills the group after ``timeout`` seconds. ``threads`` sets ``OMP_NUM_THREADS``."""
@@ -169,15 +177,16 @@ def run_part(part: Part, args: list[str], timeout: float, threads: int | None = 
             lines.append(line.rstrip("\n"))
 
     reader = threading.Thread(target=echo, daemon=True)
-    reader.start()
     try:
+        reader.start()
         code = process.wait(timeout=timeout)
         status = "ok" if code == 0 else f"failed (exit code {code})"
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        kill_group(process)
         status = f"stopped at its time limit ({timeout:.0f} s)"
+    except BaseException:  # gpu_all stopped: its part (in a session of its own) stops too
+        kill_group(process)
+        raise
     reader.join(timeout=5)
     seconds = time.perf_counter() - start
     return Outcome(part, shown, status, "\n".join(lines), seconds)
@@ -285,4 +294,5 @@ def _lightly() -> bool:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_sigterm():  # a stopped benchmark stops its children
+        main()

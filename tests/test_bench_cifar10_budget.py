@@ -8,12 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -169,31 +163,3 @@ def test_a_rerun_does_not_draw_over_an_earlier_figure(bench, tmp_path):
     (tmp_path / "cifar10_budget_knn_byol_eblearn_2.png").write_bytes(b"a second one")
     assert bench.unused_path(figure) == tmp_path / "cifar10_budget_knn_byol_eblearn_3.png"
     assert figure.read_bytes() == b"an earlier section's figure"
-
-
-def test_a_failed_training_process_fails_the_bench(bench):
-    with pytest.raises(subprocess.CalledProcessError):
-        bench.launch([sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ))
-
-
-def test_a_stopped_bench_stops_its_training_process(bench, tmp_path):
-    """SIGTERM to the bench ends the ``eblearn train`` it launched instead of orphaning it."""
-    pid_file = tmp_path / "pid"
-    child = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(120)"
-
-    def stop_when_started() -> None:
-        deadline = time.monotonic() + 60
-        while not pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    before = signal.getsignal(signal.SIGTERM)
-    threading.Thread(target=stop_when_started, daemon=True).start()
-    started = time.monotonic()
-    with pytest.raises(SystemExit) as stopped, bench.exit_on_sigterm():
-        bench.launch([sys.executable, "-c", child, str(pid_file)], dict(os.environ))
-    assert stopped.value.code == 128 + signal.SIGTERM
-    assert time.monotonic() - started < 60  # not the child's 120 s
-    with pytest.raises(ProcessLookupError):  # terminated and reaped
-        os.kill(int(pid_file.read_text()), 0)
-    assert signal.getsignal(signal.SIGTERM) == before  # the bench's handler is gone
