@@ -37,6 +37,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_matrix_flags() -> str:
+    """The CPU's flags among those that set a step's matrix speed (``avx512_bf16``,
+    ``amx_bf16``, ...): one model name, "Intel(R) Xeon(R) Processor @ 2.60GHz", has covered
+    both a chip with AMX and one without bf16 on this project's machines."""
+    from eblearn.train.precision import MATRIX_FLAGS, cpu_flags
+
+    return " ".join(sorted(set(MATRIX_FLAGS) & cpu_flags())) or "no matrix flags"
+
+
 def machine(load: float | None = None, device: torch.device | str | None = None) -> str:
     """One line naming the machine: the GPU, or CPU cores, torch threads and the load.
 
@@ -49,7 +58,7 @@ def machine(load: float | None = None, device: torch.device | str | None = None)
         return f"GPU {torch.cuda.get_device_name(0)}, torch {torch.__version__}"
     load = LOAD_AT_START if load is None else load
     return (
-        f"CPU {cpu_model()} ({os.cpu_count()} cores shared with other work, "
+        f"CPU {cpu_model()} [{cpu_matrix_flags()}] ({os.cpu_count()} cores shared with other work, "
         f"{torch.get_num_threads()} torch "
         f"thread(s), load average {load:.1f} at the start), {platform.machine()}, "
         f"torch {torch.__version__}"
