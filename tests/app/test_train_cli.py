@@ -149,6 +149,7 @@ def test_resume_refuses_options_it_would_ignore(finished_run, capsys, extra, mes
         ["--warmup-epochs", "-1"],
         ["--accelerator", "tpu"],
         ["--precision", "64"],
+        ["--memory-format", "nhwc"],
         ["--method-arg", "projector_dims=[1,"],
         ["--method-arg", "=3"],
         ["--backbone-arg", "width"],
@@ -408,3 +409,13 @@ def test_view_size_trains_smaller_views_and_evaluates_at_the_image_size(tmp_path
     assert main(["train", *TINY, "--epochs", "1", *too_deep]) == 2
     assert "cannot train on 8 px views" in capsys.readouterr().err
     assert not refused.exists()  # checked before the folder was made
+
+
+def test_memory_format_is_given_and_recorded(tmp_path):
+    run_dir = tmp_path / "run"
+    given = ["--epochs", "1", "--precision", "32", "--memory-format", "channels_last"]
+    assert main(["train", *TINY, *given, "--run-dir", str(run_dir)]) == 0
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert (config["precision"], config["memory_format"]) == ("32", "channels_last")
+    record = json.loads((run_dir / "precision.json").read_text())
+    assert (record["source"], record["channels_last"]) == ("requested", True)

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from eblearn.train import TrainConfig, resolve
-from eblearn.train.config import RunConfig
+from eblearn.train.config import RunConfig, resume_conflicts
 
 
 def test_defaults_resolve_from_the_data_set():
@@ -36,6 +36,7 @@ def test_explicit_values_win():
         ("augmentation", "fancy", "unknown augmentation 'fancy'"),
         ("optimizer", "adam", "unknown optimizer 'adam'; valid choices: adamw, sgd, lars"),
         ("precision", "64", "unknown precision '64'"),
+        ("memory_format", "nhwc", "unknown memory_format 'nhwc'.*auto, channels_last, contiguous"),
         ("epochs", 0, "epochs must be >= 1"),
         ("batch_size", 0, "batch_size must be >= 1"),
         ("lr", -1.0, "lr must be > 0"),
@@ -148,3 +149,17 @@ def test_view_size_is_refused_outside_image_runs(modality, kind):
         ).view_size
         == 0
     )
+
+
+def test_memory_format_is_auto_in_older_run_folders_and_auto_resumes_any(tmp_path):
+    """A run folder older than memory_format trained channels_last exactly under bf16, which
+    ``auto`` beside a given precision reproduces; ``auto`` on resume keeps what was chosen."""
+    config = resolve(TrainConfig(memory_format="channels_last"), channels=1, native_size=8)
+    assert config.memory_format == "channels_last"
+    old = {k: v for k, v in config.to_dict().items() if k != "memory_format"}
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(old))
+    assert RunConfig.from_yaml(tmp_path / "old.yaml").memory_format == "auto"
+    assert resume_conflicts(config, {"memory_format": "auto"}) == []
+    assert resume_conflicts(config, {"memory_format": "contiguous"}) == [
+        "memory_format (saved 'channels_last', given 'contiguous')"
+    ]

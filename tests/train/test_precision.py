@@ -1,4 +1,5 @@
-"""``--precision auto``: bf16 + channels_last only where measured faster, cached, recorded.
+"""``--precision auto``: bf16, and the memory layout, only where measured faster; cached,
+recorded.
 
 The decision logic runs on fake step times and a fake clock (no timed assertions); one tiny
 real run trains in bf16 autocast on the CPU.
@@ -22,6 +23,7 @@ from eblearn.train import precision as precision_module
 from eblearn.train.config import RunConfig, resolve, resume_conflicts
 from eblearn.train.precision import (
     BF16_MARGIN,
+    LAYOUT_MARGIN,
     PrecisionChoice,
     cache_key,
     cache_path,
@@ -31,6 +33,7 @@ from eblearn.train.precision import (
     median_step_time,
     native_bf16,
     pick,
+    pick_setting,
     uses_channels_last,
 )
 from eblearn.train.runs import build_components
@@ -44,19 +47,29 @@ flags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile amx_bf16
 
 
 class FakeTimer:
-    """Step seconds per precision; counts the calls (a probe measures both precisions)."""
+    """Step seconds per setting (precision, channels_last); records the settings timed.
+    float32 in ``channels_last`` takes as long as contiguous unless given."""
 
-    def __init__(self, float32: float, bf16: float) -> None:
-        self.times = {"32": float32, "bf16-mixed": bf16}
-        self.calls: list[str] = []
+    def __init__(self, float32: float, bf16: float, float32_channels_last: float | None = None):
+        self.times = {
+            ("32", False): float32,
+            ("32", True): float32 if float32_channels_last is None else float32_channels_last,
+            ("bf16-mixed", True): bf16,
+            ("bf16-mixed", False): bf16,
+        }
+        self.calls: list[tuple[str, bool]] = []
 
-    def __call__(self, precision: str) -> float:
-        self.calls.append(precision)
-        return self.times[precision]
+    def __call__(self, precision: str, channels_last: bool) -> float:
+        self.calls.append((precision, channels_last))
+        return self.times[precision, channels_last]
 
 
-def _never(precision: str) -> float:
-    raise AssertionError(f"the probe ran ({precision}) where it should not")
+ALL_SETTINGS = [("32", False), ("32", True), ("bf16-mixed", True)]
+"""What the probe times for the ConvNet on a device with native bf16."""
+
+
+def _never(precision: str, channels_last: bool) -> float:
+    raise AssertionError(f"the probe ran ({precision}, {channels_last}) where it should not")
 
 
 @pytest.fixture
@@ -92,50 +105,112 @@ def test_pick_keeps_bf16_only_with_the_margin():
     assert pick(0.6, 1.0) == "32"  # the small ConvNet: bf16 slower
 
 
+def test_pick_setting_takes_channels_last_float32_only_with_the_layout_margin():
+    assert LAYOUT_MARGIN == 1.05
+    contiguous, channels_last = ("32", False), ("32", True)
+    assert pick_setting({contiguous: 1.05, channels_last: 1.0}) == channels_last
+    assert pick_setting({contiguous: 1.04, channels_last: 1.0}) == contiguous
+    assert pick_setting({contiguous: 1.0}) == contiguous
+    assert pick_setting({channels_last: 1.0}) == channels_last
+
+
+def test_pick_setting_weighs_bf16_against_the_faster_float32():
+    bf16 = ("bf16-mixed", True)
+    # 1.2x faster than contiguous float32, but only 1.0x than channels_last float32
+    assert pick_setting({("32", False): 1.2, ("32", True): 1.0, bf16: 1.0}) == ("32", True)
+    assert pick_setting({("32", False): 1.2, ("32", True): 1.2, bf16: 1.0}) == bf16
+
+
 def test_auto_picks_bf16_when_measured_1_5x_faster(parts, cache):
     timer = FakeTimer(float32=0.3, bf16=0.2)
     config, choice = _choose(parts, timer, cache_file=cache)
     assert config.precision == "bf16-mixed"
-    assert sorted(timer.calls) == ["32", "bf16-mixed"]
+    assert timer.calls == ALL_SETTINGS
     assert choice.source == "measured"
     assert choice.channels_last  # the ConvNet is convolutional
+    assert config.memory_format == "channels_last"
     assert choice.speedup == pytest.approx(1.5)
     record = choice.as_dict()
     assert record["precision"] == "bf16-mixed" and record["speedup"] == 1.5
     assert record["float32_step_s"] == 0.3 and record["bf16_step_s"] == 0.2
+    assert record["float32_channels_last_step_s"] == 0.3
     assert record["torch"] == torch.__version__
 
 
 def test_auto_keeps_float32_when_bf16_is_only_1_05x_faster(parts, cache):
     config, choice = _choose(parts, FakeTimer(float32=0.105, bf16=0.1), cache_file=cache)
-    assert config.precision == "32"
+    assert (config.precision, config.memory_format) == ("32", "contiguous")
     assert (choice.source, choice.channels_last) == ("measured", False)
 
 
-def test_no_native_bf16_is_float32_without_a_probe(parts, cache):
+def test_no_native_bf16_measures_the_float32_layouts(parts, cache):
+    """A CPU without bf16 (Ice Lake's float32 convolutions ran 1.25-1.5x faster in
+    channels_last): both layouts are timed, bf16 is not."""
+    timer = FakeTimer(float32=0.3, bf16=0.01, float32_channels_last=0.2)
+    config, choice = _choose(parts, timer, native=False, cache_file=cache)
+    assert timer.calls == [("32", False), ("32", True)]
+    assert (config.precision, config.memory_format) == ("32", "channels_last")
+    assert (choice.source, choice.bf16_step_s, choice.speedup) == ("measured", None, None)
+    assert choice.as_dict()["float32_channels_last_step_s"] == 0.2
+
+
+def test_nothing_to_choose_is_float32_without_a_probe(parts, cache):
+    """No native bf16 and an encoder without convolutions (a text model's): one candidate."""
+    config, _, augment, images = parts
+    method = torch.nn.Module()
+    method.encoder = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 4))
+    parts = (config, method, augment, images)
     config, choice = _choose(parts, _never, native=False, cache_file=cache)
-    assert config.precision == "32"
+    assert (config.precision, config.memory_format) == ("32", "contiguous")
     assert choice == PrecisionChoice("32", False, "no native bf16", machine=choice.machine)
     assert not cache.exists()
 
 
-@pytest.mark.parametrize("requested", ["32", "bf16-mixed"])
-def test_an_explicit_precision_bypasses_the_probe(parts, cache, requested):
-    config, choice = _choose(parts, _never, cache_file=cache, precision=requested)
+@pytest.mark.parametrize(
+    ("memory_format", "timed"),
+    [
+        ("channels_last", [("32", True), ("bf16-mixed", True)]),
+        ("contiguous", [("32", False), ("bf16-mixed", False)]),
+    ],
+)
+def test_a_given_layout_is_the_only_one_timed(parts, cache, memory_format, timed):
+    timer = FakeTimer(float32=0.3, bf16=0.2)
+    config, _choice = _choose(parts, timer, cache_file=cache, memory_format=memory_format)
+    assert timer.calls == timed
+    assert (config.precision, config.memory_format) == ("bf16-mixed", memory_format)
+
+
+@pytest.mark.parametrize(
+    ("requested", "memory_format", "channels_last"),
+    [
+        ("32", "auto", False),
+        ("bf16-mixed", "auto", True),
+        ("16-mixed", "auto", False),
+        ("32", "channels_last", True),
+        ("bf16-mixed", "contiguous", False),
+    ],
+)
+def test_an_explicit_precision_bypasses_the_probe(
+    parts, cache, requested, memory_format, channels_last
+):
+    config, choice = _choose(
+        parts, _never, cache_file=cache, precision=requested, memory_format=memory_format
+    )
     assert config.precision == requested
     assert choice.source == "requested"
-    assert choice.channels_last == (requested == "bf16-mixed")
+    assert choice.channels_last == channels_last
+    assert config.memory_format == ("channels_last" if channels_last else "contiguous")
     assert not cache.exists()
 
 
 def test_probe_failure_falls_back_to_float32(parts, cache):
-    def failing(precision: str) -> float:
+    def failing(precision: str, channels_last: bool) -> float:
         if precision == "bf16-mixed":
             raise RuntimeError("\"upsample\" not implemented for 'BFloat16'\nmore detail")
         return 0.1
 
     config, choice = _choose(parts, failing, cache_file=cache)
-    assert config.precision == "32"
+    assert (config.precision, config.memory_format) == ("32", "contiguous")
     assert choice.source == "probe failed: \"upsample\" not implemented for 'BFloat16'"
 
 
@@ -146,21 +221,34 @@ def test_cache_round_trip_then_a_new_key_probes_again(parts, cache):
     timer = FakeTimer(float32=0.3, bf16=0.2)
     _choose(parts, timer, cache_file=cache)
     content = json.loads(cache.read_text())
-    assert content["version"] == 1
+    assert content["version"] == 2
     [(key, entry)] = content["entries"].items()
     assert json.loads(key)["batch_size"] == 64
-    assert entry == {"precision": "bf16-mixed", "float32_step_s": 0.3, "bf16_step_s": 0.2}
+    assert entry == {
+        "precision": "bf16-mixed",
+        "channels_last": True,
+        "step_s": {"32": 0.3, "32+channels_last": 0.3, "bf16-mixed+channels_last": 0.2},
+    }
 
     config, choice = _choose(parts, _never, cache_file=cache)  # same key: no probe
-    assert (config.precision, choice.source) == ("bf16-mixed", "cache")
+    assert (config.precision, config.memory_format, choice.source) == (
+        "bf16-mixed",
+        "channels_last",
+        "cache",
+    )
     assert (choice.float32_step_s, choice.bf16_step_s) == (0.3, 0.2)
 
-    for changes in ({"batch_size": 32}, {"image_size": 32}, {"backbone_args": {"width": 8}}):
+    for changes in (
+        {"batch_size": 32},
+        {"image_size": 32},
+        {"backbone_args": {"width": 8}},
+        {"memory_format": "channels_last"},
+    ):
         other = FakeTimer(float32=0.1, bf16=0.1)
         config, choice = _choose(parts, other, cache_file=cache, **changes)
         assert (config.precision, choice.source) == ("32", "measured"), changes
-        assert len(other.calls) == 2, changes
-    assert len(json.loads(cache.read_text())["entries"]) == 4
+        assert other.calls, changes
+    assert len(json.loads(cache.read_text())["entries"]) == 5
 
 
 def test_cache_key_separates_machines_methods_and_devices(parts):
@@ -208,12 +296,22 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(parts, cache, content):
 def test_a_malformed_cache_entry_is_measured_again(parts, cache):
     key = cache_key(parts[0], precision_module.machine_name(torch.device("cpu")))
     cache.parent.mkdir(parents=True)
-    cache.write_text(
-        json.dumps({"version": 1, "entries": {key: {"precision": "fp8", "float32_step_s": 1}}})
-    )
+    entry = {"precision": "fp8", "channels_last": True, "step_s": {"fp8+channels_last": 1}}
+    cache.write_text(json.dumps({"version": 2, "entries": {key: entry}}))
     timer = FakeTimer(float32=0.3, bf16=0.2)
     _, choice = _choose(parts, timer, cache_file=cache)
-    assert choice.source == "measured" and len(timer.calls) == 2
+    assert choice.source == "measured" and timer.calls == ALL_SETTINGS
+
+
+def test_a_cache_of_an_older_version_is_measured_again(parts, cache):
+    """Version 1 entries held float32 and bf16 times only: no float32 channels_last."""
+    key = cache_key(parts[0], precision_module.machine_name(torch.device("cpu")))
+    cache.parent.mkdir(parents=True)
+    entry = {"precision": "32", "float32_step_s": 0.3, "bf16_step_s": 0.5}
+    cache.write_text(json.dumps({"version": 1, "entries": {key: entry}}))
+    timer = FakeTimer(float32=0.3, bf16=0.5, float32_channels_last=0.2)
+    config, choice = _choose(parts, timer, cache_file=cache)
+    assert (choice.source, config.memory_format) == ("measured", "channels_last")
 
 
 def test_cache_path_follows_eblearn_cache_then_xdg(monkeypatch, tmp_path):
@@ -276,19 +374,23 @@ def test_real_probe_leaves_the_method_and_random_state_untouched(parts):
     before = {k: v.clone() for k, v in method.state_dict().items()}
     rng = torch.random.get_rng_state()
     timer = precision_module.probe_timer(method, augment, images[:20], config, warmup=0, steps=1)
-    assert timer("32") > 0
+    assert timer("32", False) > 0
+    assert timer("32", True) > 0
     assert torch.equal(torch.random.get_rng_state(), rng)
     for name, value in method.state_dict().items():
         assert torch.equal(value, before[name]), name  # BatchNorm statistics included
 
 
-def test_channels_last_goes_with_bf16_on_convolutional_encoders_only():
+def test_channels_last_is_asked_for_or_goes_with_bf16_on_convolutional_encoders_only():
     conv = build_method("vicreg", build_backbone("convnet", 1, 16, width=4), projector_dims=[8])
     assert uses_channels_last("bf16-mixed", conv)
     assert not uses_channels_last("32", conv)
     assert not uses_channels_last("16-mixed", conv)
+    assert uses_channels_last("32", conv, "channels_last")
+    assert not uses_channels_last("bf16-mixed", conv, "contiguous")
     mlp = torch.nn.Sequential(torch.nn.Linear(4, 4))
     assert not uses_channels_last("bf16-mixed", mlp)
+    assert not uses_channels_last("32", mlp, "channels_last")
 
 
 # --- numerics and a real run ----------------------------------------------------------------
@@ -348,6 +450,26 @@ def test_auto_run_records_bf16_and_trains_a_finite_epoch(tmp_path, monkeypatch):
         if row.get("train/loss_step")
     ]
     assert history and all(torch.isfinite(torch.tensor(history)))
+
+
+def test_float32_trains_in_channels_last_when_asked(tmp_path):
+    layout = RecordLayout()
+    config = tiny_config(
+        tmp_path / "run",
+        epochs=1,
+        accelerator="cpu",
+        batch_size=32,
+        precision="32",
+        memory_format="channels_last",
+    )
+    pretrained = pretrain(config, data=_small_digits(), callbacks=[layout])
+    assert (pretrained.config.precision, pretrained.config.memory_format) == (
+        "32",
+        "channels_last",
+    )
+    assert layout.channels_last and all(layout.channels_last)
+    conv = next(m for m in pretrained.method.encoder.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous()  # handed back in the default layout
 
 
 def _small_digits() -> DatasetSplits:

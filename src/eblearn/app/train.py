@@ -68,6 +68,7 @@ from eblearn.methods.base import Method
 from eblearn.train.config import (
     ACCELERATORS,
     LOGGERS,
+    MEMORY_FORMATS,
     OPTIMIZERS,
     RESUMABLE_OPTIONS,
     RunConfig,
@@ -1134,6 +1135,12 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
         "--deterministic", action="store_true", help="use deterministic algorithms only"
     )
     add_precision(how)
+    how.add_argument(
+        "--memory-format",
+        choices=MEMORY_FORMATS,
+        help="layout of a convolutional encoder's weights and views; auto: measured with "
+        "--precision auto, else channels_last under bf16 (default: auto)",
+    )
     how.add_argument("--accelerator", choices=ACCELERATORS, help="(default: auto)")
     how.add_argument(
         "--devices",

@@ -32,6 +32,8 @@ from eblearn.data.text import BPE_VOCAB_SIZE, TOKENIZER_KINDS
 
 OPTIMIZERS = ("adamw", "sgd", "lars")
 PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+"""Memory layouts of a convolutional encoder's weights and views (others stay contiguous)."""
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 LOGGERS = ("csv", "tensorboard")
 """Where the training curves go: ``csv`` writes only the run's ``log.csv``; ``tensorboard``
@@ -142,6 +144,7 @@ ADDED_KEYS: dict[str, Any] = {
     "vocab_size": 0,
     "compile": False,
     "augmentation_args": {},
+    "memory_format": "auto",
 }
 """Keys added to ``config.yaml`` since 0.1, with the value that reproduces older runs."""
 
@@ -205,6 +208,11 @@ class TrainConfig:
             when the run starts (:func:`eblearn.train.precision.choose_precision`): bf16 with
             ``channels_last`` where bf16 is native and a short probe measures it at least
             1.15× faster for this backbone and batch, else ``32``.
+        memory_format: ``auto``, ``channels_last`` or ``contiguous``: the layout of a
+            convolutional encoder's weights and views. ``auto`` with ``precision`` ``auto``
+            is measured with it (float32 in ``channels_last`` was 1.25–1.5× faster than
+            contiguous on a CPU without bf16, BENCHMARKS.md 2026-12-07); with a given
+            precision it is ``channels_last`` under bf16 and ``contiguous`` otherwise.
         accelerator: ``auto``, ``cpu``, ``gpu`` (``cuda``) or ``mps``.
         devices: Number of devices per machine; more than one process in all trains with DDP.
         num_nodes: Number of machines; more than one needs a launcher that starts the
@@ -266,6 +274,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     precision: str = "auto"
+    memory_format: str = "auto"
     accelerator: str = "auto"
     devices: int = 1
     num_nodes: int = 1
@@ -333,7 +342,8 @@ class RunConfig:
     ``vocab_size`` is 0 unless the tokenizer is ``bpe``. ``compile`` is ``False`` in run
     folders older than it. ``view_size`` is the training views' side, ``image_size`` unless
     asked otherwise (read as ``image_size`` from run folders older than it), 0 outside image
-    runs.
+    runs. ``memory_format`` is what ``auto`` chose once the run started, and ``auto`` in run
+    folders older than it (``channels_last`` under bf16, as they trained).
     """
 
     method: str
@@ -356,6 +366,7 @@ class RunConfig:
     seed: int
     deterministic: bool
     precision: str
+    memory_format: str
     accelerator: str
     devices: int
     num_nodes: int
@@ -629,6 +640,7 @@ def resolve(
     optimizer = config.optimizer or defaults["optimizer"]
     check_choice(optimizer, OPTIMIZERS, "optimizer")
     check_choice(config.precision, PRECISIONS, "precision")
+    check_choice(config.memory_format, MEMORY_FORMATS, "memory_format")
     check_choice(config.accelerator, ACCELERATORS, "accelerator")
     check_logger(config.logger)
     batch_size = config.batch_size or defaults.get("batch_size", BATCH_SIZE)
@@ -686,6 +698,7 @@ def resolve(
         seed=config.seed,
         deterministic=config.deterministic,
         precision=config.precision,
+        memory_format=config.memory_format,
         accelerator=config.accelerator,
         devices=config.devices,
         num_nodes=config.num_nodes,
@@ -906,8 +919,8 @@ def resume_conflicts(saved: RunConfig, given: dict[str, Any]) -> list[str]:
         if key in RESUMABLE_OPTIONS or value is None:
             continue
         old = getattr(saved, key)
-        if key == "precision" and value == "auto":
-            continue  # the saved precision is what auto chose for this run
+        if key in ("precision", "memory_format") and value == "auto":
+            continue  # the saved value is what auto chose for this run
         if key == "method_args":
             changed = any(old.get(k) != v for k, v in value.items())
         else:

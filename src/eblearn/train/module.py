@@ -92,7 +92,7 @@ class PretrainModule(L.LightningModule):
         self.reported = 0
         """How many of :attr:`unreadable` a warning has named already."""
         self.epoch_embeddings: list[Tensor] = []
-        self.channels_last = uses_channels_last(config.precision, method)
+        self.channels_last = uses_channels_last(config.precision, method, config.memory_format)
 
     # -- data on the device ------------------------------------------------------------------
 

@@ -1,18 +1,24 @@
 """The precision and memory layout of a run, chosen by measurement.
 
-``--precision auto`` trains in bf16 autocast (with ``channels_last`` activations and weights
-for convolutional backbones) only where that is measurably faster for this machine, backbone,
-method, batch and image size, and in float32 everywhere else:
+``--precision auto`` trains in bf16 autocast only where that is measurably faster for this
+machine, backbone, method, batch and image size, and in float32 everywhere else; with
+``memory_format`` ``auto`` (the default) a convolutional encoder's layout, ``channels_last``
+or contiguous, is measured with it:
 
 1. Where the device has no native bf16 matrix arithmetic (CPUs without AVX512-BF16 or AMX,
-   GPUs before Ampere, Apple's MPS) bf16 is emulated and slower: float32, without a probe.
-2. Otherwise a short probe times the run's own method on a batch of its own views: forward
-   and backward, ``PROBE_WARMUP`` warm-up then ``PROBE_STEPS`` timed steps (fewer when a step
-   is slow, see ``PROBE_BUDGET_S``), in float32 and in bf16 autocast + ``channels_last``,
-   and keeps bf16 only if its median step is at least ``BF16_MARGIN`` times faster.
+   GPUs before Ampere) bf16 is emulated and slower: only float32 is a candidate. Apple's MPS
+   is not probed (float32, contiguous).
+2. A short probe times the run's own method on a batch of its own views: forward and
+   backward, ``PROBE_WARMUP`` warm-up then ``PROBE_STEPS`` timed steps (fewer when a step is
+   slow, see ``PROBE_BUDGET_S``), for each candidate: float32 contiguous, float32
+   ``channels_last`` (convolutional encoders), and bf16 autocast, in ``channels_last`` for a
+   convolutional encoder. float32 takes ``channels_last`` if it is at least
+   ``LAYOUT_MARGIN`` times faster, and bf16 is kept only if its median step is at least
+   ``BF16_MARGIN`` times faster than the float32 so chosen. With a single candidate (a
+   non-convolutional encoder without native bf16) there is nothing to probe.
 3. The decision is cached per machine (CPU model, threads and matrix flags, or GPU name),
-   torch version, backbone and its options, method, batch size, image size and device count
-   in ``precision.json`` under
+   torch version, backbone and its options, method, batch size, image size, memory format
+   asked for and device count in ``precision.json`` under
    ``$EBLEARN_CACHE``, else ``$XDG_CACHE_HOME/eblearn``, else ``~/.cache/eblearn``; a second
    run with the same key does not probe again.
 4. A run on several machines (``num_nodes > 1``) does not probe: each machine resolves
@@ -22,11 +28,13 @@ method, batch and image size, and in float32 everywhere else:
 Measured on a 2-core CPU with AMX (see BENCHMARKS.md and ``benchmarks/bench_precision.py``):
 a VICReg step on ResNet-18 (batch 64, 32 px) is about 10× faster in bf16 + ``channels_last``,
 while the small ConvNet is slower in bf16 (about 0.6×), hence a measurement rather than a rule.
+On a 2-core Ice Lake Xeon (AVX-512, no bf16), float32 ``channels_last`` steps were 1.25× (ResNet-18,
+batch 64) to 1.53× (ConvNet, batch 256) faster than contiguous ones.
 
-The chosen precision replaces ``auto`` in the run's configuration (``32`` or ``bf16-mixed``),
-so ``config.yaml`` says what ran and a resume reuses it; :class:`PrecisionChoice` holds the
-measurement. The losses keep their reductions in float32 under autocast
-(:mod:`eblearn.losses._float32`).
+The chosen precision and layout replace ``auto`` in the run's configuration (``32`` or
+``bf16-mixed``; ``channels_last`` or ``contiguous``), so ``config.yaml`` says what ran and a
+resume reuses it; :class:`PrecisionChoice` holds the measurement. The losses keep their
+reductions in float32 under autocast (:mod:`eblearn.losses._float32`).
 """
 
 from __future__ import annotations
@@ -59,19 +67,34 @@ PROBE_BUDGET_S = 20.0
 float32 on a CPU) is warmed up once and timed once or twice, so the probe stays bounded."""
 BF16_MARGIN = 1.15
 """bf16 is chosen only if its step is at least this many times faster than float32's."""
+LAYOUT_MARGIN = 1.05
+"""float32 takes ``channels_last`` only if its step is at least this many times faster than
+a contiguous one (the layout changes no arithmetic; the margin keeps timing noise out)."""
 CACHE_ENV = "EBLEARN_CACHE"
 CACHE_FILE = "precision.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+"""2: entries hold the step time of every setting probed (float32 ``channels_last`` too)."""
 SEVERAL_MACHINES = "several machines: not measured (give --precision bf16-mixed to use bf16)"
 """Why a run on several machines trains in float32 under ``auto``: every machine resolves
 ``auto`` by itself, and measured step times could lead them to different precisions."""
 BF16 = "bf16-mixed"
 FLOAT32 = "32"
+CHANNELS_LAST = "channels_last"
+CONTIGUOUS = "contiguous"
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 """``/proc/cpuinfo`` flags of native bf16 matrix arithmetic on x86 CPUs."""
 
-StepTimer = Callable[[str], float]
-"""Maps a precision (``"32"`` or ``"bf16-mixed"``) to the median seconds of a training step."""
+Setting = tuple[str, bool]
+"""What a probe times: a precision (``"32"`` or ``"bf16-mixed"``) and whether the model and
+views are in ``channels_last`` layout."""
+StepTimer = Callable[[str, bool], float]
+"""Maps a setting (precision, channels_last) to the median seconds of a training step."""
+
+
+def setting_name(setting: Setting) -> str:
+    """``"32"``, ``"32+channels_last"``, ``"bf16-mixed+channels_last"``, ...: a cache key."""
+    precision, channels_last = setting
+    return f"{precision}+{CHANNELS_LAST}" if channels_last else precision
 
 
 @dataclass(frozen=True)
@@ -81,11 +104,14 @@ class PrecisionChoice:
     Attributes:
         precision: ``32``, ``bf16-mixed`` or ``16-mixed``: what ``RunConfig.precision`` holds.
         channels_last: Whether the model and the views are in ``channels_last`` layout.
-        source: ``requested`` (not ``auto``), ``no native bf16``, ``several machines: ...``,
-            ``measured``, ``cache`` or ``probe failed: <error>``.
-        float32_step_s: Median seconds of a float32 step (``None`` without a probe).
-        bf16_step_s: Median seconds of a bf16 + ``channels_last`` step.
+        source: ``requested`` (not ``auto``), ``no native bf16`` (nothing to probe),
+            ``several machines: ...``, ``measured``, ``cache`` or ``probe failed: <error>``.
+        float32_step_s: Median seconds of a contiguous float32 step (``None`` if not timed).
+        bf16_step_s: Median seconds of a bf16 step (in ``channels_last`` for a convolutional
+            encoder); ``None`` if not timed.
         machine: The CPU model or GPU name the decision was made on.
+        float32_channels_last_step_s: Median seconds of a float32 ``channels_last`` step;
+            ``None`` if not timed.
     """
 
     precision: str
@@ -94,13 +120,20 @@ class PrecisionChoice:
     float32_step_s: float | None = None
     bf16_step_s: float | None = None
     machine: str = ""
+    float32_channels_last_step_s: float | None = None
+
+    @property
+    def memory_format(self) -> str:
+        """``channels_last`` or ``contiguous``: what ``RunConfig.memory_format`` holds."""
+        return CHANNELS_LAST if self.channels_last else CONTIGUOUS
 
     @property
     def speedup(self) -> float | None:
-        """float32 step time over bf16 step time (> 1: bf16 is faster)."""
-        if self.float32_step_s is None or not self.bf16_step_s:
+        """The faster float32 step's time over the bf16 step's (> 1: bf16 is faster)."""
+        float32 = [t for t in (self.float32_step_s, self.float32_channels_last_step_s) if t]
+        if not float32 or not self.bf16_step_s:
             return None
-        return self.float32_step_s / self.bf16_step_s
+        return min(float32) / self.bf16_step_s
 
     def as_dict(self) -> dict[str, Any]:
         """What a run folder's ``precision.json`` holds."""
@@ -202,11 +235,15 @@ def is_convolutional(module: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in module.modules())
 
 
-def uses_channels_last(precision: str, method: nn.Module) -> bool:
-    """``channels_last`` goes with bf16 on convolutional encoders (oneDNN's and cuDNN's fast
-    bf16 convolutions take NHWC), nowhere else."""
-    encoder = getattr(method, "encoder", method)
-    return precision == BF16 and is_convolutional(encoder)
+def uses_channels_last(precision: str, method: nn.Module, memory_format: str = "auto") -> bool:
+    """Whether a run in ``precision`` and ``memory_format`` keeps ``method`` and its views in
+    ``channels_last``: only a convolutional encoder, when asked for, or under ``auto`` with
+    bf16 (oneDNN's and cuDNN's fast bf16 convolutions take NHWC)."""
+    if not is_convolutional(getattr(method, "encoder", method)):
+        return False
+    if memory_format == "auto":
+        return precision == BF16
+    return memory_format == CHANNELS_LAST
 
 
 def to_channels_last(views: Sequence[Tensor]) -> list[Tensor]:
@@ -227,6 +264,43 @@ def pick(float32_step_s: float, bf16_step_s: float, margin: float = BF16_MARGIN)
         '32'
     """
     return BF16 if float32_step_s >= margin * bf16_step_s else FLOAT32
+
+
+def pick_setting(step_s: dict[Setting, float]) -> Setting:
+    """The setting to train in, from the step times of those probed: float32 in
+    ``channels_last`` if at least :data:`LAYOUT_MARGIN` times faster than contiguous (else
+    the float32 setting timed), then bf16 if :func:`pick` prefers it to that float32.
+
+    Example:
+        >>> pick_setting({("32", False): 1.2, ("32", True): 0.8})  # no native bf16
+        ('32', True)
+        >>> pick_setting({("32", False): 1.0, ("32", True): 0.8, ("bf16-mixed", True): 0.5})
+        ('bf16-mixed', True)
+    """
+    float32 = sorted(s for s in step_s if s[0] == FLOAT32)  # contiguous first
+    best = float32[0]
+    if len(float32) == 2 and step_s[best] >= LAYOUT_MARGIN * step_s[float32[1]]:
+        best = float32[1]
+    for setting in step_s:
+        if setting[0] == BF16 and pick(step_s[best], step_s[setting]) == BF16:
+            return setting
+    return best
+
+
+def candidate_settings(convolutional: bool, native: bool, memory_format: str) -> list[Setting]:
+    """What a probe times: float32 in the layouts ``memory_format`` allows (both under
+    ``auto`` for a convolutional encoder), and bf16 where it is native, in ``channels_last``
+    for a convolutional encoder unless ``contiguous`` was asked for."""
+    if not convolutional:
+        layouts = [False]
+    elif memory_format == "auto":
+        layouts = [False, True]
+    else:
+        layouts = [memory_format == CHANNELS_LAST]
+    settings = [(FLOAT32, layout) for layout in layouts]
+    if native:
+        settings.append((BF16, convolutional and memory_format != CONTIGUOUS))
+    return settings
 
 
 def cache_path() -> Path:
@@ -251,6 +325,7 @@ def cache_key(config: RunConfig, machine: str) -> str:
             "batch_size": config.batch_size,
             "image_size": config.image_size,
             "view_size": config.view_size,
+            "memory_format": config.memory_format,
             "devices": config.devices,
         },
         sort_keys=True,
@@ -273,13 +348,16 @@ def read_cache(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _valid_entry(entry: Any) -> bool:
+    """A decision (precision, layout) with the positive step times it was made from."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("step_s"), dict):
+        return False
+    chosen = setting_name((entry.get("precision"), entry.get("channels_last")))  # type: ignore[arg-type]
+    times = entry["step_s"]
     return (
-        isinstance(entry, dict)
-        and entry.get("precision") in (FLOAT32, BF16)
-        and all(
-            isinstance(entry.get(k), int | float) and entry[k] > 0
-            for k in ("float32_step_s", "bf16_step_s")
-        )
+        entry.get("precision") in (FLOAT32, BF16)
+        and isinstance(entry.get("channels_last"), bool)
+        and chosen in times
+        and all(isinstance(t, int | float) and t > 0 for t in times.values())
     )
 
 
@@ -299,65 +377,85 @@ def choose_precision(
     native: bool | None = None,
     cache_file: Path | None = None,
 ) -> tuple[RunConfig, PrecisionChoice]:
-    """Resolves ``config.precision``: ``auto`` becomes ``32`` or ``bf16-mixed`` (see the module
-    docstring); any other value is kept.
+    """Resolves ``config.precision`` and ``config.memory_format``: ``auto`` precision becomes
+    ``32`` or ``bf16-mixed`` and, with it, an ``auto`` layout ``channels_last`` or
+    ``contiguous`` (see the module docstring); a given precision is kept, and an ``auto``
+    layout beside it follows :func:`uses_channels_last`.
 
     Args:
         config: The resolved configuration (``precision`` may be ``auto``).
         method: The method to train (not modified: the probe trains a copy).
         augment: Turns ``uint8`` images into the method's views.
         images: The pretraining images ``(N, C, H, W)``; the probe's batch is drawn from them.
-        timer: Measures a step per precision (default: :func:`probe_timer` on ``method``).
+        timer: Measures a step per setting (default: :func:`probe_timer` on ``method``).
         native: Whether bf16 is native here (default: :func:`native_bf16` of the device).
         cache_file: The decisions cache (default: :func:`cache_path`).
 
     Returns:
-        The configuration with the chosen precision, and the choice with its measurement.
+        The configuration with the chosen precision and layout, and the choice with its
+        measurement.
     """
     if config.precision != "auto":
-        choice = PrecisionChoice(
-            config.precision, uses_channels_last(config.precision, method), "requested"
-        )
-        return config, choice
+        channels_last = uses_channels_last(config.precision, method, config.memory_format)
+        choice = PrecisionChoice(config.precision, channels_last, "requested")
+        return _resolved(config, choice), choice
     device = training_device(config)
     machine = machine_name(device) if device is not None else config.accelerator
-    if device is None or not (native_bf16(device) if native is None else native):
-        choice = PrecisionChoice(FLOAT32, False, "no native bf16", machine=machine)
-        return dataclasses.replace(config, precision=FLOAT32), choice
+    convolutional = device is not None and is_convolutional(getattr(method, "encoder", method))
+    if device is not None and native is None:
+        native = native_bf16(device)
+    settings = candidate_settings(convolutional, bool(native), config.memory_format)
+    if len(settings) == 1:  # nothing to choose between
+        choice = PrecisionChoice(*settings[0], "no native bf16", machine=machine)
+        return _resolved(config, choice), choice
     if config.num_nodes > 1:  # each machine would measure, and might choose, on its own
-        choice = PrecisionChoice(FLOAT32, False, SEVERAL_MACHINES, machine=machine)
-        return dataclasses.replace(config, precision=FLOAT32), choice
+        choice = PrecisionChoice(*settings[0], SEVERAL_MACHINES, machine=machine)
+        return _resolved(config, choice), choice
     path = cache_file if cache_file is not None else cache_path()
     key = cache_key(config, machine)
     entries = read_cache(path)
     if key in entries:
         entry = entries[key]
-        precision, source = entry["precision"], "cache"
-        float32_s, bf16_s = float(entry["float32_step_s"]), float(entry["bf16_step_s"])
+        source, precision, channels_last = "cache", entry["precision"], entry["channels_last"]
+        times = {
+            s: float(entry["step_s"][setting_name(s)])
+            for s in settings
+            if setting_name(s) in entry["step_s"]
+        }
     else:
         measure = timer if timer is not None else probe_timer(method, augment, images, config)
         try:
-            float32_s, bf16_s = measure(FLOAT32), measure(BF16)
+            times = {setting: measure(*setting) for setting in settings}
         except (RuntimeError, ValueError, NotImplementedError) as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             choice = PrecisionChoice(FLOAT32, False, f"probe failed: {reason}", machine=machine)
-            return dataclasses.replace(config, precision=FLOAT32), choice
-        precision, source = pick(float32_s, bf16_s), "measured"
+            return _resolved(config, choice), choice
+        source = "measured"
+        precision, channels_last = pick_setting(times)
         entries[key] = {
             "precision": precision,
-            "float32_step_s": float32_s,
-            "bf16_step_s": bf16_s,
+            "channels_last": channels_last,
+            "step_s": {setting_name(s): t for s, t in times.items()},
         }
         write_cache(path, read_cache(path) | {key: entries[key]})  # keep concurrent writers'
+    bf16 = [t for (p, _), t in times.items() if p == BF16]
     choice = PrecisionChoice(
         precision,
-        uses_channels_last(precision, method),
+        channels_last,
         source,
-        float32_s,
-        bf16_s,
-        machine,
+        float32_step_s=times.get((FLOAT32, False)),
+        bf16_step_s=bf16[0] if bf16 else None,
+        machine=machine,
+        float32_channels_last_step_s=times.get((FLOAT32, True)),
     )
-    return dataclasses.replace(config, precision=precision), choice
+    return _resolved(config, choice), choice
+
+
+def _resolved(config: RunConfig, choice: PrecisionChoice) -> RunConfig:
+    """``config`` with the precision and the memory layout of ``choice``."""
+    return dataclasses.replace(
+        config, precision=choice.precision, memory_format=choice.memory_format
+    )
 
 
 # --- the probe ------------------------------------------------------------------------------
@@ -407,16 +505,16 @@ def probe_timer(
     """Times forward + backward of a copy of ``method`` on one batch of the run's views.
 
     The batch has ``config.batch_size`` images (repeated if the data holds fewer), augmented
-    once in float32 on the training device; the bf16 step runs the copy in ``channels_last``
-    (convolutional encoders) under bf16 autocast. Random state, ``method`` and its buffers are
-    left as they were.
+    once in float32 on the training device; a setting runs the copy in its precision (bf16:
+    under autocast) and layout. Random state, ``method`` and its buffers are left as they
+    were.
     """
     device = training_device(config) or torch.device("cpu")
 
-    def measure(precision: str) -> float:
+    def measure(precision: str, channels_last: bool) -> float:
         forked = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=forked):
-            step = _probe_step(method, augment, images, config, device, precision)
+            step = _probe_step(method, augment, images, config, device, precision, channels_last)
             return median_step_time(step, warmup=warmup, steps=steps)
 
     return measure
@@ -429,9 +527,10 @@ def _probe_step(
     config: RunConfig,
     device: torch.device,
     precision: str,
+    channels_last: bool,
 ) -> Callable[[], None]:
-    """One training step (forward, backward) of a copy of ``method`` in ``precision`` on one
-    batch of views (see :func:`probe_timer`)."""
+    """One training step (forward, backward) of a copy of ``method`` in ``precision`` and,
+    with ``channels_last``, that layout, on one batch of views (see :func:`probe_timer`)."""
     model = copy.deepcopy(method).to(device).train()
     prepare = getattr(model, "prepare", None)
     if prepare is not None:
@@ -440,7 +539,7 @@ def _probe_step(
     with torch.no_grad():
         views = list(augment(images[indices].to(device)))
     indices = indices.to(device)
-    if uses_channels_last(precision, model):
+    if channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
         views = to_channels_last(views)
     with_indices = bool(getattr(model, "uses_indices", False))

@@ -236,10 +236,10 @@ def fit(
     ``tensorboard`` folder beside it, each handed to ``register_file`` as soon as it exists
     (:class:`~eblearn.train.tensorboard_log.RunTensorBoard`). A ``config.precision`` of
     ``auto`` is first resolved by :func:`~eblearn.train.precision.choose_precision` (the
-    application layer resolves it earlier, to record it in ``config.yaml``); under bf16 a
-    convolutional method trains in ``channels_last`` layout and is returned in the default
-    layout. With ``config.compile`` the encoders train compiled and are returned plain
-    (:mod:`~eblearn.train.compiling`).
+    application layer resolves it earlier, to record it in ``config.yaml``), with an ``auto``
+    ``config.memory_format``; a convolutional method trained in ``channels_last`` layout is
+    returned in the default layout. With ``config.compile`` the encoders train compiled and
+    are returned plain (:mod:`~eblearn.train.compiling`).
 
     With more than one process, the collectives wait ``config.dist_timeout`` seconds at most
     for the others: a process that died or hangs stops the survivors with a
@@ -258,7 +258,7 @@ def fit(
         resume_epoch = int(load_checkpoint(checkpoint_path).get("epoch", 0)) + 1
     if config.precision == "auto":
         config, _ = choose_precision(config, method, augment, data.pretrain_inputs)
-    channels_last = uses_channels_last(config.precision, method)
+    channels_last = uses_channels_last(config.precision, method, config.memory_format)
     if channels_last:
         method.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
     torch_sync_batchnorm = config.sync_batchnorm and uses_gpu(config)
