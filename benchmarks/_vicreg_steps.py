@@ -37,11 +37,15 @@ def apply_smallest(args: argparse.Namespace) -> None:
         args.projector, args.repeats = 64, 1
 
 
-def training_step(model: nn.Module, views: list[Tensor], bf16: bool) -> Callable[[], float]:
+def training_step(
+    model: nn.Module, views: list[Tensor], bf16: bool, channels_last: bool | None = None
+) -> Callable[[], float]:
     """One SGD step of ``model`` on ``views`` (its loss returned); with ``bf16`` as
-    ``--precision bf16-mixed`` trains: autocast, and ``channels_last`` for a convolutional
-    model (``model`` is converted in place)."""
-    if bf16 and uses_channels_last("bf16-mixed", model):
+    ``--precision bf16-mixed`` trains: autocast. ``channels_last`` (default: with ``bf16``,
+    for a convolutional model) puts ``model`` (in place) and the views in that layout."""
+    if channels_last is None:
+        channels_last = bf16 and uses_channels_last("bf16-mixed", model)
+    if channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-arg]
         views = to_channels_last(views)
     device = views[0].device
