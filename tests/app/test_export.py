@@ -31,6 +31,7 @@ from eblearn.app.run_folder import Mode
 from eblearn.app.train import ENCODER_FILE, LAST_CHECKPOINT, train_folder
 from eblearn.cli import main
 from eblearn.data.registry import load_dataset
+from eblearn.evaluate import Inference
 from eblearn.train.checkpoint import save_checkpoint
 from eblearn.train.config import TrainConfig, resolve
 from eblearn.train.runs import build_components
@@ -285,6 +286,35 @@ def test_load_encoder_is_the_trained_backbone_after_the_eval_transform(convnet_r
     with torch.no_grad():
         expected = reference.eval()((unit - mean) / std)
     torch.testing.assert_close(encoder(images), expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("precision", "memory_format", "native", "expected", "tolerance"),
+    [
+        ("32", "channels_last", False, Inference(channels_last=True), 1e-5),
+        ("bf16-mixed", "channels_last", True, Inference(torch.bfloat16, True), 5e-2),
+        ("bf16-mixed", "channels_last", False, Inference(channels_last=True), 1e-5),
+    ],
+)
+def test_load_encoder_encodes_as_the_run_trained_where_native(
+    convnet_run, tmp_path, monkeypatch, precision, memory_format, native, expected, tolerance
+):
+    from eblearn.train import precision as precision_module
+
+    monkeypatch.setattr(precision_module, "native_bf16", lambda device, cpuinfo=None: native)
+    run = make_run(tmp_path / "run", precision=precision, memory_format=memory_format)
+    encoder = load_encoder(run)
+    assert encoder.inference(torch.device("cpu")) == expected
+    seen: list[bool] = []
+    encoder.module.register_forward_pre_hook(
+        lambda module, args: seen.append(torch.is_autocast_enabled("cpu"))
+    )
+    images = load_dataset("digits").test.images[:10]
+    features = encoder(images)
+    assert seen == [expected.autocast_dtype is not None]
+    assert features.dtype == torch.float32
+    reference = load_encoder(convnet_run)(images)  # the same weights in float32, contiguous
+    torch.testing.assert_close(features, reference, atol=tolerance, rtol=tolerance)
 
 
 def test_load_encoder_falls_back_on_the_checkpoint_of_an_unfinished_run(convnet_run, tmp_path):

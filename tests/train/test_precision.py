@@ -16,7 +16,10 @@ import yaml
 from lightning.pytorch.callbacks import Callback
 
 from eblearn.app import pretrain
+from eblearn.app.evaluation import probe_features
 from eblearn.data import DatasetSplits
+from eblearn.evaluate import FLOAT32, Inference
+from eblearn.evaluate import distributed as distributed_module
 from eblearn.methods import build_method
 from eblearn.nn.backbones import build_backbone
 from eblearn.train import precision as precision_module
@@ -30,6 +33,7 @@ from eblearn.train.precision import (
     choose_precision,
     cpu_flags,
     cpu_model,
+    inference_setting,
     median_step_time,
     native_bf16,
     pick,
@@ -393,6 +397,39 @@ def test_channels_last_is_asked_for_or_goes_with_bf16_on_convolutional_encoders_
     assert not uses_channels_last("32", mlp, "channels_last")
 
 
+@pytest.mark.parametrize(
+    ("precision", "memory_format", "native", "device", "expected"),
+    [
+        ("bf16-mixed", "channels_last", True, "cpu", (torch.bfloat16, True)),
+        ("bf16-mixed", "auto", True, "cpu", (torch.bfloat16, True)),  # an older run folder
+        ("bf16-mixed", "channels_last", False, "cpu", (None, True)),  # evaluated elsewhere
+        ("bf16-mixed", "contiguous", True, "cpu", (torch.bfloat16, False)),
+        ("bf16-mixed", "channels_last", True, None, (None, True)),  # MPS: float32
+        ("32", "channels_last", True, "cpu", (None, True)),
+        ("32", "contiguous", True, "cpu", (None, False)),
+        ("32", "auto", True, "cpu", (None, False)),
+        ("auto", "auto", True, "cpu", (None, False)),
+        ("16-mixed", "contiguous", False, "cuda", (torch.float16, False)),
+        ("16-mixed", "contiguous", False, "cpu", (None, False)),
+    ],
+)
+def test_features_are_extracted_as_the_run_trained_where_native(
+    monkeypatch, precision, memory_format, native, device, expected
+):
+    monkeypatch.setattr(precision_module, "native_bf16", lambda device, cpuinfo=None: native)
+    conv = build_method("vicreg", build_backbone("convnet", 3, 16, width=4), projector_dims=[8])
+    device = None if device is None else torch.device(device)
+    setting = inference_setting(precision, memory_format, conv.encoder, device)
+    assert (setting.autocast_dtype, setting.channels_last) == expected
+
+
+def test_a_non_convolutional_encoder_never_extracts_in_channels_last(monkeypatch):
+    monkeypatch.setattr(precision_module, "native_bf16", lambda device, cpuinfo=None: True)
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    setting = inference_setting("bf16-mixed", "channels_last", mlp, torch.device("cpu"))
+    assert (setting.autocast_dtype, setting.channels_last) == (torch.bfloat16, False)
+
+
 # --- numerics and a real run ----------------------------------------------------------------
 
 
@@ -425,10 +462,11 @@ def test_auto_run_records_bf16_and_trains_a_finite_epoch(tmp_path, monkeypatch):
     """auto on a (faked) bf16-capable CPU measured 1.5× faster: the run trains in bf16 +
     channels_last, config.yaml says bf16-mixed, precision.json holds the measurement."""
     monkeypatch.setenv("EBLEARN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(precision_module, "native_bf16", lambda device: True)
+    monkeypatch.setattr(precision_module, "native_bf16", lambda device, cpuinfo=None: True)
     monkeypatch.setattr(
         precision_module, "probe_timer", lambda *args: FakeTimer(float32=0.3, bf16=0.2)
     )
+    extractions = _record_extractions(monkeypatch)
     layout = RecordLayout()
     run_dir = tmp_path / "run"
     pretrained = pretrain(
@@ -450,9 +488,14 @@ def test_auto_run_records_bf16_and_trains_a_finite_epoch(tmp_path, monkeypatch):
         if row.get("train/loss_step")
     ]
     assert history and all(torch.isfinite(torch.tensor(history)))
+    # the evaluation extracts its features as the run trained (train, test)
+    train, test = probe_features(pretrained)
+    assert extractions == [Inference(torch.bfloat16, channels_last=True)] * 2
+    assert train.dtype == test.dtype == torch.float32
 
 
-def test_float32_trains_in_channels_last_when_asked(tmp_path):
+def test_float32_trains_in_channels_last_when_asked(tmp_path, monkeypatch):
+    extractions = _record_extractions(monkeypatch)
     layout = RecordLayout()
     config = tiny_config(
         tmp_path / "run",
@@ -461,8 +504,12 @@ def test_float32_trains_in_channels_last_when_asked(tmp_path):
         batch_size=32,
         precision="32",
         memory_format="channels_last",
+        eval_every=1,
     )
     pretrained = pretrain(config, data=_small_digits(), callbacks=[layout])
+    probe_features(pretrained)
+    # the kNN curve's point and the evaluation (bank and queries each) in its layout
+    assert extractions == [Inference(channels_last=True)] * 4
     assert (pretrained.config.precision, pretrained.config.memory_format) == (
         "32",
         "channels_last",
@@ -470,6 +517,20 @@ def test_float32_trains_in_channels_last_when_asked(tmp_path):
     assert layout.channels_last and all(layout.channels_last)
     conv = next(m for m in pretrained.method.encoder.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous()  # handed back in the default layout
+
+
+def _record_extractions(monkeypatch) -> list[Inference]:
+    """The ``inference`` of every feature extraction of a run (the kNN curve's, the final
+    evaluation's), recorded as they pass through the extraction the evaluation shares."""
+    seen: list[Inference] = []
+    extract = distributed_module.extract_features
+
+    def recording(*args, **kwargs):
+        seen.append(args[5] if len(args) > 5 else kwargs.get("inference", FLOAT32))
+        return extract(*args, **kwargs)
+
+    monkeypatch.setattr(distributed_module, "extract_features", recording)
+    return seen
 
 
 def _small_digits() -> DatasetSplits:

@@ -370,6 +370,7 @@ def run_bench(plan: BenchPlan) -> list[BenchRow]:
     # listing commands build this parser and should not pay for it.
     from eblearn.app.train import pretrain
     from eblearn.train.callbacks import TrainingClock
+    from eblearn.train.precision import inference_setting
 
     base, data, folder = plan.base, plan.data, plan.folder
     rows = []
@@ -385,8 +386,15 @@ def run_bench(plan: BenchPlan) -> list[BenchRow]:
             images = clock.steps * run.config.batch_size * run.config.devices
             backbone = run.config.backbone
             encoder, transform = run.method.encoder.to(device), run.eval_transform.to(device)
-            train = extract_features(encoder, data.train.images, transform, device=device)
-            test = extract_features(encoder, data.test.images, transform, device=device)
+            inference = inference_setting(  # as the run trained, where native here
+                run.config.precision, run.config.memory_format, encoder, device
+            )
+            train = extract_features(
+                encoder, data.train.images, transform, device=device, inference=inference
+            )
+            test = extract_features(
+                encoder, data.test.images, transform, device=device, inference=inference
+            )
             report = evaluate_features(
                 train,
                 data.train.labels,

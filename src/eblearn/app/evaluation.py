@@ -18,6 +18,7 @@ from torch import Tensor
 from eblearn._io import cache_dir, write_json
 from eblearn.data.images import DatasetSplits
 from eblearn.evaluate.distributed import extract_features_distributed
+from eblearn.evaluate.inference import Inference
 from eblearn.evaluate.protocol import (
     PROBE_SEED,
     EvaluationReport,
@@ -39,12 +40,18 @@ def check_features(features: Tensor, split: str) -> None:
         )
 
 
-def _encoder_and_transform(pretrained: Any) -> tuple[Any, Any, torch.device]:
+def _encoder_and_transform(pretrained: Any) -> tuple[Any, Any, torch.device, Inference]:
+    """The run's encoder and evaluation transform on its device, and the precision and
+    layout it extracts features in (the run's own where this device runs it natively:
+    :func:`eblearn.train.precision.inference_setting`)."""
+    from eblearn.train.precision import inference_setting
     from eblearn.train.runs import uses_gpu
 
-    device = torch.device("cuda" if uses_gpu(pretrained.config) else "cpu")
+    config = pretrained.config
+    device = torch.device("cuda" if uses_gpu(config) else "cpu")
     encoder = pretrained.method.encoder.to(device)
-    return encoder, pretrained.eval_transform.to(device), device
+    inference = inference_setting(config.precision, config.memory_format, encoder, device)
+    return encoder, pretrained.eval_transform.to(device), device, inference
 
 
 def probe_features(pretrained: Any, data: DatasetSplits | None = None) -> tuple[Tensor, Tensor]:
@@ -60,9 +67,13 @@ def probe_features(pretrained: Any, data: DatasetSplits | None = None) -> tuple[
         ValueError: If the encoder's features are not finite.
     """
     data = data if data is not None else pretrained.data
-    encoder, transform, device = _encoder_and_transform(pretrained)
-    train = extract_features_distributed(encoder, data.train.images, transform, device=device)
-    test = extract_features_distributed(encoder, data.test.images, transform, device=device)
+    encoder, transform, device, inference = _encoder_and_transform(pretrained)
+    train = extract_features_distributed(
+        encoder, data.train.images, transform, device=device, inference=inference
+    )
+    test = extract_features_distributed(
+        encoder, data.test.images, transform, device=device, inference=inference
+    )
     check_features(train, "training")
     check_features(test, "test")
     return train, test
@@ -117,8 +128,8 @@ def sample_features(pretrained: Any, limit: int) -> Tensor:
         generator = torch.Generator().manual_seed(pretrained.config.seed)
         keep = torch.randperm(len(images), generator=generator)[:limit].sort().values
         images = images[keep]
-    encoder, transform, device = _encoder_and_transform(pretrained)
-    features = extract_features(encoder, images, transform, device=device)
+    encoder, transform, device, inference = _encoder_and_transform(pretrained)
+    features = extract_features(encoder, images, transform, device=device, inference=inference)
     check_features(features, "pretraining")
     return features
 

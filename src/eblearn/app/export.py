@@ -61,6 +61,7 @@ from eblearn.app.train import (
 )
 from eblearn.data.registry import IMAGES, modality_of
 from eblearn.data.tokenizers import NUM_SPECIAL, PAD, Tokenizer
+from eblearn.evaluate.inference import Inference
 from eblearn.nn.backbones import Backbone, ConvNet, RegNet, ResNet, build_backbone
 from eblearn.nn.timm_backbones import TimmBackbone
 from eblearn.train.config import RunConfig
@@ -249,7 +250,8 @@ class Encoder:
     """A run's trained backbone with the transform its features were evaluated with.
 
     Calling it maps images to features: ``encoder(images)`` applies :attr:`transform`, then
-    :attr:`module`, without gradients.
+    :attr:`module`, without gradients, in the precision and layout the run trained in where
+    the module's device runs them natively (:meth:`inference`).
 
     Attributes:
         module: The backbone (an ``nn.Module`` in eval mode) mapping normalized images
@@ -286,8 +288,22 @@ class Encoder:
 
         device = next(self.module.parameters()).device
         return extract_features(
-            self.module, images, self.transform.to(device), batch_size, device=device
+            self.module,
+            images,
+            self.transform.to(device),
+            batch_size,
+            device=device,
+            inference=self.inference(device),
         )
+
+    def inference(self, device: torch.device) -> Inference:
+        """The precision and layout the run trained in, where ``device`` runs them natively
+        (:func:`eblearn.train.precision.inference_setting`): bf16 features agree with
+        float32 ones to bf16 rounding."""
+        from eblearn.train.precision import inference_setting
+
+        config = self.config
+        return inference_setting(config.precision, config.memory_format, self.module, device)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from eblearn.evaluate.collapse import (
     effective_rank,
 )
 from eblearn.evaluate.distributed import extract_features_distributed, shard_bounds
+from eblearn.evaluate.inference import FLOAT32, Inference
 from eblearn.evaluate.knn import knn_accuracy, knn_scores
 from eblearn.evaluate.linear import (
     FewLabelResult,
@@ -24,10 +25,12 @@ from eblearn.evaluate.protocol import (
 )
 
 __all__ = [
+    "FLOAT32",
     "CollapseReport",
     "CollapseWarning",
     "EvaluationReport",
     "FewLabelResult",
+    "Inference",
     "LinearProbe",
     "collapse_report",
     "effective_rank",

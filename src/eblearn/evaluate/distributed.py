@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from eblearn._distributed import gather_uneven, rank, world_size
 from eblearn.data.images import UNLABELED, DatasetSplits
+from eblearn.evaluate.inference import FLOAT32, Inference
 from eblearn.evaluate.knn import knn_accuracy
 from eblearn.evaluate.protocol import extract_features
 
@@ -50,21 +51,22 @@ def extract_features_distributed(
     transform: Callable[[Tensor], Tensor],
     batch_size: int = 512,
     device: torch.device | str | None = None,
+    inference: Inference = FLOAT32,
 ) -> Tensor:
-    """:func:`~eblearn.evaluate.protocol.extract_features` of ``images`` ``(N, C, H, W)``,
-    each process encoding its shard (:func:`shard_bounds`); returns all ``(N, F)`` features,
-    on the CPU, on every process.
+    """:func:`~eblearn.evaluate.protocol.extract_features` of ``images`` ``(N, C, H, W)``
+    (in ``inference``'s precision and layout), each process encoding its shard
+    (:func:`shard_bounds`); returns all ``(N, F)`` features, on the CPU, on every process.
 
     Every process of the default group must call it with the same images (a collective).
     Without an initialized process group it is ``extract_features``.
     """
     size = world_size()
     if size == 1:
-        return extract_features(encoder, images, transform, batch_size, device)
+        return extract_features(encoder, images, transform, batch_size, device, inference)
     start, stop = shard_bounds(len(images), size)[rank()]
-    mine = extract_features(encoder, images[start:stop], transform, batch_size, device)
+    mine = extract_features(encoder, images[start:stop], transform, batch_size, device, inference)
     if len(mine) == 0:  # more processes than images: learn the feature size from one image
-        probe = extract_features(encoder, images[:1], transform, batch_size, device)
+        probe = extract_features(encoder, images[:1], transform, batch_size, device, inference)
         mine = probe[:0]
     # gloo gathers CPU tensors; NCCL needs them on this process's GPU
     on = torch.device(device) if device is not None else next(encoder.parameters()).device
@@ -80,12 +82,14 @@ def knn_accuracy_distributed(
     k: int = 20,
     temperature: float = 0.07,
     device: torch.device | str | None = None,
+    inference: Inference = FLOAT32,
 ) -> float:
     """The weighted cosine kNN test accuracy of ``encoder`` on ``data``
     (:func:`~eblearn.evaluate.knn.knn_accuracy`), its features extracted by every process.
 
     The bank is the labeled training images (``label != -1``), the queries the test images;
-    both go through :func:`extract_features_distributed`, so each of the ``P`` processes
+    both go through :func:`extract_features_distributed` (in ``inference``'s precision and
+    layout), so each of the ``P`` processes
     encodes ``1/P`` of them and all of them return the accuracy one process computes. Every
     process of the default group must call it with the same data (a collective); without an
     initialized process group it is one process's kNN.
@@ -97,6 +101,10 @@ def knn_accuracy_distributed(
     keep = train.labels != UNLABELED
     if not bool(keep.any()):
         raise ValueError(f"the kNN needs labeled training images, and {data.name!r} has none")
-    bank = extract_features_distributed(encoder, train.images[keep], transform, device=device)
-    queries = extract_features_distributed(encoder, test.images, transform, device=device)
+    bank = extract_features_distributed(
+        encoder, train.images[keep], transform, device=device, inference=inference
+    )
+    queries = extract_features_distributed(
+        encoder, test.images, transform, device=device, inference=inference
+    )
     return knn_accuracy(bank, train.labels[keep], queries, test.labels, k, temperature)

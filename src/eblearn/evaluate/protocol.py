@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from eblearn.data.images import UNLABELED, DatasetSplits
+from eblearn.evaluate.inference import FLOAT32, Inference
 from eblearn.evaluate.knn import knn_accuracy
 from eblearn.evaluate.linear import LinearProbe, few_label_probe
 
@@ -91,18 +92,24 @@ def extract_features(
     transform: Callable[[Tensor], Tensor],
     batch_size: int = 512,
     device: torch.device | str | None = None,
+    inference: Inference = FLOAT32,
 ) -> Tensor:
     """Features ``(N, F)`` of ``images`` ``(N, C, H, W)`` by a frozen encoder in eval mode.
 
-    The encoder's train/eval mode is restored afterwards. Features are returned on the CPU.
+    Each batch is transformed, put in ``inference``'s layout and encoded under its precision
+    (:class:`~eblearn.evaluate.inference.Inference`; default float32, contiguous). The
+    encoder's train/eval mode is restored afterwards. Features are returned on the CPU, in
+    float32.
     """
     device = torch.device(device) if device is not None else next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
     try:
-        outputs = [
-            encoder(transform(chunk.to(device))).float().cpu() for chunk in images.split(batch_size)
-        ]
+        outputs = []
+        for chunk in images.split(batch_size):
+            batch = inference.layout(transform(chunk.to(device)))
+            with inference.precision(device):
+                outputs.append(encoder(batch).float().cpu())
     finally:
         encoder.train(was_training)
     return torch.cat(outputs)
@@ -118,11 +125,17 @@ def evaluate_encoder(
     data: DatasetSplits,
     transform: Callable[[Tensor], Tensor],
     device: torch.device | str | None = None,
+    inference: Inference = FLOAT32,
     **protocol: object,
 ) -> EvaluationReport:
-    """Extracts train and test features with ``encoder`` and runs :func:`evaluate_features`."""
-    train = extract_features(encoder, data.train.images, transform, device=device)
-    test = extract_features(encoder, data.test.images, transform, device=device)
+    """Extracts train and test features with ``encoder`` (in ``inference``'s precision and
+    layout) and runs :func:`evaluate_features`."""
+    train = extract_features(
+        encoder, data.train.images, transform, device=device, inference=inference
+    )
+    test = extract_features(
+        encoder, data.test.images, transform, device=device, inference=inference
+    )
     return evaluate_features(
         train,
         data.train.labels,

@@ -15,6 +15,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint
 
+from eblearn.evaluate.inference import FLOAT32, Inference
 from eblearn.train.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -85,6 +86,9 @@ class KnnMonitor(L.Callback):
             since then as ``eval/minutes`` (data preparation and earlier evaluations count),
             for curves of accuracy against wall time. Default: when the monitor is built.
         clock: Seconds, monotonic.
+        inference: The precision and layout the encoder extracts features in
+            (:func:`eblearn.train.precision.inference_setting`: the run's own, where the
+            device runs it natively); default float32, contiguous.
     """
 
     def __init__(
@@ -96,9 +100,11 @@ class KnnMonitor(L.Callback):
         temperature: float = 0.07,
         started_at: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        inference: Inference = FLOAT32,
     ) -> None:
         self.every, self.data, self.transform = every, data, transform
         self.k, self.temperature = k, temperature
+        self.inference = inference
         self.clock = clock
         self.started_at = started_at if started_at is not None else clock()
         self.history: list[tuple[int, float]] = []
@@ -120,6 +126,7 @@ class KnnMonitor(L.Callback):
             self.k,
             self.temperature,
             device=module.device,
+            inference=self.inference,
         )
         self.history.append((epoch, accuracy))
         module.log("eval/knn", accuracy, on_step=False, on_epoch=True)

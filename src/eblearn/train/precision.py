@@ -56,6 +56,7 @@ import torch
 from torch import Tensor, nn
 
 from eblearn._io import write_json
+from eblearn.evaluate.inference import Inference
 from eblearn.train.config import RunConfig
 
 PROBE_WARMUP = 2
@@ -249,6 +250,35 @@ def uses_channels_last(precision: str, method: nn.Module, memory_format: str = "
 def to_channels_last(views: Sequence[Tensor]) -> list[Tensor]:
     """The 4-D views in ``channels_last`` layout (other views unchanged)."""
     return [v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for v in views]
+
+
+def inference_setting(
+    precision: str,
+    memory_format: str,
+    encoder: nn.Module,
+    device: torch.device | None,
+    cpuinfo: str | None = None,
+) -> Inference:
+    """How ``encoder`` extracts features on ``device`` after a run resolved to ``precision``
+    and ``memory_format`` (:class:`~eblearn.evaluate.inference.Inference`): the setting it
+    trained in, where the device runs it natively.
+
+    - Layout: ``channels_last`` exactly when training used it
+      (:func:`uses_channels_last`): a convolutional encoder's setting that the probe measured
+      faster, on any device (it changes no arithmetic).
+    - Precision: bf16 autocast for a ``bf16-mixed`` run only where ``device`` has native bf16
+      matrix arithmetic (:func:`native_bf16`): a bf16 run evaluated on a CPU without it
+      (emulated bf16 is slower than float32) extracts in float32. fp16 autocast for a
+      ``16-mixed`` run on a CUDA device only. Everything else (``32``, ``auto``, MPS given as
+      ``None``) is float32.
+    """
+    channels_last = uses_channels_last(precision, encoder, memory_format)
+    dtype = None
+    if device is not None and precision == BF16 and native_bf16(device, cpuinfo):
+        dtype = torch.bfloat16
+    elif device is not None and precision == "16-mixed" and device.type == "cuda":
+        dtype = torch.float16
+    return Inference(autocast_dtype=dtype, channels_last=channels_last)
 
 
 # --- the decision ---------------------------------------------------------------------------

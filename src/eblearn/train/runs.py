@@ -43,7 +43,12 @@ from eblearn.train.errors import PeerLostError
 from eblearn.train.faults import lost_peer_message
 from eblearn.train.history import RunHistory
 from eblearn.train.module import PretrainModule
-from eblearn.train.precision import choose_precision, uses_channels_last
+from eblearn.train.precision import (
+    choose_precision,
+    inference_setting,
+    training_device,
+    uses_channels_last,
+)
 from eblearn.train.seeding import seed_everything
 from eblearn.train.sharding import steps_per_epoch
 
@@ -297,6 +302,9 @@ def fit(
             config.knn_temperature,
             started_at=start,
             clock=clock,
+            inference=inference_setting(
+                config.precision, config.memory_format, method.encoder, training_device(config)
+            ),
         )
         budget.append(monitor)
     trainer = L.Trainer(
