@@ -151,6 +151,21 @@ def test_view_size_is_refused_outside_image_runs(modality, kind):
     )
 
 
+@pytest.mark.parametrize(("modality", "kind"), [("tokens", "text"), ("waveforms", "speech")])
+def test_channels_last_is_refused_outside_image_runs(modality, kind):
+    method, data = ("mlm", "shakespeare") if modality == "tokens" else ("cpc", "fsdd:x")
+    with pytest.raises(ValueError, match=f"is {kind}; leave out --memory-format"):
+        resolve(
+            TrainConfig(method=method, data=data, memory_format="channels_last"),
+            channels=1,
+            native_size=8,
+            modality=modality,
+        )
+    for layout in ("auto", "contiguous"):
+        config = TrainConfig(method=method, data=data, memory_format=layout)
+        assert resolve(config, 1, 8, modality=modality).memory_format == layout
+
+
 def test_memory_format_is_auto_in_older_run_folders_and_auto_resumes_any(tmp_path):
     """A run folder older than memory_format trained channels_last exactly under bf16, which
     ``auto`` beside a given precision reproduces; ``auto`` on resume keeps what was chosen."""

@@ -592,6 +592,12 @@ def resolve(
             f"view_size sets the side of an image run's views, and {config.data!r} is "
             f"{'text' if tokens else 'speech'}; leave out --view-size"
         )
+    if config.memory_format == "channels_last" and (tokens or waveforms):
+        raise ValueError(
+            f"memory_format channels_last lays out the 4-D image batches of a convolutional "
+            f"encoder, and {config.data!r} is {'text' if tokens else 'speech'}; leave out "
+            "--memory-format (auto or contiguous)"
+        )
     for key in ("lr", "knn_temperature"):
         value = getattr(config, key)
         if value is not None and not value > 0:
