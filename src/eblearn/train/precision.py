@@ -34,7 +34,9 @@ batch 64) to 1.53× (ConvNet, batch 256) faster than contiguous ones.
 The chosen precision and layout replace ``auto`` in the run's configuration (``32`` or
 ``bf16-mixed``; ``channels_last`` or ``contiguous``), so ``config.yaml`` says what ran and a
 resume reuses it; :class:`PrecisionChoice` holds the measurement. The losses keep their
-reductions in float32 under autocast (:mod:`eblearn.losses._float32`).
+reductions in float32 under autocast (:mod:`eblearn.losses._float32`). Feature extraction
+for the probes follows the run (:func:`inference_setting`): its layout, and bf16 where the
+device has it natively.
 """
 
 from __future__ import annotations
