@@ -16,10 +16,10 @@ measured matrix-multiply peak, per backbone, method, batch, precision and thread
   small ConvNet) or ``resnet18`` (CIFAR stem at 32 px). It counts matrix products and
   convolutions, forward and backward (normalizations, activations and the optimizer are not
   counted, as usual for MFU).
-* **Step time.** The float32 step and the bf16-autocast step (model and views in
-  ``channels_last`` for convolutional backbones) from ``bench_precision.make_steps``, timed
-  in alternation: median of ``--repeats`` after ``--warmup`` untimed steps, wall-clock
-  (CUDA synchronized).
+* **Step time.** The float32 step, contiguous and with model and views in ``channels_last``,
+  and the bf16-autocast step (in ``channels_last`` for convolutional backbones) from
+  ``bench_precision.make_steps``, timed in alternation: median of ``--repeats`` after
+  ``--warmup`` untimed steps, wall-clock (CUDA synchronized).
 
 MFU = step FLOPs / step seconds / peak FLOP/s of that precision (bf16 steps against the bf16
 peak, float32 steps against the float32 peak); the last column puts every step against the
@@ -47,13 +47,20 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import append_section, cpu_model, interleaved_runs, markdown_table, timed
-from bench_precision import make_steps
+from bench_precision import FLOAT32_CL, make_steps
 
 from eblearn.methods import build_method
 from eblearn.nn import Backbone
-from eblearn.train.precision import native_bf16
+from eblearn.train.precision import BF16, FLOAT32, native_bf16
 
 DTYPES = {"float32": torch.float32, "bf16": torch.bfloat16}
+SETTINGS = {
+    FLOAT32: ("float32", "float32"),
+    FLOAT32_CL: ("float32", "float32 + channels_last"),
+    BF16: ("bf16", "bf16 autocast + channels_last"),
+}
+"""The steps timed, by ``make_steps`` setting: the peak each is held against, and its label
+(float32 in both layouts, as ``--precision auto`` measures them since 2026-12-07)."""
 
 
 def _sweep(
@@ -204,11 +211,11 @@ def main() -> None:
                     steps, _ = make_steps(
                         backbone, batch, args.image_size, 0, device,
                         build=functools.partial(_build, method, heads),
+                        settings=tuple(SETTINGS),
                     )  # fmt: skip
-                    flops = step_flops(steps["32"])
+                    flops = step_flops(steps[FLOAT32])
                     seconds, _ = interleaved_runs(steps, args.repeats, warmup=args.warmup)
-                    for precision, key in (("float32", "32"), ("bf16", "bf16-mixed")):
-                        label = "float32" if key == "32" else "bf16 autocast + channels_last"
+                    for key, (precision, label) in SETTINGS.items():
                         achieved = flops / seconds[key]
                         rows.append(
                             [

@@ -56,7 +56,12 @@ def test_gpu_all_smoke_prints_one_table_per_part_and_writes_nothing() -> None:
     peak, steps = _tables(mfu)
     assert len(peak) == 2 + 4  # header, rule, (matmul, conv) × (float32, bf16)
     assert sum("(peak)" in row for row in peak) == 2  # one peak per precision
-    assert len(steps) == 2 + 2  # convnet × VICReg × batch 8, in float32 and in bf16
+    assert len(steps) == 2 + 3  # convnet × VICReg × batch 8: float32 (2 layouts), bf16
+    assert [row.split(" | ")[4] for row in steps[2:]] == [
+        "float32",
+        "float32 + channels_last",
+        "bf16 autocast + channels_last",
+    ]
     assert "1 thread(s)" in steps[2] and steps[2].endswith("% |")  # --smoke: one thread
     assert steps[0].endswith("| MFU | of float32 peak |")
     if importlib.util.find_spec("lightly") is None:
