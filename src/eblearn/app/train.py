@@ -1138,8 +1138,9 @@ def add_training_options(parser: argparse.ArgumentParser, single_method: bool = 
     how.add_argument(
         "--memory-format",
         choices=MEMORY_FORMATS,
-        help="layout of a convolutional encoder's weights and views; auto: measured with "
-        "--precision auto, else channels_last under bf16 (default: auto)",
+        help="layout of a convolutional encoder's weights and views, in training and in "
+        "feature extraction (image runs); auto: measured with --precision auto, else "
+        "channels_last under bf16 (default: auto)",
     )
     how.add_argument("--accelerator", choices=ACCELERATORS, help="(default: auto)")
     how.add_argument(
