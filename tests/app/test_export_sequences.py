@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from eblearn.app.export import SpeechEncoder, TextEncoder, export_encoder, load_encoder
 from eblearn.app.run_folder import Mode
@@ -193,3 +195,35 @@ def test_load_encoder_of_a_speech_run_pools_over_the_real_samples(wav2vec2_run):
         torch.testing.assert_close(encoder(padded, lengths), net(x), atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError, match=r"waveforms must have shape \(N, L\)"):
         encoder(x[0])
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "emulated-bf16"])
+@pytest.mark.parametrize("modality", ["tokens", "waveforms"])
+def test_a_bf16_runs_encoder_encodes_in_bf16_only_where_native(
+    tmp_path, monkeypatch, request, modality, native
+):
+    """A text or speech run trained in bf16: ``load_encoder`` encodes under bf16 autocast
+    where the CPU has native bf16 (faked here), in float32 where it is emulated; the
+    features are float32 and agree with the float32 encoder's to bf16 rounding."""
+    from eblearn.evaluate.inference import FLOAT32, Inference
+    from eblearn.train import precision as precision_module
+
+    monkeypatch.setattr(precision_module, "native_bf16", lambda device, cpuinfo=None: native)
+    float32_run = request.getfixturevalue("mlm_run" if modality == "tokens" else "wav2vec2_run")
+    config = yaml.safe_load((float32_run / "config.yaml").read_text())
+    run = tmp_path / "bf16"
+    shutil.copytree(float32_run, run)
+    (run / "config.yaml").write_text(yaml.safe_dump({**config, "precision": "bf16-mixed"}))
+    encoder, reference = load_encoder(run), load_encoder(float32_run)
+    expected = Inference(torch.bfloat16) if native else FLOAT32
+    assert encoder.inference(torch.device("cpu")) == expected
+    assert reference.inference(torch.device("cpu")) == FLOAT32
+    autocast: list[bool] = []
+    encoder.module.register_forward_pre_hook(
+        lambda module, args: autocast.append(torch.is_autocast_enabled("cpu"))
+    )
+    inputs = padded_windows(3) if modality == "tokens" else waveforms(3)
+    features = encoder(inputs)
+    assert autocast == [native] and features.dtype == torch.float32
+    torch.testing.assert_close(features, reference(inputs), atol=5e-2, rtol=5e-2)
+    assert not encoder.module.training

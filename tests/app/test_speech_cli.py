@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import wave
@@ -16,7 +17,7 @@ import torch
 import yaml
 
 from eblearn.app import speech_eval
-from eblearn.app.train import pretrain
+from eblearn.app.train import pretrain, train_and_evaluate
 from eblearn.cli import main
 from eblearn.data import waveforms
 from eblearn.data.speech import load_fsdd, write_synthetic_fsdd
@@ -224,3 +225,31 @@ def test_download_through_the_cli_and_offline_refusal(fsdd, tmp_path, monkeypatc
     splits = load_speech(f"fsdd:{target}", 1600, download=True)
     assert target.is_file() and len(splits.train) == 20 and len(splits.test) == 100
     np.testing.assert_array_equal(np.sort(splits.test.takes.numpy()), np.repeat(np.arange(5), 20))
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "emulated-bf16"])
+def test_a_bf16_runs_probes_extract_in_bf16_only_where_native(fsdd, tmp_path, monkeypatch, native):
+    """The probes of a speech run trained in bf16 extract the encoder's features (train and
+    test recordings) under bf16 autocast where the CPU has native bf16 (faked here), in
+    float32 where bf16 is emulated."""
+    from eblearn.evaluate.inference import FLOAT32, Inference
+    from eblearn.train import precision as precision_module
+
+    monkeypatch.setattr(precision_module, "native_bf16", lambda device, cpuinfo=None: native)
+    monkeypatch.setattr(speech_eval, "REPEATS", 1)
+    monkeypatch.setattr(speech_eval, "PROBE", lambda: LinearProbe((1.0,), max_iter=20))
+    seen: list[Inference] = []
+    encode = speech_eval.encode_recordings
+
+    def recording(encoder, waveforms, lengths, batch_size=64, inference=FLOAT32):
+        seen.append(inference)
+        return encode(encoder, waveforms, lengths, batch_size, inference)
+
+    monkeypatch.setattr(speech_eval, "encode_recordings", recording)
+    config = dataclasses.replace(
+        _config(fsdd, tmp_path / "run", "wav2vec2"), epochs=1, precision="bf16-mixed"
+    )
+    train_and_evaluate(config)
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["precision"] == "bf16-mixed"
+    assert seen == [Inference(torch.bfloat16) if native else FLOAT32] * 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from eblearn.app.train import load_pretrained, pretrain
+from eblearn.app.train import load_pretrained, pretrain, train_and_evaluate
 from eblearn.cli import main
 from eblearn.data.tokenizers import BPETokenizer, tokenizer_from_dict
 from eblearn.train.config import TrainConfig
@@ -189,3 +190,33 @@ def test_a_bpe_run_saves_its_tokenizer_and_reloads_it_rather_than_refitting(
     text = "But soft, Romeo"
     assert torch.equal(reloaded.encode(text), saved.encode(text))
     assert reloaded.decode(reloaded.encode(text)) == text
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "emulated-bf16"])
+def test_a_bf16_runs_speaker_probe_extracts_in_bf16_only_where_native(
+    corpus, tmp_path, monkeypatch, native
+):
+    """The speaker probe of a run trained in bf16 extracts its features under bf16 autocast
+    where the CPU has native bf16 (faked here), in float32 where bf16 is emulated."""
+    from eblearn.evaluate import speakers
+    from eblearn.evaluate.inference import FLOAT32, Inference
+    from eblearn.train import precision as precision_module
+
+    monkeypatch.setattr(precision_module, "native_bf16", lambda device, cpuinfo=None: native)
+    seen: list[Inference] = []
+    encode = speakers.encode_windows
+
+    def recording(encoder, windows, batch_size=256, inference=FLOAT32):
+        seen.append(inference)
+        return encode(encoder, windows, batch_size, inference)
+
+    monkeypatch.setattr(speakers, "encode_windows", recording)
+    config = dataclasses.replace(
+        _config(corpus, tmp_path / "run"), epochs=1, precision="bf16-mixed"
+    )
+    train_and_evaluate(config)
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["precision"] == "bf16-mixed"
+    assert seen == [Inference(torch.bfloat16) if native else FLOAT32]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert 0.0 <= results["speaker_probe"]["encoder"] <= 1.0

@@ -98,3 +98,50 @@ def test_only_16_bit_autocast_types_are_accepted():
     with pytest.raises(ValueError, match="autocast_dtype must be None"):
         Inference(autocast_dtype=torch.float64)
     assert Inference(autocast_dtype=torch.float16).name == "fp16"
+
+
+# --- token windows and recordings: the same setting, without a layout ------------------------
+
+
+def _token_case():
+    from eblearn.evaluate.speakers import encode_windows
+    from eblearn.nn.sequence import build_token_backbone
+
+    torch.manual_seed(0)
+    encoder = build_token_backbone("transformer", 30, 12, dim=16, depth=1, heads=2)
+    windows = torch.randint(3, 30, (37, 12), generator=torch.Generator().manual_seed(1))
+    return encoder, lambda inference: encode_windows(encoder, windows, 16, inference)
+
+
+def _speech_case():
+    from eblearn.evaluate.speech import encode_recordings
+    from eblearn.nn.audio import small_audio_encoder
+
+    torch.manual_seed(0)
+    encoder = small_audio_encoder(dim=16, depth=1, heads=2, channels=8)
+    waveforms = 0.2 * torch.randn(9, 1600, generator=torch.Generator().manual_seed(1))
+    lengths = torch.tensor([1600, 1200, 800] * 3)
+    return encoder, lambda inference: encode_recordings(encoder, waveforms, lengths, 4, inference)
+
+
+@pytest.mark.parametrize("case", [_token_case, _speech_case], ids=["windows", "recordings"])
+def test_sequence_encoders_extract_in_bf16_when_asked_and_return_float32(case):
+    """encode_windows and encode_recordings run the encoder under the setting's autocast,
+    return float32 features close to (not equal to) float32 ones, and restore the mode."""
+    encoder, encode = case()
+    autocast: list[torch.dtype | None] = []
+    encoder.register_forward_pre_hook(
+        lambda module, args: autocast.append(
+            torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+        )
+    )
+    encoder.train()
+    reference = encode(FLOAT32)
+    batches = len(autocast)
+    assert autocast == [None] * batches and encoder.training
+    features = encode(Inference(autocast_dtype=torch.bfloat16))
+    assert autocast[batches:] == [torch.bfloat16] * batches and encoder.training
+    assert features.dtype == reference.dtype == torch.float32
+    assert features.shape == reference.shape == (len(reference), encoder.feature_dim)
+    relative = (features - reference).norm() / reference.norm()
+    assert 0 < relative < 3e-2  # bf16 rounding: close, not identical

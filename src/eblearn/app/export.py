@@ -245,8 +245,30 @@ def _load_error(error: RuntimeError, most: int = 300) -> str:
     return line if len(line) <= most else line[: most - 3] + "..."
 
 
+class _TrainedPrecision:
+    """What every loaded encoder shares: it encodes in the precision and layout its run
+    trained in, where its device runs them natively."""
+
+    module: Backbone
+    config: RunConfig
+
+    def inference(self, device: torch.device) -> Inference:
+        """The precision and layout the run trained in, where ``device`` runs them natively
+        (:func:`eblearn.train.precision.inference_setting`): bf16 features agree with
+        float32 ones to bf16 rounding."""
+        from eblearn.train.precision import inference_setting
+
+        config = self.config
+        return inference_setting(config.precision, config.memory_format, self.module, device)
+
+    @property
+    def device(self) -> torch.device:
+        """Where :attr:`module` is."""
+        return next(self.module.parameters()).device
+
+
 @dataclass
-class Encoder:
+class Encoder(_TrainedPrecision):
     """A run's trained backbone with the transform its features were evaluated with.
 
     Calling it maps images to features: ``encoder(images)`` applies :attr:`transform`, then
@@ -286,7 +308,7 @@ class Encoder:
         """Features ``(N, D)`` (float32, on the CPU) of images ``(N, C, H, W)``."""
         from eblearn.evaluate.protocol import extract_features
 
-        device = next(self.module.parameters()).device
+        device = self.device
         return extract_features(
             self.module,
             images,
@@ -296,23 +318,15 @@ class Encoder:
             inference=self.inference(device),
         )
 
-    def inference(self, device: torch.device) -> Inference:
-        """The precision and layout the run trained in, where ``device`` runs them natively
-        (:func:`eblearn.train.precision.inference_setting`): bf16 features agree with
-        float32 ones to bf16 rounding."""
-        from eblearn.train.precision import inference_setting
-
-        config = self.config
-        return inference_setting(config.precision, config.memory_format, self.module, device)
-
 
 @dataclass
-class TextEncoder:
+class TextEncoder(_TrainedPrecision):
     """A text run's trained encoder with its tokenizer.
 
     Calling it maps texts to features: each text's first ``seq_len`` tokens (``[PAD]`` after
     a shorter one), or windows of ids ``(N, T)`` as they are, through :attr:`module` without
-    gradients, on the CPU as float32.
+    gradients, in the precision the run trained in where the module's device runs it
+    natively (:meth:`inference`); the features come back float32 on the CPU.
 
     Attributes:
         module: The token backbone (eval mode): windows ``(B, T)`` to features ``(B, D)``.
@@ -351,15 +365,17 @@ class TextEncoder:
         if isinstance(texts, str):
             texts = [texts]
         windows = texts if isinstance(texts, Tensor) else self.windows(texts)
-        return encode_windows(self.module, windows, batch_size)
+        return encode_windows(self.module, windows, batch_size, self.inference(self.device))
 
 
 @dataclass
-class SpeechEncoder:
+class SpeechEncoder(_TrainedPrecision):
     """A speech run's trained encoder.
 
     Calling it maps waveforms ``(N, L)`` (float samples in [-1, 1), zeros after each
-    recording's ``lengths[n]`` real samples when given) to pooled features ``(N, D)``.
+    recording's ``lengths[n]`` real samples when given) to pooled features ``(N, D)``, in
+    the precision the run trained in where the module's device runs it natively
+    (:meth:`inference`).
 
     Attributes:
         module: The waveform encoder (eval mode).
@@ -386,7 +402,8 @@ class SpeechEncoder:
             raise ValueError(f"waveforms must have shape (N, L), got {tuple(waveforms.shape)}")
         if lengths is None:
             lengths = torch.full((len(waveforms),), waveforms.shape[1], dtype=torch.int64)
-        return encode_recordings(self.module, waveforms.float(), lengths, batch_size)
+        inference = self.inference(self.device)
+        return encode_recordings(self.module, waveforms.float(), lengths, batch_size, inference)
 
 
 def load_encoder(

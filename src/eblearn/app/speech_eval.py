@@ -24,6 +24,7 @@ from eblearn.app.timing import timing_line
 from eblearn.app.train import CURVE_FILE, LOG_FILE
 from eblearn.data.mel import pooled_log_mel
 from eblearn.data.waveforms import SpeechSplits
+from eblearn.evaluate.inference import FLOAT32, Inference
 from eblearn.evaluate.linear import LinearProbe
 from eblearn.evaluate.protocol import PROBE_SEED
 from eblearn.evaluate.speech import (
@@ -120,10 +121,15 @@ def _as_dict(result: BudgetResult) -> dict[str, object]:
 
 
 def score_speech_run(
-    encoder: Any, data: SpeechSplits, crop_length: int, seed: int = 0
+    encoder: Any,
+    data: SpeechSplits,
+    crop_length: int,
+    seed: int = 0,
+    inference: Inference = FLOAT32,
 ) -> tuple[list[BudgetResult], list[BudgetResult]]:
-    """Probe accuracies per setting on ``encoder``'s features and on pooled log-mel, in the
-    order of :data:`SHOTS` then the held-out speaker."""
+    """Probe accuracies per setting on ``encoder``'s features (extracted in ``inference``'s
+    precision) and on pooled log-mel, in the order of :data:`SHOTS` then the held-out
+    speaker."""
     length = EVAL_CROPS * crop_length
     train_x, train_n = data.train.batch(length=length, crop="center")
     test_x, test_n = data.test.batch(length=length, crop="center")
@@ -132,9 +138,9 @@ def score_speech_run(
         budgets += held_out_speaker_budgets(data.train, data.test)
     rate = data.train.sample_rate
     features = probe_scorer(
-        encode_recordings(encoder, train_x, train_n),
+        encode_recordings(encoder, train_x, train_n, inference=inference),
         data.train.labels,
-        encode_recordings(encoder, test_x, test_n),
+        encode_recordings(encoder, test_x, test_n, inference=inference),
         data.test.labels,
         PROBE,
     )
@@ -155,14 +161,22 @@ def evaluate_speech_and_write(
     results_file: str,
     trained_at: float | None = None,
 ) -> SpeechRunSummary:
-    """Scores a speech run, writes the results file and the loss curve, returns the summary."""
+    """Scores a speech run, writes the results file and the loss curve, returns the summary.
+
+    The encoder's features are extracted in the precision the run trained in, where its
+    device runs it natively (:func:`eblearn.train.precision.inference_setting`).
+    """
     from eblearn.plot.curves import plot_training_curves
     from eblearn.train.history import read_history
+    from eblearn.train.precision import inference_setting
 
     config = pretrained.config
     data: SpeechSplits = pretrained.data
+    encoder = pretrained.method.encoder
+    device = next(encoder.parameters()).device
+    inference = inference_setting(config.precision, config.memory_format, encoder, device)
     encoder_results, log_mel_results = score_speech_run(
-        pretrained.method.encoder, data, config.seq_len, PROBE_SEED
+        encoder, data, config.seq_len, PROBE_SEED, inference
     )
     summary = SpeechRunSummary(
         folder.path,

@@ -211,9 +211,15 @@ def evaluate_text_and_write(
     results_file: str,
     trained_at: float | None = None,
 ) -> TextRunSummary:
-    """Scores a text run, writes the results file and the loss curve, returns the summary."""
+    """Scores a text run, writes the results file and the loss curve, returns the summary.
+
+    The speaker probe's features are extracted in the precision the run trained in, where
+    its device runs it natively (:func:`eblearn.train.precision.inference_setting`); the
+    masked-token scores are the model's float32 log-likelihoods.
+    """
     from eblearn.plot.curves import plot_training_curves
     from eblearn.train.history import read_history
+    from eblearn.train.precision import inference_setting
 
     config = pretrained.config
     device = next(pretrained.method.parameters()).device
@@ -227,12 +233,16 @@ def evaluate_text_and_write(
         summary = TextRunSummary(folder.path, config, model, baselines, time.perf_counter() - start)
         corpus = pretrained.data.train_text + pretrained.data.test_text
         if len({name for name, _ in speeches(corpus)}) >= 2:
+            encoder = pretrained.method.encoder
             summary.speaker = speaker_probe(
-                pretrained.method.encoder,
+                encoder,
                 pretrained.data.tokenizer,
                 corpus,
                 config.seq_len,
                 seed=PROBE_SEED,
+                inference=inference_setting(
+                    config.precision, config.memory_format, encoder, device
+                ),
             )
     history = read_history(folder.path / LOG_FILE)
     title = f"{config.method} on {config.data}"

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from eblearn.data.images import stratified_split
 from eblearn.data.tokenizers import NUM_SPECIAL, PAD, Tokenizer
+from eblearn.evaluate.inference import FLOAT32, Inference
 from eblearn.evaluate.linear import LinearProbe
 
 SPEAKERS = 10
@@ -135,15 +136,23 @@ def bag_of_characters(windows: Tensor, vocab_size: int) -> Tensor:
 
 
 @torch.no_grad()
-def encode_windows(encoder: nn.Module, windows: Tensor, batch_size: int = 256) -> Tensor:
-    """The encoder's features of ``windows``, in evaluation mode, on its device: ``(N, D)``."""
+def encode_windows(
+    encoder: nn.Module, windows: Tensor, batch_size: int = 256, inference: Inference = FLOAT32
+) -> Tensor:
+    """The encoder's features of ``windows``, in evaluation mode, on its device: ``(N, D)``,
+    float32 on the CPU.
+
+    ``inference`` is the arithmetic precision of the forward passes (a run's, from
+    :func:`eblearn.train.precision.inference_setting`); windows of token ids have no layout.
+    """
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
-    parts = [
-        encoder(windows[i : i + batch_size].to(device)).float().cpu()
-        for i in range(0, len(windows), batch_size)
-    ]
+    with inference.precision(device):
+        parts = [
+            encoder(windows[i : i + batch_size].to(device)).float().cpu()
+            for i in range(0, len(windows), batch_size)
+        ]
     encoder.train(was_training)
     return torch.cat(parts)
 
@@ -281,8 +290,12 @@ def speaker_probe(
     seq_len: int,
     speakers: int = SPEAKERS,
     seed: int = 0,
+    inference: Inference = FLOAT32,
 ) -> SpeakerProbeResult:
     """Probes ``encoder`` for the speaker of each speech of the ``speakers`` most frequent.
+
+    The encoder's features are extracted in ``inference``'s precision (a run's, from
+    :func:`eblearn.train.precision.inference_setting`).
 
     Raises:
         ValueError: If ``text`` holds speeches of fewer than two speakers.
@@ -300,7 +313,7 @@ def speaker_probe(
         tuple(top),
         len(train),
         len(test),
-        accuracy(encode_windows(encoder, windows)),
+        accuracy(encode_windows(encoder, windows, inference=inference)),
         accuracy(bag_of_characters(windows, tokenizer.vocab_size)),
         majority,
     )

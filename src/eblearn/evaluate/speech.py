@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from eblearn.data.speech import Recordings
 from eblearn.data.speech_views import SpeechViews
+from eblearn.evaluate.inference import FLOAT32, Inference
 from eblearn.evaluate.linear import LinearProbe
 from eblearn.nn.audio import AudioEncoder, masked_mean
 
@@ -144,19 +145,28 @@ def evaluate_budgets(budgets: Sequence[LabelBudget], scorer: Scorer) -> list[Bud
 
 @torch.no_grad()
 def encode_recordings(
-    encoder: nn.Module, waveforms: Tensor, lengths: Tensor, batch_size: int = 64
+    encoder: nn.Module,
+    waveforms: Tensor,
+    lengths: Tensor,
+    batch_size: int = 64,
+    inference: Inference = FLOAT32,
 ) -> Tensor:
-    """Pooled features ``(N, feature_dim)`` of ``encoder(waveforms, lengths)`` in eval mode,
-    batch by batch (the encoder's mode is restored afterwards)."""
+    """Pooled features ``(N, feature_dim)``, float32 on the CPU, of
+    ``encoder(waveforms, lengths)`` in eval mode, batch by batch (the encoder's mode is
+    restored afterwards), in ``inference``'s precision (a run's, from
+    :func:`eblearn.train.precision.inference_setting`; waveforms have no layout)."""
     was_training = encoder.training
     encoder.eval()
     device = next(encoder.parameters()).device
-    features = [
-        encoder(waveforms[i : i + batch_size].to(device), lengths[i : i + batch_size].to(device))
-        for i in range(0, len(waveforms), batch_size)
-    ]
+    with inference.precision(device):
+        features = [
+            encoder(
+                waveforms[i : i + batch_size].to(device), lengths[i : i + batch_size].to(device)
+            ).float()
+            for i in range(0, len(waveforms), batch_size)
+        ]
     encoder.train(was_training)
-    return torch.cat(features).float().cpu()
+    return torch.cat(features).cpu()
 
 
 POOLINGS = ("mean", "mean+std")
