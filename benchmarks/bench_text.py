@@ -60,6 +60,7 @@ from eblearn.evaluate.speakers import (
     speech_windows,
     windows_to_cover,
 )
+from eblearn.train.precision import inference_setting
 
 RECIPE = ["--data", "shakespeare", "--method", "mlm", "--no-progress"]
 
@@ -134,6 +135,9 @@ def speaker_rows(
     pretrained = load_pretrained(run_dir)
     config, data = pretrained.config, pretrained.data
     encoder = pretrained.method.encoder
+    inference = inference_setting(  # the run's precision, where this device runs it natively
+        config.precision, config.memory_format, encoder, next(encoder.parameters()).device
+    )
     kind = data.tokenizer.kind
     texts, labels, top = speaker_speeches(data.train_text + data.test_text)
     train, test = stratified_split(labels, TEST_FRACTION, split_seed)
@@ -156,7 +160,7 @@ def speaker_rows(
         for name, bag in sorted(bags):
             scored.append((f"{name}, {text}", text, bag, False))
         for layers, what in (("final", "output states"), ("all", "every stage")):
-            features = layer_features(encoder, stack, layers)
+            features = layer_features(encoder, stack, layers, inference=inference)
             scored.append((f"encoder, {what}, {text}", text, features, True))
     # choice → (CV accuracy, test accuracy, out-of-fold hits on train, hits on test)
     measured: dict[str, tuple[float, float, Tensor, Tensor]] = {}

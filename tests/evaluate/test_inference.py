@@ -145,3 +145,61 @@ def test_sequence_encoders_extract_in_bf16_when_asked_and_return_float32(case):
     assert features.shape == reference.shape == (len(reference), encoder.feature_dim)
     relative = (features - reference).norm() / reference.norm()
     assert 0 < relative < 3e-2  # bf16 rounding: close, not identical
+
+
+# --- layer-wise features: every stage's states, pooled in float32 ----------------------------
+
+
+def _token_layers_case():
+    from eblearn.evaluate.speakers import layer_features
+    from eblearn.nn.sequence import build_token_backbone
+
+    torch.manual_seed(0)
+    encoder = build_token_backbone("transformer", 30, 12, dim=16, depth=1, heads=2)
+    windows = torch.randint(3, 30, (37, 2, 12), generator=torch.Generator().manual_seed(1))
+    return encoder, lambda inference: layer_features(encoder, windows, "all", 16, inference)
+
+
+def _speech_layers_case():
+    from eblearn.evaluate.speech import encode_layers
+    from eblearn.nn.audio import small_audio_encoder
+
+    torch.manual_seed(0)
+    encoder = small_audio_encoder(dim=16, depth=1, heads=2, channels=8)
+    waveforms = 0.2 * torch.randn(9, 1600, generator=torch.Generator().manual_seed(1))
+    lengths = torch.tensor([1600, 1200, 800] * 3)
+
+    def encode(inference: Inference) -> torch.Tensor:
+        layers = encode_layers(encoder, waveforms, lengths, "mean+std", 4, inference)
+        assert all(x.dtype == torch.float32 for x in layers.values())
+        return torch.cat(list(layers.values()), 1)
+
+    return encoder, encode
+
+
+@pytest.mark.parametrize(
+    "case", [_token_layers_case, _speech_layers_case], ids=["layer_features", "encode_layers"]
+)
+def test_layer_wise_features_run_in_bf16_when_asked_and_pool_in_float32(case):
+    """layer_features and encode_layers run every layer under the setting's autocast (the
+    hooks see it in each linear map), pool in float32 close to (not equal to) the float32
+    features, and restore the mode."""
+    encoder, encode = case()
+    autocast: list[torch.dtype | None] = []
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.register_forward_pre_hook(
+                lambda module, args: autocast.append(
+                    torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+                )
+            )
+    encoder.train()
+    reference = encode(FLOAT32)
+    calls = len(autocast)
+    assert calls > 0 and set(autocast) == {None} and encoder.training
+    features = encode(Inference(autocast_dtype=torch.bfloat16))
+    assert autocast[calls:] == [torch.bfloat16] * calls and encoder.training
+    assert features.dtype == reference.dtype == torch.float32
+    assert features.shape == reference.shape
+    relative = (features - reference).norm() / reference.norm()
+    assert 0 < relative < 3e-2  # bf16 rounding: close, not identical

@@ -163,7 +163,11 @@ LAYERS = ("final", "all")
 
 @torch.no_grad()
 def layer_features(
-    encoder: nn.Module, windows: Tensor, layers: str = "final", batch_size: int = 256
+    encoder: nn.Module,
+    windows: Tensor,
+    layers: str = "final",
+    batch_size: int = 256,
+    inference: Inference = FLOAT32,
 ) -> Tensor:
     """Mean of a token Transformer's states over the non-padding tokens of each row's windows.
 
@@ -177,6 +181,10 @@ def layer_features(
             (:class:`~eblearn.nn.sequence.TokenTransformer`).
         windows: ``(N, K, T)`` stacks of windows, or ``(N, T)``.
         layers: One of :data:`LAYERS`.
+        batch_size: Windows per forward pass.
+        inference: The precision of the forward passes (a run's, from
+            :func:`eblearn.train.precision.inference_setting`); the states are summed and
+            averaged in float32 whatever it is.
 
     Raises:
         ValueError: On an unknown ``layers`` or an encoder without ``layer_states``.
@@ -203,7 +211,8 @@ def layer_features(
     parts = []  # each (b, S·D): the states summed over a window's real tokens
     for start in range(0, len(flat), batch_size):
         rows = flat[start : start + batch_size].to(device)  # (b, T)
-        states = encoder.layer_states(rows)  # type: ignore[operator]
+        with inference.precision(device):
+            states = encoder.layer_states(rows)  # type: ignore[operator]
         chosen = states if layers == "all" else states[-1:]
         keep = (rows != PAD).unsqueeze(-1)  # (b, T, 1)
         parts.append(torch.cat([h.float().masked_fill(~keep, 0.0).sum(1) for h in chosen], 1).cpu())

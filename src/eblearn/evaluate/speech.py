@@ -197,9 +197,13 @@ def encode_layers(
     lengths: Tensor,
     pooling: str = "mean",
     batch_size: int = 64,
+    inference: Inference = FLOAT32,
 ) -> dict[str, Tensor]:
-    """Pooled features ``(N, ·)`` of every layer of :meth:`AudioEncoder.layers` (``"frames"``,
-    ``"block1"``, ...), in eval mode, batch by batch (the mode is restored afterwards)."""
+    """Pooled features ``(N, ·)``, float32 on the CPU, of every layer of
+    :meth:`AudioEncoder.layers` (``"frames"``, ``"block1"``, ...), in eval mode, batch by
+    batch (the mode is restored afterwards), the forward passes in ``inference``'s precision
+    (a run's, from :func:`eblearn.train.precision.inference_setting`) and the pooling in
+    float32."""
     if pooling not in POOLINGS:
         raise ValueError(f"unknown pooling {pooling!r}; valid choices: {', '.join(POOLINGS)}")
     was_training = encoder.training
@@ -207,14 +211,15 @@ def encode_layers(
     device = next(encoder.parameters()).device
     pooled: dict[str, list[Tensor]] = {}
     for i in range(0, len(waveforms), batch_size):
-        layers = encoder.layers(
-            waveforms[i : i + batch_size].to(device), lengths[i : i + batch_size].to(device)
-        )
+        with inference.precision(device):
+            layers = encoder.layers(
+                waveforms[i : i + batch_size].to(device), lengths[i : i + batch_size].to(device)
+            )
         frame_lengths = layers.pop("lengths")
         for name, x in layers.items():
-            pooled.setdefault(name, []).append(pool_frames(x, frame_lengths, pooling).cpu())
+            pooled.setdefault(name, []).append(pool_frames(x.float(), frame_lengths, pooling).cpu())
     encoder.train(was_training)
-    return {name: torch.cat(chunks).float() for name, chunks in pooled.items()}
+    return {name: torch.cat(chunks) for name, chunks in pooled.items()}
 
 
 def probe_scorer(
