@@ -110,7 +110,13 @@ def _token_case():
     torch.manual_seed(0)
     encoder = build_token_backbone("transformer", 30, 12, dim=16, depth=1, heads=2)
     windows = torch.randint(3, 30, (37, 12), generator=torch.Generator().manual_seed(1))
-    return encoder, lambda inference: encode_windows(encoder, windows, 16, inference)
+
+    def encode(inference: Inference) -> torch.Tensor:
+        features = encode_windows(encoder, windows, 16, inference)
+        assert features.shape == (len(windows), encoder.feature_dim)
+        return features
+
+    return encoder, encode, [encoder]
 
 
 def _speech_case():
@@ -121,33 +127,17 @@ def _speech_case():
     encoder = small_audio_encoder(dim=16, depth=1, heads=2, channels=8)
     waveforms = 0.2 * torch.randn(9, 1600, generator=torch.Generator().manual_seed(1))
     lengths = torch.tensor([1600, 1200, 800] * 3)
-    return encoder, lambda inference: encode_recordings(encoder, waveforms, lengths, 4, inference)
+
+    def encode(inference: Inference) -> torch.Tensor:
+        features = encode_recordings(encoder, waveforms, lengths, 4, inference)
+        assert features.shape == (len(waveforms), encoder.feature_dim)
+        return features
+
+    return encoder, encode, [encoder]
 
 
-@pytest.mark.parametrize("case", [_token_case, _speech_case], ids=["windows", "recordings"])
-def test_sequence_encoders_extract_in_bf16_when_asked_and_return_float32(case):
-    """encode_windows and encode_recordings run the encoder under the setting's autocast,
-    return float32 features close to (not equal to) float32 ones, and restore the mode."""
-    encoder, encode = case()
-    autocast: list[torch.dtype | None] = []
-    encoder.register_forward_pre_hook(
-        lambda module, args: autocast.append(
-            torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
-        )
-    )
-    encoder.train()
-    reference = encode(FLOAT32)
-    batches = len(autocast)
-    assert autocast == [None] * batches and encoder.training
-    features = encode(Inference(autocast_dtype=torch.bfloat16))
-    assert autocast[batches:] == [torch.bfloat16] * batches and encoder.training
-    assert features.dtype == reference.dtype == torch.float32
-    assert features.shape == reference.shape == (len(reference), encoder.feature_dim)
-    relative = (features - reference).norm() / reference.norm()
-    assert 0 < relative < 3e-2  # bf16 rounding: close, not identical
-
-
-# --- layer-wise features: every stage's states, pooled in float32 ----------------------------
+def _linear_maps(encoder: torch.nn.Module) -> list[torch.nn.Module]:
+    return [module for module in encoder.modules() if isinstance(module, torch.nn.Linear)]
 
 
 def _token_layers_case():
@@ -157,7 +147,11 @@ def _token_layers_case():
     torch.manual_seed(0)
     encoder = build_token_backbone("transformer", 30, 12, dim=16, depth=1, heads=2)
     windows = torch.randint(3, 30, (37, 2, 12), generator=torch.Generator().manual_seed(1))
-    return encoder, lambda inference: layer_features(encoder, windows, "all", 16, inference)
+
+    def encode(inference: Inference) -> torch.Tensor:
+        return layer_features(encoder, windows, "all", 16, inference)
+
+    return encoder, encode, _linear_maps(encoder)
 
 
 def _speech_layers_case():
@@ -174,25 +168,26 @@ def _speech_layers_case():
         assert all(x.dtype == torch.float32 for x in layers.values())
         return torch.cat(list(layers.values()), 1)
 
-    return encoder, encode
+    return encoder, encode, _linear_maps(encoder)
 
 
 @pytest.mark.parametrize(
-    "case", [_token_layers_case, _speech_layers_case], ids=["layer_features", "encode_layers"]
+    "case",
+    [_token_case, _speech_case, _token_layers_case, _speech_layers_case],
+    ids=["encode_windows", "encode_recordings", "layer_features", "encode_layers"],
 )
-def test_layer_wise_features_run_in_bf16_when_asked_and_pool_in_float32(case):
-    """layer_features and encode_layers run every layer under the setting's autocast (the
-    hooks see it in each linear map), pool in float32 close to (not equal to) the float32
-    features, and restore the mode."""
-    encoder, encode = case()
+def test_sequence_encoders_extract_in_bf16_when_asked_and_return_float32(case):
+    """Token windows and recordings, final or layer-wise features: the watched modules (the
+    encoder, or every linear map of it) run under the setting's autocast, the features come
+    back float32 and close to (not equal to) the float32 ones, and the mode is restored."""
+    encoder, encode, watched = case()
     autocast: list[torch.dtype | None] = []
-    for module in encoder.modules():
-        if isinstance(module, torch.nn.Linear):
-            module.register_forward_pre_hook(
-                lambda module, args: autocast.append(
-                    torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
-                )
+    for module in watched:
+        module.register_forward_pre_hook(
+            lambda module, args: autocast.append(
+                torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
             )
+        )
     encoder.train()
     reference = encode(FLOAT32)
     calls = len(autocast)
