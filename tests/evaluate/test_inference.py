@@ -103,12 +103,30 @@ def test_only_16_bit_autocast_types_are_accepted():
 # --- token windows and recordings: the same setting, without a layout ------------------------
 
 
-def _token_case():
-    from eblearn.evaluate.speakers import encode_windows
+def _token_encoder():
     from eblearn.nn.sequence import build_token_backbone
 
     torch.manual_seed(0)
-    encoder = build_token_backbone("transformer", 30, 12, dim=16, depth=1, heads=2)
+    return build_token_backbone("transformer", 30, 12, dim=16, depth=1, heads=2)
+
+
+def _speech_encoder_and_recordings():
+    from eblearn.nn.audio import small_audio_encoder
+
+    torch.manual_seed(0)
+    encoder = small_audio_encoder(dim=16, depth=1, heads=2, channels=8)
+    waveforms = 0.2 * torch.randn(9, 1600, generator=torch.Generator().manual_seed(1))
+    return encoder, waveforms, torch.tensor([1600, 1200, 800] * 3)
+
+
+def _linear_maps(encoder: torch.nn.Module) -> list[torch.nn.Module]:
+    return [module for module in encoder.modules() if isinstance(module, torch.nn.Linear)]
+
+
+def _token_case():
+    from eblearn.evaluate.speakers import encode_windows
+
+    encoder = _token_encoder()
     windows = torch.randint(3, 30, (37, 12), generator=torch.Generator().manual_seed(1))
 
     def encode(inference: Inference) -> torch.Tensor:
@@ -121,12 +139,8 @@ def _token_case():
 
 def _speech_case():
     from eblearn.evaluate.speech import encode_recordings
-    from eblearn.nn.audio import small_audio_encoder
 
-    torch.manual_seed(0)
-    encoder = small_audio_encoder(dim=16, depth=1, heads=2, channels=8)
-    waveforms = 0.2 * torch.randn(9, 1600, generator=torch.Generator().manual_seed(1))
-    lengths = torch.tensor([1600, 1200, 800] * 3)
+    encoder, waveforms, lengths = _speech_encoder_and_recordings()
 
     def encode(inference: Inference) -> torch.Tensor:
         features = encode_recordings(encoder, waveforms, lengths, 4, inference)
@@ -136,16 +150,10 @@ def _speech_case():
     return encoder, encode, [encoder]
 
 
-def _linear_maps(encoder: torch.nn.Module) -> list[torch.nn.Module]:
-    return [module for module in encoder.modules() if isinstance(module, torch.nn.Linear)]
-
-
 def _token_layers_case():
     from eblearn.evaluate.speakers import layer_features
-    from eblearn.nn.sequence import build_token_backbone
 
-    torch.manual_seed(0)
-    encoder = build_token_backbone("transformer", 30, 12, dim=16, depth=1, heads=2)
+    encoder = _token_encoder()
     windows = torch.randint(3, 30, (37, 2, 12), generator=torch.Generator().manual_seed(1))
 
     def encode(inference: Inference) -> torch.Tensor:
@@ -156,12 +164,8 @@ def _token_layers_case():
 
 def _speech_layers_case():
     from eblearn.evaluate.speech import encode_layers
-    from eblearn.nn.audio import small_audio_encoder
 
-    torch.manual_seed(0)
-    encoder = small_audio_encoder(dim=16, depth=1, heads=2, channels=8)
-    waveforms = 0.2 * torch.randn(9, 1600, generator=torch.Generator().manual_seed(1))
-    lengths = torch.tensor([1600, 1200, 800] * 3)
+    encoder, waveforms, lengths = _speech_encoder_and_recordings()
 
     def encode(inference: Inference) -> torch.Tensor:
         layers = encode_layers(encoder, waveforms, lengths, "mean+std", 4, inference)
