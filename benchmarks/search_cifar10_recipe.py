@@ -220,6 +220,13 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
         "heads1024": {
             "method_args": {"projector_dims": [1024, 256], "predictor_dims": [1024, 256]}
         },
+        # On a CPU without bf16 units (an Ice Lake Xeon) the AdamW recipe makes only 1,690 steps
+        # in 30 minutes, the fewest of the six recipes (each step passes both views through the
+        # online net and the target), and gives raw pixels + 15.9 kNN (BENCHMARKS.md,
+        # 2026-12-07). What gave VICReg more steps and more accuracy, on BYOL: 24 px views on
+        # three stages and on four, and a faster-moving target for a run this short.
+        "s4-view24-adam1e-3": four_stages_adamw(view_size=24),
+        "view24-adam1e-3-m0.99": {"view_size": 24, **ADAM_1E3, "method_args": {"momentum": 0.99}},
     },
     "barlowtwins": {
         **SHARED_VARIANTS,
