@@ -214,6 +214,9 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
         # with a 512-wide projector and plain SGD at 0.06: each of its differences on its own.
         "proj512": {"method_args": {"projector_dims": [512, 128]}},
         "sgd0.06": {"optimizer": "sgd", "lr": 0.06},
+        # "view24-adam1e-3" (shared) over 10 minutes held out on the Ice Lake Xeon
+        # (BENCHMARKS.md, 2026-12-07): 57.0 vs 51.9 for "adam1e-3", the shipped recipe then;
+        # simclr.yaml took 24 px views.
     },
     "byol": {
         **SHARED_VARIANTS,
