@@ -237,6 +237,9 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
     "barlowtwins": {
         **SHARED_VARIANTS,
         "proj8192": {"method_args": {"projector_dims": [8192, 8192, 8192]}},
+        # "view24-adam1e-3" (shared) over 10 minutes held out on the Ice Lake Xeon
+        # (BENCHMARKS.md, 2026-12-07): 55.8 vs 52.6 for "adam1e-3", the shipped recipe then;
+        # barlowtwins.yaml took 24 px views.
     },
     "swav": {
         **SHARED_VARIANTS,
