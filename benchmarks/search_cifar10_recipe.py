@@ -65,11 +65,13 @@ as its base so that its table can be reproduced."""
 
 
 def shipped_recipe_with_lars(method: str) -> dict[str, Any]:
-    """The shipped recipe with the optimizer its search started from: LARS at the library's
-    rate and weight decay, VICReg's first searched optimizer, which every recipe copied until
-    AdamW at 1e-3 won some of their searches (2026-12-06). Searches keep starting from it so
-    that their tables reproduce after a recipe adopts their winner."""
-    options = {k: v for k, v in shipped_recipe(method).items() if k not in ("lr", "weight_decay")}
+    """The shipped recipe with the optimizer and views its search started from: LARS at the
+    library's rate and weight decay, VICReg's first searched optimizer, which every recipe
+    copied until AdamW at 1e-3 won their searches (2026-12-06), and 32 px views, which the
+    recipes kept until 24 px views won (2026-12-07). Searches keep starting from it so that
+    their tables reproduce after a recipe adopts their winner."""
+    adopted = ("lr", "weight_decay", "view_size")
+    options = {k: v for k, v in shipped_recipe(method).items() if k not in adopted}
     return {**options, "optimizer": "lars"}
 
 

@@ -122,16 +122,17 @@ def test_an_augmentation_candidate_sets_only_the_views(search):
 SEARCH_WINNERS = {
     "swav": "lightly-settings",
     "vicreg": "w32-s4-view24-adam1e-3",
-    "barlowtwins": "adam1e-3",
-    "simclr": "adam1e-3",
+    "barlowtwins": "view24-adam1e-3",
+    "simclr": "view24-adam1e-3",
     "mocov2": "adam1e-3",
-    "byol": "adam1e-3",
+    "byol": "view24-adam1e-3",
 }
-"""The recipes that adopted their held-out search's winner (BENCHMARKS.md, 2026-12-06): SwAV
-lightly's optimizer, views and heads; VICReg, Barlow Twins, SimCLR, MoCo v2 and BYOL AdamW at
-1e-3 over LARS (MoCo v2's on its 30-minute run, its 3-minute margin being thin; BYOL's on a
+"""The recipes that adopted their held-out search's winner (BENCHMARKS.md, 2026-12-06 and -07):
+SwAV lightly's optimizer, views and heads; VICReg, Barlow Twins, SimCLR, MoCo v2 and BYOL AdamW
+at 1e-3 over LARS (MoCo v2's on its 30-minute run, its 3-minute margin being thin; BYOL's on a
 10-minute search, its 3-minute one being too short for its momentum target). VICReg then took a
-fourth stage of the ConvNet, and then 24 px training views, each over a 20-minute search."""
+fourth stage of the ConvNet, and then 24 px training views, each over a 20-minute search; BYOL,
+SimCLR and Barlow Twins took 24 px views over 10-minute searches."""
 
 
 @pytest.mark.parametrize(("method", "winner"), SEARCH_WINNERS.items())
@@ -146,3 +147,16 @@ def test_a_searched_recipe_trains_its_search_winner(search, method, winner):
     shipped = resolved(search.shipped_recipe(method))
     assert shipped == resolved(search.candidate_options(method, winner))
     assert resolved(search.BASE[method]) != shipped
+
+
+@pytest.mark.parametrize("method", ["simclr", "byol", "barlowtwins", "mocov2"])
+def test_a_search_starts_from_the_settings_it_searched(search, method):
+    """A recipe that adopted its search's winner must not move that search's starting point:
+    the base keeps LARS and 32 px views, so "adam1e-3" is still the 32 px AdamW run that its
+    table reports and "view24-adam1e-3" still differs from it."""
+    base = search.BASE[method]
+    assert base["optimizer"] == "lars"
+    assert "view_size" not in base
+    assert search.candidate_options(method, "adam1e-3") != search.candidate_options(
+        method, "view24-adam1e-3"
+    )
