@@ -266,6 +266,9 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
     "mocov2": {
         **SHARED_VARIANTS,
         "m0.999": {"method_args": {"momentum": 0.999}},
+        # "view24-adam1e-3" (shared) over 10 minutes held out on the Ice Lake Xeon
+        # (BENCHMARKS.md, 2026-12-07): 54.4 vs 48.8 for "adam1e-3", the shipped recipe then;
+        # mocov2.yaml took 24 px views.
     },
 }
 """Named option sets per method, searched in this order; each is laid over the method's base

@@ -124,7 +124,7 @@ SEARCH_WINNERS = {
     "vicreg": "w32-s4-view24-adam1e-3",
     "barlowtwins": "view24-adam1e-3",
     "simclr": "view24-adam1e-3",
-    "mocov2": "adam1e-3",
+    "mocov2": "view24-adam1e-3",
     "byol": "view24-adam1e-3",
 }
 """The recipes that adopted their held-out search's winner (BENCHMARKS.md, 2026-12-06 and -07):
@@ -132,7 +132,7 @@ SwAV lightly's optimizer, views and heads; VICReg, Barlow Twins, SimCLR, MoCo v2
 at 1e-3 over LARS (MoCo v2's on its 30-minute run, its 3-minute margin being thin; BYOL's on a
 10-minute search, its 3-minute one being too short for its momentum target). VICReg then took a
 fourth stage of the ConvNet, and then 24 px training views, each over a 20-minute search; BYOL,
-SimCLR and Barlow Twins took 24 px views over 10-minute searches."""
+SimCLR, Barlow Twins and MoCo v2 took 24 px views over 10-minute searches."""
 
 
 @pytest.mark.parametrize(("method", "winner"), SEARCH_WINNERS.items())
