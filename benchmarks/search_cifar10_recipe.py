@@ -262,6 +262,8 @@ CANDIDATES: dict[str, dict[str, dict[str, Any]]] = {
         "lightly-settings-s4": {**LIGHTLY_SWAV_SETTINGS, "backbone_args": {"stages": 4}},
         # That lost (57.6 vs 59.6 held-out, 2026-12-06); VICReg's next gain, 24 px views, on it.
         "lightly-settings-view24": {**LIGHTLY_SWAV_SETTINGS, "view_size": 24},
+        # Over 10 minutes held out on the Ice Lake Xeon (BENCHMARKS.md, 2026-12-07): 55.1 vs
+        # 50.9 for "lightly-settings"; swav.yaml took 24 px views.
     },
     "mocov2": {
         **SHARED_VARIANTS,

@@ -120,7 +120,7 @@ def test_an_augmentation_candidate_sets_only_the_views(search):
 
 
 SEARCH_WINNERS = {
-    "swav": "lightly-settings",
+    "swav": "lightly-settings-view24",
     "vicreg": "w32-s4-view24-adam1e-3",
     "barlowtwins": "view24-adam1e-3",
     "simclr": "view24-adam1e-3",
@@ -132,7 +132,7 @@ SwAV lightly's optimizer, views and heads; VICReg, Barlow Twins, SimCLR, MoCo v2
 at 1e-3 over LARS (MoCo v2's on its 30-minute run, its 3-minute margin being thin; BYOL's on a
 10-minute search, its 3-minute one being too short for its momentum target). VICReg then took a
 fourth stage of the ConvNet, and then 24 px training views, each over a 20-minute search; BYOL,
-SimCLR, Barlow Twins and MoCo v2 took 24 px views over 10-minute searches."""
+SimCLR, Barlow Twins, MoCo v2 and SwAV took 24 px views over 10-minute searches."""
 
 
 @pytest.mark.parametrize(("method", "winner"), SEARCH_WINNERS.items())
