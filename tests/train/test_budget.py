@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from eblearn.app import prepare_training
-from eblearn.train.budget import StepSchedule, TimeBudget, parse_duration
+from eblearn.train.budget import WINDOW_STEPS, StepSchedule, TimeBudget, parse_duration
 from eblearn.train.optim import warmup_cosine
 from eblearn.train.runs import fit
 
@@ -75,8 +75,10 @@ class StopAfterEpoch(Callback):
             raise Killed  # as a kill would, after the previous epoch's checkpoint
 
 
-def budget_run(tmp_path, data, clock, resume=False, extra=()):
-    request = tiny_config(tmp_path / "run", time_budget="20s", epochs=None, warmup_epochs=None)
+def budget_run(tmp_path, data, clock, resume=False, extra=(), **overrides):
+    request = tiny_config(
+        tmp_path / "run", time_budget="20s", epochs=None, warmup_epochs=None, **overrides
+    )
     plan = prepare_training(request, data=data)
     assert plan.config.time_budget == 20.0 and plan.config.epochs == 1_000_000
     fit(
@@ -166,6 +168,116 @@ def test_the_budget_reserves_time_for_the_work_at_epoch_ends(tmp_path, data):
     assert best == 26
     assert checkpoint["global_step"] == best and clock.now == 20.0
     assert clock.learning_rates[-1] == pytest.approx(peak * warmup_cosine(best - 1, 3, best))
+
+
+class KnnPointWork(Callback):
+    """A kNN point costs ``seconds`` at the end of every ``every``-th epoch and of the last."""
+
+    def __init__(self, clock: SimulatedClock, every: int, seconds: float) -> None:
+        self.clock, self.every, self.seconds = clock, every, seconds
+        self.evaluated_epochs: list[int] = []
+
+    def on_train_epoch_end(self, trainer, module):
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every == 0 or trainer.should_stop:
+            self.clock.now += self.seconds
+            self.evaluated_epochs.append(epoch)
+
+
+def test_the_budget_reserves_a_kNN_point_for_the_last_epoch_end(tmp_path, data):
+    # A kNN point after every 2nd epoch and after the last costs 3 s; the other epoch ends
+    # nothing. Charged one mean over all ends (1 s after three epochs), this run made 25 steps
+    # and ended at 23.5 s: its last end, a kNN point, was under-reserved.
+    clock = SimulatedClock(prepared=2.0)
+    knn = KnnPointWork(clock, every=2, seconds=3.0)
+    checkpoint, _ = budget_run(tmp_path, data, clock, extra=[knn], eval_every=2)
+
+    def seconds(n: int) -> float:  # preparation, n steps and the kNN points they lead to
+        epochs = math.ceil(n / STEPS_PER_EPOCH)
+        return 2.0 + 0.5 * n + 3.0 * (epochs // 2 + (1 if epochs % 2 else 0))
+
+    best = max(n for n in range(100) if seconds(n) <= 20.0)
+    assert (best, seconds(best)) == (24, 20.0)  # 12 s of steps, kNN points after epochs 2, 4
+    assert knn.evaluated_epochs == [2, 4]
+    assert checkpoint["global_step"] == best and clock.now == 20.0
+
+
+class DrivenTrainer(SimpleNamespace):
+    """What :class:`TimeBudget` reads of Lightning's trainer, driven by :func:`drive`."""
+
+
+def drive(budget, now, step_seconds, steps_per_epoch, end_seconds=lambda epoch, last: 0.0):
+    """Calls the budget's hooks as Lightning's loop would, with a simulated clock ``now[0]``:
+    step ``s`` takes ``step_seconds(s)``, the end of epoch ``e`` takes ``end_seconds(e, last)``.
+    Returns the steps made and the clock when the last epoch end is done."""
+    module = SimpleNamespace(schedule=StepSchedule(10**6, 0, warmup_fraction=0.1))
+    trainer = DrivenTrainer(
+        global_step=0, is_last_batch=False, current_epoch=0, should_stop=False,
+        num_training_batches=steps_per_epoch,
+        strategy=SimpleNamespace(broadcast=lambda value, src=0: value),
+    )  # fmt: skip
+    for step in range(1, 10**6):
+        budget.on_train_batch_start(trainer, module)
+        now[0] += step_seconds(step)
+        trainer.global_step, trainer.current_epoch = step, (step - 1) // steps_per_epoch
+        trainer.is_last_batch = step % steps_per_epoch == 0
+        budget.on_train_batch_end(trainer, module)
+        if trainer.is_last_batch or trainer.should_stop:
+            now[0] += end_seconds(trainer.current_epoch + 1, trainer.should_stop)
+        if trainer.should_stop:
+            return step, now[0]
+    raise AssertionError("the budget never stopped the run")
+
+
+def test_the_step_time_follows_a_machine_that_slows_down():
+    # 0.5 s per step for 500 steps (250 s), then 0.8 s: the 600-s budget affords
+    # 500 + ⌊350 / 0.8⌋ = 937 steps. A whole-run mean, re-planned at 200-step epoch ends only,
+    # still said 0.61 s at step 800 and the run made 979 steps and overran by 33 s.
+    now = [0.0]
+    budget = TimeBudget(600, started_at=0.0, clock=lambda: now[0])
+    steps, finished = drive(budget, now, lambda s: 0.5 if s <= 500 else 0.8, 200)
+    assert steps == 937 and 600 - 0.8 < finished <= 600
+    assert budget.seconds_per_step() == pytest.approx(0.8)
+
+
+def test_the_step_time_is_the_mean_of_the_latest_steps():
+    now = [0.0]
+    budget = TimeBudget(10_000, started_at=0.0, clock=lambda: now[0])
+    module = SimpleNamespace(schedule=StepSchedule(10**6, 0, warmup_fraction=0.1))
+    trainer = DrivenTrainer(
+        global_step=0, is_last_batch=False, current_epoch=0, should_stop=False,
+        num_training_batches=10**4, strategy=SimpleNamespace(broadcast=lambda v, src=0: v),
+    )  # fmt: skip
+    for step in range(1, 301):  # 1 s per step, then 2 s from step 201 on
+        now[0] += 1.0 if step <= 200 else 2.0
+        trainer.global_step = step
+        budget.on_train_batch_end(trainer, module)
+    # Re-planned at step 300 over the last WINDOW_STEPS steps (201..300), all of 2 s.
+    assert WINDOW_STEPS == 100 and budget.seconds_per_step() == 2.0
+    assert module.schedule.total_steps == 300 + (10_000 - now[0]) // 2.0
+
+
+def test_epoch_ends_with_a_kNN_point_are_costed_apart():
+    # 10 steps of 1 s per epoch; kNN every 3 epochs costs 20 s, other ends 1 s. The 300-s
+    # budget affords n steps with n + plain ends + 20 × kNN ends (the last one included) ≤ 300:
+    # 169. Charged one mean over all ends, the run made 180 steps and ended at 312 s.
+    now = [0.0]
+    budget = TimeBudget(300, started_at=0.0, clock=lambda: now[0], eval_every=3)
+
+    def end_seconds(epoch, last):
+        return 20.0 if last or epoch % 3 == 0 else 1.0
+
+    steps, finished = drive(budget, now, lambda s: 1.0, 10, end_seconds)
+
+    def seconds(n: int) -> float:
+        epochs = math.ceil(n / 10)
+        knn = epochs // 3 + (1 if n % 10 or epochs % 3 else 0)
+        return n + 20.0 * knn + 1.0 * (epochs - knn)
+
+    best = max(n for n in range(400) if seconds(n) <= 300)
+    assert (steps, finished) == (best, seconds(best))
+    assert budget.seconds_per_epoch_end(evaluated=True) == 20.0
+    assert budget.seconds_per_epoch_end(evaluated=False) == 1.0
 
 
 class RankOneView:

@@ -6,17 +6,28 @@ run measures its own step time and sets the number of steps it can afford:
 
     total_steps = steps_done + ⌊(budget − time_used) / seconds_per_step⌋
 
-first after a few calibration steps, then again at every epoch end and epoch start (step
-times drift as caches warm and as the machine's load changes); the warm-up is a fixed fraction
-of ``total_steps`` and the cosine decay reaches zero at the last step, when training stops.
+first after a few calibration steps, then again every ``REPLAN_EVERY`` steps and at every
+epoch end and epoch start; the warm-up is a fixed fraction of ``total_steps`` and the cosine
+decay reaches zero at the last step, when training stops.
+
+``seconds_per_step`` is the mean over the last ``WINDOW_STEPS`` steps, not over the whole run:
+step times drift as caches warm and as a shared machine's load changes, and a whole-run mean
+lags behind. (A 30-minute run whose steps slowed from about 0.65 s to 0.78 s in its last five
+minutes overran by 1.1 minutes with the whole-run mean, re-planned once per 2-minute epoch.)
 
 The work done between epochs (``--eval-every``'s kNN points, checkpoints, collapse metrics)
 is timed apart from the steps and reserved for every epoch end still ahead, the last one
 included, so that the affordable steps ``n`` are the most with
 
-    n · seconds_per_step + epoch_ends(n) · seconds_per_epoch_end ≤ budget − time_used.
+    n · seconds_per_step + plain_ends(n) · seconds_per_plain_end
+        + evaluated_ends(n) · seconds_per_evaluated_end ≤ budget − time_used.
 
-Without it, a 30-minute run with a 45-second kNN point per epoch overran by about two minutes.
+An epoch end with a kNN point (every ``eval_every``-th, and always the last) costs far more
+than one without, so the two are timed apart: charged the mean of all ends, the last end, a
+kNN point, is under-reserved by two thirds of one with ``--eval-every 3`` (30-minute CIFAR-10
+runs ended 6–36 s over; how much of that was this and how much drift was not separated).
+Without any reservation, a 30-minute run with a 45-second kNN point per epoch overran by about
+two minutes.
 ``time_used`` starts when the job starts, so the budget covers data preparation too (not the
 final evaluation), and it is carried in the checkpoint, so a resumed run spends only what is
 left.
@@ -27,6 +38,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +49,10 @@ from eblearn.train.optim import warmup_cosine
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 CALIBRATION_STEPS = 5
 """Steps timed before the first estimate (the first step, with its one-off costs, is not)."""
+WINDOW_STEPS = 100
+"""The step time is the mean over at most this many of the latest steps."""
+REPLAN_EVERY = 25
+"""Steps between two re-plans inside an epoch (epoch ends and starts re-plan too)."""
 
 
 def parse_duration(value: str | float | int) -> float:
@@ -113,6 +129,8 @@ class TimeBudget(L.Callback):
         started_at: ``clock()`` when the job started (data preparation counts).
         clock: Seconds, monotonic (a simulated clock in tests).
         max_steps: A cap from ``epochs`` (the run never trains longer than asked).
+        eval_every: Epochs between kNN points (``--eval-every``; the last epoch always has
+            one), or ``None`` when the run has none: then every epoch end is costed alike.
     """
 
     def __init__(
@@ -121,17 +139,20 @@ class TimeBudget(L.Callback):
         started_at: float,
         clock: Callable[[], float] = time.monotonic,
         max_steps: int | None = None,
+        eval_every: int | None = None,
     ) -> None:
         self.seconds = float(seconds)
         self.started_at = started_at
         self.clock = clock
         self.max_steps = max_steps
+        self.eval_every = eval_every
         self.used_before = 0.0  # spent by earlier processes of a resumed run (restored)
         self._timed_from: tuple[int, float] | None = None
+        self._recent: deque[tuple[int, float]] = deque(maxlen=WINDOW_STEPS + 1)
         self._last_estimate: float | None = None
-        self._epoch_ended_at: float | None = None  # clock() after an epoch's last step
+        self._epoch_ended: tuple[float, bool] | None = None  # clock(), evaluated? at an end
         self._between_epochs = 0.0  # seconds spent between epochs since _timed_from
-        self._epoch_ends = 0  # how many such gaps were timed
+        self._epoch_end_seconds = {False: _Mean(), True: _Mean()}  # by: has a kNN point
 
     @property
     def state_key(self) -> str:
@@ -148,21 +169,28 @@ class TimeBudget(L.Callback):
         self.used_before = float(state_dict["used"])
 
     def seconds_per_step(self) -> float | None:
-        """The step time measured in this process, or ``None`` before calibration."""
+        """The latest step-time estimate of this process, or ``None`` before calibration."""
         return self._last_estimate
 
-    def seconds_per_epoch_end(self) -> float:
-        """The mean time measured between an epoch's last step and the next one's first."""
-        return self._between_epochs / self._epoch_ends if self._epoch_ends else 0.0
+    def seconds_per_epoch_end(self, evaluated: bool = False) -> float:
+        """The mean time measured between an epoch's last step and the next one's first.
+
+        Args:
+            evaluated: For the epoch ends with a kNN point; while none has been timed, the
+                ends without one stand in (and the other way round).
+        """
+        mean = self._epoch_end_seconds[evaluated]
+        return mean.value() if mean.count else self._epoch_end_seconds[not evaluated].value()
 
     def on_train_batch_start(self, trainer: L.Trainer, module: Any, *args: Any) -> None:
-        if self._epoch_ended_at is None:
+        if self._epoch_ended is None:
             return
         now = self.clock()
+        ended_at, evaluated = self._epoch_ended
         if self._timed_from is not None:
-            self._between_epochs += now - self._epoch_ended_at
-            self._epoch_ends += 1
-        self._epoch_ended_at = None
+            self._between_epochs += now - ended_at
+            self._epoch_end_seconds[evaluated].add(now - ended_at)
+        self._epoch_ended = None
         if self._last_estimate is not None:  # now that the epoch end's cost is known
             self._lay_over(trainer, module, int(trainer.global_step))
 
@@ -172,20 +200,27 @@ class TimeBudget(L.Callback):
         epoch_end = bool(trainer.is_last_batch)
         if self._timed_from is None:  # the first step carries one-off costs: time from here
             self._timed_from = (step, now)
-        else:
-            first_step, first_time = self._timed_from
-            timed = step - first_step
-            calibrated = self._last_estimate is not None
-            if timed > 0 and (
-                (not calibrated and (timed >= CALIBRATION_STEPS or epoch_end))
-                or (calibrated and epoch_end)
-            ):
-                self._last_estimate = (now - first_time - self._between_epochs) / timed
-                self._lay_over(trainer, module, step, pending=epoch_end)
+        self._recent.append((step, now - self._between_epochs))  # a clock of steps only
         if epoch_end:
-            self._epoch_ended_at = now
+            epoch = int(trainer.current_epoch) + 1  # as the kNN monitor counts it
+            self._epoch_ended = (now, self._has_knn_point(epoch))
+        timed = step - self._timed_from[0]
+        if timed > 0 and self._replan_due(step, timed, epoch_end):
+            first_step, first_time = self._recent[0]
+            self._last_estimate = (self._recent[-1][1] - first_time) / (step - first_step)
+            self._lay_over(trainer, module, step, pending=epoch_end)
         if step >= module.schedule.total_steps:
             trainer.should_stop = True
+
+    def _replan_due(self, step: int, timed: int, epoch_end: bool) -> bool:
+        """After calibration, every ``REPLAN_EVERY`` steps and at epoch ends (and starts)."""
+        if self._last_estimate is None:
+            return timed >= CALIBRATION_STEPS or epoch_end
+        return epoch_end or step % REPLAN_EVERY == 0
+
+    def _has_knn_point(self, epoch: int) -> bool:
+        """Whether the end of ``epoch`` (counted from 1), not the run's last, has a kNN point."""
+        return self.eval_every is not None and epoch % self.eval_every == 0
 
     def _lay_over(self, trainer: L.Trainer, module: Any, step: int, pending: bool = False) -> None:
         """Lays the schedule over the most steps whose time and epoch ends fit what is left.
@@ -198,11 +233,15 @@ class TimeBudget(L.Callback):
         """
         steps_per_epoch = _steps_per_epoch(trainer)
         per_step = max(self._last_estimate or 0.0, 1e-9)
-        per_end = self.seconds_per_epoch_end()
-        left = self.seconds - self.used() - (per_end if pending else 0.0)
+        per_plain_end = self.seconds_per_epoch_end(evaluated=False)
+        per_knn_end = self.seconds_per_epoch_end(evaluated=True)
+        left = self.seconds - self.used()
+        if pending and self._epoch_ended is not None:
+            left -= per_knn_end if self._epoch_ended[1] else per_plain_end
 
         def cost(n: int) -> float:
-            return n * per_step + _epoch_ends_ahead(step, n, steps_per_epoch) * per_end
+            plain, with_knn = _epoch_ends_ahead(step, n, steps_per_epoch, self.eval_every)
+            return n * per_step + plain * per_plain_end + with_knn * per_knn_end
 
         low, high = 0, max(0, math.floor(left / per_step))  # cost(high) may exceed left
         while low < high:  # the largest n with cost(n) <= left; cost grows with n
@@ -214,21 +253,47 @@ class TimeBudget(L.Callback):
         module.schedule.lay_over(trainer.strategy.broadcast(max(affordable, step), src=0))
 
 
+class _Mean:
+    """A running mean of the seconds spent at one kind of epoch end."""
+
+    def __init__(self) -> None:
+        self.total, self.count = 0.0, 0
+
+    def add(self, seconds: float) -> None:
+        self.total += seconds
+        self.count += 1
+
+    def value(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
 def _steps_per_epoch(trainer: L.Trainer) -> int | None:
     """Batches per epoch on this process, or ``None`` when the loader has no length."""
     batches = trainer.num_training_batches
     return int(batches) if math.isfinite(batches) and batches > 0 else None
 
 
-def _epoch_ends_ahead(step: int, n: int, steps_per_epoch: int | None) -> int:
-    """Epoch ends among the next ``n`` steps after ``step``, the run's last one included.
+def _epoch_ends_ahead(
+    step: int, n: int, steps_per_epoch: int | None, eval_every: int | None = None
+) -> tuple[int, int]:
+    """Epoch ends among the next ``n`` steps after ``step``, the run's last one included:
+    ``(without a kNN point, with one)``. With ``eval_every``, the end of every
+    ``eval_every``-th epoch and the run's last end have a kNN point; without, none has.
 
     Example:
         >>> _epoch_ends_ahead(5, 8, 6), _epoch_ends_ahead(6, 6, 6), _epoch_ends_ahead(6, 0, 6)
-        (3, 1, 0)
+        ((3, 0), (1, 0), (0, 0))
+        >>> _epoch_ends_ahead(0, 20, 6, eval_every=2)  # ends of epochs 1, 2, 3 and the last
+        (2, 2)
     """
     if n <= 0 or steps_per_epoch is None:
-        return 0
+        return 0, 0
     end = step + n
-    finished = end // steps_per_epoch - step // steps_per_epoch
-    return finished + (1 if end % steps_per_epoch else 0)  # a run stopped mid-epoch ends it
+    first, last = step // steps_per_epoch + 1, end // steps_per_epoch  # epochs finished
+    ends = last - first + 1 + (1 if end % steps_per_epoch else 0)  # a run stopped mid-epoch
+    if eval_every is None:
+        return ends, 0
+    with_knn = last // eval_every - (first - 1) // eval_every  # every eval_every-th epoch
+    if end % steps_per_epoch or last % eval_every:  # the run's last end, if not one of them
+        with_knn += 1
+    return ends - with_knn, with_knn

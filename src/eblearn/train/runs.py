@@ -289,10 +289,8 @@ def fit(
         start_epoch=resume_epoch or 0,
     )
     steps = max(1, steps_per_epoch(len(source), config.batch_size, config.world_size))
-    budget: list[Callback] = []
     start = started_at if started_at is not None else clock()
-    if config.time_budget:
-        budget = [TimeBudget(config.time_budget, start, clock, max_steps=steps * config.epochs)]
+    monitor: KnnMonitor | None = None
     if config.eval_every and isinstance(data, DatasetSplits):  # text has no labels to probe
         monitor = KnnMonitor(
             config.eval_every,
@@ -306,6 +304,13 @@ def fit(
                 config.precision, config.memory_format, method.encoder, training_device(config)
             ),
         )
+    budget: list[Callback] = []
+    if config.time_budget:  # it costs the epoch ends with a kNN point apart
+        eval_every = monitor.every if monitor is not None else None
+        budget.append(
+            TimeBudget(config.time_budget, start, clock, steps * config.epochs, eval_every)
+        )
+    if monitor is not None:
         budget.append(monitor)
     trainer = L.Trainer(
         max_epochs=config.epochs,
