@@ -3,9 +3,18 @@ them (``tests/conftest.py`` reaches only the tests under ``tests/``)."""
 
 from __future__ import annotations
 
+import getpass
+import os
 import tempfile
+from pathlib import Path
 
 import pytest
+
+# torch's compile cache is meant to outlive a run (it spares the suite's --compile tests their
+# C++ builds): pinned here to where torch puts it by default, before the fixture below moves
+# the temporary folder, it stays shared by every test and every run.
+_INDUCTOR_CACHE = Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}"
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_INDUCTOR_CACHE))
 
 
 @pytest.fixture(autouse=True)
