@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import Callback
 
 from eblearn.app import prepare_training
 from eblearn.train.budget import WINDOW_STEPS, StepSchedule, TimeBudget, parse_duration
+from eblearn.train.history import read_history
 from eblearn.train.optim import warmup_cosine
 from eblearn.train.runs import fit
 
@@ -170,6 +171,23 @@ def test_the_budget_reserves_time_for_the_work_at_epoch_ends(tmp_path, data):
     assert clock.learning_rates[-1] == pytest.approx(peak * warmup_cosine(best - 1, 3, best))
 
 
+def test_the_log_has_each_epoch_ends_plan_and_the_minute_the_steps_stopped(tmp_path, data):
+    # The run above: 26 steps of 0.5 s in 5 epochs (the last stopped after 2 of its 6 steps),
+    # each epoch end 1 s. Once an epoch end has been timed, every plan expects the end at 20 s.
+    clock = SimulatedClock(prepared=2.0)
+    budget_run(tmp_path, data, clock, extra=[EpochEndWork(clock, 1.0)])
+    rows = [row for row in read_history(tmp_path / "log.csv") if "budget/total_steps" in row]
+    assert [int(row["epoch"]) for row in rows] == [0, 1, 2, 3, 4]  # one row per epoch
+    assert all(row["budget/total_steps"] == 26 for row in rows[1:])
+    assert all(row["budget/step_seconds"] == 0.5 for row in rows)
+    assert [row["budget/plain_end_seconds"] for row in rows] == [0.0, 1.0, 1.0, 1.0, 1.0]
+    assert all(row["budget/expected_end_minutes"] == pytest.approx(20 / 60) for row in rows[1:])
+    assert rows[2]["budget/used_minutes"] == pytest.approx((2 + 18 * 0.5 + 2 * 1.0) / 60)
+    # The steps stopped at 19 s, and the last epoch end took the 1 s reserved for it.
+    assert [("budget/stopped_minutes" in row) for row in rows] == [False] * 4 + [True]
+    assert rows[-1]["budget/stopped_minutes"] == pytest.approx(19 / 60)
+
+
 class KnnPointWork(Callback):
     """A kNN point costs ``seconds`` at the end of every ``every``-th epoch and of the last."""
 
@@ -278,6 +296,13 @@ def test_epoch_ends_with_a_kNN_point_are_costed_apart():
     assert (steps, finished) == (best, seconds(best))
     assert budget.seconds_per_epoch_end(evaluated=True) == 20.0
     assert budget.seconds_per_epoch_end(evaluated=False) == 1.0
+    # Every plan fits the budget by what it knew; each one made once a kNN point had been timed
+    # expected the end where it came (the earlier ones, with a plain end's second standing in
+    # for a kNN point's 20, afforded more steps than the run could make).
+    timed = [plan for plan in budget.plans if plan.seconds_per_knn_end == 20.0]
+    assert all(plan.expected_end <= 300 for plan in budget.plans)
+    assert timed[0].step == 30 and all(plan.expected_end == finished for plan in timed)
+    assert all(plan.total_steps > steps for plan in budget.plans[: -len(timed)])
 
 
 class RankOneView:

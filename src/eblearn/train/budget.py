@@ -31,6 +31,14 @@ two minutes.
 ``time_used`` starts when the job starts, so the budget covers data preparation too (not the
 final evaluation), and it is carried in the checkpoint, so a resumed run spends only what is
 left.
+
+Every plan is kept (:attr:`TimeBudget.plans`), and the one made at each epoch end and at the
+run's last step is logged to the run's ``log.csv`` as ``budget/*`` columns: the minutes used,
+the step time and the epoch-end costs the plan used, the steps it afforded and the minute it
+expected training (the last kNN point included) to end at, and in the last row the minute the
+steps stopped at. Beside ``eval/minutes`` they show where an overrun came from: steps that
+ended later than planned (the step time was misjudged), or a last epoch end that cost more
+than the plan reserved for it.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -119,6 +128,35 @@ class StepSchedule:
         self.warmup_steps = min(self.warmup_steps, self.total_steps)
 
 
+@dataclass(frozen=True)
+class BudgetPlan:
+    """One re-plan: what was measured at ``step`` and what it laid the schedule over.
+
+    ``expected_end`` is ``used`` plus the reservation for the epoch end under way, the
+    ``total_steps − step`` steps still to make and every epoch end they lead to, in seconds
+    of the budget: where the plan expects training (with its last kNN point) to end.
+    """
+
+    step: int
+    used: float
+    seconds_per_step: float
+    seconds_per_plain_end: float
+    seconds_per_knn_end: float
+    total_steps: int
+    expected_end: float
+
+    def log_row(self) -> dict[str, float]:
+        """The ``budget/*`` columns of the run's log (minutes where the name says so)."""
+        return {
+            "budget/used_minutes": self.used / 60.0,
+            "budget/step_seconds": self.seconds_per_step,
+            "budget/plain_end_seconds": self.seconds_per_plain_end,
+            "budget/knn_end_seconds": self.seconds_per_knn_end,
+            "budget/total_steps": float(self.total_steps),
+            "budget/expected_end_minutes": self.expected_end / 60.0,
+        }
+
+
 class TimeBudget(L.Callback):
     """Ends training when the budget is spent, with the schedule laid over it (see module).
 
@@ -153,6 +191,8 @@ class TimeBudget(L.Callback):
         self._epoch_ended: tuple[float, bool] | None = None  # clock(), evaluated? at an end
         self._between_epochs = 0.0  # seconds spent between epochs since _timed_from
         self._epoch_end_seconds = {False: _Mean(), True: _Mean()}  # by: has a kNN point
+        self.plans: list[BudgetPlan] = []
+        """Every plan this process made, in order (see :class:`BudgetPlan`)."""
 
     @property
     def state_key(self) -> str:
@@ -209,8 +249,14 @@ class TimeBudget(L.Callback):
             first_step, first_time = self._recent[0]
             self._last_estimate = (self._recent[-1][1] - first_time) / (step - first_step)
             self._lay_over(trainer, module, step, pending=epoch_end)
-        if step >= module.schedule.total_steps:
+        spent = step >= module.schedule.total_steps
+        if spent:
             trainer.should_stop = True
+        if (epoch_end or spent) and self.plans:
+            row = self.plans[-1].log_row()
+            if spent:  # when the steps ended, the last epoch end still to come
+                row["budget/stopped_minutes"] = self.used() / 60.0
+            _log(module, row)
 
     def _replan_due(self, step: int, timed: int, epoch_end: bool) -> bool:
         """After calibration, every ``REPLAN_EVERY`` steps and at epoch ends (and starts)."""
@@ -235,9 +281,11 @@ class TimeBudget(L.Callback):
         per_step = max(self._last_estimate or 0.0, 1e-9)
         per_plain_end = self.seconds_per_epoch_end(evaluated=False)
         per_knn_end = self.seconds_per_epoch_end(evaluated=True)
-        left = self.seconds - self.used()
+        used = self.used()
+        reserved = 0.0  # for the epoch end under way
         if pending and self._epoch_ended is not None:
-            left -= per_knn_end if self._epoch_ended[1] else per_plain_end
+            reserved = per_knn_end if self._epoch_ended[1] else per_plain_end
+        left = self.seconds - used - reserved
 
         def cost(n: int) -> float:
             plain, with_knn = _epoch_ends_ahead(step, n, steps_per_epoch, self.eval_every)
@@ -251,6 +299,21 @@ class TimeBudget(L.Callback):
         if self.max_steps is not None:
             affordable = min(affordable, self.max_steps)
         module.schedule.lay_over(trainer.strategy.broadcast(max(affordable, step), src=0))
+        total = module.schedule.total_steps
+        self.plans.append(
+            BudgetPlan(
+                step, used, per_step, per_plain_end, per_knn_end, total,
+                expected_end=used + reserved + cost(total - step),
+            )
+        )  # fmt: skip
+
+
+def _log(module: Any, row: dict[str, float]) -> None:
+    """Logs ``row`` in the row of the epoch under way (call once per epoch: at its end, or at
+    the run's last step); only a Lightning module logs (tests drive the hooks with stand-ins).
+    """
+    if isinstance(module, L.LightningModule):
+        module.log_dict(row, on_step=False, on_epoch=True)
 
 
 class _Mean:
