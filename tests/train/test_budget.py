@@ -305,6 +305,25 @@ def test_epoch_ends_with_a_kNN_point_are_costed_apart():
     assert all(plan.total_steps > steps for plan in budget.plans[: -len(timed)])
 
 
+def test_the_last_kNN_point_is_reserved_at_the_longest_one_timed():
+    # 10 steps of 1 s per epoch, plain ends 1 s, kNN points after epochs 3 and 6 and the last
+    # taking 10, 15 and 14 s (a 30-minute SwAV run's took 36, 44, 47, 48 and 46.5 s). At the end
+    # of epoch 6 (89 s used), the longest point so far (15 s) leaves 41 − 15 s for the steps and
+    # two plain ends of epochs 7 and 8: 24 steps, ending at 129 s. Charged their mean (12.5 s),
+    # the run would have made 26 and ended at 131 s, over the 130-s budget.
+    now = [0.0]
+    budget = TimeBudget(130, started_at=0.0, clock=lambda: now[0], eval_every=3)
+    knn_points = iter([10.0, 15.0, 14.0])
+
+    def end_seconds(epoch, last):
+        return next(knn_points) if last or epoch % 3 == 0 else 1.0
+
+    steps, finished = drive(budget, now, lambda s: 1.0, 10, end_seconds)
+    assert (steps, finished) == (60 + 24, 129.0)
+    assert budget.seconds_per_epoch_end(evaluated=True) == 15.0
+    assert budget.plans[-1].expected_end == 130.0
+
+
 class RankOneView:
     """What rank 1 of two sees: its own step count is offered, rank 0's is laid over."""
 
