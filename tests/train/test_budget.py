@@ -10,7 +10,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from eblearn.app import prepare_training
+from eblearn.data.augment import EvalTransform
 from eblearn.train.budget import WINDOW_STEPS, StepSchedule, TimeBudget, parse_duration
+from eblearn.train.callbacks import ESTIMATE_SAMPLE, KnnMonitor
 from eblearn.train.history import read_history
 from eblearn.train.optim import warmup_cosine
 from eblearn.train.runs import fit
@@ -234,6 +236,7 @@ def drive(budget, now, step_seconds, steps_per_epoch, end_seconds=lambda epoch, 
         num_training_batches=steps_per_epoch,
         strategy=SimpleNamespace(broadcast=lambda value, src=0: value),
     )  # fmt: skip
+    budget.on_train_start(trainer, module)
     for step in range(1, 10**6):
         budget.on_train_batch_start(trainer, module)
         now[0] += step_seconds(step)
@@ -322,6 +325,40 @@ def test_the_last_kNN_point_is_reserved_at_the_longest_one_timed():
     assert (steps, finished) == (60 + 24, 129.0)
     assert budget.seconds_per_epoch_end(evaluated=True) == 15.0
     assert budget.plans[-1].expected_end == 130.0
+
+
+def test_a_run_whose_only_kNN_point_is_its_last_reserves_the_estimate_of_one():
+    # 10 steps of 1 s per epoch, plain ends 1 s, one kNN point (the last) of 20 s in a 100-s
+    # budget. With the 20-s estimate, n steps, the plain ends before the last and the last end
+    # (its plain work and the point) fit when n + (⌈n / 10⌉ − 1) + 21 <= 100: n = 72, ending
+    # at 100 s. Without it, a plain end's 1 s stood in for the point: 90 steps, ending at 119 s.
+    def end_seconds(epoch, last):
+        return 20.0 + 1.0 if last else 1.0  # the last end does a plain end's work too
+
+    def run(estimate):
+        now = [0.0]
+        budget = TimeBudget(
+            100, started_at=0.0, clock=lambda: now[0], eval_every=1000,
+            knn_point_estimate=estimate,
+        )  # fmt: skip
+        return drive(budget, now, lambda s: 1.0, 10, end_seconds)
+
+    assert run(lambda trainer, module: 20.0) == (72, 100.0)
+    assert run(None) == (90, 119.0)
+
+
+def test_a_kNN_point_is_estimated_from_one_timed_batch_of_training_images(data):
+    # A clock that ticks 1 s per reading: each pass over the sample "takes" 1 s, so a point is
+    # estimated at (400 training + 100 test images) / 256 sampled, halved over two processes.
+    ticks = iter(range(1000))
+    monitor = KnnMonitor(
+        1, data, EvalTransform(8, data.mean, data.std), clock=lambda: float(next(ticks))
+    )
+    encoder = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4))
+    module = SimpleNamespace(method=SimpleNamespace(encoder=encoder), device=torch.device("cpu"))
+    estimate = monitor.estimate_seconds(SimpleNamespace(world_size=2), module)
+    assert ESTIMATE_SAMPLE == 256 and estimate == pytest.approx(500 / 256 / 2)
+    assert encoder.training  # its mode restored
 
 
 class RankOneView:

@@ -34,7 +34,9 @@ kNN points of a 30-minute SwAV run on CIFAR-10 took 36, 44, 47, 48 and then 46.5
 mean (44.1 s) under-reserved the last one and training ended 2.4 s over the budget, its steps
 having stopped on plan (traced with the ``budget/*`` columns below). The longest would have
 ended it 1.9 s under. Over-reserving costs only at the last end: the ends before it are
-re-planned around what they actually took.
+re-planned around what they actually took. Until a kNN point has been timed, an estimate
+stands in for one (``knn_point_estimate``): without it, a run whose only point was its last
+reserved a plain end's 3.8 s for a 54-s point and ended 51 s over.
 ``time_used`` starts when the job starts, so the budget covers data preparation too (not the
 final evaluation), and it is carried in the checkpoint, so a resumed run spends only what is
 left.
@@ -176,6 +178,10 @@ class TimeBudget(L.Callback):
         max_steps: A cap from ``epochs`` (the run never trains longer than asked).
         eval_every: Epochs between kNN points (``--eval-every``; the last epoch always has
             one), or ``None`` when the run has none: then every epoch end is costed alike.
+        knn_point_estimate: ``(trainer, module) -> seconds`` one kNN point should take
+            (:meth:`~eblearn.train.callbacks.KnnMonitor.estimate_seconds`), called once when
+            training starts; it stands in for the kNN points until one has been timed, so
+            that a run whose only point is its last reserves time for it.
     """
 
     def __init__(
@@ -185,12 +191,15 @@ class TimeBudget(L.Callback):
         clock: Callable[[], float] = time.monotonic,
         max_steps: int | None = None,
         eval_every: int | None = None,
+        knn_point_estimate: Callable[[L.Trainer, Any], float] | None = None,
     ) -> None:
         self.seconds = float(seconds)
         self.started_at = started_at
         self.clock = clock
         self.max_steps = max_steps
         self.eval_every = eval_every
+        self.knn_point_estimate = knn_point_estimate
+        self._knn_estimate: float | None = None  # seconds, from knn_point_estimate
         self.used_before = 0.0  # spent by earlier processes of a resumed run (restored)
         self._timed_from: tuple[int, float] | None = None
         self._recent: deque[tuple[int, float]] = deque(maxlen=WINDOW_STEPS + 1)
@@ -224,10 +233,20 @@ class TimeBudget(L.Callback):
 
         Args:
             evaluated: For the epoch ends with a kNN point; while none has been timed, the
-                ends without one stand in (and the other way round).
+                ends without one stand in (and the other way round), plus the estimate of a
+                kNN point where there is one.
         """
         longest = self._epoch_end_seconds[evaluated]
-        return longest.value() if longest.count else self._epoch_end_seconds[not evaluated].value()
+        if longest.count:
+            return longest.value()
+        other = self._epoch_end_seconds[not evaluated].value()
+        if evaluated and self._knn_estimate is not None:  # an end's work and a kNN point
+            return other + self._knn_estimate
+        return other
+
+    def on_train_start(self, trainer: L.Trainer, module: Any) -> None:
+        if self.knn_point_estimate is not None and self.eval_every is not None:
+            self._knn_estimate = float(self.knn_point_estimate(trainer, module))
 
     def on_train_batch_start(self, trainer: L.Trainer, module: Any, *args: Any) -> None:
         if self._epoch_ended is None:

@@ -307,8 +307,11 @@ def fit(
     budget: list[Callback] = []
     if config.time_budget:  # it costs the epoch ends with a kNN point apart
         eval_every = monitor.every if monitor is not None else None
+        estimate = monitor.estimate_seconds if monitor is not None else None
         budget.append(
-            TimeBudget(config.time_budget, start, clock, steps * config.epochs, eval_every)
+            TimeBudget(
+                config.time_budget, start, clock, steps * config.epochs, eval_every, estimate
+            )
         )
     if monitor is not None:
         budget.append(monitor)
